@@ -1,0 +1,18 @@
+// adjoint: the whole public API in one header.
+//
+//   adjoint::Graph g;                                   // build a graph of ops
+//   auto x = g.placeholder("x", {adjoint::batch, 3});
+//   auto w = g.variable("w", {3, 2}, adjoint::init::glorot_uniform(1));
+//   auto y = adjoint::relu(adjoint::matmul(x, w));
+//   adjoint::Session sess(g, {.threads = 2});           // run any part of it
+//   auto out = sess.run({y}, {{x, some_tensor}});
+#pragma once
+
+#include "core/dump.hpp"
+#include "core/error.hpp"
+#include "core/graph.hpp"
+#include "core/init.hpp"
+#include "core/session.hpp"
+#include "core/shape.hpp"
+#include "core/tensor.hpp"
+#include "ops/all.hpp"

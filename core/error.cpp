@@ -1,0 +1,11 @@
+#include "error.hpp"
+
+#include <fmt/format.h>
+
+namespace adjoint {
+
+std::string where(const std::source_location& loc) {
+    return fmt::format("{}:{}", loc.file_name(), loc.line());
+}
+
+}  // namespace adjoint

@@ -1,0 +1,86 @@
+#include "executor.hpp"
+
+#include <mutex>
+#include <optional>
+
+#include <tbb/task_arena.h>
+#include <tbb/task_group.h>
+
+namespace adjoint {
+
+namespace {
+
+struct Run {
+    Run(const Graph& graph, Plan& p, std::vector<Tensor>& r) : g(graph), plan(p), results(r) {}
+
+    const Graph& g;
+    Plan& plan;
+    std::vector<Tensor>& results;
+    tbb::task_group tasks;
+    std::atomic<bool> failed{false};
+    std::mutex error_mutex;
+    std::size_t error_step = static_cast<std::size_t>(-1);
+    std::string error;
+
+    void fail(std::size_t step, const std::string& message) {
+        std::lock_guard lock(error_mutex);
+        if (step < error_step) {
+            error_step = step;
+            error = message;
+        }
+        failed = true;
+    }
+
+    void compute(std::size_t s) {
+        const PlanStep& step = plan.steps[s];
+        Inputs x({plan.input_ptrs.data() + step.first_input, step.input_count});
+        Tensor& y = plan.values[step.output];
+        step.op->forward(x, y);
+        for (std::size_t pos : step.fetch_positions) results[pos] = y.clone();
+    }
+
+    // Runs step s, then whatever became ready: the first such step on this thread (a
+    // chain of small ops costs no task spawns), the others as new tasks.
+    void run_from(std::size_t s) {
+        while (!failed.load(std::memory_order_relaxed)) {
+            try {
+                compute(s);
+            } catch (const std::exception& ex) {
+                const Node& n = g.node(plan.steps[s].node);
+                fail(s, fmt::format("{} \"{}\" (built at {}) failed: {}", n.kind_name(), n.name, where(n.built_at),
+                                    ex.what()));
+                return;
+            }
+            std::size_t next = static_cast<std::size_t>(-1);
+            for (std::size_t t : plan.steps[s].successors) {
+                if (plan.pending[t].fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
+                if (next == static_cast<std::size_t>(-1)) next = t;
+                else tasks.run([this, t] { run_from(t); });
+            }
+            if (next == static_cast<std::size_t>(-1)) return;
+            s = next;
+        }
+    }
+
+    void phase(int ph) {
+        for (std::size_t s = 0; s < plan.steps.size(); ++s)
+            plan.pending[s].store(plan.steps[s].predecessors, std::memory_order_relaxed);
+        for (std::size_t s : plan.roots[ph]) tasks.run([this, s] { run_from(s); });
+        tasks.wait();
+    }
+};
+
+}  // namespace
+
+void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results) {
+    // Fetched leaves are copied first: a fetched variable shows its value before any assign.
+    for (const auto& f : plan.leaf_fetches) results[f.position] = plan.values[f.slot].clone();
+    Run run(g, plan, results);
+    arena.execute([&] {
+        run.phase(0);
+        if (!run.failed) run.phase(1);
+    });
+    if (run.failed) throw Error(run.error);
+}
+
+}  // namespace adjoint

@@ -1,0 +1,19 @@
+// Executes a compiled Plan whose placeholders and variables are bound. Steps become TBB
+// tasks as soon as the steps they wait for are done (inter-op parallelism); kernels split
+// their own work with parallel_chunks (intra-op). Both run in the caller's task_arena.
+#pragma once
+
+#include <vector>
+
+#include <tbb/task_arena.h>
+
+#include "plan.hpp"
+
+namespace adjoint {
+
+// Runs phase 1, then (if it succeeded) phase 2, and writes each fetched value into
+// `results` (already sized to the fetches). A kernel's exception becomes an adjoint::Error
+// naming the node; when several fail, the first in plan order is reported.
+void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results);
+
+}  // namespace adjoint

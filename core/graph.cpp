@@ -1,0 +1,175 @@
+#include "graph.hpp"
+
+#include <stdexcept>
+
+#include "graph_impl.hpp"
+
+namespace adjoint {
+
+std::string_view Node::kind_name() const {
+    switch (kind) {
+        case NodeKind::placeholder: return "placeholder";
+        case NodeKind::variable: return "variable";
+        case NodeKind::constant: return "constant";
+        case NodeKind::op: return op->kind();
+    }
+    return "?";
+}
+
+Graph& Expr::graph() const {
+    if (!graph_) throw Error("Expr: this handle is empty (default-constructed)");
+    return *graph_;
+}
+
+const Node& Expr::node() const { return graph().node(id_); }
+
+Graph::Graph() : impl_(std::make_unique<GraphImpl>()) {}
+Graph::~Graph() = default;
+
+std::size_t Graph::size() const { return boost::num_vertices(impl_->g); }
+
+NodeId Graph::checked(NodeId id) const {
+    if (id >= size()) throw Error(fmt::format("node id {} is not in this graph of {} nodes", id, size()));
+    return id;
+}
+
+const Node& Graph::node(NodeId id) const { return impl_->g[checked(id)]; }
+
+std::vector<NodeId> Graph::consumers(NodeId id) const {
+    std::vector<NodeId> out;
+    for (auto [e, end] = boost::out_edges(checked(id), impl_->g); e != end; ++e) {
+        const NodeId c = boost::target(*e, impl_->g);
+        if (out.empty() || out.back() != c) out.push_back(c);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+void Graph::check_owns(const Expr& e, std::string_view what) const {
+    if (!e.valid()) throw Error(fmt::format("{}: an empty Expr (default-constructed) was given", what));
+    if (&e.graph() != this)
+        throw Error(fmt::format("{}: node \"{}\" belongs to another graph", what, e.name()));
+}
+
+// Picks a free name: "x", then "x_1", "x_2", ... within the current scope.
+static std::string unique_name(GraphImpl& impl, std::string_view base) {
+    std::string prefix;
+    for (const auto& f : impl.frames) prefix += f.prefix;
+    std::string name = prefix + std::string(base);
+    int& count = impl.name_count[name];
+    std::string candidate = name;
+    while (count > 0 && impl.name_count.contains(candidate = fmt::format("{}_{}", name, count))) ++count;
+    if (count > 0) impl.name_count[candidate] = 1;
+    ++count;
+    return candidate;
+}
+
+Expr Graph::append(Node node, std::string_view base_name) {
+    if (base_name.empty()) throw Error(fmt::format("{}: a node name may not be empty", node.kind_name()));
+    node.name = unique_name(*impl_, base_name);
+    for (auto it = impl_->frames.rbegin(); it != impl_->frames.rend(); ++it)
+        if (it->gradient) {
+            node.gradient_of = it->gradient;
+            break;
+        }
+    const NodeId id = boost::add_vertex(impl_->g);
+    node.id = id;
+    for (NodeId in : node.inputs) boost::add_edge(in, id, impl_->g);
+    impl_->g[id] = std::move(node);
+    return {this, id};
+}
+
+Expr Graph::placeholder(std::string name, Shape shape, DType dtype, std::source_location loc) {
+    for (std::size_t i = 1; i < shape.rank(); ++i)
+        if (shape[i] == batch)
+            throw Error(fmt::format("placeholder \"{}\": shape {} has batch at dim {}; only the leading dim may be "
+                                    "the batch ({})",
+                                    name, shape, i, where(loc)));
+    Node n;
+    n.kind = NodeKind::placeholder;
+    n.type = {shape, dtype};
+    n.built_at = loc;
+    return append(std::move(n), name);
+}
+
+Expr Graph::variable(std::string name, Tensor initial_value, std::source_location loc) {
+    if (initial_value.empty()) throw Error(fmt::format("variable \"{}\": the initial value is empty", name));
+    Node n;
+    n.kind = NodeKind::variable;
+    n.type = {initial_value.shape(), initial_value.dtype()};
+    n.value = initial_value.clone();
+    n.init = "value";
+    n.built_at = loc;
+    return append(std::move(n), name);
+}
+
+Expr Graph::variable(std::string name, Shape shape, const Initializer& init, DType dtype,
+                     std::source_location loc) {
+    if (shape.has_batch())
+        throw Error(fmt::format("variable \"{}\": shape {} may not have a batch dim ({})", name, shape,
+                                where(loc)));
+    Node n;
+    n.kind = NodeKind::variable;
+    n.type = {shape, dtype};
+    n.value = init.make(shape, dtype);
+    n.init = init.description;
+    n.built_at = loc;
+    return append(std::move(n), name);
+}
+
+Expr Graph::constant(Tensor value, std::source_location loc) { return constant("const", std::move(value), loc); }
+
+Expr Graph::constant(std::string name, Tensor value, std::source_location loc) {
+    if (value.empty()) throw Error(fmt::format("constant \"{}\": the value is empty", name));
+    Node n;
+    n.kind = NodeKind::constant;
+    n.type = {value.shape(), value.dtype()};
+    n.value = std::move(value);
+    n.built_at = loc;
+    return append(std::move(n), name);
+}
+
+Expr Graph::add(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, std::string name,
+                std::source_location loc) {
+    std::vector<TypedShape> types;
+    std::vector<NodeId> ids;
+    for (const Expr& e : inputs) {
+        check_owns(e, fmt::format("{} ({})", op->kind(), where(loc)));
+        types.push_back(node(e.id()).type);
+        ids.push_back(e.id());
+    }
+    Node n;
+    try {
+        n.type = op->infer(types, batch);
+    } catch (const std::exception& ex) {
+        std::string shapes;
+        for (const auto& t : types) shapes += fmt::format("{}{} {}", shapes.empty() ? "" : ", ", t.shape, dtype_name(t.dtype));
+        std::string prefix;
+        for (const auto& f : impl_->frames) prefix += f.prefix;
+        throw Error(fmt::format("{} \"{}{}\" on {}: {} (built at {})", op->kind(), prefix, name, shapes,
+                                ex.what(), where(loc)));
+    }
+    n.kind = NodeKind::op;
+    n.op = std::move(op);
+    n.inputs = std::move(ids);
+    n.built_at = loc;
+    return append(std::move(n), name);
+}
+
+Graph::Scope::~Scope() { g_.impl_->frames.pop_back(); }
+
+Graph::Scope Graph::scope(std::string prefix) {
+    if (prefix.empty() || prefix.find('/') != std::string::npos)
+        throw Error(fmt::format("Graph::scope: \"{}\" is not a valid scope name (non-empty, no '/')", prefix));
+    impl_->frames.push_back({prefix + "/", std::nullopt});
+    return Scope(*this);
+}
+
+Graph::Scope Graph::gradient_scope(NodeId forward, std::string rule) {
+    const Node& f = node(forward);
+    impl_->frames.push_back({"grad/" + f.name + "/", Provenance{forward, std::move(rule)}});
+    return Scope(*this);
+}
+
+}  // namespace adjoint

@@ -1,0 +1,53 @@
+// OpBase: what the graph and the executor need of an op, and nothing more. The ops
+// themselves (ops/) are plain structs with typed attributes; ops/op.hpp adapts each to
+// this interface, and ops/all.hpp lists them all once.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "tensor.hpp"
+
+namespace adjoint {
+
+// A value's type as the graph sees it: dtype and shape (which may hold `batch`).
+struct TypedShape {
+    Shape shape;
+    DType dtype = DType::f32;
+};
+
+// The tensors a kernel reads, by position.
+class Inputs {
+public:
+    explicit Inputs(std::span<const Tensor* const> p) : p_(p) {}
+    const Tensor& operator[](std::size_t i) const { return *p_[i]; }
+    std::size_t size() const { return p_.size(); }
+
+private:
+    std::span<const Tensor* const> p_;
+};
+
+class OpBase {
+public:
+    virtual ~OpBase() = default;
+
+    // Short lowercase name shown in dumps and errors: "matmul".
+    virtual std::string_view kind() const = 0;
+    // Attributes for dumps ("axes=[1] keepdims=true"); empty when there are none.
+    virtual std::string attrs() const = 0;
+    // Output dtype and shape from the inputs'. `batch_size` is the run's batch size when a
+    // plan resolves shapes, or adjoint::batch while the graph is being built. Throws
+    // std::invalid_argument with the reason when the inputs do not fit.
+    virtual TypedShape infer(std::span<const TypedShape> inputs, std::int64_t batch_size) const = 0;
+    // Computes y (already allocated with the inferred shape) from the inputs. May throw
+    // std::exception with the reason (a label out of range, say).
+    virtual void forward(const Inputs& x, Tensor& y) const = 0;
+    // The naive version of forward (plain loops, one thread) that tests compare against.
+    virtual void reference(const Inputs& x, Tensor& y) const = 0;
+    // True for assign(var, value): y is the variable's own storage.
+    virtual bool writes_variable() const { return false; }
+};
+
+}  // namespace adjoint

@@ -1,0 +1,48 @@
+// Intra-op parallelism for kernels. Work is cut into chunks whose bounds depend only on
+// the problem size, never on the thread count, and partial results are combined in chunk
+// order: so every kernel gives the same bits on 1, 2 or 64 threads.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+namespace adjoint {
+
+// Calls f(begin, end) for consecutive chunks of [0, n) of `grain` items each (the last
+// may be shorter), in parallel.
+template <class F> void parallel_chunks(std::int64_t n, std::int64_t grain, F&& f) {
+    if (n <= 0) return;
+    grain = std::max<std::int64_t>(grain, 1);
+    const std::int64_t chunks = (n + grain - 1) / grain;
+    if (chunks == 1) {
+        f(std::int64_t{0}, n);
+        return;
+    }
+    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, chunks), [&](const auto& r) {
+        for (std::int64_t c = r.begin(); c != r.end(); ++c) f(c * grain, std::min(n, (c + 1) * grain));
+    });
+}
+
+// Deterministic parallel reduction of [0, n): partial(begin, end) reduces one chunk,
+// combine(a, b) merges two partials; chunks are at least `grain` items and at most 64,
+// merged left to right.
+template <class T, class Partial, class Combine>
+T parallel_reduce_ordered(std::int64_t n, std::int64_t grain, T identity, Partial&& partial, Combine&& combine) {
+    constexpr std::int64_t max_chunks = 64;
+    if (n <= 0) return identity;
+    const std::int64_t size = std::max<std::int64_t>(std::max<std::int64_t>(grain, 1), (n + max_chunks - 1) / max_chunks);
+    const std::int64_t chunks = (n + size - 1) / size;
+    std::array<T, max_chunks> parts;
+    parallel_chunks(chunks, 1, [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t c = c0; c < c1; ++c) parts[static_cast<std::size_t>(c)] = partial(c * size, std::min(n, (c + 1) * size));
+    });
+    T acc = identity;
+    for (std::int64_t c = 0; c < chunks; ++c) acc = combine(acc, parts[static_cast<std::size_t>(c)]);
+    return acc;
+}
+
+}  // namespace adjoint

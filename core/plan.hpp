@@ -1,0 +1,75 @@
+// Plan: what one kind of run needs, compiled once per (fetches, feed types) and cached by
+// the Session. compile() prunes the graph to the nodes the fetches need, orders them, gives
+// every value a concrete shape (the batch size comes from the feeds), and assigns buffers
+// by liveness so that a buffer is reused once the last reader of its value is done.
+//
+// A run has two phases. Phase 1 computes everything that does not depend on an assign;
+// phase 2 runs the assigns and what reads their results. So no variable changes unless
+// every other kernel succeeded, and every read of a variable happens before it is written.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "graph.hpp"
+
+namespace adjoint {
+
+struct FeedType {
+    NodeId node;
+    TypedShape type;  // concrete
+};
+
+struct PlanStep {
+    NodeId node;
+    const OpBase* op;
+    std::size_t first_input, input_count;  // into Plan::input_ptrs
+    std::size_t output;                     // value slot
+    std::vector<std::size_t> successors;    // steps of the same phase that wait for this one
+    std::uint32_t predecessors = 0;         // how many steps of the same phase it waits for
+    int phase = 0;
+    std::vector<std::size_t> fetch_positions;  // where its value goes in the results
+};
+
+class Plan {
+public:
+    // Throws adjoint::Error naming the node or placeholder at fault.
+    static std::unique_ptr<Plan> compile(const Graph& g, std::span<const NodeId> fetches,
+                                         std::span<const FeedType> feeds);
+
+    std::size_t step_count() const { return steps.size(); }
+    std::size_t buffer_count() const { return buffers.size(); }
+    // Bytes of all intermediate buffers (feeds, variables and fetched copies excluded).
+    std::size_t peak_bytes() const { return peak; }
+    // Bytes the same values would take without any reuse.
+    std::size_t unshared_bytes() const { return unshared; }
+    std::int64_t batch_size() const { return batch; }
+    const std::vector<PlanStep>& plan_steps() const { return steps; }
+
+    // Slots of the values bound at each run.
+    struct Binding {
+        std::size_t slot;
+        NodeId node;
+    };
+
+    std::vector<PlanStep> steps;
+    std::vector<Tensor> values;              // one per needed node, by slot
+    std::vector<const Tensor*> input_ptrs;   // steps' inputs, pointing into values
+    std::vector<Binding> placeholders, variables, assign_targets;
+    struct LeafFetch {
+        std::size_t slot, position;
+    };
+    std::vector<LeafFetch> leaf_fetches;      // fetched placeholders, variables, constants
+    std::vector<std::size_t> fetch_slots;     // slot of each fetch
+    std::vector<Tensor> buffers;
+    std::unique_ptr<std::atomic<std::uint32_t>[]> pending;  // per step, reset each run
+    std::vector<std::size_t> roots[2];                       // steps of each phase with no predecessor
+    std::int64_t batch = -1;
+    std::size_t peak = 0, unshared = 0;
+};
+
+}  // namespace adjoint

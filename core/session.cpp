@@ -1,0 +1,145 @@
+#include "session.hpp"
+
+#include <map>
+#include <mutex>
+
+#include <tbb/info.h>
+#include <tbb/task_arena.h>
+
+#include "executor.hpp"
+#include "plan.hpp"
+
+namespace adjoint {
+
+struct Session::Impl {
+    const Graph& graph;
+    int threads;
+    tbb::task_arena arena;
+    std::mutex mutex;  // one run at a time: a plan's buffers are shared state
+    std::map<std::vector<std::int64_t>, std::unique_ptr<Plan>> plans;
+    std::vector<Tensor> variables;  // by node id; empty until first used
+    std::vector<NodeId> fetch_ids;
+    std::vector<FeedType> feed_types;
+
+    Impl(const Graph& g, int t) : graph(g), threads(t), arena(t) {}
+
+    Tensor& variable(NodeId id) {
+        if (variables.size() <= id) variables.resize(graph.size());
+        Tensor& v = variables[id];
+        if (v.empty()) v = graph.node(id).value.clone();
+        return v;
+    }
+
+    const Node& variable_node(const Expr& e, std::string_view what) {
+        graph.check_owns(e, what);
+        const Node& n = graph.node(e.id());
+        if (n.kind != NodeKind::variable)
+            throw Error(fmt::format("{}: node \"{}\" is a {}, not a variable", what, n.name, n.kind_name()));
+        return n;
+    }
+
+    void check_feeds(const Feeds& feeds) {
+        feed_types.clear();
+        for (const Feed& f : feeds) {
+            graph.check_owns(f.node, "Session::run: feed");
+            const Node& n = graph.node(f.node.id());
+            if (n.kind != NodeKind::placeholder)
+                throw Error(fmt::format("Session::run: feed for \"{}\": only placeholders can be fed, this is a {}",
+                                        n.name, n.kind_name()));
+            if (f.value.empty())
+                throw Error(fmt::format("Session::run: feed for placeholder \"{}\" is an empty tensor", n.name));
+            if (f.value.dtype() != n.type.dtype)
+                throw Error(fmt::format("Session::run: placeholder \"{}\" holds {} but was fed {}", n.name,
+                                        dtype_name(n.type.dtype), dtype_name(f.value.dtype())));
+            const Shape& want = n.type.shape;
+            const Shape& got = f.value.shape();
+            bool fits = want.rank() == got.rank();
+            for (std::size_t i = 0; fits && i < want.rank(); ++i) fits = want[i] == batch || want[i] == got[i];
+            if (!fits)
+                throw Error(fmt::format("Session::run: placeholder \"{}\" has shape {} but was fed {}", n.name, want,
+                                        got));
+            for (const FeedType& earlier : feed_types)
+                if (earlier.node == n.id) throw Error(fmt::format("Session::run: placeholder \"{}\" is fed twice", n.name));
+            feed_types.push_back({n.id, {got, f.value.dtype()}});
+        }
+    }
+
+    Plan& plan_for(const std::vector<Expr>& fetches, const Feeds& feeds) {
+        fetch_ids.clear();
+        for (const Expr& e : fetches) {
+            graph.check_owns(e, "Session::run: fetch");
+            fetch_ids.push_back(e.id());
+        }
+        check_feeds(feeds);
+        // Key: fetch ids, then per feed its id, dtype and concrete shape.
+        std::vector<std::int64_t> key(fetch_ids.begin(), fetch_ids.end());
+        key.push_back(-1);
+        for (const FeedType& f : feed_types) {
+            key.push_back(static_cast<std::int64_t>(f.node));
+            key.push_back(static_cast<std::int64_t>(f.type.dtype));
+            key.push_back(static_cast<std::int64_t>(f.type.shape.rank()));
+            key.insert(key.end(), f.type.shape.begin(), f.type.shape.end());
+        }
+        auto it = plans.find(key);
+        if (it == plans.end()) it = plans.emplace(std::move(key), Plan::compile(graph, fetch_ids, feed_types)).first;
+        return *it->second;
+    }
+};
+
+Session::Session(const Graph& graph, SessionOptions options) {
+    if (options.threads < 0) throw Error(fmt::format("Session: threads is {}; use 0 for all cores or a positive count", options.threads));
+    // TBB does not run more threads than cores (it warns and ignores the rest), so a
+    // larger request is capped here; results do not depend on the count anyway.
+    const int cores = tbb::info::default_concurrency();
+    const int threads = options.threads == 0 ? cores : std::min(options.threads, cores);
+    impl_ = std::make_unique<Impl>(graph, threads);
+}
+
+Session::~Session() = default;
+
+int Session::threads() const { return impl_->threads; }
+
+std::size_t Session::cached_plans() const { return impl_->plans.size(); }
+
+std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& feeds) {
+    std::lock_guard lock(impl_->mutex);
+    Plan& plan = impl_->plan_for(fetches, feeds);
+    for (const Feed& f : feeds)
+        for (const auto& b : plan.placeholders)
+            if (b.node == f.node.id()) plan.values[b.slot] = f.value;
+    for (const auto& b : plan.variables) plan.values[b.slot] = impl_->variable(b.node);
+    for (const auto& b : plan.assign_targets) plan.values[b.slot] = impl_->variable(b.node);
+    std::vector<Tensor> results(fetches.size());
+    try {
+        execute(impl_->graph, plan, impl_->arena, results);
+    } catch (...) {
+        for (const auto& b : plan.placeholders) plan.values[b.slot] = Tensor();  // drop the user's tensors
+        throw;
+    }
+    for (const auto& b : plan.placeholders) plan.values[b.slot] = Tensor();
+    return results;
+}
+
+PlanInfo Session::plan_info(const std::vector<Expr>& fetches, const Feeds& feeds) {
+    std::lock_guard lock(impl_->mutex);
+    const Plan& p = impl_->plan_for(fetches, feeds);
+    return {p.step_count(), p.buffer_count(), p.peak_bytes(), p.unshared_bytes(), p.batch_size()};
+}
+
+Tensor Session::value(const Expr& variable) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->variable_node(variable, "Session::value");
+    return impl_->variable(variable.id()).clone();
+}
+
+void Session::set_value(const Expr& variable, const Tensor& value) {
+    std::lock_guard lock(impl_->mutex);
+    const Node& n = impl_->variable_node(variable, "Session::set_value");
+    if (value.empty() || value.dtype() != n.type.dtype || value.shape() != n.type.shape)
+        throw Error(fmt::format("Session::set_value: variable \"{}\" is {} {}, the value is {} {}", n.name,
+                                dtype_name(n.type.dtype), n.type.shape, dtype_name(value.dtype()),
+                                value.empty() ? Shape{} : value.shape()));
+    impl_->variable(variable.id()).copy_from(value);
+}
+
+}  // namespace adjoint

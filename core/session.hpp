@@ -1,0 +1,57 @@
+// Session: runs parts of a graph. It holds the variables' values between runs and caches
+// one compiled Plan per (fetches, feed types), so a training loop compiles once.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "graph.hpp"
+
+namespace adjoint {
+
+struct SessionOptions {
+    int threads = 0;  // TBB threads for this session; 0 or more than the cores = all cores
+};
+
+struct Feed {
+    Expr node;     // a placeholder
+    Tensor value;  // read in place during the run, never copied
+};
+using Feeds = std::vector<Feed>;
+
+// What a compiled plan costs, for tests and benchmarks.
+struct PlanInfo {
+    std::size_t steps = 0, buffers = 0;
+    std::size_t peak_bytes = 0;      // intermediate buffers after reuse
+    std::size_t unshared_bytes = 0;  // the same values without reuse
+    std::int64_t batch_size = -1;
+};
+
+class Session {
+public:
+    explicit Session(const Graph& graph, SessionOptions options = {});
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // Computes the fetches (any nodes of the graph) from the feeds and returns one Tensor
+    // per fetch. Assigns among the fetches update variables once every other node of the
+    // run has succeeded; a failed run changes no variable.
+    std::vector<Tensor> run(const std::vector<Expr>& fetches, const Feeds& feeds = {});
+
+    // Compiles (or finds) the plan for these fetches and feeds without running it.
+    PlanInfo plan_info(const std::vector<Expr>& fetches, const Feeds& feeds = {});
+    std::size_t cached_plans() const;
+    int threads() const;
+
+    // A copy of a variable's current value.
+    Tensor value(const Expr& variable);
+    // Overwrites a variable (same dtype and shape), e.g. from a checkpoint.
+    void set_value(const Expr& variable, const Tensor& value);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace adjoint

@@ -1,0 +1,97 @@
+#include "shape.hpp"
+
+#include <stdexcept>
+
+#include "error.hpp"
+
+namespace adjoint {
+
+static void check_dim(std::int64_t d, std::size_t i) {
+    if (d < 0 && d != batch)
+        throw Error(fmt::format("Shape: dim {} is {}; dims are >= 0 (or adjoint::batch)", i, d));
+}
+
+Shape::Shape(std::initializer_list<std::int64_t> dims)
+    : Shape(std::span<const std::int64_t>(dims.begin(), dims.size())) {}
+
+Shape::Shape(std::span<const std::int64_t> dims) {
+    for (std::int64_t d : dims) push_back(d);
+}
+
+void Shape::push_back(std::int64_t d) {
+    if (rank_ == max_rank) throw Error(fmt::format("Shape: rank above {} is not supported", max_rank));
+    check_dim(d, rank_);
+    dims_[rank_++] = d;
+}
+
+std::int64_t Shape::numel() const {
+    std::int64_t n = 1;
+    for (std::int64_t d : *this) {
+        if (d < 0) throw Error(fmt::format("Shape {}: element count needs a known batch size", *this));
+        n *= d;
+    }
+    return n;
+}
+
+bool Shape::has_batch() const {
+    for (std::int64_t d : *this)
+        if (d == batch) return true;
+    return false;
+}
+
+Shape Shape::resolve(std::int64_t value) const {
+    Shape s = *this;
+    if (value >= 0)
+        for (std::size_t i = 0; i < rank_; ++i)
+            if (s.dims_[i] == batch) s.dims_[i] = value;
+    return s;
+}
+
+bool operator==(const Shape& a, const Shape& b) {
+    if (a.rank_ != b.rank_) return false;
+    for (std::size_t i = 0; i < a.rank_; ++i)
+        if (a.dims_[i] != b.dims_[i]) return false;
+    return true;
+}
+
+std::string to_string(const Shape& s) {
+    std::string out = "(";
+    for (std::size_t i = 0; i < s.rank(); ++i) {
+        if (i) out += ", ";
+        out += s[i] == batch ? std::string("batch") : std::to_string(s[i]);
+    }
+    if (s.rank() == 1) out += ",";
+    return out + ")";
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+    const std::size_t rank = std::max(a.rank(), b.rank());
+    std::array<std::int64_t, Shape::max_rank> out{};
+    for (std::size_t i = 0; i < rank; ++i) {
+        // Align from the right, as numpy does; missing dims act as 1.
+        const std::int64_t da = i < rank - a.rank() ? 1 : a[i - (rank - a.rank())];
+        const std::int64_t db = i < rank - b.rank() ? 1 : b[i - (rank - b.rank())];
+        if (da == db || db == 1) out[i] = da;
+        else if (da == 1) out[i] = db;
+        else
+            throw std::invalid_argument(fmt::format(
+                "shapes {} and {} do not broadcast: dim {} is {} vs {}", a, b, i,
+                da == batch ? "batch" : std::to_string(da), db == batch ? "batch" : std::to_string(db)));
+    }
+    return Shape(std::span<const std::int64_t>(out.data(), rank));
+}
+
+std::array<bool, Shape::max_rank> axis_mask(std::span<const int> axes, std::size_t rank) {
+    std::array<bool, Shape::max_rank> mask{};
+    for (int a : axes) {
+        const int r = static_cast<int>(rank);
+        if (a < -r || a >= r)
+            throw std::invalid_argument(fmt::format("axis {} is out of range for rank {}", a, rank));
+        const std::size_t k = static_cast<std::size_t>(a < 0 ? a + r : a);
+        if (mask[k]) throw std::invalid_argument(fmt::format("axis {} is repeated", a));
+        mask[k] = true;
+    }
+    return mask;
+}
+
+}  // namespace adjoint

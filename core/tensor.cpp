@@ -1,0 +1,119 @@
+#include "tensor.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace adjoint {
+
+static std::shared_ptr<std::byte> allocate(std::size_t bytes, std::size_t& capacity) {
+    // Round up so that vector loops may read a whole last cache line.
+    capacity = (std::max<std::size_t>(bytes, 1) + Tensor::alignment - 1) / Tensor::alignment *
+               Tensor::alignment;
+    void* p = std::aligned_alloc(Tensor::alignment, capacity);
+    if (!p) throw std::bad_alloc();
+    return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
+}
+
+Tensor::Tensor(Shape shape, DType dtype) : shape_(shape), dtype_(dtype) {
+    storage_ = allocate(nbytes(), capacity_);
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+    Tensor t(shape, dtype);
+    std::memset(t.raw(), 0, t.nbytes());
+    return t;
+}
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+    Tensor t(shape, dtype);
+    visit_dtype(dtype, [&](auto tag) {
+        using T = decltype(tag);
+        auto d = t.data<T>();
+        std::fill(d.begin(), d.end(), static_cast<T>(value));
+    });
+    return t;
+}
+
+double Tensor::at(std::int64_t i) const {
+    if (i < 0 || i >= numel())
+        throw Error(fmt::format("Tensor::at: index {} out of range for shape {}", i, shape_));
+    return visit_dtype(dtype_, [&](auto tag) {
+        using T = decltype(tag);
+        return static_cast<double>(data<T>()[static_cast<std::size_t>(i)]);
+    });
+}
+
+Tensor Tensor::clone() const {
+    if (empty()) return {};
+    Tensor t(shape_, dtype_);
+    std::memcpy(t.raw(), raw(), nbytes());
+    return t;
+}
+
+Tensor Tensor::view(const Shape& shape, DType dtype) const {
+    Tensor t;
+    t.storage_ = storage_;
+    t.capacity_ = capacity_;
+    t.shape_ = shape;
+    t.dtype_ = dtype;
+    if (t.nbytes() > capacity_)
+        throw Error(fmt::format("Tensor::view: {} {} needs {} bytes, the storage holds {}",
+                                dtype_name(dtype), shape, t.nbytes(), capacity_));
+    return t;
+}
+
+void Tensor::copy_from(const Tensor& src) {
+    if (src.shape_ != shape_ || src.dtype_ != dtype_)
+        throw Error(fmt::format("Tensor::copy_from: {} {} into {} {}", dtype_name(src.dtype_), src.shape_,
+                                dtype_name(dtype_), shape_));
+    if (src.raw() != raw()) std::memcpy(raw(), src.raw(), nbytes());
+}
+
+namespace {
+
+// Writes the elements of dims [axis..) starting at `offset`, numpy style: at most
+// `edge` items at each end of an axis once the tensor has more than `threshold` elements.
+struct Printer {
+    const Tensor& t;
+    bool summarise;
+    static constexpr std::int64_t edge = 3;
+    std::string out;
+
+    void element(std::int64_t i) {
+        visit_dtype(t.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            const T v = t.data<T>()[static_cast<std::size_t>(i)];
+            if constexpr (std::is_same_v<T, std::uint8_t>) out += fmt::format("{}", unsigned{v});
+            else out += fmt::format("{}", v);
+        });
+    }
+
+    void axis(std::size_t a, std::int64_t offset, std::int64_t stride) {
+        const std::int64_t n = t.shape()[a];
+        const std::int64_t inner = stride / std::max<std::int64_t>(n, 1);
+        out += '[';
+        for (std::int64_t i = 0; i < n; ++i) {
+            if (summarise && n > 2 * edge && i == edge) {
+                out += "..., ";
+                i = n - edge;
+            }
+            if (a + 1 == t.shape().rank()) element(offset + i);
+            else axis(a + 1, offset + i * inner, inner);
+            if (i + 1 < n) out += ", ";
+        }
+        out += ']';
+    }
+};
+
+}  // namespace
+
+std::string to_string(const Tensor& t) {
+    if (t.empty()) return "<empty>";
+    Printer p{t, t.numel() > 1000, {}};
+    if (t.shape().rank() == 0) p.element(0);
+    else p.axis(0, 0, t.numel());
+    return p.out;
+}
+
+}  // namespace adjoint

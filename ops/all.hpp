@@ -1,0 +1,39 @@
+// Every op, listed once. A new op is added here; the static_assert makes sure it is a
+// complete op (shape rule, kernel, reference kernel), and the table-driven tests walk
+// this list, so an op without tests does not compile.
+#pragma once
+
+#include <variant>
+
+#include "assign.hpp"
+#include "binary.hpp"
+#include "cast.hpp"
+#include "matmul.hpp"
+#include "reduce.hpp"
+#include "shape_ops.hpp"
+#include "softmax.hpp"
+#include "unary.hpp"
+
+namespace adjoint::ops {
+
+using AnyOp = std::variant<
+    // element-wise, one input
+    Neg, Exp, Log, Sqrt, Square, Relu, Sigmoid, Tanh, Pow,
+    // element-wise, two inputs, broadcasting
+    Add, Sub, Mul, Div, Maximum, Minimum, Equal,
+    // linear algebra and layout
+    MatMul, Transpose, Reshape, BroadcastTo,
+    // reductions
+    Sum, Max, ArgMax, Count,
+    // classification losses
+    SoftmaxCrossEntropy, SparseSoftmaxCrossEntropy,
+    // pass-through and state
+    Cast, StopGradient, Assign>;
+
+template <class V> struct all_ops;
+template <class... T> struct all_ops<std::variant<T...>> {
+    static constexpr bool value = (Op<T> && ...);
+};
+static_assert(all_ops<AnyOp>::value, "every alternative of AnyOp must satisfy ops::Op");
+
+}  // namespace adjoint::ops

@@ -1,0 +1,31 @@
+#include "assign.hpp"
+
+#include <cstring>
+
+namespace adjoint::ops {
+
+TypedShape Assign::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 2);
+    expect_same_dtype(in[0], in[1]);
+    if (!(in[0].shape == in[1].shape))
+        throw std::invalid_argument(fmt::format("the variable is {} but the value is {}", in[0].shape, in[1].shape));
+    return in[0];
+}
+
+void Assign::forward(const Inputs& x, Tensor& y) const {
+    if (y.raw() != x[1].raw()) std::memcpy(y.raw(), x[1].raw(), y.nbytes());
+}
+void Assign::reference(const Inputs& x, Tensor& y) const { forward(x, y); }
+
+}  // namespace adjoint::ops
+
+namespace adjoint {
+
+Expr assign(Expr variable, Expr value, std::source_location loc) {
+    if (variable.valid() && variable.node().kind != NodeKind::variable)
+        throw Error(fmt::format("assign: \"{}\" is a {}, not a variable ({})", variable.name(),
+                                variable.node().kind_name(), where(loc)));
+    return ops::make(ops::Assign{}, {variable, value}, loc);
+}
+
+}  // namespace adjoint

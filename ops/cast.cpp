@@ -1,0 +1,72 @@
+// N = number of elements; y[i] = convert(x[i]).
+#include "cast.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "../core/parallel.hpp"
+
+namespace adjoint::ops {
+
+namespace {
+
+template <class To, class From> To convert(From v) {
+    if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
+        if (v != v) return To(0);
+        constexpr double lo = static_cast<double>(std::numeric_limits<To>::lowest());
+        constexpr double hi = static_cast<double>(std::numeric_limits<To>::max());
+        const double d = std::trunc(static_cast<double>(v));
+        return d <= lo ? std::numeric_limits<To>::lowest() : d >= hi ? std::numeric_limits<To>::max() : static_cast<To>(d);
+    } else if constexpr (std::is_integral_v<From> && std::is_integral_v<To> && sizeof(To) < sizeof(From)) {
+        // i32 -> u8 saturates too.
+        return v < From(0) ? To(0) : v > From(std::numeric_limits<To>::max()) ? std::numeric_limits<To>::max() : To(v);
+    } else {
+        return static_cast<To>(v);
+    }
+}
+
+void cast_elements(const Tensor& x, Tensor& y, bool parallel) {
+    visit_dtype(x.dtype(), [&](auto from_tag) {
+        visit_dtype(y.dtype(), [&](auto to_tag) {
+            using From = decltype(from_tag);
+            using To = decltype(to_tag);
+            const From* a = x.data<From>().data();
+            To* b = y.data<To>().data();
+            auto body = [&](std::int64_t s, std::int64_t e) {
+                for (std::int64_t i = s; i < e; ++i) b[i] = convert<To>(a[i]);
+            };
+            if (parallel) parallel_chunks(x.numel(), 1 << 14, body);
+            else body(0, x.numel());
+        });
+    });
+}
+
+}  // namespace
+
+std::string Cast::attrs() const { return fmt::format("to={}", dtype_name(to)); }
+
+TypedShape Cast::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 1);
+    return {in[0].shape, to};
+}
+
+void Cast::forward(const Inputs& x, Tensor& y) const { cast_elements(x[0], y, true); }
+void Cast::reference(const Inputs& x, Tensor& y) const { cast_elements(x[0], y, false); }
+
+TypedShape StopGradient::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 1);
+    return in[0];
+}
+
+void StopGradient::forward(const Inputs& x, Tensor& y) const { std::memcpy(y.raw(), x[0].raw(), y.nbytes()); }
+void StopGradient::reference(const Inputs& x, Tensor& y) const { cast_elements(x[0], y, false); }
+
+}  // namespace adjoint::ops
+
+namespace adjoint {
+
+Expr cast(Expr x, DType to, std::source_location loc) { return ops::make(ops::Cast{to}, {x}, loc); }
+Expr stop_gradient(Expr x, std::source_location loc) { return ops::make(ops::StopGradient{}, {x}, loc); }
+
+}  // namespace adjoint

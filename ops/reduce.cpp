@@ -1,0 +1,235 @@
+// Reductions. Legend: the input is viewed as (O, R, I) = (outer, reduced, inner) where
+// possible (reduce_kernel.hpp); y has the kept dims.
+#include "reduce.hpp"
+
+#include <limits>
+
+#include "binary.hpp"
+#include "reduce_kernel.hpp"
+
+namespace adjoint::ops {
+
+Folded fold(const Shape& s, const std::array<bool, Shape::max_rank>& mask) {
+    // Segments of dims that are all kept or all reduced, ignoring dims of size 1.
+    struct Segment {
+        bool reduced;
+        std::int64_t size;
+    };
+    std::array<Segment, Shape::max_rank> seg{};
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < s.rank(); ++i) {
+        if (s[i] == 1) continue;
+        if (n > 0 && seg[n - 1].reduced == mask[i]) seg[n - 1].size *= s[i];
+        else seg[n++] = {mask[i], s[i]};
+    }
+    Folded f;
+    std::size_t reduced_segments = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (seg[i].reduced) {
+            ++reduced_segments;
+            f.r = seg[i].size;
+        } else if (reduced_segments == 0) {
+            f.outer *= seg[i].size;
+        } else {
+            f.inner *= seg[i].size;
+        }
+    }
+    f.contiguous = reduced_segments <= 1;
+    return f;
+}
+
+Shape reduced_shape(const Shape& s, std::span<const int> axes, bool keepdims) {
+    const auto mask = axis_mask(axes, s.rank());
+    Shape out;
+    for (std::size_t i = 0; i < s.rank(); ++i) {
+        const bool reduced = axes.empty() || mask[i];
+        if (!reduced) out.push_back(s[i]);
+        else if (keepdims) out.push_back(1);
+    }
+    return out;
+}
+
+namespace {
+
+std::array<bool, Shape::max_rank> full_mask(const Shape& s, std::span<const int> axes) {
+    auto mask = axis_mask(axes, s.rank());
+    if (axes.empty()) mask.fill(true);
+    return mask;
+}
+
+std::string reduce_attrs(std::span<const int> axes, bool keepdims) {
+    return fmt::format("axes={} keepdims={}", axes.empty() ? "all" : format_axes(axes), keepdims);
+}
+
+// y = reduce(x) over the masked axes with `op`, fast or naive.
+template <class T, class Op> void reduce(const Tensor& x, Tensor& y, std::span<const int> axes, T identity, Op op, bool naive) {
+    const auto mask = full_mask(x.shape(), axes);
+    const T* xs = x.data<T>().data();
+    T* ys = y.data<T>().data();
+    const Folded f = fold(x.shape(), mask);
+    if (x.numel() == 0) {
+        for (std::int64_t i = 0; i < y.numel(); ++i) ys[i] = identity;
+    } else if (!naive && f.contiguous) {
+        reduce_folded<T>(xs, ys, f, identity, op);
+    } else {
+        reduce_general<T>(xs, ys, x.shape(), mask, identity, op);
+    }
+}
+
+struct Plus {
+    template <class T> T operator()(T a, T b) const { return a + b; }
+};
+struct Larger {  // NaN wins, as in numpy
+    template <class T> T operator()(T a, T b) const { return b > a || b != b ? b : a; }
+};
+
+template <class T> T lowest() {
+    if constexpr (std::numeric_limits<T>::has_infinity) return -std::numeric_limits<T>::infinity();
+    else return std::numeric_limits<T>::lowest();
+}
+
+}  // namespace
+
+// ---- sum
+
+std::string Sum::attrs() const { return reduce_attrs(axes, keepdims); }
+
+TypedShape Sum::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 1);
+    if (in[0].dtype == DType::u8) throw std::invalid_argument("sum of u8 would overflow: cast to i32 or f32 first");
+    return {reduced_shape(in[0].shape, axes, keepdims), in[0].dtype};
+}
+
+void Sum::forward(const Inputs& x, Tensor& y) const {
+    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, decltype(tag)(0), Plus{}, false); });
+}
+void Sum::reference(const Inputs& x, Tensor& y) const {
+    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, decltype(tag)(0), Plus{}, true); });
+}
+
+// ---- max
+
+std::string Max::attrs() const { return reduce_attrs(axes, keepdims); }
+
+TypedShape Max::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 1);
+    const auto mask = full_mask(in[0].shape, axes);
+    for (std::size_t i = 0; i < in[0].shape.rank(); ++i)
+        if (mask[i] && in[0].shape[i] == 0)
+            throw std::invalid_argument(fmt::format("max over axis {} of {}, which is empty", i, in[0].shape));
+    return {reduced_shape(in[0].shape, axes, keepdims), in[0].dtype};
+}
+
+void Max::forward(const Inputs& x, Tensor& y) const {
+    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, lowest<decltype(tag)>(), Larger{}, false); });
+}
+void Max::reference(const Inputs& x, Tensor& y) const {
+    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, lowest<decltype(tag)>(), Larger{}, true); });
+}
+
+// ---- argmax: (O, R, I) with R the axis; y[o, i] = first r with the largest x[o, r, i]
+
+std::string ArgMax::attrs() const { return fmt::format("axis={}", axis); }
+
+TypedShape ArgMax::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 1);
+    const int a[] = {axis};
+    const Shape out = reduced_shape(in[0].shape, a, false);
+    const auto mask = axis_mask(a, in[0].shape.rank());
+    for (std::size_t i = 0; i < in[0].shape.rank(); ++i)
+        if (mask[i] && in[0].shape[i] == 0) throw std::invalid_argument(fmt::format("argmax over an empty axis of {}", in[0].shape));
+    return {out, DType::i32};
+}
+
+namespace {
+
+template <class T> void argmax_rows(const T* x, std::int32_t* y, std::int64_t O, std::int64_t R, std::int64_t I,
+                                    bool parallel) {
+    auto rows = [&](std::int64_t o0, std::int64_t o1) {
+        for (std::int64_t o = o0; o < o1; ++o)
+            for (std::int64_t i = 0; i < I; ++i) {
+                const T* p = x + o * R * I + i;
+                std::int64_t best = 0;
+                for (std::int64_t r = 1; r < R; ++r)
+                    if (p[r * I] > p[best * I] || (p[r * I] != p[r * I] && p[best * I] == p[best * I])) best = r;
+                y[o * I + i] = static_cast<std::int32_t>(best);
+            }
+    };
+    if (parallel) parallel_chunks(O, std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(R * I, 1)), rows);
+    else rows(0, O);
+}
+
+template <class T> void argmax(const Tensor& x, Tensor& y, int axis, bool parallel) {
+    const Shape& s = x.shape();
+    const std::size_t a = static_cast<std::size_t>(axis < 0 ? axis + static_cast<int>(s.rank()) : axis);
+    std::int64_t O = 1, I = 1;
+    for (std::size_t i = 0; i < a; ++i) O *= s[i];
+    for (std::size_t i = a + 1; i < s.rank(); ++i) I *= s[i];
+    argmax_rows(x.data<T>().data(), y.data<std::int32_t>().data(), O, s[a], I, parallel);
+}
+
+}  // namespace
+
+void ArgMax::forward(const Inputs& x, Tensor& y) const {
+    visit_dtype(x[0].dtype(), [&](auto tag) { argmax<decltype(tag)>(x[0], y, axis, true); });
+}
+void ArgMax::reference(const Inputs& x, Tensor& y) const {
+    visit_dtype(x[0].dtype(), [&](auto tag) { argmax<decltype(tag)>(x[0], y, axis, false); });
+}
+
+// ---- count
+
+std::string Count::attrs() const { return fmt::format("axes={}", axes.empty() ? "all" : format_axes(axes)); }
+
+TypedShape Count::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 1);
+    expect_floating(in[0], "x");
+    (void)axis_mask(axes, in[0].shape.rank());
+    return {Shape{}, in[0].dtype};
+}
+
+void Count::forward(const Inputs& x, Tensor& y) const {
+    const auto mask = full_mask(x[0].shape(), axes);
+    double n = 1;
+    for (std::size_t i = 0; i < x[0].shape().rank(); ++i)
+        if (mask[i]) n *= static_cast<double>(x[0].shape()[i]);
+    visit_floating(y.dtype(), name, [&](auto tag) { y.data<decltype(tag)>()[0] = static_cast<decltype(tag)>(n); });
+}
+void Count::reference(const Inputs& x, Tensor& y) const { forward(x, y); }
+
+}  // namespace adjoint::ops
+
+namespace adjoint {
+
+Expr sum(Expr x, std::vector<int> axes, bool keepdims, std::source_location loc) {
+    return ops::make(ops::Sum{std::move(axes), keepdims}, {x}, loc);
+}
+
+Expr max(Expr x, std::vector<int> axes, bool keepdims, std::source_location loc) {
+    return ops::make(ops::Max{std::move(axes), keepdims}, {x}, loc);
+}
+
+Expr mean(Expr x, std::vector<int> axes, bool keepdims, std::source_location loc) {
+    const Expr s = sum(x, axes, keepdims, loc);
+    const Shape& shape = x.shape();
+    auto mask = axis_mask(axes, shape.rank());
+    if (axes.empty()) mask.fill(true);
+    std::int64_t n = 1;
+    bool known = true;
+    for (std::size_t i = 0; i < shape.rank(); ++i)
+        if (mask[i]) {
+            if (shape[i] == batch) known = false;
+            else n *= shape[i];
+        }
+    // An empty reduction gives 0 * inf = NaN, as numpy's mean does.
+    if (known) return ops::make(ops::Mul{}, {s, scalar_like(x, 1.0 / static_cast<double>(n), loc)}, loc);
+    return ops::make(ops::Div{}, {s, count(x, std::move(axes), loc)}, loc);
+}
+
+Expr argmax(Expr x, int axis, std::source_location loc) { return ops::make(ops::ArgMax{axis}, {x}, loc); }
+
+Expr count(Expr x, std::vector<int> axes, std::source_location loc) {
+    return ops::make(ops::Count{std::move(axes)}, {x}, loc);
+}
+
+}  // namespace adjoint

@@ -1,0 +1,42 @@
+// Softmax and its log, built from other ops; and the fused, numerically stable
+// softmax cross-entropies (per-row losses) that classification trains with.
+#pragma once
+
+#include "op.hpp"
+
+namespace adjoint::ops {
+
+// logits (..., C) and labels (..., C), one distribution per row -> loss (...):
+//   loss = sum_c labels_c * (logsumexp(logits) - logits_c)
+// computed with the row maximum subtracted, so logits of +-1e4 give finite results.
+struct SoftmaxCrossEntropy : NoAttrs {
+    static constexpr std::string_view name = "softmax_cross_entropy";
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+};
+
+// logits (..., C) and integer labels (...) in [0, C) -> loss (...):
+//   loss = logsumexp(logits) - logits[label]
+// A label out of range is a run-time error naming the value and its row.
+struct SparseSoftmaxCrossEntropy : NoAttrs {
+    static constexpr std::string_view name = "sparse_softmax_cross_entropy";
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+};
+
+}  // namespace adjoint::ops
+
+namespace adjoint {
+
+// exp(x - max) / sum(exp(x - max)) along `axis`; the max is a stop_gradient shift.
+Expr softmax(Expr x, int axis = -1, std::source_location loc = std::source_location::current());
+// (x - max) - log(sum(exp(x - max))) along `axis`.
+Expr log_softmax(Expr x, int axis = -1, std::source_location loc = std::source_location::current());
+Expr softmax_cross_entropy(Expr logits, Expr onehot, std::source_location loc = std::source_location::current());
+// labels: i32 or u8.
+Expr sparse_softmax_cross_entropy(Expr logits, Expr labels,
+                                  std::source_location loc = std::source_location::current());
+
+}  // namespace adjoint

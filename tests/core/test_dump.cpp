@@ -1,0 +1,49 @@
+// Text and DOT dumps.
+#include <sstream>
+
+#include "../helpers.hpp"
+
+namespace adjoint::test {
+
+TEST_CASE("dump_text: one line per node with id, name, op, inputs, dtype and shape") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 3});
+    const Expr w = g.variable("w", {3, 2}, init::glorot_uniform(1));
+    Expr h;
+    {
+        auto s = g.scope("h1");
+        h = relu(matmul(x, w));
+    }
+    (void)sum(h, {1}, true);
+    std::ostringstream out;
+    dump_text(g, out);
+    CHECK(out.str() ==
+          "   0  x = placeholder  f32 (batch, 3)\n"
+          "   1  w = variable [glorot_uniform(seed=1)]  f32 (3, 2)\n"
+          "   2  h1/matmul = matmul(x, w)  f32 (batch, 2)\n"
+          "   3  h1/relu = relu(h1/matmul)  f32 (batch, 2)\n"
+          "   4  sum = sum[axes=[1] keepdims=true](h1/relu)  f32 (batch, 1)\n");
+}
+
+TEST_CASE("dump_dot: Graphviz with distinct node kinds and shapes, optionally pruned") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 3});
+    const Expr w = g.variable("w", {3, 2}, init::zeros());
+    const Expr y = matmul(x, w) * 2.f;
+    const Expr other = exp(x);
+    std::ostringstream all, pruned;
+    dump_dot(g, all);
+    dump_dot(g, pruned, {y});
+    const std::string a = all.str(), p = pruned.str();
+    CHECK(a.rfind("digraph G {", 0) == 0);
+    CHECK(a.find("shape=invhouse") != std::string::npos);   // placeholder
+    CHECK(a.find("shape=cylinder") != std::string::npos);   // variable
+    CHECK(a.find("shape=note") != std::string::npos);       // constant
+    CHECK(a.find("matmul\\nmatmul\\nf32 (batch, 2)") != std::string::npos);
+    CHECK(a.find("0->2") != std::string::npos);              // x -> matmul
+    CHECK(a.find(other.name()) != std::string::npos);
+    CHECK(p.find(other.name()) == std::string::npos);        // not needed by y
+    CHECK(p.find("mul") != std::string::npos);
+}
+
+}  // namespace adjoint::test

@@ -1,0 +1,184 @@
+// Session and executor: pruning, plans, determinism across thread counts, assigns,
+// run-time errors.
+#include <thread>
+
+#include "../helpers.hpp"
+
+namespace adjoint::test {
+
+TEST_CASE("Session: the example program's values") {
+    Graph g;
+    const Expr x = g.placeholder("x", Shape{batch, 3});
+    const Expr w = g.variable("w", Tensor::from({{1.f, 2.f}, {3.f, 4.f}, {5.f, 6.f}}));
+    const Expr b = g.variable("b", Tensor::from({0.5f, -0.5f}));
+    const Expr y = relu(matmul(x, w) + b);
+    const Expr s = sum(y);
+    Session sess(g, {.threads = 2});
+    const auto out = sess.run({y, s}, {{x, Tensor::from({{1.f, 0.f, -1.f}, {0.f, 1.f, 0.f}})}});
+    CHECK(fmt::format("{}", out[0]) == "[[0, 0], [3.5, 3.5]]");
+    CHECK(fmt::format("{}", out[1]) == "7");
+}
+
+TEST_CASE("Session: pruning, feeds built at run time, fetching leaves") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 2});
+    const Expr unused = g.placeholder("unused", {batch, 2});
+    const Expr c = g.constant(Tensor::from({1.f, 2.f}));
+    const Expr y = x * c;
+    const Expr z = unused * c;  // off the fetch path: its placeholder need not be fed
+    (void)z;
+    Session sess(g);
+    Feeds feeds;
+    feeds.push_back({x, Tensor::from({{1.f, 1.f}})});
+    const auto out = sess.run({y, c, x}, feeds);
+    CHECK(values(out[0]) == std::vector<double>{1, 2});
+    CHECK(values(out[1]) == std::vector<double>{1, 2});
+    CHECK(values(out[2]) == std::vector<double>{1, 1});
+    CHECK(sess.plan_info({y}, feeds).steps == 1);
+    // Results are copies: the next run does not change them.
+    feeds[0].value = Tensor::from({{3.f, 3.f}});
+    sess.run({y, c, x}, feeds);
+    CHECK(values(out[0]) == std::vector<double>{1, 2});
+    // Constants and variables alone need no feeds.
+    CHECK(values(sess.run({sum(c)})[0]) == std::vector<double>{3});
+}
+
+TEST_CASE("Session: one plan per (fetches, feed shapes), reused") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 4});
+    const Expr y = sum(relu(x), {1});
+    Session sess(g);
+    for (int i = 0; i < 3; ++i) sess.run({y}, {{x, Tensor::zeros({128, 4})}});
+    CHECK(sess.cached_plans() == 1);
+    sess.run({y}, {{x, Tensor::zeros({96, 4})}});
+    CHECK(sess.cached_plans() == 2);
+    CHECK(sess.run({y}, {{x, Tensor::zeros({1, 4})}})[0].shape() == Shape{1});
+    CHECK(sess.cached_plans() == 3);
+    CHECK(sess.plan_info({y}, {{x, Tensor::zeros({96, 4})}}).batch_size == 96);
+    CHECK(sess.cached_plans() == 3);
+}
+
+TEST_CASE("Session: buffers are reused once their last reader is done") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 256});
+    Expr h = x;
+    for (int i = 0; i < 20; ++i) h = tanh(h) * 0.5f;  // a long chain of same-sized values
+    Session sess(g, {.threads = 2});
+    const Feeds feeds{{x, random_tensor({128, 256}, DType::f32, -1, 1, 3)}};
+    const PlanInfo info = sess.plan_info({h}, feeds);
+    CHECK(info.steps == 40);
+    CHECK(info.unshared_bytes == 40u * 128 * 256 * 4);
+    CHECK(info.buffers <= 3);
+    CHECK(info.peak_bytes <= 3u * 128 * 256 * 4);
+    // and the answer is that of a naive evaluation
+    const Tensor got = sess.run({h}, feeds)[0];
+    std::vector<double> want = values(feeds[0].value);
+    for (double& v : want)
+        for (int i = 0; i < 20; ++i) v = static_cast<float>(static_cast<float>(std::tanh(static_cast<float>(v))) * 0.5f);
+    const std::vector<double> have = values(got);
+    for (std::size_t i = 0; i < want.size(); i += 997) CHECK(have[i] == doctest::Approx(want[i]).epsilon(1e-6));
+}
+
+TEST_CASE("Session: results are bit-for-bit the same on 1, 2 and 4 threads") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 784});
+    const Expr w1 = g.variable("w1", {784, 512}, init::glorot_uniform(1));
+    const Expr b1 = g.variable("b1", {512}, init::uniform(-0.1, 0.1, 2));
+    const Expr w2 = g.variable("w2", {512, 10}, init::glorot_uniform(3));
+    const Expr h = relu(matmul(x, w1) + b1);
+    const Expr logits = matmul(h, w2);
+    const Expr big = g.placeholder("big", {3000, 700});
+    const std::vector<Expr> fetches{logits, sum(h), sum(h, {0}), mean(logits, {1}), sum(big), max(big, {0}),
+                                    sum(big, {1}), softmax(logits), sum(x * x)};
+    const Feeds feeds{{x, random_tensor({128, 784}, DType::f32, 0, 1, 4)},
+                      {big, random_tensor({3000, 700}, DType::f32, -1, 1, 5)}};
+    std::vector<std::vector<Tensor>> runs;
+    for (int threads : {1, 2, 4}) {
+        Session sess(g, {.threads = threads});
+        CHECK(sess.threads() == std::min(threads, static_cast<int>(std::thread::hardware_concurrency())));
+        runs.push_back(sess.run(fetches, feeds));
+    }
+    for (std::size_t i = 0; i < fetches.size(); ++i) {
+        CAPTURE(i);
+        CHECK(bitwise_equal(runs[0][i], runs[1][i]));
+        CHECK(bitwise_equal(runs[0][i], runs[2][i]));
+    }
+}
+
+TEST_CASE("Session: assigns write after every read, only when the run succeeds") {
+    Graph g;
+    const Expr v = g.variable("v", Tensor::from({1.f, 2.f}));
+    const Expr u = g.variable("u", Tensor::from({10.f, 20.f}));
+    const Expr labels = g.placeholder("labels", {2}, DType::i32);
+    const Expr read = v * 1.f;
+    const Expr step_v = assign(v, v + u);   // reads v, u
+    const Expr step_u = assign(u, u * v);   // reads u and the *old* v
+    Session sess(g);
+    const auto out = sess.run({read, step_v, step_u, v});
+    CHECK(values(out[0]) == std::vector<double>{1, 2});    // read before the assign
+    CHECK(values(out[1]) == std::vector<double>{11, 22});
+    CHECK(values(out[2]) == std::vector<double>{10, 40});  // u * old v
+    CHECK(values(out[3]) == std::vector<double>{1, 2});    // a fetched variable shows its value at the start
+    CHECK(values(sess.value(v)) == std::vector<double>{11, 22});
+    CHECK(values(sess.value(u)) == std::vector<double>{10, 40});
+    // Something downstream of an assign sees the new value.
+    const auto after = sess.run({step_v * 2.f});
+    CHECK(values(after[0]) == std::vector<double>{42, 124});
+    // A failing kernel anywhere in the run leaves every variable as it was.
+    const Expr logits = g.constant(Tensor::from({{0.f, 1.f}, {1.f, 0.f}}));
+    const Expr loss = sum(sparse_softmax_cross_entropy(logits, labels));
+    const Expr guarded = assign(v, v + loss);
+    CHECK_ERROR(sess.run({guarded, step_u}, {{labels, Tensor::from<std::int32_t>({1, 7})}}),
+                "sparse_softmax_cross_entropy", "label 7 in row 1 is out of range [0, 2)", "test_session.cpp");
+    CHECK(values(sess.value(v)) == std::vector<double>{21, 62});
+    CHECK(values(sess.value(u)) == std::vector<double>{10, 40});
+    // The session stays usable.
+    sess.run({guarded}, {{labels, Tensor::from<std::int32_t>({1, 0})}});
+    CHECK(sess.value(v).data<float>()[0] == doctest::Approx(21 + 2 * std::log1p(std::exp(-1.f))));
+    // Two assigns to one variable in a run, and assigns that wait on each other, are refused.
+    CHECK_ERROR(sess.run({assign(v, u), assign(v, u * 2.f)}), "variable \"v\" is assigned twice in one run");
+    const Expr a1 = assign(v, u * 3.f);
+    const Expr a2 = assign(u, a1 + v);  // reads v, which a1 (which it waits for) writes
+    CHECK_ERROR(sess.run({a2}), "in a cycle");
+}
+
+TEST_CASE("Session: set_value and value") {
+    Graph g;
+    const Expr w = g.variable("w", {2, 2}, init::zeros());
+    const Expr x = g.placeholder("x", {2});
+    Session sess(g);
+    sess.set_value(w, Tensor::from({{1.f, 2.f}, {3.f, 4.f}}));
+    CHECK(values(sess.run({sum(w)})[0]) == std::vector<double>{10});
+    CHECK_ERROR(sess.set_value(w, Tensor::from({1.f, 2.f})), "variable \"w\" is f32 (2, 2), the value is f32 (2,)");
+    CHECK_ERROR(sess.set_value(x, Tensor::from({1.f, 2.f})), "node \"x\" is a placeholder, not a variable");
+    CHECK_ERROR(sess.value(x), "not a variable");
+    // A variable made after the session starts from its initial value.
+    const Expr late = g.variable("late", Tensor::from({5.f}));
+    CHECK(values(sess.run({late})[0]) == std::vector<double>{5});
+}
+
+TEST_CASE("Session: feed errors name the placeholder") {
+    Graph g, other;
+    const Expr x = g.placeholder("x", {batch, 3});
+    const Expr y = g.placeholder("y", {batch, 3});
+    const Expr w = g.variable("w", Tensor::from({1.f, 2.f, 3.f}));
+    const Expr z = x + y * w;
+    const Expr stranger = other.placeholder("stranger", {3});
+    Session sess(g);
+    const Tensor ok = Tensor::zeros({4, 3});
+    CHECK_ERROR(sess.run({z}, {{x, ok}}), "placeholder \"y\" f32 (batch, 3) is needed by the fetches but was not fed");
+    CHECK_ERROR(sess.run({z}, {{x, ok}, {y, Tensor::zeros({4, 2})}}), "placeholder \"y\" has shape (batch, 3) but was fed (4, 2)");
+    CHECK_ERROR(sess.run({z}, {{x, ok}, {y, Tensor::zeros({4, 3}, DType::f64)}}), "placeholder \"y\" holds f32 but was fed f64");
+    CHECK_ERROR(sess.run({z}, {{x, ok}, {y, Tensor::zeros({5, 3})}}),
+                "placeholder \"y\" is fed a batch of 5 but placeholder \"x\" a batch of 4");
+    CHECK_ERROR(sess.run({z}, {{x, ok}, {y, ok}, {x, ok}}), "placeholder \"x\" is fed twice");
+    CHECK_ERROR(sess.run({z}, {{x, ok}, {w, Tensor::zeros({3})}}), "feed for \"w\": only placeholders can be fed");
+    CHECK_ERROR(sess.run({z}, {{stranger, Tensor::zeros({3})}}), "node \"stranger\" belongs to another graph");
+    CHECK_ERROR(sess.run({stranger}), "fetch", "node \"stranger\" belongs to another graph");
+    CHECK_ERROR(sess.run({z}, {{x, Tensor()}, {y, ok}}), "feed for placeholder \"x\" is an empty tensor");
+    CHECK_ERROR(Session(g, {.threads = -1}), "threads is -1");
+    // After all that, the session works.
+    CHECK(sess.run({z}, {{x, ok}, {y, ok}})[0].shape() == Shape{4, 3});
+}
+
+}  // namespace adjoint::test

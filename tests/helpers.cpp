@@ -1,0 +1,101 @@
+#include "helpers.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <algorithm>
+#include <limits>
+
+namespace adjoint::test {
+
+Tensor random_tensor(const Shape& shape, DType dtype, double lo, double hi, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(lo, hi);
+    Tensor t(shape, dtype);
+    visit_dtype(dtype, [&](auto tag) {
+        using T = decltype(tag);
+        for (T& v : t.data<T>()) v = static_cast<T>(std::is_integral_v<T> ? std::floor(u(rng)) : u(rng));
+    });
+    return t;
+}
+
+std::vector<double> values(const Tensor& t) {
+    std::vector<double> v(static_cast<std::size_t>(t.numel()));
+    for (std::int64_t i = 0; i < t.numel(); ++i) v[static_cast<std::size_t>(i)] = t.at(i);
+    return v;
+}
+
+double max_rel_diff(const Tensor& a, const Tensor& b) {
+    if (a.shape() != b.shape() || a.dtype() != b.dtype()) return std::numeric_limits<double>::infinity();
+    double worst = 0;
+    for (std::int64_t i = 0; i < a.numel(); ++i) {
+        const double x = a.at(i), y = b.at(i);
+        if (std::isnan(x) != std::isnan(y)) return std::numeric_limits<double>::infinity();
+        if (std::isnan(x) || x == y) continue;
+        worst = std::max(worst, std::abs(x - y) / (1 + std::abs(y)));
+    }
+    return worst;
+}
+
+bool bitwise_equal(const Tensor& a, const Tensor& b) {
+    return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+std::string error_of(const std::function<void()>& a) {
+    try {
+        a();
+    } catch (const Error& e) {
+        return e.what();
+    } catch (const std::exception& e) {
+        FAIL("expected adjoint::Error, got another exception: ", e.what());
+        return {};
+    }
+    FAIL("expected adjoint::Error, nothing was thrown");
+    return {};
+}
+
+Tensor agrees_with_reference(const std::function<Expr(std::span<const Expr>)>& build, const std::vector<Spec>& specs,
+                             double tolerance, std::vector<std::int64_t> batches) {
+    Graph g;
+    std::vector<Expr> xs;
+    bool batched = false;
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        xs.push_back(g.placeholder(fmt::format("x{}", i), specs[i].shape, specs[i].dtype));
+        batched = batched || specs[i].shape.has_batch();
+    }
+    const Expr y = build(xs);
+    Session sess(g, {.threads = 2});
+    if (!batched) batches = {-1};
+    Tensor last;
+    for (std::int64_t b : batches) {
+        CAPTURE(b);
+        Feeds feeds;
+        std::vector<const Tensor*> ptrs;
+        for (std::size_t i = 0; i < specs.size(); ++i)
+            feeds.push_back({xs[i], random_tensor(specs[i].shape.resolve(b), specs[i].dtype, specs[i].lo, specs[i].hi,
+                                                  1000 * static_cast<std::uint64_t>(b + 2) + i)});
+        // The op under test reads the placeholders directly (in any order, any repeats).
+        for (NodeId in : y.node().inputs) {
+            const auto it = std::find_if(feeds.begin(), feeds.end(), [&](const Feed& f) { return f.node.id() == in; });
+            REQUIRE_MESSAGE(it != feeds.end(), "the op under test must read the placeholders directly");
+            ptrs.push_back(&it->value);
+        }
+        const Tensor fast = sess.run({y}, feeds)[0];
+        // The reference kernel on the same inputs, for the node that consumes the placeholders.
+        Tensor ref(fast.shape(), fast.dtype());
+        y.node().op->reference(Inputs(ptrs), ref);
+        CHECK(max_rel_diff(fast, ref) <= tolerance);
+        last = fast;
+    }
+    return last;
+}
+
+Tensor eval(const std::function<Expr(std::span<const Expr>)>& build, const std::vector<Tensor>& inputs) {
+    Graph g;
+    std::vector<Expr> xs;
+    for (const Tensor& t : inputs) xs.push_back(g.constant(t));
+    const Expr y = build(xs);
+    Session sess(g, {.threads = 2});
+    return sess.run({y})[0];
+}
+
+}  // namespace adjoint::test

@@ -1,0 +1,89 @@
+// Matrix product, layout ops, cast, stop_gradient and assign.
+#include "op_cases.hpp"
+
+namespace adjoint::test {
+
+namespace {
+using Exprs = std::span<const Expr>;
+}
+
+template <> void op_case<ops::MatMul>() {
+    const Tensor out = eval([](Exprs e) { return matmul(e[0], e[1]); },
+                            {Tensor::from({{1.f, 2.f}, {3.f, 4.f}}), Tensor::from({{5.f, 6.f, 7.f}, {8.f, 9.f, 10.f}})});
+    CHECK(out.shape() == Shape{2, 3});
+    CHECK(values(out) == std::vector<double>{21, 24, 27, 47, 54, 61});
+    auto g = [](Exprs e) { return matmul(e[0], e[1]); };
+    // The network's shapes, and odd ones that do not divide the tiles.
+    agrees_with_reference(g, {{Shape{batch, 784}}, {Shape{784, 64}}}, 1e-5);
+    agrees_with_reference(g, {{Shape{batch, 512}}, {Shape{512, 10}}}, 1e-5);
+    agrees_with_reference(g, {{Shape{37, 300}, DType::f64}, {Shape{300, 261}, DType::f64}}, 0);
+}
+
+template <> void op_case<ops::Transpose>() {
+    const Tensor out = eval([](Exprs e) { return transpose(e[0]); }, {Tensor::from({{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}})});
+    CHECK(out.shape() == Shape{3, 2});
+    CHECK(values(out) == std::vector<double>{1, 4, 2, 5, 3, 6});
+    agrees_with_reference([](Exprs e) { return transpose(e[0]); }, {{Shape{batch, 70}}}, 0);
+    agrees_with_reference([](Exprs e) { return transpose(e[0]); }, {{Shape{33, 65}, DType::u8, 0, 255}}, 0);
+}
+
+template <> void op_case<ops::Reshape>() {
+    const Tensor out = eval([](Exprs e) { return reshape(e[0], {3, 2}); }, {Tensor::from({{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}})});
+    CHECK(out.shape() == Shape{3, 2});
+    CHECK(values(out) == std::vector<double>{1, 2, 3, 4, 5, 6});
+    const Tensor flat = agrees_with_reference([](Exprs e) { return reshape(e[0], {batch, 12}); },
+                                              {{Shape{batch, 3, 4}}}, 0);
+    CHECK(flat.shape() == Shape{128, 12});
+}
+
+template <> void op_case<ops::BroadcastTo>() {
+    const Tensor out = eval([](Exprs e) { return broadcast_to(e[0], {2, 3}); }, {Tensor::from({{1.f}, {2.f}})});
+    CHECK(values(out) == std::vector<double>{1, 1, 1, 2, 2, 2});
+    // The batch size comes from any fed placeholder with a batch dim, read or not.
+    Graph g;
+    const Expr row = g.placeholder("row", {1, 5});
+    const Expr other = g.placeholder("other", {batch, 2});
+    const Expr wide = broadcast_to(row, {batch, 5});
+    Session sess(g);
+    const Tensor rv = random_tensor({1, 5}, DType::f32, -1, 1, 1);
+    CHECK(sess.run({wide}, {{row, rv}, {other, Tensor::zeros({3, 2})}})[0].shape() == Shape{3, 5});
+    CHECK_ERROR(sess.run({wide}, {{row, rv}}), "broadcast_to \"broadcast_to\"", "has shape (batch, 5), but this run's batch size is unknown");
+    agrees_with_reference([](Exprs e) { return broadcast_to(e[0], {batch, 5}); }, {{Shape{batch, 1}}, {Shape{1, 5}}}, 0);
+    agrees_with_reference([](Exprs e) { return broadcast_to(e[0], {4, 3, 5}); }, {{Shape{3, 1}, DType::i32, 0, 9}}, 0);
+}
+
+template <> void op_case<ops::Cast>() {
+    const Tensor out = eval([](Exprs e) { return cast(e[0], DType::i32); }, {Tensor::from({1.7f, -1.7f, 3e10f, NAN})});
+    CHECK(out.dtype() == DType::i32);
+    CHECK(values(out) == std::vector<double>{1, -1, 2147483647, 0});  // truncates, saturates, NaN -> 0
+    const Tensor u = eval([](Exprs e) { return cast(e[0], DType::u8); }, {Tensor::from<std::int32_t>({-5, 7, 300})});
+    CHECK(values(u) == std::vector<double>{0, 7, 255});
+    const Tensor f = eval([](Exprs e) { return cast(e[0], DType::f32); }, {Tensor::from<std::uint8_t>({0, 128, 255})});
+    CHECK(values(f) == std::vector<double>{0, 128, 255});
+    agrees_with_reference([](Exprs e) { return cast(e[0], DType::f64); }, {{Shape{batch, 9}, DType::u8, 0, 255}}, 0);
+    agrees_with_reference([](Exprs e) { return cast(e[0], DType::i32); }, {{Shape{batch, 9}, DType::f32, -1e3, 1e3}}, 0);
+}
+
+template <> void op_case<ops::StopGradient>() {
+    CHECK(values(eval([](Exprs e) { return stop_gradient(e[0]); }, {Tensor::from({1.f, 2.f})})) ==
+          std::vector<double>{1, 2});
+    agrees_with_reference([](Exprs e) { return stop_gradient(e[0]); }, {{Shape{batch, 9}}}, 0);
+}
+
+template <> void op_case<ops::Assign>() {
+    Graph g;
+    const Expr v = g.variable("v", Tensor::from({1.f, 2.f}));
+    const Expr x = g.placeholder("x", {2});
+    const Expr a = assign(v, v + x);
+    Session sess(g);
+    CHECK(values(sess.run({a}, {{x, Tensor::from({10.f, 20.f})}})[0]) == std::vector<double>{11, 22});
+    CHECK(values(sess.value(v)) == std::vector<double>{11, 22});
+    // Reference: copies the value into the variable.
+    Tensor target = Tensor::zeros({2});
+    const Tensor value = Tensor::from({5.f, 6.f});
+    const Tensor* in[] = {&target, &value};
+    a.node().op->reference(Inputs(in), target);
+    CHECK(values(target) == std::vector<double>{5, 6});
+}
+
+}  // namespace adjoint::test

@@ -1,0 +1,101 @@
+// Reductions, counting, and the softmax family.
+#include <cmath>
+
+#include "op_cases.hpp"
+
+namespace adjoint::test {
+
+namespace {
+using Exprs = std::span<const Expr>;
+const Tensor m23 = Tensor::from({{1.f, 5.f, 3.f}, {4.f, 2.f, 6.f}});
+}  // namespace
+
+template <> void op_case<ops::Sum>() {
+    CHECK(values(eval([](Exprs e) { return sum(e[0]); }, {m23})) == std::vector<double>{21});
+    CHECK(values(eval([](Exprs e) { return sum(e[0], {0}); }, {m23})) == std::vector<double>{5, 7, 9});
+    const Tensor rows = eval([](Exprs e) { return sum(e[0], {-1}, true); }, {m23});
+    CHECK(rows.shape() == Shape{2, 1});
+    CHECK(values(rows) == std::vector<double>{9, 12});
+    CHECK(values(eval([](Exprs e) { return sum(e[0]); }, {Tensor::from<std::int32_t>({1, 2, 3})})) ==
+          std::vector<double>{6});
+    // Every layout the kernel folds, and one it cannot fold (axes 0 and 2 of 3).
+    for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}, {0, 1}})
+        agrees_with_reference([&](Exprs e) { return sum(e[0], axes); }, {{Shape{batch, 300}}}, 1e-5);
+    for (std::vector<int> axes : {std::vector<int>{0, 2}, {1}, {2}, {0, 1}, {1, 2}})
+        agrees_with_reference([&](Exprs e) { return sum(e[0], axes, true); }, {{Shape{batch, 6, 7}, DType::f64}}, 1e-12);
+    // A long sum (over 64 chunks) stays close to the naive one.
+    agrees_with_reference([](Exprs e) { return sum(e[0]); }, {{Shape{1000, 1000}, DType::f64}}, 1e-12);
+}
+
+template <> void op_case<ops::Max>() {
+    CHECK(values(eval([](Exprs e) { return max(e[0]); }, {m23})) == std::vector<double>{6});
+    CHECK(values(eval([](Exprs e) { return max(e[0], {1}); }, {m23})) == std::vector<double>{5, 6});
+    CHECK(values(eval([](Exprs e) { return max(e[0], {0}); }, {m23})) == std::vector<double>{4, 5, 6});
+    CHECK(std::isnan(eval([](Exprs e) { return max(e[0]); }, {Tensor::from({1.f, NAN, 2.f})}).item<float>()));
+    for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}})
+        agrees_with_reference([&](Exprs e) { return max(e[0], axes); }, {{Shape{batch, 130}}}, 0);
+    agrees_with_reference([](Exprs e) { return max(e[0], {0, 2}); }, {{Shape{4, 5, 6}, DType::i32, -50, 50}}, 0);
+}
+
+template <> void op_case<ops::ArgMax>() {
+    const Tensor a = eval([](Exprs e) { return argmax(e[0], 1); }, {m23});
+    CHECK(a.dtype() == DType::i32);
+    CHECK(values(a) == std::vector<double>{1, 2});
+    CHECK(values(eval([](Exprs e) { return argmax(e[0], 0); }, {m23})) == std::vector<double>{1, 0, 1});
+    // Ties go to the first index.
+    CHECK(values(eval([](Exprs e) { return argmax(e[0]); }, {Tensor::from({3.f, 7.f, 7.f})})) == std::vector<double>{1});
+    agrees_with_reference([](Exprs e) { return argmax(e[0], -1); }, {{Shape{batch, 10}}}, 0);
+}
+
+template <> void op_case<ops::Count>() {
+    CHECK(values(eval([](Exprs e) { return count(e[0]); }, {m23})) == std::vector<double>{6});
+    CHECK(values(eval([](Exprs e) { return count(e[0], {1}); }, {m23})) == std::vector<double>{3});
+    // mean over the batch dim divides by the fed batch size.
+    const Tensor m = agrees_with_reference([](Exprs e) { return count(e[0], {0}); }, {{Shape{batch, 3}}}, 0);
+    CHECK(m.item<float>() == 128.f);
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 2});
+    Session sess(g);
+    const auto r = sess.run({mean(x), mean(x, {0}), mean(x, {1})}, {{x, Tensor::from({{1.f, 2.f}, {3.f, 6.f}})}});
+    CHECK(values(r[0]) == std::vector<double>{3});
+    CHECK(values(r[1]) == std::vector<double>{2, 4});
+    CHECK(values(r[2]) == std::vector<double>{1.5, 4.5});
+}
+
+template <> void op_case<ops::SoftmaxCrossEntropy>() {
+    // Hand values: uniform logits over 4 classes give log(4) whatever the label.
+    const Tensor out = eval([](Exprs e) { return softmax_cross_entropy(e[0], e[1]); },
+                            {Tensor::from({{0.f, 0.f, 0.f, 0.f}, {1e4f, -1e4f, 0.f, 0.f}}),
+                             Tensor::from({{0.f, 1.f, 0.f, 0.f}, {1.f, 0.f, 0.f, 0.f}})});
+    CHECK(out.shape() == Shape{2});
+    CHECK(out.data<float>()[0] == doctest::Approx(std::log(4.f)));
+    CHECK(out.data<float>()[1] == 0.f);  // stable at 1e4: exp(0) dominates, no overflow
+    // The composite softmax and log_softmax agree with it: loss = -sum(labels * log_softmax).
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 10});
+    const Expr p = g.placeholder("p", {batch, 10});
+    const Expr fused = softmax_cross_entropy(x, p);
+    const Expr composite = -sum(p * log_softmax(x), {1});
+    const Expr total = sum(softmax(x), {1});
+    Session sess(g);
+    const Tensor xv = random_tensor({96, 10}, DType::f32, -20, 20, 1);
+    Tensor pv = random_tensor({96, 10}, DType::f32, 0, 1, 2);
+    const auto r = sess.run({fused, composite, total}, {{x, xv}, {p, pv}});
+    CHECK(max_rel_diff(r[0], r[1]) < 1e-5);
+    for (double s : values(r[2])) CHECK(s == doctest::Approx(1.0).epsilon(1e-6));
+    agrees_with_reference([](Exprs e) { return softmax_cross_entropy(e[0], e[1]); },
+                          {{Shape{batch, 10}, DType::f32, -30, 30}, {Shape{batch, 10}, DType::f32, 0, 1}}, 1e-6);
+}
+
+template <> void op_case<ops::SparseSoftmaxCrossEntropy>() {
+    const Tensor out = eval([](Exprs e) { return sparse_softmax_cross_entropy(e[0], e[1]); },
+                            {Tensor::from({{0.f, 0.f, 0.f, 0.f}, {-1e4f, 1e4f, 0.f, 0.f}}), Tensor::from<std::int32_t>({2, 0})});
+    CHECK(out.data<float>()[0] == doctest::Approx(std::log(4.f)));
+    CHECK(out.data<float>()[1] == 2e4f);  // finite at +-1e4
+    agrees_with_reference([](Exprs e) { return sparse_softmax_cross_entropy(e[0], e[1]); },
+                          {{Shape{batch, 10}, DType::f32, -30, 30}, {Shape{batch}, DType::i32, 0, 10}}, 1e-6);
+    agrees_with_reference([](Exprs e) { return sparse_softmax_cross_entropy(e[0], e[1]); },
+                          {{Shape{batch, 10}, DType::f64, -30, 30}, {Shape{batch}, DType::u8, 0, 10}}, 0);
+}
+
+}  // namespace adjoint::test
