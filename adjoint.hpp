@@ -16,3 +16,5 @@
 #include "core/shape.hpp"
 #include "core/tensor.hpp"
 #include "ops/all.hpp"
+#include "autograd/check.hpp"
+#include "autograd/gradients.hpp"

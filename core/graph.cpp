@@ -22,6 +22,9 @@ Graph& Expr::graph() const {
 }
 
 const Node& Expr::node() const { return graph().node(id_); }
+std::string Expr::name() const { return node().name; }
+Shape Expr::shape() const { return node().type.shape; }
+DType Expr::dtype() const { return node().type.dtype; }
 
 Graph::Graph() : impl_(std::make_unique<GraphImpl>()) {}
 Graph::~Graph() = default;

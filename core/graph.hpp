@@ -12,15 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "expr.hpp"
 #include "init.hpp"
 #include "op.hpp"
 
 namespace adjoint {
 
-class Graph;
 struct GraphImpl;
-
-using NodeId = std::size_t;
 
 enum class NodeKind : std::uint8_t { placeholder, variable, constant, op };
 
@@ -44,26 +42,6 @@ struct Node {
 
     // "matmul", "placeholder", ...
     std::string_view kind_name() const;
-};
-
-class Expr {
-public:
-    Expr() = default;
-    Expr(Graph* g, NodeId id) : graph_(g), id_(id) {}
-
-    NodeId id() const { return id_; }
-    Graph& graph() const;
-    const Node& node() const;
-    const std::string& name() const { return node().name; }
-    const Shape& shape() const { return node().type.shape; }
-    DType dtype() const { return node().type.dtype; }
-    bool valid() const { return graph_ != nullptr; }
-
-    friend bool operator==(const Expr& a, const Expr& b) { return a.graph_ == b.graph_ && a.id_ == b.id_; }
-
-private:
-    Graph* graph_ = nullptr;
-    NodeId id_ = 0;
 };
 
 class Graph {

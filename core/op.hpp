@@ -4,10 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <vector>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "expr.hpp"
 #include "tensor.hpp"
 
 namespace adjoint {
@@ -29,6 +32,20 @@ private:
     std::span<const Tensor* const> p_;
 };
 
+// What a gradient rule gets: the forward node's inputs and output as Exprs, the gradient
+// dy flowing into the output (same shape), and which inputs need a gradient.
+struct GradContext {
+    std::span<const Expr> x;
+    Expr y;
+    Expr dy;
+    std::span<const char> wanted;
+};
+
+// One entry per input: its gradient, or nullopt where none flows (not wanted, or not
+// differentiable: integer inputs, stop_gradient, comparisons). The autograd pass sums a
+// gradient back to its input's shape when the op broadcast it.
+using Grads = std::vector<std::optional<Expr>>;
+
 class OpBase {
 public:
     virtual ~OpBase() = default;
@@ -46,6 +63,9 @@ public:
     virtual void forward(const Inputs& x, Tensor& y) const = 0;
     // The naive version of forward (plain loops, one thread) that tests compare against.
     virtual void reference(const Inputs& x, Tensor& y) const = 0;
+    // Builds the gradient nodes of the inputs from dy with ordinary ops, so that they can
+    // be differentiated again.
+    virtual Grads gradient(const GradContext& c) const = 0;
     // True for assign(var, value): y is the variable's own storage.
     virtual bool writes_variable() const { return false; }
 };

@@ -1,5 +1,5 @@
 // Every op, listed once. A new op is added here; the static_assert makes sure it is a
-// complete op (shape rule, kernel, reference kernel), and the table-driven tests walk
+// complete op (shape rule, kernel, reference kernel, gradient rule), and the table-driven tests walk
 // this list, so an op without tests does not compile.
 #pragma once
 
@@ -18,7 +18,7 @@ namespace adjoint::ops {
 
 using AnyOp = std::variant<
     // element-wise, one input
-    Neg, Exp, Log, Sqrt, Square, Relu, Sigmoid, Tanh, Pow,
+    Neg, Exp, Log, Sqrt, Square, Relu, Sigmoid, Tanh, Pow, ReluGrad,
     // element-wise, two inputs, broadcasting
     Add, Sub, Mul, Div, Maximum, Minimum, Equal,
     // linear algebra and layout
@@ -26,7 +26,7 @@ using AnyOp = std::variant<
     // reductions
     Sum, Max, ArgMax, Count,
     // classification losses
-    SoftmaxCrossEntropy, SparseSoftmaxCrossEntropy,
+    SoftmaxCrossEntropy, SparseSoftmaxCrossEntropy, OneHot,
     // pass-through and state
     Cast, StopGradient, Assign>;
 

@@ -17,6 +17,9 @@ void Assign::forward(const Inputs& x, Tensor& y) const {
 }
 void Assign::reference(const Inputs& x, Tensor& y) const { forward(x, y); }
 
+// y = value (the variable's new value): d value = dy; the old value is overwritten.
+Grads Assign::gradient(const GradContext& c) const { return grads(c, no_gradient, [&] { return c.dy; }); }
+
 }  // namespace adjoint::ops
 
 namespace adjoint {

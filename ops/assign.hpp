@@ -14,6 +14,7 @@ struct Assign : NoAttrs {
     // y is the variable's own storage.
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 }  // namespace adjoint::ops

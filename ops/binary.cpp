@@ -2,6 +2,8 @@
 #include "binary.hpp"
 
 #include "broadcast.hpp"
+#include "cast.hpp"
+#include "unary.hpp"
 
 namespace adjoint::ops {
 
@@ -47,6 +49,39 @@ template <class Fn> void Binary<Fn>::reference(const Inputs& x, Tensor& y) const
             ys[i] = static_cast<Y>(Fn::f(a[offset(x[0].shape(), i)], b[offset(x[1].shape(), i)]));
     });
 }
+
+// ---- gradient rules, for y = f(a, b) with a = c.x[0], b = c.x[1]. Each is written for
+// the broadcast shape; the autograd pass sums it back to each input's shape.
+
+// y = a + b: da = dy, db = dy
+Grads AddFn::grad(const GradContext& c) {
+    return grads(c, [&] { return c.dy; }, [&] { return c.dy; });
+}
+// y = a - b: da = dy, db = -dy
+Grads SubFn::grad(const GradContext& c) {
+    return grads(c, [&] { return c.dy; }, [&] { return -c.dy; });
+}
+// y = a b: da = b dy, db = a dy
+Grads MulFn::grad(const GradContext& c) {
+    return grads(c, [&] { return c.dy * c.x[1]; }, [&] { return c.dy * c.x[0]; });
+}
+// y = a / b: da = dy / b, db = -a dy / b^2 = -y dy / b
+Grads DivFn::grad(const GradContext& c) {
+    return grads(c, [&] { return c.dy / c.x[1]; }, [&] { return -(c.dy * c.y) / c.x[1]; });
+}
+
+namespace {
+// y = max(a, b) or min(a, b): dy goes to the input y came from; ties go to a.
+Grads select_grad(const GradContext& c) {
+    const Expr from_a = cast(equal(c.y, c.x[0]), c.y.dtype());  // 1 where y == a
+    return grads(c, [&] { return c.dy * from_a; }, [&] { return c.dy * (1.0 - from_a); });
+}
+}  // namespace
+
+Grads MaximumFn::grad(const GradContext& c) { return select_grad(c); }
+Grads MinimumFn::grad(const GradContext& c) { return select_grad(c); }
+// Piecewise constant: no gradient.
+Grads EqualFn::grad(const GradContext& c) { return grads(c, no_gradient, no_gradient); }
 
 template struct Binary<AddFn>;
 template struct Binary<SubFn>;

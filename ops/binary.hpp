@@ -12,40 +12,48 @@ template <class Fn> struct Binary : NoAttrs {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const { return Fn::grad(c); }
 };
 
 struct AddFn {
+    static Grads grad(const GradContext& c);  // in binary.cpp
     static constexpr std::string_view name = "add";
     static constexpr bool compares = false;
     template <class T> static T f(T a, T b) { return a + b; }
 };
 struct SubFn {
+    static Grads grad(const GradContext& c);  // in binary.cpp
     static constexpr std::string_view name = "sub";
     static constexpr bool compares = false;
     template <class T> static T f(T a, T b) { return a - b; }
 };
 struct MulFn {
+    static Grads grad(const GradContext& c);  // in binary.cpp
     static constexpr std::string_view name = "mul";
     static constexpr bool compares = false;
     template <class T> static T f(T a, T b) { return a * b; }
 };
 struct DivFn {
+    static Grads grad(const GradContext& c);  // in binary.cpp
     static constexpr std::string_view name = "div";
     static constexpr bool compares = false;
     template <class T> static T f(T a, T b) { return a / b; }
 };
 struct MaximumFn {
+    static Grads grad(const GradContext& c);  // in binary.cpp
     static constexpr std::string_view name = "maximum";
     static constexpr bool compares = false;
     // NaN in either input gives NaN, as in numpy.
     template <class T> static T f(T a, T b) { return a > b || a != a ? a : b; }
 };
 struct MinimumFn {
+    static Grads grad(const GradContext& c);  // in binary.cpp
     static constexpr std::string_view name = "minimum";
     static constexpr bool compares = false;
     template <class T> static T f(T a, T b) { return a < b || a != a ? a : b; }
 };
 struct EqualFn {
+    static Grads grad(const GradContext& c);  // in binary.cpp
     static constexpr std::string_view name = "equal";
     static constexpr bool compares = true;
     template <class T> static std::uint8_t f(T a, T b) { return a == b; }

@@ -54,6 +54,13 @@ TypedShape Cast::infer(std::span<const TypedShape> in, std::int64_t) const {
 void Cast::forward(const Inputs& x, Tensor& y) const { cast_elements(x[0], y, true); }
 void Cast::reference(const Inputs& x, Tensor& y) const { cast_elements(x[0], y, false); }
 
+// Between floating types: dx = dy cast back. To or from integers: no gradient, as in
+// TensorFlow.
+Grads Cast::gradient(const GradContext& c) const {
+    if (!is_floating(to) || !is_floating(c.x[0].dtype())) return grads(c, no_gradient);
+    return grads(c, [&] { return cast(c.dy, c.x[0].dtype()); });
+}
+
 TypedShape StopGradient::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 1);
     return in[0];
@@ -61,6 +68,9 @@ TypedShape StopGradient::infer(std::span<const TypedShape> in, std::int64_t) con
 
 void StopGradient::forward(const Inputs& x, Tensor& y) const { std::memcpy(y.raw(), x[0].raw(), y.nbytes()); }
 void StopGradient::reference(const Inputs& x, Tensor& y) const { cast_elements(x[0], y, false); }
+
+// The point of the op: nothing flows back.
+Grads StopGradient::gradient(const GradContext& c) const { return grads(c, no_gradient); }
 
 }  // namespace adjoint::ops
 

@@ -14,6 +14,7 @@ struct Cast {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 // y = x; gradients do not flow back through it.
@@ -22,6 +23,7 @@ struct StopGradient : NoAttrs {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 }  // namespace adjoint::ops

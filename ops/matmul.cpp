@@ -2,6 +2,7 @@
 #include "matmul.hpp"
 
 #include "../core/parallel.hpp"
+#include "shape_ops.hpp"
 
 namespace adjoint::ops {
 
@@ -74,6 +75,13 @@ void MatMul::reference(const Inputs& x, Tensor& y) const {
                 c[i * N + j] = s;
             }
     });
+}
+
+// y = x w, with x: (M, K), w: (K, N), dy: (M, N)
+//   dx = dy w^T   (M, N) x (N, K) -> (M, K)
+//   dw = x^T dy   (K, M) x (M, N) -> (K, N)
+Grads MatMul::gradient(const GradContext& c) const {
+    return grads(c, [&] { return matmul(c.dy, transpose(c.x[1])); }, [&] { return matmul(transpose(c.x[0]), c.dy); });
 }
 
 }  // namespace adjoint::ops

@@ -4,6 +4,7 @@
 //   TypedShape infer(std::span<const TypedShape>, std::int64_t batch_size) const;
 //   void forward(const Inputs& x, Tensor& y) const;       // fast kernel
 //   void reference(const Inputs& x, Tensor& y) const;     // naive kernel, for tests
+//   Grads gradient(const GradContext& c) const;           // the rule, from ops
 // Model<T> adapts such a struct to the graph's OpBase; make() appends a node for it.
 #pragma once
 
@@ -21,12 +22,13 @@ namespace adjoint::ops {
 
 template <class T>
 concept Op = requires(const T& op, std::span<const TypedShape> in, std::int64_t batch_size, const Inputs& x,
-                      Tensor& y) {
+                      Tensor& y, const GradContext& c) {
     { T::name } -> std::convertible_to<std::string_view>;
     { op.attrs() } -> std::convertible_to<std::string>;
     { op.infer(in, batch_size) } -> std::same_as<TypedShape>;
     { op.forward(x, y) } -> std::same_as<void>;
     { op.reference(x, y) } -> std::same_as<void>;
+    { op.gradient(c) } -> std::same_as<Grads>;
 };
 
 // For ops without attributes.
@@ -42,6 +44,7 @@ public:
     TypedShape infer(std::span<const TypedShape> in, std::int64_t b) const override { return op_.infer(in, b); }
     void forward(const Inputs& x, Tensor& y) const override { op_.forward(x, y); }
     void reference(const Inputs& x, Tensor& y) const override { op_.reference(x, y); }
+    Grads gradient(const GradContext& c) const override { return op_.gradient(c); }
     bool writes_variable() const override {
         if constexpr (requires { T::writes_variable; }) return T::writes_variable;
         else return false;
@@ -66,6 +69,20 @@ template <Op T> const T* as(const Node& n) {
     const auto* m = dynamic_cast<const Model<T>*>(n.op.get());
     return m ? &m->op() : nullptr;
 }
+
+// Gradient-rule helper: grads(c, f0, f1, ...) calls f_i (returning an Expr, or
+// std::optional<Expr>) only for the inputs whose gradient is wanted.
+template <class... F> Grads grads(const GradContext& c, F&&... f) {
+    Grads out;
+    std::size_t i = 0;
+    auto one = [&](auto& fi) {
+        out.push_back(c.wanted[i++] ? std::optional<Expr>(fi()) : std::nullopt);
+    };
+    (one(f), ...);
+    return out;
+}
+// For an input no gradient flows into.
+inline std::optional<Expr> no_gradient() { return std::nullopt; }
 
 // Shape-rule helpers: each throws std::invalid_argument with the reason.
 void expect_inputs(std::span<const TypedShape> in, std::size_t n);

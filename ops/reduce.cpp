@@ -5,6 +5,8 @@
 #include <limits>
 
 #include "binary.hpp"
+#include "cast.hpp"
+#include "shape_ops.hpp"
 #include "reduce_kernel.hpp"
 
 namespace adjoint::ops {
@@ -107,6 +109,18 @@ void Sum::reference(const Inputs& x, Tensor& y) const {
     visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, decltype(tag)(0), Plus{}, true); });
 }
 
+namespace {
+// dy of a reduction, reshaped to keepdims form so that it broadcasts against x.
+Expr kept(const Expr& dy, const Expr& x, std::span<const int> axes, bool keepdims) {
+    return keepdims ? dy : reshape(dy, reduced_shape(x.shape(), axes, true));
+}
+}  // namespace
+
+// y = sum of x over axes: every x element moves y by dx = 1, so dx = dy broadcast back.
+Grads Sum::gradient(const GradContext& c) const {
+    return grads(c, [&] { return broadcast_to(kept(c.dy, c.x[0], axes, keepdims), c.x[0].shape()); });
+}
+
 // ---- max
 
 std::string Max::attrs() const { return reduce_attrs(axes, keepdims); }
@@ -125,6 +139,15 @@ void Max::forward(const Inputs& x, Tensor& y) const {
 }
 void Max::reference(const Inputs& x, Tensor& y) const {
     visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, lowest<decltype(tag)>(), Larger{}, true); });
+}
+
+// y = max of x over axes: dy goes to the elements equal to the max, split evenly
+// between ties (as TensorFlow does): dx = dy * [x == y] / #{x == y}.
+Grads Max::gradient(const GradContext& c) const {
+    return grads(c, [&] {
+        const Expr is_max = cast(equal(c.x[0], kept(c.y, c.x[0], axes, keepdims)), c.x[0].dtype());
+        return kept(c.dy, c.x[0], axes, keepdims) * (is_max / sum(is_max, axes, true));
+    });
 }
 
 // ---- argmax: (O, R, I) with R the axis; y[o, i] = first r with the largest x[o, r, i]
@@ -177,6 +200,9 @@ void ArgMax::reference(const Inputs& x, Tensor& y) const {
     visit_dtype(x[0].dtype(), [&](auto tag) { argmax<decltype(tag)>(x[0], y, axis, false); });
 }
 
+// An index: piecewise constant, no gradient.
+Grads ArgMax::gradient(const GradContext& c) const { return grads(c, no_gradient); }
+
 // ---- count
 
 std::string Count::attrs() const { return fmt::format("axes={}", axes.empty() ? "all" : format_axes(axes)); }
@@ -197,6 +223,9 @@ void Count::forward(const Inputs& x, Tensor& y) const {
 }
 void Count::reference(const Inputs& x, Tensor& y) const { forward(x, y); }
 
+// Depends on x's shape only, not its values: no gradient.
+Grads Count::gradient(const GradContext& c) const { return grads(c, no_gradient); }
+
 }  // namespace adjoint::ops
 
 namespace adjoint {
@@ -211,7 +240,7 @@ Expr max(Expr x, std::vector<int> axes, bool keepdims, std::source_location loc)
 
 Expr mean(Expr x, std::vector<int> axes, bool keepdims, std::source_location loc) {
     const Expr s = sum(x, axes, keepdims, loc);
-    const Shape& shape = x.shape();
+    const Shape shape = x.shape();
     auto mask = axis_mask(axes, shape.rank());
     if (axes.empty()) mask.fill(true);
     std::int64_t n = 1;

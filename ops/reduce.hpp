@@ -17,6 +17,7 @@ struct Sum {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 struct Max {
@@ -27,6 +28,7 @@ struct Max {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 // Index (i32) of the first largest element along one axis, which is removed.
@@ -37,6 +39,7 @@ struct ArgMax {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 // A scalar of x's dtype: the product of x's dims over `axes` (all if empty).
@@ -47,6 +50,7 @@ struct Count {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 // The output shape of reducing `s` over `axes`; throws std::invalid_argument.

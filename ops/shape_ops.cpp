@@ -46,6 +46,11 @@ void Transpose::reference(const Inputs& x, Tensor& y) const {
     });
 }
 
+// y = x^T: dx = dy^T
+Grads Transpose::gradient(const GradContext& c) const {
+    return grads(c, [&] { return transpose(c.dy); });
+}
+
 // ---- reshape
 
 std::string Reshape::attrs() const { return fmt::format("shape={}", shape); }
@@ -76,6 +81,11 @@ void Reshape::reference(const Inputs& x, Tensor& y) const {
     const auto* a = static_cast<const std::byte*>(x[0].raw());
     auto* b = static_cast<std::byte*>(y.raw());
     for (std::size_t i = 0; i < y.nbytes(); ++i) b[i] = a[i];
+}
+
+// Same elements: dx = dy in x's shape (which may hold the batch dim).
+Grads Reshape::gradient(const GradContext& c) const {
+    return grads(c, [&] { return reshape(c.dy, c.x[0].shape()); });
 }
 
 // ---- broadcast_to
@@ -117,6 +127,12 @@ void BroadcastTo::reference(const Inputs& x, Tensor& y) const {
             b[i] = a[off];
         }
     });
+}
+
+// Each x element feeds several y elements: dx = their dys summed, which the autograd
+// pass does for every broadcast; the rule passes dy on.
+Grads BroadcastTo::gradient(const GradContext& c) const {
+    return grads(c, [&] { return c.dy; });
 }
 
 }  // namespace adjoint::ops

@@ -12,6 +12,7 @@ struct Transpose : NoAttrs {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 // Same elements in row-major order, another shape (which may start with `batch`).
@@ -22,6 +23,7 @@ struct Reshape {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 // Repeats x along dims where it has 1 (or no dim) to reach `shape`, numpy style.
@@ -32,6 +34,7 @@ struct BroadcastTo {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 }  // namespace adjoint::ops

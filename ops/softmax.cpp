@@ -7,6 +7,7 @@
 #include "binary.hpp"
 #include "cast.hpp"
 #include "reduce.hpp"
+#include "shape_ops.hpp"
 #include "unary.hpp"
 
 namespace adjoint::ops {
@@ -56,15 +57,20 @@ template <class T> void dense_loss(const Tensor& logits, const Tensor& labels, T
     });
 }
 
+// Every label in [0, C), checked before any output is written: the error names the
+// first bad row.
+template <class L> void check_labels(const L* lab, std::int64_t R, std::int64_t C) {
+    for (std::int64_t r = 0; r < R; ++r)
+        if (static_cast<std::int64_t>(lab[r]) < 0 || static_cast<std::int64_t>(lab[r]) >= C)
+            throw Error(fmt::format("label {} in row {} is out of range [0, {})", static_cast<std::int64_t>(lab[r]), r, C));
+}
+
 template <class T, class L> void sparse_loss(const Tensor& logits, const Tensor& labels, Tensor& y, bool parallel) {
     const std::int64_t C = logits.shape().back(), R = C ? logits.numel() / C : 0;
     const T* x = logits.data<T>().data();
     const L* lab = labels.data<L>().data();
     T* out = y.data<T>().data();
-    // Check every label first, so a bad one reports the first bad row.
-    for (std::int64_t r = 0; r < R; ++r)
-        if (static_cast<std::int64_t>(lab[r]) < 0 || static_cast<std::int64_t>(lab[r]) >= C)
-            throw Error(fmt::format("label {} in row {} is out of range [0, {})", static_cast<std::int64_t>(lab[r]), r, C));
+    check_labels(lab, R, C);
     for_rows(R, C, parallel, [&](std::int64_t r) { out[r] = logsumexp(x + r * C, C) - x[r * C + lab[r]]; });
 }
 
@@ -108,6 +114,78 @@ TypedShape SparseSoftmaxCrossEntropy::infer(std::span<const TypedShape> in, std:
 void SparseSoftmaxCrossEntropy::forward(const Inputs& x, Tensor& y) const { sparse(x, y, true); }
 void SparseSoftmaxCrossEntropy::reference(const Inputs& x, Tensor& y) const { sparse(x, y, false); }
 
+// ---- gradients. With p = softmax(logits) and dy of shape (...) seen as (..., 1):
+//   loss = sum_c l_c (lse - x_c)  =>  d loss / d x_c = p_c sum(l) - l_c,  d loss / d l_c = lse - x_c
+// so dx = (p sum(l) - l) dy, which is (p - l) dy for one-hot or any distribution, and
+// dl = -log_softmax(x) dy. Neither forms log(exp(.)): both stay finite at logits of 1e4.
+
+namespace {
+Expr dy_per_row(const GradContext& c) {
+    Shape s = c.dy.shape();
+    s.push_back(1);
+    return reshape(c.dy, s);
+}
+}  // namespace
+
+Grads SoftmaxCrossEntropy::gradient(const GradContext& c) const {
+    const Expr dy = dy_per_row(c);
+    return grads(
+        c, [&] { return (softmax(c.x[0]) * sum(c.x[1], {-1}, true) - c.x[1]) * dy; },
+        [&] { return -(log_softmax(c.x[0]) * dy); });
+}
+
+// dx = (p - onehot(label)) dy; labels are indices: no gradient.
+Grads SparseSoftmaxCrossEntropy::gradient(const GradContext& c) const {
+    const Expr dy = dy_per_row(c);
+    return grads(
+        c, [&] { return (softmax(c.x[0]) - one_hot(c.x[1], c.x[0].shape().back(), c.x[0].dtype())) * dy; },
+        no_gradient);
+}
+
+// ---- one_hot: R = number of labels, D = depth.  y[r, d] = (label[r] == d)
+
+std::string OneHot::attrs() const { return fmt::format("depth={} dtype={}", depth, dtype_name(dtype)); }
+
+TypedShape OneHot::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 1);
+    if (in[0].dtype != DType::i32 && in[0].dtype != DType::u8)
+        throw std::invalid_argument(fmt::format("labels have dtype {}; they must be i32 or u8", dtype_name(in[0].dtype)));
+    if (depth <= 0) throw std::invalid_argument(fmt::format("depth is {}; it must be positive", depth));
+    Shape s = in[0].shape;
+    s.push_back(depth);
+    return {s, dtype};
+}
+
+namespace {
+void one_hot_rows(const Tensor& labels, Tensor& y, std::int64_t depth) {
+    visit_dtype(labels.dtype(), [&](auto ltag) {
+        using L = decltype(ltag);
+        if constexpr (std::is_integral_v<L>) {
+            const L* lab = labels.data<L>().data();
+            check_labels(lab, labels.numel(), depth);
+            visit_dtype(y.dtype(), [&](auto ytag) {
+                using T = decltype(ytag);
+                T* out = y.data<T>().data();
+                std::fill(out, out + y.numel(), T(0));
+                for (std::int64_t r = 0; r < labels.numel(); ++r) out[r * depth + static_cast<std::int64_t>(lab[r])] = T(1);
+            });
+        }
+    });
+}
+}  // namespace
+
+void OneHot::forward(const Inputs& x, Tensor& y) const { one_hot_rows(x[0], y, depth); }
+void OneHot::reference(const Inputs& x, Tensor& y) const {
+    for (std::int64_t i = 0; i < y.numel(); ++i) {
+        const std::int64_t label = static_cast<std::int64_t>(x[0].at(i / depth));
+        if (label < 0 || label >= depth)
+            throw Error(fmt::format("label {} in row {} is out of range [0, {})", label, i / depth, depth));
+        visit_dtype(y.dtype(), [&](auto tag) { y.data<decltype(tag)>()[i] = decltype(tag)(label == i % depth); });
+    }
+}
+
+Grads OneHot::gradient(const GradContext& c) const { return grads(c, no_gradient); }
+
 }  // namespace adjoint::ops
 
 namespace adjoint {
@@ -129,6 +207,10 @@ Expr softmax_cross_entropy(Expr logits, Expr onehot, std::source_location loc) {
 
 Expr sparse_softmax_cross_entropy(Expr logits, Expr labels, std::source_location loc) {
     return ops::make(ops::SparseSoftmaxCrossEntropy{}, {logits, labels}, loc);
+}
+
+Expr one_hot(Expr labels, std::int64_t depth, DType dtype, std::source_location loc) {
+    return ops::make(ops::OneHot{depth, dtype}, {labels}, loc);
 }
 
 }  // namespace adjoint

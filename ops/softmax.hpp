@@ -14,6 +14,7 @@ struct SoftmaxCrossEntropy : NoAttrs {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 // logits (..., C) and integer labels (...) in [0, C) -> loss (...):
@@ -24,6 +25,20 @@ struct SparseSoftmaxCrossEntropy : NoAttrs {
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+// labels (...) of i32 or u8 in [0, depth) -> (..., depth) of `dtype`: 1 at the label,
+// 0 elsewhere. A label out of range is a run-time error naming the value and its row.
+struct OneHot {
+    static constexpr std::string_view name = "one_hot";
+    std::int64_t depth;
+    DType dtype = DType::f32;
+    std::string attrs() const;
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
 };
 
 }  // namespace adjoint::ops
@@ -38,5 +53,7 @@ Expr softmax_cross_entropy(Expr logits, Expr onehot, std::source_location loc = 
 // labels: i32 or u8.
 Expr sparse_softmax_cross_entropy(Expr logits, Expr labels,
                                   std::source_location loc = std::source_location::current());
+Expr one_hot(Expr labels, std::int64_t depth, DType dtype = DType::f32,
+             std::source_location loc = std::source_location::current());
 
 }  // namespace adjoint

@@ -2,6 +2,7 @@
 #include "unary.hpp"
 
 #include "../core/parallel.hpp"
+#include "binary.hpp"
 
 namespace adjoint::ops {
 
@@ -47,6 +48,25 @@ template <class Fn> void Unary<Fn>::reference(const Inputs& x, Tensor& y) const 
     map_serial(x[0], y, name, [](auto v) { return Fn::f(v); });
 }
 
+// ---- gradient rules: dx from dy, the input x = c.x[0] and the output y = c.y
+
+// y = -x: dx = -dy
+Expr NegFn::grad(const GradContext& c) { return -c.dy; }
+// y = e^x: dx = e^x dy = y dy
+Expr ExpFn::grad(const GradContext& c) { return c.dy * c.y; }
+// y = log x: dx = dy / x
+Expr LogFn::grad(const GradContext& c) { return c.dy / c.x[0]; }
+// y = sqrt x: dx = dy / (2 sqrt x) = 0.5 dy / y
+Expr SqrtFn::grad(const GradContext& c) { return c.dy * 0.5 / c.y; }
+// y = x^2: dx = 2 x dy
+Expr SquareFn::grad(const GradContext& c) { return c.dy * (c.x[0] * 2.0); }
+// y = max(x, 0): dx = dy where x > 0, else 0 (0 at the kink, as PyTorch and TensorFlow)
+Expr ReluFn::grad(const GradContext& c) { return relu_grad(c.dy, c.x[0]); }
+// y = 1 / (1 + e^-x): dx = y (1 - y) dy
+Expr SigmoidFn::grad(const GradContext& c) { return c.dy * c.y * (1.0 - c.y); }
+// y = tanh x: dx = (1 - y^2) dy
+Expr TanhFn::grad(const GradContext& c) { return c.dy * (1.0 - square(c.y)); }
+
 template struct Unary<NegFn>;
 template struct Unary<ExpFn>;
 template struct Unary<LogFn>;
@@ -65,6 +85,51 @@ void Pow::reference(const Inputs& x, Tensor& y) const {
     map_serial(x[0], y, name, [p = p](auto v) { return static_cast<decltype(v)>(std::pow(v, p)); });
 }
 
+// y = x^p: dx = p x^(p-1) dy
+Grads Pow::gradient(const GradContext& c) const {
+    return grads(c, [&] { return c.dy * (pow(c.x[0], p - 1) * p); });
+}
+
+// ---- relu_grad: N = number of elements. y[i] = x[i] > 0 ? dy[i] : 0
+
+TypedShape ReluGrad::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 2);
+    expect_floating(in[0], "dy");
+    expect_same_dtype(in[0], in[1]);
+    if (!(in[0].shape == in[1].shape))
+        throw std::invalid_argument(fmt::format("dy {} and x {} differ in shape", in[0].shape, in[1].shape));
+    return in[0];
+}
+
+namespace {
+template <class T> T relu_mask(T dy, T x) { return x > T(0) ? dy : T(0); }
+}  // namespace
+
+void ReluGrad::forward(const Inputs& x, Tensor& y) const {
+    visit_floating(y.dtype(), name, [&](auto tag) {
+        using T = decltype(tag);
+        const T* dy = x[0].data<T>().data();
+        const T* xs = x[1].data<T>().data();
+        T* ys = y.data<T>().data();
+        parallel_chunks(y.numel(), grain, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i) ys[i] = relu_mask(dy[i], xs[i]);
+        });
+    });
+}
+
+void ReluGrad::reference(const Inputs& x, Tensor& y) const {
+    visit_floating(y.dtype(), name, [&](auto tag) {
+        using T = decltype(tag);
+        for (std::int64_t i = 0; i < y.numel(); ++i)
+            y.data<T>()[i] = relu_mask(x[0].data<T>()[i], x[1].data<T>()[i]);
+    });
+}
+
+// y = dy * [x > 0]: linear in dy, piecewise constant in x (no gradient flows to x).
+Grads ReluGrad::gradient(const GradContext& c) const {
+    return grads(c, [&] { return relu_grad(c.dy, c.x[1]); }, no_gradient);
+}
+
 }  // namespace adjoint::ops
 
 namespace adjoint {
@@ -77,6 +142,7 @@ Expr square(Expr x, std::source_location loc) { return ops::make(ops::Square{}, 
 Expr relu(Expr x, std::source_location loc) { return ops::make(ops::Relu{}, {x}, loc); }
 Expr sigmoid(Expr x, std::source_location loc) { return ops::make(ops::Sigmoid{}, {x}, loc); }
 Expr tanh(Expr x, std::source_location loc) { return ops::make(ops::Tanh{}, {x}, loc); }
+Expr relu_grad(Expr dy, Expr x, std::source_location loc) { return ops::make(ops::ReluGrad{}, {dy, x}, loc); }
 Expr pow(Expr x, double p, std::source_location loc) {
     if (!std::isfinite(p)) throw Error(fmt::format("pow \"{}\": exponent {} is not finite ({})", x.name(), p, where(loc)));
     return ops::make(ops::Pow{p}, {x}, loc);

@@ -99,3 +99,51 @@ Tensor eval(const std::function<Expr(std::span<const Expr>)>& build, const std::
 }
 
 }  // namespace adjoint::test
+
+namespace adjoint::test {
+
+namespace {
+
+struct Built {
+    std::vector<Expr> xs, floating;
+    Feeds feeds;
+};
+
+Built placeholders(Graph& g, std::vector<Spec>& specs) {
+    Built b;
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        if (is_floating(specs[i].dtype)) specs[i].dtype = DType::f64;
+        b.xs.push_back(g.placeholder(fmt::format("x{}", i), specs[i].shape, specs[i].dtype));
+        b.feeds.push_back({b.xs.back(), random_tensor(specs[i].shape, specs[i].dtype, specs[i].lo, specs[i].hi, 77 + i)});
+        if (is_floating(specs[i].dtype)) b.floating.push_back(b.xs.back());
+    }
+    return b;
+}
+
+}  // namespace
+
+void check_op_gradients(const std::function<Expr(std::span<const Expr>)>& build, std::vector<Spec> specs,
+                        bool second_order) {
+    Graph g;
+    Built b = placeholders(g, specs);
+    const Expr y = build(b.xs);
+    const GradCheckReport first = check_gradients(y, b.floating, b.feeds);
+    INFO("first order:\n", first.str());
+    CHECK(first.ok());
+    if (!second_order) return;
+    const Expr r = g.constant(random_tensor(y.shape(), DType::f64, -1, 1, 99));
+    const GradCheckReport second = check_hessian_vector(sum(y * r), b.floating, b.feeds);
+    INFO("second order:\n", second.str());
+    CHECK(second.ok());
+}
+
+void check_no_gradient(const std::function<Expr(std::span<const Expr>)>& build, std::vector<Spec> specs) {
+    Graph g;
+    Built b = placeholders(g, specs);
+    const Expr y = sum(cast(build(b.xs), DType::f64));
+    Session sess(g);
+    for (const Tensor& t : sess.run(gradients(y, b.floating), b.feeds))
+        for (double v : values(t)) CHECK(v == 0);
+}
+
+}  // namespace adjoint::test

@@ -51,3 +51,17 @@ Tensor agrees_with_reference(const std::function<Expr(std::span<const Expr>)>& b
 Tensor eval(const std::function<Expr(std::span<const Expr>)>& build, const std::vector<Tensor>& inputs);
 
 }  // namespace adjoint::test
+
+namespace adjoint::test {
+
+// Gradient checks of build(placeholders) in f64 at random points of the specs' ranges
+// (floating specs are made f64): the full Jacobian against central differences for every
+// floating input, with PyTorch gradcheck's bounds; and, if `second_order`, the
+// Hessian-vector product of sum(build(xs) * r) for a random r.
+void check_op_gradients(const std::function<Expr(std::span<const Expr>)>& build, std::vector<Spec> specs,
+                        bool second_order = true);
+
+// The gradient of sum(cast(build(xs), f64)) with respect to every floating input is zero.
+void check_no_gradient(const std::function<Expr(std::span<const Expr>)>& build, std::vector<Spec> specs);
+
+}  // namespace adjoint::test

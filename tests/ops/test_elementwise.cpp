@@ -17,6 +17,8 @@ template <class F> void unary_case(F f, std::vector<float> x, std::vector<float>
     CHECK(max_rel_diff(out, expected) <= 1e-6);
     agrees_with_reference([&](Exprs e) { return f(e[0]); }, {{Shape{batch, 37}, DType::f32, lo, hi}});
     agrees_with_reference([&](Exprs e) { return f(e[0]); }, {{Shape{5, 3}, DType::f64, lo, hi}}, 0);
+    // Gradients away from 0, where log, sqrt and fractional powers have their pole.
+    check_op_gradients([&](Exprs e) { return f(e[0]); }, {{Shape{3, 4}, DType::f64, lo < 0 ? lo : std::max(lo, 0.2), hi}});
 }
 
 }  // namespace
@@ -67,6 +69,9 @@ template <class F> void binary_case(F f, std::vector<float> want) {
     agrees_with_reference(g, {{Shape{batch, 1}}, {Shape{1, 40}, DType::f32, 0.5, 2}}, 0);
     agrees_with_reference(g, {{Shape{4, 1, 5}, DType::f64}, {Shape{3, 1}, DType::f64, 0.5, 2}}, 0);
     agrees_with_reference(g, {{Shape{}}, {Shape{batch, 7}, DType::f32, 0.5, 2}}, 0);
+    // Gradients, broadcast both ways (summed back to each input's shape by the pass).
+    check_op_gradients(g, {{Shape{3, 4}}, {Shape{4}, DType::f64, 0.5, 2}});
+    check_op_gradients(g, {{Shape{3, 1}}, {Shape{1, 4}, DType::f64, 0.5, 2}});
 }
 
 }  // namespace
@@ -102,6 +107,20 @@ template <> void op_case<ops::Equal>() {
     auto g = [](Exprs e) { return equal(e[0], e[1]); };
     agrees_with_reference(g, {{Shape{batch, 10}, DType::i32, 0, 3}, {Shape{batch, 10}, DType::i32, 0, 3}}, 0);
     agrees_with_reference(g, {{Shape{batch, 10}, DType::u8, 0, 3}, {Shape{10}, DType::u8, 0, 3}}, 0);
+    check_no_gradient(g, {{Shape{3, 4}}, {Shape{3, 4}}});
+}
+
+template <> void op_case<ops::ReluGrad>() {
+    const Tensor out = eval([](Exprs e) { return relu_grad(e[0], e[1]); },
+                            {Tensor::from({5.f, 6.f, 7.f}), Tensor::from({-1.f, 0.f, 2.f})});
+    CHECK(values(out) == std::vector<double>{0, 0, 7});  // 0 at the kink
+    agrees_with_reference([](Exprs e) { return relu_grad(e[0], e[1]); }, {{Shape{batch, 20}}, {Shape{batch, 20}}}, 0);
+    check_op_gradients([](Exprs e) { return relu_grad(e[0], e[1]); }, {{Shape{3, 4}}, {Shape{3, 4}}});
+    // It is what relu's rule emits.
+    Graph g;
+    const Expr x = g.placeholder("x", {2});
+    const Expr d = gradients(sum(relu(x)), {x})[0];
+    CHECK(d.node().kind_name() == "relu_grad");
 }
 
 }  // namespace adjoint::test

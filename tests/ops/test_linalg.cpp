@@ -17,6 +17,7 @@ template <> void op_case<ops::MatMul>() {
     agrees_with_reference(g, {{Shape{batch, 784}}, {Shape{784, 64}}}, 1e-5);
     agrees_with_reference(g, {{Shape{batch, 512}}, {Shape{512, 10}}}, 1e-5);
     agrees_with_reference(g, {{Shape{37, 300}, DType::f64}, {Shape{300, 261}, DType::f64}}, 0);
+    check_op_gradients(g, {{Shape{3, 4}}, {Shape{4, 5}}});
 }
 
 template <> void op_case<ops::Transpose>() {
@@ -25,6 +26,7 @@ template <> void op_case<ops::Transpose>() {
     CHECK(values(out) == std::vector<double>{1, 4, 2, 5, 3, 6});
     agrees_with_reference([](Exprs e) { return transpose(e[0]); }, {{Shape{batch, 70}}}, 0);
     agrees_with_reference([](Exprs e) { return transpose(e[0]); }, {{Shape{33, 65}, DType::u8, 0, 255}}, 0);
+    check_op_gradients([](Exprs e) { return transpose(e[0]); }, {{Shape{3, 4}}});
 }
 
 template <> void op_case<ops::Reshape>() {
@@ -34,6 +36,7 @@ template <> void op_case<ops::Reshape>() {
     const Tensor flat = agrees_with_reference([](Exprs e) { return reshape(e[0], {batch, 12}); },
                                               {{Shape{batch, 3, 4}}}, 0);
     CHECK(flat.shape() == Shape{128, 12});
+    check_op_gradients([](Exprs e) { return reshape(e[0], {2, 6}); }, {{Shape{3, 4}}});
 }
 
 template <> void op_case<ops::BroadcastTo>() {
@@ -50,6 +53,7 @@ template <> void op_case<ops::BroadcastTo>() {
     CHECK_ERROR(sess.run({wide}, {{row, rv}}), "broadcast_to \"broadcast_to\"", "has shape (batch, 5), but this run's batch size is unknown");
     agrees_with_reference([](Exprs e) { return broadcast_to(e[0], {batch, 5}); }, {{Shape{batch, 1}}, {Shape{1, 5}}}, 0);
     agrees_with_reference([](Exprs e) { return broadcast_to(e[0], {4, 3, 5}); }, {{Shape{3, 1}, DType::i32, 0, 9}}, 0);
+    check_op_gradients([](Exprs e) { return broadcast_to(e[0], {2, 3, 4}); }, {{Shape{3, 1}}});
 }
 
 template <> void op_case<ops::Cast>() {
@@ -62,12 +66,21 @@ template <> void op_case<ops::Cast>() {
     CHECK(values(f) == std::vector<double>{0, 128, 255});
     agrees_with_reference([](Exprs e) { return cast(e[0], DType::f64); }, {{Shape{batch, 9}, DType::u8, 0, 255}}, 0);
     agrees_with_reference([](Exprs e) { return cast(e[0], DType::i32); }, {{Shape{batch, 9}, DType::f32, -1e3, 1e3}}, 0);
+    // Between floating types the gradient is cast back; through integers none flows.
+    Graph g;
+    const Expr x = g.placeholder("x", {3});
+    const Expr d = gradients(sum(cast(x, DType::f64) * 3.0), {x})[0];
+    CHECK(d.dtype() == DType::f32);
+    Session sess(g);
+    CHECK(values(sess.run({d}, {{x, Tensor::from({1.f, 2.f, 3.f})}})[0]) == std::vector<double>{3, 3, 3});
+    check_no_gradient([](Exprs e) { return cast(e[0], DType::i32); }, {{Shape{3, 4}, DType::f64, -9, 9}});
 }
 
 template <> void op_case<ops::StopGradient>() {
     CHECK(values(eval([](Exprs e) { return stop_gradient(e[0]); }, {Tensor::from({1.f, 2.f})})) ==
           std::vector<double>{1, 2});
     agrees_with_reference([](Exprs e) { return stop_gradient(e[0]); }, {{Shape{batch, 9}}}, 0);
+    check_no_gradient([](Exprs e) { return stop_gradient(e[0]) * e[0] - e[0] * stop_gradient(e[0]); }, {{Shape{3}}});
 }
 
 template <> void op_case<ops::Assign>() {
@@ -84,6 +97,11 @@ template <> void op_case<ops::Assign>() {
     const Tensor* in[] = {&target, &value};
     a.node().op->reference(Inputs(in), target);
     CHECK(values(target) == std::vector<double>{5, 6});
+    // The gradient flows to the value, not to the overwritten variable.
+    const auto d = gradients(sum(assign(v, x * 2.f)), {x, v});
+    const auto r = sess.run(d, {{x, Tensor::from({1.f, 1.f})}});
+    CHECK(values(r[0]) == std::vector<double>{2, 2});
+    CHECK(values(r[1]) == std::vector<double>{0, 0});
 }
 
 }  // namespace adjoint::test

@@ -25,6 +25,10 @@ template <> void op_case<ops::Sum>() {
         agrees_with_reference([&](Exprs e) { return sum(e[0], axes, true); }, {{Shape{batch, 6, 7}, DType::f64}}, 1e-12);
     // A long sum (over 64 chunks) stays close to the naive one.
     agrees_with_reference([](Exprs e) { return sum(e[0]); }, {{Shape{1000, 1000}, DType::f64}}, 1e-12);
+    for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}})
+        for (bool keep : {false, true})
+            check_op_gradients([&](Exprs e) { return sum(e[0], axes, keep); }, {{Shape{3, 4}}});
+    check_op_gradients([](Exprs e) { return sum(e[0], {0, 2}); }, {{Shape{2, 3, 2}}});
 }
 
 template <> void op_case<ops::Max>() {
@@ -35,6 +39,14 @@ template <> void op_case<ops::Max>() {
     for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}})
         agrees_with_reference([&](Exprs e) { return max(e[0], axes); }, {{Shape{batch, 130}}}, 0);
     agrees_with_reference([](Exprs e) { return max(e[0], {0, 2}); }, {{Shape{4, 5, 6}, DType::i32, -50, 50}}, 0);
+    for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}})
+        check_op_gradients([&](Exprs e) { return max(e[0], axes, axes.size() == 1); }, {{Shape{3, 4}}});
+    // Ties share the gradient evenly, as in TensorFlow.
+    Graph g;
+    const Expr x = g.placeholder("x", {4});
+    Session sess(g);
+    CHECK(values(sess.run(gradients(max(x), {x}), {{x, Tensor::from({1.f, 3.f, 3.f, 2.f})}})[0]) ==
+          std::vector<double>{0, 0.5, 0.5, 0});
 }
 
 template <> void op_case<ops::ArgMax>() {
@@ -45,6 +57,7 @@ template <> void op_case<ops::ArgMax>() {
     // Ties go to the first index.
     CHECK(values(eval([](Exprs e) { return argmax(e[0]); }, {Tensor::from({3.f, 7.f, 7.f})})) == std::vector<double>{1});
     agrees_with_reference([](Exprs e) { return argmax(e[0], -1); }, {{Shape{batch, 10}}}, 0);
+    check_no_gradient([](Exprs e) { return argmax(e[0]); }, {{Shape{3, 4}}});
 }
 
 template <> void op_case<ops::Count>() {
@@ -60,6 +73,11 @@ template <> void op_case<ops::Count>() {
     CHECK(values(r[0]) == std::vector<double>{3});
     CHECK(values(r[1]) == std::vector<double>{2, 4});
     CHECK(values(r[2]) == std::vector<double>{1.5, 4.5});
+    check_no_gradient([](Exprs e) { return count(e[0], {0}); }, {{Shape{3, 4}}});
+    // mean over the batch divides by the run's count, and so does its gradient.
+    check_op_gradients([](Exprs e) { return mean(e[0], {0}); }, {{Shape{3, 4}}});
+    const Expr d = gradients(mean(x), {x})[0];
+    CHECK(values(sess.run({d}, {{x, Tensor::zeros({4, 2})}})[0]) == std::vector<double>(8, 0.125));
 }
 
 template <> void op_case<ops::SoftmaxCrossEntropy>() {
@@ -85,6 +103,21 @@ template <> void op_case<ops::SoftmaxCrossEntropy>() {
     for (double s : values(r[2])) CHECK(s == doctest::Approx(1.0).epsilon(1e-6));
     agrees_with_reference([](Exprs e) { return softmax_cross_entropy(e[0], e[1]); },
                           {{Shape{batch, 10}, DType::f32, -30, 30}, {Shape{batch, 10}, DType::f32, 0, 1}}, 1e-6);
+    check_op_gradients([](Exprs e) { return softmax_cross_entropy(e[0], e[1]); },
+                       {{Shape{3, 5}, DType::f64, -3, 3}, {Shape{3, 5}, DType::f64, 0, 1}});
+    // The composites too.
+    check_op_gradients([](Exprs e) { return softmax(e[0]); }, {{Shape{3, 5}, DType::f64, -3, 3}});
+    check_op_gradients([](Exprs e) { return log_softmax(e[0], 0); }, {{Shape{3, 5}, DType::f64, -3, 3}});
+    // Stable at +-1e4: finite loss and gradient, the gradient softmax - labels.
+    Graph h;
+    const Expr logits = h.placeholder("logits", {1, 3});
+    const Expr labels = h.placeholder("labels", {1, 3});
+    const Expr loss = sum(softmax_cross_entropy(logits, labels));
+    Session hs(h);
+    const auto v = hs.run({loss, gradients(loss, {logits})[0]},
+                          {{logits, Tensor::from({{1e4f, -1e4f, 0.f}})}, {labels, Tensor::from({{0.f, 1.f, 0.f}})}});
+    CHECK(v[0].item<float>() == 2e4f);
+    CHECK(values(v[1]) == std::vector<double>{1, -1, 0});
 }
 
 template <> void op_case<ops::SparseSoftmaxCrossEntropy>() {
@@ -96,6 +129,43 @@ template <> void op_case<ops::SparseSoftmaxCrossEntropy>() {
                           {{Shape{batch, 10}, DType::f32, -30, 30}, {Shape{batch}, DType::i32, 0, 10}}, 1e-6);
     agrees_with_reference([](Exprs e) { return sparse_softmax_cross_entropy(e[0], e[1]); },
                           {{Shape{batch, 10}, DType::f64, -30, 30}, {Shape{batch}, DType::u8, 0, 10}}, 0);
+    check_op_gradients([](Exprs e) { return sparse_softmax_cross_entropy(e[0], e[1]); },
+                       {{Shape{4, 5}, DType::f64, -3, 3}, {Shape{4}, DType::i32, 0, 5}});
+    Graph h;
+    const Expr logits = h.placeholder("logits", {2, 3});
+    const Expr labels = h.placeholder("labels", {2}, DType::i32);
+    const Expr loss = sum(sparse_softmax_cross_entropy(logits, labels));
+    Session hs(h);
+    const auto v = hs.run({loss, gradients(loss, {logits})[0]}, {{logits, Tensor::from({{1e4f, -1e4f, 0.f}, {0.f, 0.f, 0.f}})},
+                                                                 {labels, Tensor::from<std::int32_t>({1, 0})}});
+    CHECK(v[0].item<float>() == doctest::Approx(2e4 + std::log(3.0)));
+    const std::vector<double> d = values(v[1]);
+    CHECK(d[0] == 1);
+    CHECK(d[1] == -1);
+    CHECK(d[3] == doctest::Approx(1.0 / 3 - 1));
+    CHECK_ERROR(hs.run({gradients(loss, {logits})[0]}, {{logits, Tensor::zeros({2, 3})}, {labels, Tensor::from<std::int32_t>({0, 3})}}),
+                "label 3 in row 1 is out of range [0, 3)");
+}
+
+template <> void op_case<ops::OneHot>() {
+    const Tensor out = eval([](Exprs e) { return one_hot(e[0], 3); }, {Tensor::from<std::int32_t>({2, 0})});
+    CHECK(out.shape() == Shape{2, 3});
+    CHECK(values(out) == std::vector<double>{0, 0, 1, 1, 0, 0});
+    CHECK(eval([](Exprs e) { return one_hot(e[0], 2, DType::f64); }, {Tensor::from<std::uint8_t>({1})}).dtype() == DType::f64);
+    agrees_with_reference([](Exprs e) { return one_hot(e[0], 10); }, {{Shape{batch}, DType::u8, 0, 10}}, 0);
+    CHECK_ERROR(eval([](Exprs e) { return one_hot(e[0], 3); }, {Tensor::from<std::int32_t>({1, -1})}),
+                "one_hot", "label -1 in row 1 is out of range [0, 3)");
+    Graph g;
+    CHECK_ERROR(one_hot(g.placeholder("f", {2}), 3), "labels have dtype f32");
+    // Labels are indices: the rule gives them no gradient (the pass never asks for one of
+    // an integer input, so ask the rule directly).
+    const Expr labels = g.placeholder("labels", {2}, DType::i32);
+    const Expr y = one_hot(labels, 3);
+    const Expr xs[] = {labels};
+    const char wanted[] = {1};
+    const Grads gr = y.node().op->gradient({xs, y, g.constant(Tensor::zeros({2, 3})), wanted});
+    CHECK(gr.size() == 1);
+    CHECK(!gr[0].has_value());
 }
 
 }  // namespace adjoint::test

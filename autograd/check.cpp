@@ -1,0 +1,197 @@
+#include "check.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <cstring>
+#include <random>
+
+#include "../ops/all.hpp"
+#include "gradients.hpp"
+
+namespace adjoint {
+
+namespace {
+
+struct Tolerances {
+    double eps, atol, rtol;
+};
+
+Tolerances tolerances(const GradCheckOptions& o, DType t) {
+    const bool f64 = t == DType::f64;
+    return {o.eps.value_or(f64 ? 1e-6 : 1e-3), o.atol.value_or(f64 ? 1e-5 : 1e-2), o.rtol.value_or(f64 ? 1e-3 : 1e-2)};
+}
+
+// Up to `max` distinct indices of [0, n), sorted; all if max is 0 or n <= max.
+std::vector<std::int64_t> sample(std::int64_t n, std::int64_t max, std::mt19937_64& rng) {
+    std::vector<std::int64_t> all(static_cast<std::size_t>(n));
+    std::iota(all.begin(), all.end(), 0);
+    if (max <= 0 || n <= max) return all;
+    std::shuffle(all.begin(), all.end(), rng);
+    all.resize(static_cast<std::size_t>(max));
+    std::sort(all.begin(), all.end());
+    return all;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+    return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+void add_to(Tensor& t, std::int64_t i, double delta) {
+    visit_floating(t.dtype(), "check_gradients", [&](auto tag) {
+        using T = decltype(tag);
+        t.data<T>()[static_cast<std::size_t>(i)] = static_cast<T>(t.data<T>()[static_cast<std::size_t>(i)] + delta);
+    });
+}
+
+// Evaluates fetches with one wrt (a variable or a fed placeholder) replaced by `value`.
+struct Evaluator {
+    Session& sess;
+    Feeds feeds;
+
+    Tensor current(const Expr& x) {
+        if (x.node().kind == NodeKind::variable) return sess.value(x);
+        for (const Feed& f : feeds)
+            if (f.node == x) return f.value.clone();
+        throw Error(fmt::format("check_gradients: placeholder \"{}\" is not fed", x.name()));
+    }
+    void set(const Expr& x, const Tensor& value) {
+        if (x.node().kind == NodeKind::variable) return sess.set_value(x, value);
+        for (Feed& f : feeds)
+            if (f.node == x) f.value = value;
+    }
+    std::vector<Tensor> run(const std::vector<Expr>& fetches) { return sess.run(fetches, feeds); }
+};
+
+void check_wrt(const std::vector<Expr>& wrt, const Feeds& feeds) {
+    for (const Expr& x : wrt) {
+        const NodeKind k = x.node().kind;
+        if (k != NodeKind::variable && k != NodeKind::placeholder)
+            throw Error(fmt::format("check_gradients: wrt \"{}\" is a {}; only variables and fed placeholders can be "
+                                    "perturbed",
+                                    x.name(), x.node().kind_name()));
+        if (!is_floating(x.dtype()))
+            throw Error(fmt::format("check_gradients: wrt \"{}\" has dtype {}", x.name(), dtype_name(x.dtype())));
+        if (k == NodeKind::placeholder &&
+            std::none_of(feeds.begin(), feeds.end(), [&](const Feed& f) { return f.node == x; }))
+            throw Error(fmt::format("check_gradients: placeholder \"{}\" is not fed", x.name()));
+    }
+}
+
+// Compares one symbolic value with its numeric estimate, updating the entry.
+void compare(GradCheckEntry& e, double symbolic, double numeric, const Tolerances& tol) {
+    const double err = std::abs(symbolic - numeric);
+    e.max_abs_error = std::max(e.max_abs_error, err);
+    e.max_rel_error = std::max(e.max_rel_error, err / std::max(std::abs(numeric), 1e-12));
+    if (!(err <= tol.atol + tol.rtol * std::abs(numeric))) e.ok = false;  // NaN fails too
+    ++e.checked;
+}
+
+}  // namespace
+
+bool GradCheckReport::ok() const {
+    return deterministic && std::all_of(entries.begin(), entries.end(), [](const auto& e) { return e.ok; });
+}
+
+std::string GradCheckReport::str() const {
+    std::string s = fmt::format("{:<24} {:>8} {:>12} {:>12}  {}\n", "wrt", "entries", "max abs err", "max rel err", "");
+    for (const auto& e : entries)
+        s += fmt::format("{:<24} {:>8} {:>12.3e} {:>12.3e}  {}\n", e.name, e.checked, e.max_abs_error, e.max_rel_error,
+                         e.ok ? "ok" : "FAILED");
+    if (!deterministic) s += "the gradient differed between two evaluations\n";
+    return s;
+}
+
+GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt, const Feeds& feeds,
+                                GradCheckOptions options) {
+    Graph& g = output.graph();
+    check_wrt(wrt, feeds);
+    const Tolerances tol = tolerances(options, output.dtype());
+    // dy enters as a placeholder, so one graph serves every row of the Jacobian.
+    const Expr seed = g.placeholder("check_gradients/dy", output.shape(), output.dtype());
+    const std::vector<Expr> vjp = gradients(output, wrt, seed);
+
+    Session sess(g, {.threads = options.threads});
+    Evaluator ev{sess, feeds};
+    const Tensor y0 = ev.run({output})[0];
+    std::mt19937_64 rng(options.seed);
+    const std::vector<std::int64_t> rows = sample(y0.numel(), options.max_samples, rng);
+
+    // Symbolic: row j of the Jacobian is the VJP with dy = e_j.
+    std::vector<std::vector<Tensor>> sym;
+    GradCheckReport report;
+    for (std::int64_t j : rows) {
+        Tensor e = Tensor::zeros(y0.shape(), y0.dtype());
+        add_to(e, j, 1.0);
+        ev.feeds.push_back({seed, e});
+        sym.push_back(ev.run(vjp));
+        if (sym.size() == 1) {  // the same gradient twice: bit for bit
+            const auto again = ev.run(vjp);
+            for (std::size_t k = 0; k < vjp.size(); ++k)
+                report.deterministic = report.deterministic && same_bits(again[k], sym[0][k]);
+        }
+        ev.feeds.pop_back();
+    }
+
+    // Numeric: column i from (y(x + eps e_i) - y(x - eps e_i)) / 2 eps.
+    for (std::size_t k = 0; k < wrt.size(); ++k) {
+        GradCheckEntry entry{wrt[k].name()};
+        const Tensor x0 = ev.current(wrt[k]);
+        for (std::int64_t i : sample(x0.numel(), options.max_samples, rng)) {
+            Tensor x = x0.clone();
+            add_to(x, i, tol.eps);
+            ev.set(wrt[k], x);
+            const Tensor plus = ev.run({output})[0];
+            add_to(x, i, -2 * tol.eps);
+            ev.set(wrt[k], x);
+            const Tensor minus = ev.run({output})[0];
+            for (std::size_t r = 0; r < rows.size(); ++r) {
+                const double numeric = (plus.at(rows[r]) - minus.at(rows[r])) / (2 * tol.eps);
+                compare(entry, sym[r][k].at(i), numeric, tol);
+            }
+        }
+        ev.set(wrt[k], x0);
+        report.entries.push_back(entry);
+    }
+    return report;
+}
+
+GradCheckReport check_hessian_vector(const Expr& output, const std::vector<Expr>& wrt, const Feeds& feeds,
+                                     GradCheckOptions options) {
+    Graph& g = output.graph();
+    check_wrt(wrt, feeds);
+    const Tolerances tol = tolerances(options, output.dtype());
+    const std::vector<Expr> grads = gradients(output, wrt);
+    Session sess(g, {.threads = options.threads});
+    Evaluator ev{sess, feeds};
+    std::mt19937_64 rng(options.seed);
+    std::uniform_real_distribution<double> unit(-1, 1);
+
+    GradCheckReport report;
+    for (std::size_t k = 0; k < wrt.size(); ++k) {
+        const Tensor x0 = ev.current(wrt[k]);
+        // A random direction v, and H v built as the gradient of <grad, v>.
+        Tensor v = Tensor::zeros(x0.shape(), x0.dtype());
+        for (std::int64_t i = 0; i < v.numel(); ++i) add_to(v, i, unit(rng));
+        const Expr v_node = g.constant(v);
+        const Expr hv = gradients(sum(grads[k] * v_node), {wrt[k]})[0];
+        const std::vector<Tensor> first = ev.run({hv});
+        report.deterministic = report.deterministic && same_bits(ev.run({hv})[0], first[0]);
+        // (grad(x + eps v) - grad(x - eps v)) / 2 eps
+        auto moved = [&](double step) {
+            Tensor x = x0.clone();
+            for (std::int64_t i = 0; i < x.numel(); ++i) add_to(x, i, step * v.at(i));
+            ev.set(wrt[k], x);
+            return ev.run({grads[k]})[0];
+        };
+        const Tensor plus = moved(tol.eps), minus = moved(-tol.eps);
+        ev.set(wrt[k], x0);
+        GradCheckEntry entry{wrt[k].name()};
+        for (std::int64_t i : sample(x0.numel(), options.max_samples, rng))
+            compare(entry, first[0].at(i), (plus.at(i) - minus.at(i)) / (2 * tol.eps), tol);
+        report.entries.push_back(entry);
+    }
+    return report;
+}
+
+}  // namespace adjoint
