@@ -29,6 +29,7 @@ Expr unbroadcast(const Expr& g, const Shape& to) {
 // A node of zeros shaped like `x`: a constant, or a broadcast scalar if x has a batch dim.
 Expr zeros_like(const Expr& x, std::source_location loc) {
     Graph& g = x.graph();
+    auto scope = g.gradient_scope(x.id(), "zeros");
     if (!x.shape().has_batch()) return g.constant(Tensor::zeros(x.shape(), x.dtype()), loc);
     return broadcast_to(g.constant(Tensor::zeros(Shape{}, x.dtype()), loc), x.shape(), loc);
 }
@@ -68,7 +69,12 @@ std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::op
             for (NodeId in : g.node(n).inputs) to_y[in] = 1;
 
     std::vector<std::optional<Expr>> grad(top + 1);
-    grad[top] = dy ? *dy : g.constant(Tensor::full(Shape{}, 1.0, y.dtype()), loc);
+    if (dy) {
+        grad[top] = *dy;
+    } else {
+        auto scope = g.gradient_scope(top, "seed");
+        grad[top] = g.constant("ones", Tensor::full(Shape{}, 1.0, y.dtype()), loc);
+    }
     std::vector<Expr> inputs;
     std::vector<char> wanted;
     for (NodeId n = top + 1; n-- > 0;) {

@@ -1,0 +1,176 @@
+// The autograd pass: values, VJPs and HVPs, zeros for unrelated wrt, errors, provenance,
+// deep graphs, and the whole MLP's gradient and Hessian-vector checks.
+#include <sstream>
+
+#include "../helpers.hpp"
+
+namespace adjoint::test {
+
+TEST_CASE("gradients: values, fan-out, broadcasting, VJPs") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 3});
+    const Expr w = g.variable("w", Tensor::from({{1.f}, {2.f}, {3.f}}));
+    const Expr b = g.variable("b", Tensor::from({0.5f}));
+    const Expr y = matmul(x, w) + b;            // (batch, 1): b broadcast over the batch
+    const Expr loss = sum(y * y + y);           // fan-out: y used three times
+    const auto gs = gradients(loss, {w, b, x});
+    CHECK(gs[0].shape() == Shape{3, 1});
+    CHECK(gs[1].shape() == Shape{1});           // summed back over the batch
+    CHECK(gs[2].shape() == Shape{batch, 3});
+    Session sess(g);
+    const Tensor xv = Tensor::from({{1.f, 0.f, 0.f}, {0.f, 1.f, 0.f}});
+    const auto r = sess.run(gs, {{x, xv}});
+    // y = (1.5, 2.5); dloss/dy = 2y + 1 = (4, 6)
+    CHECK(values(r[0]) == std::vector<double>{4, 6, 0});
+    CHECK(values(r[1]) == std::vector<double>{10});
+    CHECK(values(r[2]) == std::vector<double>{4, 8, 12, 6, 12, 18});
+    // Vector-Jacobian product with a seed of y's shape.
+    const Expr seed = g.placeholder("seed", {batch, 1});
+    const Expr vj = gradients(y, {w}, seed)[0];
+    CHECK(values(sess.run({vj}, {{x, xv}, {seed, Tensor::from({{10.f}, {100.f}})}})[0]) ==
+          std::vector<double>{10, 100, 0});
+    // The gradient of a node with respect to itself is the seed.
+    CHECK(values(sess.run(gradients(loss, {loss}))[0]) == std::vector<double>{1});
+}
+
+TEST_CASE("gradients: a wrt that the output does not depend on gets zeros of its shape") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 2});
+    const Expr w = g.variable("w", {2, 2}, init::uniform(-1, 1, 1));
+    const Expr unused = g.variable("unused", {3}, init::zeros());
+    const Expr later = g.variable("later", {2}, init::zeros());
+    const Expr loss = sum(matmul(x, w));
+    const Expr stopped = sum(stop_gradient(x) * 2.f);
+    const auto gs = gradients(loss, {unused, later, x});
+    const auto gx = gradients(stopped, {x})[0];
+    Session sess(g);
+    const Feeds feeds{{x, Tensor::zeros({4, 2})}};
+    const auto r = sess.run({gs[0], gs[1], gs[2], gx}, feeds);
+    CHECK(values(r[0]) == std::vector<double>{0, 0, 0});
+    CHECK(values(r[1]) == std::vector<double>{0, 0});
+    CHECK(r[2].shape() == Shape{4, 2});
+    CHECK(r[3].shape() == Shape{4, 2});         // zeros with the run's batch size
+    CHECK(values(r[3]) == std::vector<double>(8, 0));
+}
+
+TEST_CASE("gradients: errors name the node at fault") {
+    Graph g, other;
+    const Expr x = g.placeholder("x", {batch, 3});
+    const Expr w = g.variable("w", {3, 2}, init::zeros());
+    const Expr y = matmul(x, w);
+    CHECK_ERROR(gradients(y, {w}), "output \"matmul\" has shape (batch, 2), not a scalar", "test_gradients.cpp");
+    CHECK_ERROR(gradients(y, {w}, g.placeholder("s", {batch, 3})), "dy \"s\" is f32 (batch, 3) but output \"matmul\" is f32 (batch, 2)");
+    CHECK_ERROR(gradients(sum(y), {other.variable("v", {2}, init::zeros())}), "wrt", "node \"v\" belongs to another graph");
+    CHECK_ERROR(gradients(sum(cast(y, DType::i32)), {w}), "output \"sum", "has dtype i32");
+    CHECK_ERROR(gradients(sum(y), {Expr{}}), "empty Expr");
+}
+
+TEST_CASE("gradients: nodes are named under grad/, carry provenance, and show in dumps") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 4});
+    const Expr w = g.variable("w", {4, 3}, init::glorot_uniform(1));
+    Expr h;
+    {
+        auto s = g.scope("h1");
+        h = matmul(x, w);
+    }
+    const Expr loss = mean(relu(h));
+    const std::size_t forward_nodes = g.size();
+    const Expr dw = gradients(loss, {w})[0];
+    CHECK(dw.name().rfind("grad/h1/matmul/", 0) == 0);
+    CHECK(dw.node().gradient_of.has_value());
+    CHECK(dw.node().gradient_of->forward == h.id());
+    CHECK(dw.node().gradient_of->rule == "matmul");
+    for (NodeId n = forward_nodes; n < g.size(); ++n) {
+        CAPTURE(g.node(n).name);
+        CHECK(g.node(n).name.rfind("grad/", 0) == 0);
+        CHECK(g.node(n).gradient_of.has_value());
+    }
+    std::ostringstream text, dot;
+    dump_text(g, text);
+    CHECK(text.str().find(fmt::format("  ; gradient of {} \"h1/matmul\" by the matmul rule", h.id())) != std::string::npos);
+    dump_dot(g, dot, {dw});
+    CHECK(dot.str().find("#f8d7da") != std::string::npos);  // gradient nodes have their own colour
+}
+
+TEST_CASE("gradients: iterative and linear on a 100,000-node chain") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 2});
+    Expr h = x;
+    for (int i = 0; i < 100000; ++i) h = -h;  // even count: y = x
+    const Expr dx = gradients(sum(h * h), {x})[0];
+    CHECK(g.size() < 4 * 100000 + 20);
+    Session sess(g);
+    const auto r = sess.run({dx}, {{x, Tensor::from({{1.f, -2.f}})}});
+    CHECK(values(r[0]) == std::vector<double>{2, -4});
+}
+
+TEST_CASE("gradients: grad of grad (Hessian-vector product), as in the API example") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 3});
+    const Expr w1 = g.variable("w1", {3, 2}, init::uniform(-1, 1, 4), DType::f32);
+    const Expr loss = sum(pow(matmul(x, w1), 3));
+    const std::vector<Expr> gs = gradients(loss, {w1});
+    const Expr v = g.constant(Tensor::from({{1.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}}));
+    const Expr hv = gradients(sum(gs[0] * v), {w1})[0];
+    Session sess(g);
+    // loss = sum_b (x_b w)^3; H[(i,j),(k,l)] = 6 sum_b (x_b w)_j x_bi x_bk [j == l]
+    const auto r = sess.run({hv, matmul(x, w1)}, {{x, Tensor::from({{1.f, 2.f, 3.f}})}});
+    const double a = r[1].data<float>()[0];
+    CHECK(values(r[0])[0] == doctest::Approx(6 * a * 1 * 1));
+    CHECK(values(r[0])[2] == doctest::Approx(6 * a * 2 * 1));
+    CHECK(values(r[0])[4] == doctest::Approx(6 * a * 3 * 1));
+    CHECK(values(r[0])[1] == 0);
+}
+
+TEST_CASE("gradients: the 784-512-10 MLP passes the gradient and Hessian-vector checks") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 784}, DType::f64);
+    const Expr labels = g.placeholder("labels", {batch}, DType::i32);
+    const Expr w1 = g.variable("w1", {784, 512}, init::glorot_uniform(1), DType::f64);
+    const Expr b1 = g.variable("b1", {512}, init::uniform(-0.1, 0.1, 2), DType::f64);
+    const Expr w2 = g.variable("w2", {512, 10}, init::glorot_uniform(3), DType::f64);
+    const Expr b2 = g.variable("b2", {10}, init::uniform(-0.1, 0.1, 4), DType::f64);
+    const Expr h = relu(matmul(x, w1) + b1);
+    const Expr logits = matmul(h, w2) + b2;
+    const Expr loss = mean(softmax_cross_entropy(logits, one_hot(labels, 10, DType::f64)));
+    const Feeds feeds{{x, random_tensor({3, 784}, DType::f64, 0, 1, 11)},
+                      {labels, Tensor::from<std::int32_t>({3, 7, 0})}};
+    GradCheckOptions options;
+    options.max_samples = 40;  // coordinates per variable: w1 alone has 401,408
+    options.seed = 5;
+    const GradCheckReport first = check_gradients(loss, {w1, b1, w2, b2}, feeds, options);
+    INFO(first.str());
+    CHECK(first.ok());
+    CHECK(first.entries.size() == 4);
+    CHECK(first.entries[0].checked == 40);
+    CHECK(first.entries[3].checked == 10);  // b2 has 10 elements: all checked
+    const GradCheckReport second = check_hessian_vector(loss, {w1, b1, w2, b2}, feeds, options);
+    INFO(second.str());
+    CHECK(second.ok());
+}
+
+TEST_CASE("check_gradients: reports errors per variable and catches a wrong gradient") {
+    Graph g;
+    const Expr x = g.placeholder("x", {2, 3}, DType::f64);
+    const Expr w = g.variable("w", Tensor::from({1.0, -2.0, 0.5}));
+    // stop_gradient hides half of d/dx (x * x): symbolic x, numeric 2x.
+    const Expr wrong = sum(stop_gradient(x) * x * w);
+    const Feeds feeds{{x, random_tensor({2, 3}, DType::f64, 1, 2, 3)}};
+    const GradCheckReport r = check_gradients(wrong, {x, w}, feeds);
+    INFO(r.str());
+    CHECK(!r.ok());
+    CHECK(!r.entries[0].ok);
+    CHECK(r.entries[0].max_rel_error == doctest::Approx(0.5));
+    CHECK(r.entries[1].ok);  // w's gradient is right
+    CHECK(r.deterministic);
+    CHECK(r.str().find("FAILED") != std::string::npos);
+    // A non-scalar output is checked through its full Jacobian.
+    const GradCheckReport full = check_gradients(x * w, {x, w}, feeds);
+    CHECK(full.ok());
+    CHECK(full.entries[0].checked == 36);  // 6 outputs x 6 inputs
+    CHECK_ERROR(check_gradients(wrong, {x * 2.0}, feeds), "wrt \"mul", "only variables and fed placeholders");
+    CHECK_ERROR(check_gradients(wrong, {x}), "placeholder \"x\" is not fed");
+}
+
+}  // namespace adjoint::test
