@@ -1,0 +1,138 @@
+// tools/mnist: the Keras "first look at a neural network" example, in adjoint.
+//   784 -> Dense(512, relu) -> Dense(10, softmax), RMSprop, categorical cross-entropy,
+//   5 epochs of batch 128, then the test accuracy.
+#include <adjoint/adjoint.hpp>
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fmt/core.h>
+#include <fstream>
+#include <iostream>
+
+namespace ad = adjoint;
+namespace po = boost::program_options;
+
+namespace {
+
+struct Flags {
+    int epochs = 5;
+    std::int64_t batch_size = 128;
+    std::string optimizer = "rmsprop";
+    double lr = 0;  // 0: the optimizer's default
+    std::int64_t hidden = 512;
+    int threads = 0;
+    std::uint64_t seed = 0;
+    std::string data_dir = "data/mnist";
+    std::string save, load, dump_graph;
+    bool evaluate_only = false, json = false, quiet = false;
+};
+
+// Parses and checks every flag before any work starts. Returns false after --help.
+bool parse(int argc, char** argv, Flags& f) {
+    po::options_description opts("Usage: mnist [flags]\nTrains 784-512-10 on MNIST and prints the test accuracy.\nFlags");
+    opts.add_options()
+        ("help", "show this help")
+        ("epochs", po::value(&f.epochs)->default_value(f.epochs), "training epochs")
+        ("batch-size", po::value(&f.batch_size)->default_value(f.batch_size), "samples per step")
+        ("optimizer", po::value(&f.optimizer)->default_value(f.optimizer), "sgd, momentum, rmsprop or adam")
+        ("lr", po::value(&f.lr), "learning rate (default: rmsprop and adam 0.001, sgd and momentum 0.01)")
+        ("hidden", po::value(&f.hidden)->default_value(f.hidden), "units of the hidden layer")
+        ("threads", po::value(&f.threads)->default_value(f.threads), "threads (0 = all cores)")
+        ("seed", po::value(&f.seed)->default_value(f.seed), "seed of the initial weights and the shuffles")
+        ("data-dir", po::value(&f.data_dir)->default_value(f.data_dir), "folder with the four MNIST IDX files (raw or .gz)")
+        ("save", po::value(&f.save), "write the trained weights to FILE")
+        ("load", po::value(&f.load), "start from the weights in FILE")
+        ("evaluate-only", po::bool_switch(&f.evaluate_only), "skip training: evaluate the --load weights")
+        ("dump-graph", po::value(&f.dump_graph), "write the training graph to FILE (.txt or .dot)")
+        ("json", po::bool_switch(&f.json), "one JSON object per epoch and one for the evaluation")
+        ("quiet", po::bool_switch(&f.quiet), "print only the final result");
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, opts), vm);
+    if (vm.count("help")) {
+        std::cout << opts << "\n";
+        return false;
+    }
+    po::notify(vm);
+    auto bad = [](const std::string& flag, const std::string& why) { throw ad::Error(fmt::format("--{}: {}", flag, why)); };
+    if (f.epochs < 1 && !f.evaluate_only) bad("epochs", fmt::format("{} is not a positive number of epochs", f.epochs));
+    if (f.batch_size < 1) bad("batch-size", fmt::format("{} is not a positive batch size", f.batch_size));
+    if (vm.count("lr") && (!std::isfinite(f.lr) || f.lr <= 0)) bad("lr", fmt::format("{} is not a positive, finite learning rate", f.lr));
+    if (f.optimizer != "sgd" && f.optimizer != "momentum" && f.optimizer != "rmsprop" && f.optimizer != "adam")
+        bad("optimizer", fmt::format("\"{}\" is not one of sgd, momentum, rmsprop, adam", f.optimizer));
+    if (f.hidden < 1) bad("hidden", fmt::format("{} is not a positive number of units", f.hidden));
+    if (f.threads < 0) bad("threads", fmt::format("{} is negative (0 = all cores)", f.threads));
+    if (!std::filesystem::is_directory(f.data_dir))
+        bad("data-dir", fmt::format("\"{}\" is not a directory (scripts/fetch-mnist fetches MNIST into data/mnist)", f.data_dir));
+    if (f.evaluate_only && f.load.empty()) bad("evaluate-only", "needs --load FILE (the weights to evaluate)");
+    if (!f.load.empty() && !std::filesystem::is_regular_file(f.load)) bad("load", fmt::format("\"{}\" is not a file", f.load));
+    if (!f.dump_graph.empty() && !f.dump_graph.ends_with(".txt") && !f.dump_graph.ends_with(".dot"))
+        bad("dump-graph", fmt::format("\"{}\" must end in .txt or .dot", f.dump_graph));
+    if (f.json && f.quiet) bad("quiet", "cannot be combined with --json");
+    return true;
+}
+
+int run(const Flags& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const ad::Mnist data = ad::load_mnist(f.data_dir);
+    const ad::Tensor train_labels = ad::to_categorical(data.train_labels, 10);
+    const ad::Tensor test_labels = ad::to_categorical(data.test_labels, 10);
+
+    ad::Sequential network({.seed = f.seed, .threads = f.threads});
+    network.add(ad::Dense(f.hidden, "relu", 28 * 28));
+    network.add(ad::Dense(10, "softmax"));
+    network.compile(*ad::make_optimizer(f.optimizer, f.lr), "categorical_crossentropy", {"accuracy"});
+    if (!f.dump_graph.empty()) {
+        std::ofstream out(f.dump_graph);
+        if (f.dump_graph.ends_with(".dot")) ad::dump_dot(network.graph(), out, network.train_fetches());
+        else ad::dump_text(network.graph(), out);
+        if (!out) throw ad::Error(fmt::format("--dump-graph: cannot write \"{}\"", f.dump_graph));
+    }
+    if (!f.load.empty()) network.load_weights(f.load);
+    const double startup = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!f.quiet && !f.json) {
+        std::cout << network.summary();
+        fmt::print("data loaded and model built in {:.3f}s\n", startup);
+    }
+
+    double train_accuracy = NAN;
+    if (!f.evaluate_only) {
+        const auto mode = f.json ? ad::ProgressLogger::Mode::json
+                          : f.quiet ? ad::ProgressLogger::Mode::quiet
+                                    : ad::ProgressLogger::mode_for(STDOUT_FILENO);
+        ad::ProgressLogger progress(std::cout, mode);
+        ad::StopOnNaN stop_on_nan;
+        const ad::History h = network.fit(data.train_images, train_labels,
+                                          {.epochs = f.epochs, .batch_size = f.batch_size, .callbacks = {&progress, &stop_on_nan}});
+        if (!h.stopped_because.empty()) fmt::print(stderr, "mnist: training stopped: {}\n", h.stopped_because);
+        if (!h.epochs.empty()) train_accuracy = h.epochs.back().accuracy;
+    }
+    const auto e0 = std::chrono::steady_clock::now();
+    const ad::Evaluation test = network.evaluate(data.test_images, test_labels, f.batch_size);
+    const double eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
+    if (!f.save.empty()) network.save_weights(f.save);
+    if (f.json)
+        fmt::print(R"({{"test_loss": {:.6f}, "test_accuracy": {:.6f}, "train_accuracy": {:.6f}, "eval_seconds": {:.4f}, "startup_seconds": {:.4f}}})" "\n",
+                   test.loss, test.accuracy, train_accuracy, eval_seconds, startup);
+    else
+        fmt::print("test_loss: {:.4f}\ntest_acc: {:.4f}\n", test.loss, test.accuracy);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Flags flags;
+    try {
+        if (!parse(argc, argv, flags)) return 0;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "mnist: {}\nTry 'mnist --help'.\n", e.what());
+        return 2;
+    }
+    try {
+        return run(flags);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "mnist: {}\n", e.what());
+        return 1;
+    }
+}
