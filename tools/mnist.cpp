@@ -112,8 +112,8 @@ int run(const Flags& f) {
     const double eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
     if (!f.save.empty()) network.save_weights(f.save);
     if (f.json)
-        fmt::print(R"({{"test_loss": {:.6f}, "test_accuracy": {:.6f}, "train_accuracy": {:.6f}, "eval_seconds": {:.4f}, "startup_seconds": {:.4f}}})" "\n",
-                   test.loss, test.accuracy, train_accuracy, eval_seconds, startup);
+        fmt::print(R"({{"test_loss": {:.6f}, "test_accuracy": {:.6f}, "train_accuracy": {}, "eval_seconds": {:.4f}, "startup_seconds": {:.4f}}})" "\n",
+                   test.loss, test.accuracy, std::isnan(train_accuracy) ? std::string("null") : fmt::format("{:.6f}", train_accuracy), eval_seconds, startup);
     else
         fmt::print("test_loss: {:.4f}\ntest_acc: {:.4f}\n", test.loss, test.accuracy);
     return 0;
