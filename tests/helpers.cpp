@@ -2,10 +2,20 @@
 
 #include <cmath>
 #include <cstring>
+#include <unistd.h>
+
 #include <algorithm>
 #include <limits>
 
 namespace adjoint::test {
+
+TempDir::TempDir() {
+    char tmpl[] = "/tmp/adjoint-test-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    path = tmpl;
+}
+
+TempDir::~TempDir() { std::filesystem::remove_all(path); }
 
 Tensor random_tensor(const Shape& shape, DType dtype, double lo, double hi, std::uint64_t seed) {
     std::mt19937_64 rng(seed);

@@ -5,12 +5,21 @@
 #include <doctest/doctest.h>
 
 #include <adjoint/adjoint.hpp>
+#include <filesystem>
 #include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
 namespace adjoint::test {
+
+// A fresh folder under /tmp, removed with everything in it at the end of the scope.
+struct TempDir {
+    std::filesystem::path path;
+    TempDir();
+    ~TempDir();
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
 
 // Uniform values in [lo, hi) of any dtype (integers rounded down), seeded.
 Tensor random_tensor(const Shape& shape, DType dtype, double lo, double hi, std::uint64_t seed);

@@ -33,16 +33,6 @@ std::unique_ptr<Sequential> model(std::uint64_t seed = 7, std::string opt = "rms
     return m;
 }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/adjoint-test-XXXXXX";
-        path = mkdtemp(tmpl);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
 std::vector<Tensor> weights(Sequential& m) {
     std::vector<Tensor> w;
     for (const Expr& e : m.trainable_weights()) w.push_back(m.session().value(e));
