@@ -1,12 +1,15 @@
-// Matrix product of two 2-D tensors: (M, K) x (K, N) -> (M, N).
+// Matrix product of two 2-D tensors, either of them transposed on the fly:
+// op(x) op(w) with op(x): (M, K) and op(w): (K, N) -> (M, N).
 #pragma once
 
 #include "op.hpp"
 
 namespace adjoint::ops {
 
-struct MatMul : NoAttrs {
+struct MatMul {
     static constexpr std::string_view name = "matmul";
+    bool transpose_a = false, transpose_b = false;
+    std::string attrs() const;
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
@@ -17,6 +20,12 @@ struct MatMul : NoAttrs {
 
 namespace adjoint {
 
+// Which operands of matmul to read transposed (no transposed copy is made).
+struct Transposed {
+    bool a = false, b = false;
+};
+
 Expr matmul(Expr x, Expr w, std::source_location loc = std::source_location::current());
+Expr matmul(Expr x, Expr w, Transposed t, std::source_location loc = std::source_location::current());
 
 }  // namespace adjoint

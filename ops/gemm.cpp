@@ -1,0 +1,217 @@
+// M, N = rows and columns of C; K = the inner dim. A is (M, K) or, transposed, (K, M);
+// B is (K, N) or (N, K).
+#include "gemm.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <memory>
+#include <new>
+
+#include "../core/parallel.hpp"
+
+namespace adjoint::ops {
+
+namespace {
+
+constexpr std::int64_t MR = 6, NR = 16;  // register block of C
+constexpr std::int64_t KC = 256;         // k per block: a B panel (KC x NR) is 16 KiB
+constexpr std::int64_t NC = 128;         // columns per task: the B block (KC x NC) is 128 KiB
+
+// Element (i, k) of op(A) and (k, j) of op(B).
+template <class T> T a_at(const T* A, bool t, std::int64_t M, std::int64_t K, std::int64_t i, std::int64_t k) {
+    return t ? A[k * M + i] : A[i * K + k];
+}
+template <class T> T b_at(const T* B, bool t, std::int64_t K, std::int64_t N, std::int64_t k, std::int64_t j) {
+    return t ? B[j * K + k] : B[k * N + j];
+}
+
+// Packs op(A) into panels of MR rows: panel p holds, for each k, rows p*MR .. p*MR+MR-1
+// (zeros past M). Layout: [panel][k][MR]. Loops run along A's rows in memory.
+template <class T> void pack_a(const T* A, bool t, std::int64_t M, std::int64_t K, T* out) {
+    const std::int64_t panels = (M + MR - 1) / MR;
+    parallel_chunks(panels, 4, [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+            T* dst = out + p * K * MR;
+            const std::int64_t i0 = p * MR, rows = std::min(MR, M - i0);
+            if (rows < MR) std::fill(dst, dst + K * MR, T(0));
+            if (t)  // A is (K, M): row k of A holds the panel's MR values for k
+                for (std::int64_t k = 0; k < K; ++k)
+                    for (std::int64_t r = 0; r < rows; ++r) dst[k * MR + r] = A[k * M + i0 + r];
+            else  // A is (M, K): walk each of the panel's rows
+                for (std::int64_t r = 0; r < rows; ++r) {
+                    const T* src = A + (i0 + r) * K;
+                    for (std::int64_t k = 0; k < K; ++k) dst[k * MR + r] = src[k];
+                }
+        }
+    });
+}
+
+// Packs op(B) into panels of NR columns. Layout: [panel][k][NR], zeros past N.
+template <class T> void pack_b(const T* B, bool t, std::int64_t K, std::int64_t N, T* out) {
+    const std::int64_t panels = (N + NR - 1) / NR;
+    parallel_chunks(panels, 2, [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+            T* dst = out + p * K * NR;
+            const std::int64_t j0 = p * NR, cols = std::min(NR, N - j0);
+            if (cols < NR) std::fill(dst, dst + K * NR, T(0));
+            if (t)  // B is (N, K): walk each of the panel's columns, which are rows of B
+                for (std::int64_t c = 0; c < cols; ++c) {
+                    const T* src = B + (j0 + c) * K;
+                    for (std::int64_t k = 0; k < K; ++k) dst[k * NR + c] = src[k];
+                }
+            else if (cols == NR)  // B is (K, N): NR contiguous values per k
+                for (std::int64_t k = 0; k < K; ++k) std::copy_n(B + k * N + j0, NR, dst + k * NR);
+            else
+                for (std::int64_t k = 0; k < K; ++k) std::copy_n(B + k * N + j0, cols, dst + k * NR);
+        }
+    });
+}
+
+// The portable micro-kernel: c (MR x NR, row stride ldc) = (accumulate ? c : 0) + a b
+// over kc, written for the compiler to vectorise.
+template <class T>
+void kernel_portable(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc, bool accumulate) {
+    T acc[MR][NR];
+    for (std::int64_t r = 0; r < MR; ++r)
+        for (std::int64_t j = 0; j < NR; ++j) acc[r][j] = accumulate ? c[r * ldc + j] : T(0);
+    for (std::int64_t k = 0; k < kc; ++k)
+        for (std::int64_t r = 0; r < MR; ++r) {
+            const T ar = a[k * MR + r];
+            for (std::int64_t j = 0; j < NR; ++j) acc[r][j] += ar * b[k * NR + j];
+        }
+    for (std::int64_t r = 0; r < MR; ++r)
+        for (std::int64_t j = 0; j < NR; ++j) c[r * ldc + j] = acc[r][j];
+}
+
+// The AVX2 micro-kernel: 12 accumulators, 2 loads of B and 6 broadcasts of A per k.
+__attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const float* a, const float* b, float* c,
+                                                      std::int64_t ldc, bool accumulate) {
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (accumulate) {
+        c00 = _mm256_loadu_ps(c + 0 * ldc), c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
+        c10 = _mm256_loadu_ps(c + 1 * ldc), c11 = _mm256_loadu_ps(c + 1 * ldc + 8);
+        c20 = _mm256_loadu_ps(c + 2 * ldc), c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
+        c30 = _mm256_loadu_ps(c + 3 * ldc), c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
+        c40 = _mm256_loadu_ps(c + 4 * ldc), c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
+        c50 = _mm256_loadu_ps(c + 5 * ldc), c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+    }
+    for (std::int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
+        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        __m256 ar = _mm256_broadcast_ss(a + 0);
+        c00 = _mm256_fmadd_ps(ar, b0, c00), c01 = _mm256_fmadd_ps(ar, b1, c01);
+        ar = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(ar, b0, c10), c11 = _mm256_fmadd_ps(ar, b1, c11);
+        ar = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(ar, b0, c20), c21 = _mm256_fmadd_ps(ar, b1, c21);
+        ar = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(ar, b0, c30), c31 = _mm256_fmadd_ps(ar, b1, c31);
+        ar = _mm256_broadcast_ss(a + 4);
+        c40 = _mm256_fmadd_ps(ar, b0, c40), c41 = _mm256_fmadd_ps(ar, b1, c41);
+        ar = _mm256_broadcast_ss(a + 5);
+        c50 = _mm256_fmadd_ps(ar, b0, c50), c51 = _mm256_fmadd_ps(ar, b1, c51);
+    }
+    _mm256_storeu_ps(c + 0 * ldc, c00), _mm256_storeu_ps(c + 0 * ldc + 8, c01);
+    _mm256_storeu_ps(c + 1 * ldc, c10), _mm256_storeu_ps(c + 1 * ldc + 8, c11);
+    _mm256_storeu_ps(c + 2 * ldc, c20), _mm256_storeu_ps(c + 2 * ldc + 8, c21);
+    _mm256_storeu_ps(c + 3 * ldc, c30), _mm256_storeu_ps(c + 3 * ldc + 8, c31);
+    _mm256_storeu_ps(c + 4 * ldc, c40), _mm256_storeu_ps(c + 4 * ldc + 8, c41);
+    _mm256_storeu_ps(c + 5 * ldc, c50), _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+}
+
+bool has_avx2() {
+    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return yes;
+}
+
+template <class T>
+void micro(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc, bool accumulate) {
+    if constexpr (std::is_same_v<T, float>)
+        if (has_avx2()) return kernel_avx2(kc, a, b, c, ldc, accumulate);
+    kernel_portable(kc, a, b, c, ldc, accumulate);
+}
+
+}  // namespace
+
+const char* gemm_kernel_name() { return has_avx2() ? "avx2+fma" : "portable"; }
+
+template <class T>
+void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        std::fill(C, C + M * N, T(0));
+        return;
+    }
+    const std::int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
+    // Packing buffers, kept per thread and grown as needed: a fresh 2 MiB allocation per
+    // call costs more in page faults than the packing itself. (A cache, not state: every
+    // element used is written by the packing below.)
+    struct Scratch {
+        std::unique_ptr<T[], void (*)(T*)> p{nullptr, [](T* q) { std::free(q); }};
+        std::int64_t size = 0;
+        T* get(std::int64_t n) {
+            if (n > size) {
+                p.reset(static_cast<T*>(std::aligned_alloc(64, static_cast<std::size_t>((n * static_cast<std::int64_t>(sizeof(T)) + 63) / 64 * 64))));
+                if (!p) throw std::bad_alloc();
+                size = n;
+            }
+            return p.get();
+        }
+    };
+    thread_local Scratch scratch_a, scratch_b;
+    T* const pa = scratch_a.get(a_panels * MR * K);
+    T* const pb = scratch_b.get(b_panels * NR * K);
+    pack_a(A, ta, M, K, pa);
+    pack_b(B, tb, K, N, pb);
+    // For each block of KC k's (in order: that fixes every sum's order), tasks of one row
+    // panel x NC columns; tasks of one column block are consecutive, so the KC x NC block
+    // of packed B they share stays in L2.
+    const std::int64_t col_blocks = (N + NC - 1) / NC;
+    for (std::int64_t k0 = 0; k0 < K; k0 += KC) {
+        const std::int64_t kc = std::min(KC, K - k0);
+        parallel_chunks(a_panels * col_blocks, 1, [&](std::int64_t t0, std::int64_t t1) {
+            alignas(64) T edge[MR * NR];
+            for (std::int64_t t = t0; t < t1; ++t) {
+                const std::int64_t p = t % a_panels, j0 = (t / a_panels) * NC, j1 = std::min(N, j0 + NC);
+                const std::int64_t i0 = p * MR, rows = std::min(MR, M - i0);
+                const T* a = pa + p * K * MR + k0 * MR;
+                for (std::int64_t j = j0; j < j1; j += NR) {
+                    const T* b = pb + (j / NR) * K * NR + k0 * NR;
+                    const std::int64_t cols = std::min(NR, N - j);
+                    T* c = C + i0 * N + j;
+                    if (rows == MR && cols == NR) {
+                        micro(kc, a, b, c, N, k0 > 0);
+                        continue;
+                    }
+                    // A partial tile goes through a full-size buffer.
+                    for (std::int64_t r = 0; r < MR; ++r)
+                        for (std::int64_t q = 0; q < NR; ++q)
+                            edge[r * NR + q] = k0 > 0 && r < rows && q < cols ? c[r * N + q] : T(0);
+                    micro(kc, a, b, edge, NR, true);
+                    for (std::int64_t r = 0; r < rows; ++r)
+                        for (std::int64_t q = 0; q < cols; ++q) c[r * N + q] = edge[r * NR + q];
+                }
+            }
+        });
+    }
+}
+
+template <class T>
+void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C) {
+    for (std::int64_t i = 0; i < M; ++i)
+        for (std::int64_t j = 0; j < N; ++j) {
+            T s = 0;
+            for (std::int64_t k = 0; k < K; ++k) s += a_at(A, ta, M, K, i, k) * b_at(B, tb, K, N, k, j);
+            C[i * N + j] = s;
+        }
+}
+
+template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*, float*);
+template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, const double*, double*);
+template void gemm_reference<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*, float*);
+template void gemm_reference<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, const double*,
+                                     double*);
+
+}  // namespace adjoint::ops

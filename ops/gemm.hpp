@@ -1,0 +1,31 @@
+// GEMM for the matmul op: C = op(A) op(B), row-major, op = transpose or not. Internal to
+// ops/.
+//
+// Why it is fast: A and B are packed into panels (MR rows of A, NR columns of B, k
+// running fastest) so that the micro-kernel streams both with unit stride; the
+// micro-kernel keeps an MR x NR block of C in registers (6 x 16 floats = 12 AVX2
+// registers) and does one broadcast and two FMAs per row per k. K is cut into blocks of
+// KC so that a B panel stays in L1 and the B block in L2. Tiles of C (MR rows x NC
+// columns) are independent TBB tasks.
+//
+// Why it is deterministic: every C element sums its K products in ascending k, block
+// after block, whoever computes its tile; the thread count changes nothing.
+#pragma once
+
+#include <cstdint>
+
+namespace adjoint::ops {
+
+template <class T>
+void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B,
+          T* C);
+
+// The triple loop, for tests.
+template <class T>
+void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
+                    const T* B, T* C);
+
+// "avx2+fma" or "portable": the micro-kernel this CPU runs for f32.
+const char* gemm_kernel_name();
+
+}  // namespace adjoint::ops
