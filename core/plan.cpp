@@ -37,10 +37,12 @@ bool is_assign(const Node& n) { return n.kind == NodeKind::op && n.op->writes_va
 }  // namespace
 
 std::unique_ptr<Plan> Plan::compile(const Graph& g, std::span<const NodeId> fetches,
-                                    std::span<const FeedType> feeds) {
+                                    std::span<const NodeId> targets, std::span<const FeedType> feeds) {
     auto plan = std::make_unique<Plan>();
     Plan& p = *plan;
-    const std::vector<bool> needed = needed_nodes(g, fetches);
+    std::vector<NodeId> wanted(fetches.begin(), fetches.end());
+    wanted.insert(wanted.end(), targets.begin(), targets.end());
+    const std::vector<bool> needed = needed_nodes(g, wanted);
 
     // Phase 2 = the assigns and everything downstream of them; ids are a topological order.
     std::vector<int> phase(g.size(), 0);

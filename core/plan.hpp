@@ -38,8 +38,9 @@ struct PlanStep {
 class Plan {
 public:
     // Throws adjoint::Error naming the node or placeholder at fault.
+    // `targets` are run but not returned (assigns, typically).
     static std::unique_ptr<Plan> compile(const Graph& g, std::span<const NodeId> fetches,
-                                         std::span<const FeedType> feeds);
+                                         std::span<const NodeId> targets, std::span<const FeedType> feeds);
 
     std::size_t step_count() const { return steps.size(); }
     std::size_t buffer_count() const { return buffers.size(); }

@@ -18,7 +18,7 @@ struct Session::Impl {
     std::mutex mutex;  // one run at a time: a plan's buffers are shared state
     std::map<std::vector<std::int64_t>, std::unique_ptr<Plan>> plans;
     std::vector<Tensor> variables;  // by node id; empty until first used
-    std::vector<NodeId> fetch_ids;
+    std::vector<NodeId> fetch_ids, target_ids;
     std::vector<FeedType> feed_types;
 
     Impl(const Graph& g, int t) : graph(g), threads(t), arena(t) {}
@@ -64,15 +64,22 @@ struct Session::Impl {
         }
     }
 
-    Plan& plan_for(const std::vector<Expr>& fetches, const Feeds& feeds) {
+    Plan& plan_for(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets) {
         fetch_ids.clear();
+        target_ids.clear();
         for (const Expr& e : fetches) {
             graph.check_owns(e, "Session::run: fetch");
             fetch_ids.push_back(e.id());
         }
+        for (const Expr& e : targets) {
+            graph.check_owns(e, "Session::run: target");
+            target_ids.push_back(e.id());
+        }
         check_feeds(feeds);
-        // Key: fetch ids, then per feed its id, dtype and concrete shape.
+        // Key: fetch ids, target ids, then per feed its id, dtype and concrete shape.
         std::vector<std::int64_t> key(fetch_ids.begin(), fetch_ids.end());
+        key.push_back(-1);
+        key.insert(key.end(), target_ids.begin(), target_ids.end());
         key.push_back(-1);
         for (const FeedType& f : feed_types) {
             key.push_back(static_cast<std::int64_t>(f.node));
@@ -81,7 +88,7 @@ struct Session::Impl {
             key.insert(key.end(), f.type.shape.begin(), f.type.shape.end());
         }
         auto it = plans.find(key);
-        if (it == plans.end()) it = plans.emplace(std::move(key), Plan::compile(graph, fetch_ids, feed_types)).first;
+        if (it == plans.end()) it = plans.emplace(std::move(key), Plan::compile(graph, fetch_ids, target_ids, feed_types)).first;
         return *it->second;
     }
 };
@@ -101,9 +108,10 @@ int Session::threads() const { return impl_->threads; }
 
 std::size_t Session::cached_plans() const { return impl_->plans.size(); }
 
-std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& feeds) {
+std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& feeds,
+                                 const std::vector<Expr>& targets) {
     std::lock_guard lock(impl_->mutex);
-    Plan& plan = impl_->plan_for(fetches, feeds);
+    Plan& plan = impl_->plan_for(fetches, feeds, targets);
     for (const Feed& f : feeds)
         for (const auto& b : plan.placeholders)
             if (b.node == f.node.id()) plan.values[b.slot] = f.value;
@@ -120,9 +128,10 @@ std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& 
     return results;
 }
 
-PlanInfo Session::plan_info(const std::vector<Expr>& fetches, const Feeds& feeds) {
+PlanInfo Session::plan_info(const std::vector<Expr>& fetches, const Feeds& feeds,
+                            const std::vector<Expr>& targets) {
     std::lock_guard lock(impl_->mutex);
-    const Plan& p = impl_->plan_for(fetches, feeds);
+    const Plan& p = impl_->plan_for(fetches, feeds, targets);
     return {p.step_count(), p.buffer_count(), p.peak_bytes(), p.unshared_bytes(), p.batch_size()};
 }
 

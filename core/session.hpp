@@ -35,12 +35,15 @@ public:
     Session& operator=(const Session&) = delete;
 
     // Computes the fetches (any nodes of the graph) from the feeds and returns one Tensor
-    // per fetch. Assigns among the fetches update variables once every other node of the
-    // run has succeeded; a failed run changes no variable.
-    std::vector<Tensor> run(const std::vector<Expr>& fetches, const Feeds& feeds = {});
+    // per fetch; `targets` are computed too but not returned (no copy is made), as for
+    // the optimizer's updates. Assigns update variables once every other node of the run
+    // has succeeded; a failed run changes no variable.
+    std::vector<Tensor> run(const std::vector<Expr>& fetches, const Feeds& feeds = {},
+                            const std::vector<Expr>& targets = {});
 
     // Compiles (or finds) the plan for these fetches and feeds without running it.
-    PlanInfo plan_info(const std::vector<Expr>& fetches, const Feeds& feeds = {});
+    PlanInfo plan_info(const std::vector<Expr>& fetches, const Feeds& feeds = {},
+                       const std::vector<Expr>& targets = {});
     std::size_t cached_plans() const;
     int threads() const;
 

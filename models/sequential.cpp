@@ -109,9 +109,12 @@ Session& Sequential::session() {
 
 std::vector<Expr> Sequential::train_fetches() const {
     check_compiled("train_fetches");
-    std::vector<Expr> f{compiled_->loss_mean, compiled_->accuracy_mean};
-    f.insert(f.end(), compiled_->updates.begin(), compiled_->updates.end());
-    return f;
+    return {compiled_->loss_mean, compiled_->accuracy_mean};
+}
+
+const std::vector<Expr>& Sequential::train_updates() const {
+    check_compiled("train_updates");
+    return compiled_->updates;
 }
 
 // (N, ...) with input_dim values per sample, viewed as (N, input_dim).
@@ -174,7 +177,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
             auto [bx, by] = batches.get(b, order);
             feeds[0].value = bx;
             feeds[1].value = by;
-            const std::vector<Tensor> out = c.session->run(fetches, feeds);
+            const std::vector<Tensor> out = c.session->run(fetches, feeds, c.updates);
             const std::int64_t rows = bx.shape()[0];
             loss_total += out[0].item<float>() * static_cast<double>(rows);
             correct_total += out[1].item<float>() * static_cast<double>(rows);

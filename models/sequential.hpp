@@ -68,8 +68,10 @@ public:
     std::int64_t param_count() const;
     Graph& graph() { return *graph_; }
     Session& session();
-    // The nodes of one training step (loss, accuracy, then the updates), for dumps.
+    // One training step: the values it returns (loss, accuracy) and the optimizer's
+    // updates it runs; together they are the step's graph, for dumps.
     std::vector<Expr> train_fetches() const;
+    const std::vector<Expr>& train_updates() const;
 
 private:
     struct Compiled;

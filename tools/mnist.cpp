@@ -84,7 +84,9 @@ int run(const Flags& f) {
     network.compile(*ad::make_optimizer(f.optimizer, f.lr), "categorical_crossentropy", {"accuracy"});
     if (!f.dump_graph.empty()) {
         std::ofstream out(f.dump_graph);
-        if (f.dump_graph.ends_with(".dot")) ad::dump_dot(network.graph(), out, network.train_fetches());
+        std::vector<ad::Expr> step = network.train_fetches();
+        step.insert(step.end(), network.train_updates().begin(), network.train_updates().end());
+        if (f.dump_graph.ends_with(".dot")) ad::dump_dot(network.graph(), out, step);
         else ad::dump_text(network.graph(), out);
         if (!out) throw ad::Error(fmt::format("--dump-graph: cannot write \"{}\"", f.dump_graph));
     }

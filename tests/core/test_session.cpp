@@ -121,6 +121,13 @@ TEST_CASE("Session: assigns write after every read, only when the run succeeds")
     CHECK(values(out[3]) == std::vector<double>{1, 2});    // a fetched variable shows its value at the start
     CHECK(values(sess.value(v)) == std::vector<double>{11, 22});
     CHECK(values(sess.value(u)) == std::vector<double>{10, 40});
+    // Targets run without being returned.
+    const Expr bump = assign(u, u + 1.f);
+    CHECK(sess.run({}, {}, {bump}).empty());
+    CHECK(values(sess.value(u)) == std::vector<double>{11, 41});
+    CHECK(values(sess.run({u * 1.f}, {}, {bump})[0]) == std::vector<double>{11, 41});  // read before the write
+    CHECK(values(sess.value(u)) == std::vector<double>{12, 42});
+    sess.set_value(u, Tensor::from({10.f, 40.f}));
     // Something downstream of an assign sees the new value.
     const auto after = sess.run({step_v * 2.f});
     CHECK(values(after[0]) == std::vector<double>{42, 124});
