@@ -1,5 +1,7 @@
 #include "dump.hpp"
 
+#include <algorithm>
+
 #include <boost/graph/filtered_graph.hpp>
 #include <boost/graph/graphviz.hpp>
 
@@ -25,7 +27,10 @@ std::string describe(const Node& n) {
 
 }  // namespace
 
-void dump_text(const Graph& g, std::ostream& out) {
+void dump_text(const Graph& g, std::ostream& out, std::span<const NodeTiming> timings) {
+    std::vector<const NodeTiming*> timing_of(g.size(), nullptr);
+    for (const NodeTiming& t : timings)
+        if (t.node < g.size()) timing_of[t.node] = &t;
     for (NodeId id = 0; id < g.size(); ++id) {
         const Node& n = g.node(id);
         std::string inputs;
@@ -36,8 +41,26 @@ void dump_text(const Graph& g, std::ostream& out) {
         if (n.gradient_of)
             line += fmt::format("  ; gradient of {} \"{}\" by the {} rule", n.gradient_of->forward,
                                 g.node(n.gradient_of->forward).name, n.gradient_of->rule);
+        if (timing_of[id])
+            line += fmt::format("  [{:.3f} ms in {} calls]", 1e3 * timing_of[id]->seconds, timing_of[id]->calls);
         out << line << '\n';
     }
+}
+
+void dump_profile(const Graph& g, std::span<const NodeTiming> timings, std::ostream& out, std::size_t top) {
+    std::vector<NodeTiming> sorted(timings.begin(), timings.end());
+    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
+    double total = 0;
+    for (const NodeTiming& t : sorted) total += t.seconds;
+    out << fmt::format("{:>10} {:>6} {:>8}  {:<40} {:<14} {}\n", "total ms", "share", "calls", "node", "op", "shape");
+    for (std::size_t i = 0; i < std::min(top, sorted.size()); ++i) {
+        const NodeTiming& t = sorted[i];
+        const Node& n = g.node(t.node);
+        out << fmt::format("{:>10.2f} {:>5.1f}% {:>8}  {:<40} {:<14} {} {}\n", 1e3 * t.seconds,
+                           total > 0 ? 100 * t.seconds / total : 0, t.calls, n.name, n.kind_name(),
+                           dtype_name(n.type.dtype), n.type.shape);
+    }
+    out << fmt::format("{:>10.2f} 100.0%  kernel time over {} nodes\n", 1e3 * total, sorted.size());
 }
 
 void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetches) {

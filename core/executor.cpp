@@ -1,5 +1,6 @@
 #include "executor.hpp"
 
+#include <chrono>
 #include <mutex>
 #include <optional>
 
@@ -11,11 +12,12 @@ namespace adjoint {
 namespace {
 
 struct Run {
-    Run(const Graph& graph, Plan& p, std::vector<Tensor>& r) : g(graph), plan(p), results(r) {}
+    Run(const Graph& graph, Plan& p, std::vector<Tensor>& r, bool prof) : g(graph), plan(p), results(r), profile(prof) {}
 
     const Graph& g;
     Plan& plan;
     std::vector<Tensor>& results;
+    bool profile;
     tbb::task_group tasks;
     std::atomic<bool> failed{false};
     std::mutex error_mutex;
@@ -32,10 +34,17 @@ struct Run {
     }
 
     void compute(std::size_t s) {
-        const PlanStep& step = plan.steps[s];
+        PlanStep& step = plan.steps[s];
         Inputs x({plan.input_ptrs.data() + step.first_input, step.input_count});
         Tensor& y = plan.values[step.output];
-        step.op->forward(x, y);
+        if (profile) {
+            const auto t0 = std::chrono::steady_clock::now();
+            step.op->forward(x, y);
+            step.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            ++step.calls;
+        } else {
+            step.op->forward(x, y);
+        }
         for (std::size_t pos : step.fetch_positions) results[pos] = y.clone();
     }
 
@@ -72,10 +81,10 @@ struct Run {
 
 }  // namespace
 
-void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results) {
+void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results, bool profile) {
     // Fetched leaves are copied first: a fetched variable shows its value before any assign.
     for (const auto& f : plan.leaf_fetches) results[f.position] = plan.values[f.slot].clone();
-    Run run(g, plan, results);
+    Run run(g, plan, results, profile);
     arena.execute([&] {
         run.phase(0);
         if (!run.failed) run.phase(1);

@@ -21,7 +21,9 @@ struct Session::Impl {
     std::vector<NodeId> fetch_ids, target_ids;
     std::vector<FeedType> feed_types;
 
-    Impl(const Graph& g, int t) : graph(g), threads(t), arena(t) {}
+    bool profile;
+
+    Impl(const Graph& g, int t, bool p) : graph(g), threads(t), arena(t), profile(p) {}
 
     Tensor& variable(NodeId id) {
         if (variables.size() <= id) variables.resize(graph.size());
@@ -99,7 +101,7 @@ Session::Session(const Graph& graph, SessionOptions options) {
     // larger request is capped here; results do not depend on the count anyway.
     const int cores = tbb::info::default_concurrency();
     const int threads = options.threads == 0 ? cores : std::min(options.threads, cores);
-    impl_ = std::make_unique<Impl>(graph, threads);
+    impl_ = std::make_unique<Impl>(graph, threads, options.profile);
 }
 
 Session::~Session() = default;
@@ -119,7 +121,7 @@ std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& 
     for (const auto& b : plan.assign_targets) plan.values[b.slot] = impl_->variable(b.node);
     std::vector<Tensor> results(fetches.size());
     try {
-        execute(impl_->graph, plan, impl_->arena, results);
+        execute(impl_->graph, plan, impl_->arena, results, impl_->profile);
     } catch (...) {
         for (const auto& b : plan.placeholders) plan.values[b.slot] = Tensor();  // drop the user's tensors
         throw;
@@ -133,6 +135,28 @@ PlanInfo Session::plan_info(const std::vector<Expr>& fetches, const Feeds& feeds
     std::lock_guard lock(impl_->mutex);
     const Plan& p = impl_->plan_for(fetches, feeds, targets);
     return {p.step_count(), p.buffer_count(), p.peak_bytes(), p.unshared_bytes(), p.batch_size()};
+}
+
+std::vector<NodeTiming> Session::profile() const {
+    std::lock_guard lock(impl_->mutex);
+    std::map<NodeId, NodeTiming> by_node;
+    for (const auto& [key, plan] : impl_->plans)
+        for (const PlanStep& s : plan->steps) {
+            if (s.calls == 0) continue;
+            NodeTiming& t = by_node[s.node];
+            t.node = s.node;
+            t.calls += s.calls;
+            t.seconds += s.seconds;
+        }
+    std::vector<NodeTiming> out;
+    for (const auto& [id, t] : by_node) out.push_back(t);
+    return out;
+}
+
+void Session::reset_profile() {
+    std::lock_guard lock(impl_->mutex);
+    for (auto& [key, plan] : impl_->plans)
+        for (PlanStep& s : plan->steps) s.calls = 0, s.seconds = 0;
 }
 
 Tensor Session::value(const Expr& variable) {

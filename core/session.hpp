@@ -10,7 +10,15 @@
 namespace adjoint {
 
 struct SessionOptions {
-    int threads = 0;  // TBB threads for this session; 0 or more than the cores = all cores
+    int threads = 0;       // TBB threads for this session; 0 or more than the cores = all cores
+    bool profile = false;  // time every kernel (see Session::profile)
+};
+
+// Kernel time of one node over the profiled runs of a Session.
+struct NodeTiming {
+    NodeId node = 0;
+    std::int64_t calls = 0;
+    double seconds = 0;
 };
 
 struct Feed {
@@ -46,6 +54,10 @@ public:
                        const std::vector<Expr>& targets = {});
     std::size_t cached_plans() const;
     int threads() const;
+
+    // Per node, the kernel time of all runs so far (with SessionOptions::profile), by node id.
+    std::vector<NodeTiming> profile() const;
+    void reset_profile();
 
     // A copy of a variable's current value.
     Tensor value(const Expr& variable);

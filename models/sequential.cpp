@@ -79,7 +79,7 @@ void Sequential::compile(const Optimizer& optimizer, const std::string& loss, co
     }
     const std::vector<Expr> weights = trainable_weights();
     c->updates = optimizer.apply(g, weights, gradients(c->loss_mean, weights));
-    c->session = std::make_unique<Session>(g, SessionOptions{.threads = options_.threads});
+    c->session = std::make_unique<Session>(g, SessionOptions{.threads = options_.threads, .profile = options_.profile});
     compiled_ = std::move(c);
 }
 

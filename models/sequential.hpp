@@ -26,6 +26,7 @@ namespace adjoint {
 struct SequentialOptions {
     std::uint64_t seed = 0;  // kernel initializers and shuffling derive from it
     int threads = 0;         // 0 = all cores
+    bool profile = false;    // time every kernel: session().profile()
 };
 
 struct FitOptions {

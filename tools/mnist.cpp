@@ -25,7 +25,7 @@ struct Flags {
     std::uint64_t seed = 0;
     std::string data_dir = "data/mnist";
     std::string save, load, dump_graph;
-    bool evaluate_only = false, json = false, quiet = false;
+    bool evaluate_only = false, json = false, quiet = false, profile = false;
 };
 
 // Parses and checks every flag before any work starts. Returns false after --help.
@@ -46,7 +46,8 @@ bool parse(int argc, char** argv, Flags& f) {
         ("evaluate-only", po::bool_switch(&f.evaluate_only), "skip training: evaluate the --load weights")
         ("dump-graph", po::value(&f.dump_graph), "write the training graph to FILE (.txt or .dot)")
         ("json", po::bool_switch(&f.json), "one JSON object per epoch and one for the evaluation")
-        ("quiet", po::bool_switch(&f.quiet), "print only the final result");
+        ("quiet", po::bool_switch(&f.quiet), "print only the final result")
+        ("profile", po::bool_switch(&f.profile), "time every kernel and print where the time went");
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, opts), vm);
     if (vm.count("help")) {
@@ -78,7 +79,7 @@ int run(const Flags& f) {
     const ad::Tensor train_labels = ad::to_categorical(data.train_labels, 10);
     const ad::Tensor test_labels = ad::to_categorical(data.test_labels, 10);
 
-    ad::Sequential network({.seed = f.seed, .threads = f.threads});
+    ad::Sequential network({.seed = f.seed, .threads = f.threads, .profile = f.profile});
     network.add(ad::Dense(f.hidden, "relu", 28 * 28));
     network.add(ad::Dense(10, "softmax"));
     network.compile(*ad::make_optimizer(f.optimizer, f.lr), "categorical_crossentropy", {"accuracy"});
@@ -109,6 +110,7 @@ int run(const Flags& f) {
         if (!h.stopped_because.empty()) fmt::print(stderr, "mnist: training stopped: {}\n", h.stopped_because);
         if (!h.epochs.empty()) train_accuracy = h.epochs.back().accuracy;
     }
+    if (f.profile) ad::dump_profile(network.graph(), network.session().profile(), std::cerr, 25);
     const auto e0 = std::chrono::steady_clock::now();
     const ad::Evaluation test = network.evaluate(data.test_images, test_labels, f.batch_size);
     const double eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();

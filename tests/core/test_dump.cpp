@@ -25,6 +25,34 @@ TEST_CASE("dump_text: one line per node with id, name, op, inputs, dtype and sha
           "   4  sum = sum[axes=[1] keepdims=true](h1/relu)  f32 (batch, 1)\n");
 }
 
+TEST_CASE("profiled runs: kernel time per node, in dump_text and dump_profile") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 64});
+    const Expr w = g.variable("w", {64, 64}, init::glorot_uniform(1));
+    const Expr y = sum(tanh(matmul(x, w)));
+    Session plain(g), profiled(g, {.profile = true});
+    const Feeds feeds{{x, Tensor::full({32, 64}, 0.5)}};
+    for (int i = 0; i < 3; ++i) {
+        plain.run({y}, feeds);
+        profiled.run({y}, feeds);
+    }
+    CHECK(plain.profile().empty());
+    const std::vector<NodeTiming> t = profiled.profile();
+    REQUIRE(t.size() == 3);  // matmul, tanh, sum: leaves run no kernel
+    for (const NodeTiming& n : t) {
+        CHECK(n.calls == 3);
+        CHECK(n.seconds > 0);
+    }
+    std::ostringstream text, table;
+    dump_text(g, text, t);
+    CHECK(text.str().find("ms in 3 calls]") != std::string::npos);
+    dump_profile(g, t, table);
+    CHECK(table.str().find("total ms  share") != std::string::npos);
+    CHECK(table.str().find("kernel time over 3 nodes") != std::string::npos);
+    profiled.reset_profile();
+    CHECK(profiled.profile().empty());
+}
+
 TEST_CASE("dump_dot: Graphviz with distinct node kinds and shapes, optionally pruned") {
     Graph g;
     const Expr x = g.placeholder("x", {batch, 3});
