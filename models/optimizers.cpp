@@ -74,9 +74,9 @@ std::vector<Expr> RMSprop::apply(Graph& g, const std::vector<Expr>& vars, const 
     for (std::size_t i = 0; i < vars.size(); ++i) {
         const Expr &w = vars[i], &dw = grads[i];
         const Expr a = slot(g, w, "rms");
-        const Expr a_new = a * rho + square(dw) * (1 - rho);
+        const Expr a_new = rmsprop_accumulate(a, dw, rho);  // one pass each, fused
         updates.push_back(assign(a, a_new));
-        updates.push_back(assign(w, w - dw * lr / (sqrt(a_new) + eps)));
+        updates.push_back(assign(w, rmsprop_update(w, dw, a_new, lr, eps)));
     }
     return updates;
 }

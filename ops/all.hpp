@@ -9,6 +9,7 @@
 #include "binary.hpp"
 #include "cast.hpp"
 #include "matmul.hpp"
+#include "optimizer_ops.hpp"
 #include "reduce.hpp"
 #include "shape_ops.hpp"
 #include "softmax.hpp"
@@ -28,7 +29,9 @@ using AnyOp = std::variant<
     // classification losses
     SoftmaxCrossEntropy, SparseSoftmaxCrossEntropy, OneHot,
     // pass-through and state
-    Cast, StopGradient, Assign>;
+    Cast, StopGradient, Assign,
+    // fused optimizer arithmetic
+    RMSpropAccumulate, RMSpropUpdate>;
 
 template <class V> struct all_ops;
 template <class... T> struct all_ops<std::variant<T...>> {
