@@ -1,6 +1,7 @@
 #include "checkpoint.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -82,6 +83,9 @@ void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& te
     std::string tmp = (std::filesystem::path(dir) / ("." + target.filename().string() + ".XXXXXX")).string();
     const int fd = mkstemp(tmp.data());
     if (fd < 0) fail_errno("cannot create a temporary file for", path);
+    // mkstemp makes the file 0600; keep the mode of the file we replace, else 0644.
+    struct stat old {};
+    fchmod(fd, stat(path.c_str(), &old) == 0 ? (old.st_mode & 07777) : 0644);
     std::size_t done = 0;
     while (done < out.size()) {
         const ssize_t n = write(fd, out.data() + done, out.size() - done);

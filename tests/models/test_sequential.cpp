@@ -142,6 +142,7 @@ TEST_CASE("Sequential: checkpoints round-trip bit for bit; a bad file changes no
     auto m = model();
     m->fit(data.x, data.onehot, {.epochs = 1});
     m->save_weights(dir / "w.ckpt");
+    CHECK((fs::status(dir / "w.ckpt").permissions() & fs::perms::others_read) != fs::perms::none);  // not mkstemp's 0600
     const auto trained = weights(*m);
     auto fresh = model(99);
     const auto initial = weights(*fresh);
