@@ -68,6 +68,10 @@ public:
     virtual Grads gradient(const GradContext& c) const = 0;
     // True for assign(var, value): y is the variable's own storage.
     virtual bool writes_variable() const { return false; }
+    // True if y[i] reads only element i of every input that has y's shape (others are
+    // broadcast), so y may share storage with such an input: the plan then lets an
+    // assign's value be computed straight into its variable.
+    virtual bool elementwise() const { return false; }
 };
 
 }  // namespace adjoint

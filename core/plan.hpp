@@ -64,6 +64,8 @@ public:
     std::vector<PlanStep> steps;
     std::vector<Tensor> values;              // one per needed node, by slot
     std::vector<const Tensor*> input_ptrs;   // steps' inputs, pointing into values
+    // assign_targets: slots that are a variable's own storage (assigns, and values
+    // computed in place into the variable they are assigned to).
     std::vector<Binding> placeholders, variables, assign_targets;
     struct LeafFetch {
         std::size_t slot, position;

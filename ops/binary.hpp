@@ -8,6 +8,7 @@ namespace adjoint::ops {
 // The family: Fn gives the name, the scalar function, and whether it compares (any
 // dtype in, u8 0/1 out) or computes (f32/f64 in, the same out).
 template <class Fn> struct Binary : NoAttrs {
+    static constexpr bool elementwise = true;
     static constexpr std::string_view name = Fn::name;
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;

@@ -49,6 +49,10 @@ public:
         if constexpr (requires { T::writes_variable; }) return T::writes_variable;
         else return false;
     }
+    bool elementwise() const override {
+        if constexpr (requires { T::elementwise; }) return T::elementwise;
+        else return false;
+    }
     const T& op() const { return op_; }
 
 private:

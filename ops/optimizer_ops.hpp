@@ -9,6 +9,7 @@ namespace adjoint::ops {
 
 // a' = rho a + (1 - rho) g^2. Inputs (a, g).
 struct RMSpropAccumulate {
+    static constexpr bool elementwise = true;
     static constexpr std::string_view name = "rmsprop_accumulate";
     double rho;
     std::string attrs() const;
@@ -20,6 +21,7 @@ struct RMSpropAccumulate {
 
 // w' = w - lr g / (sqrt(a') + eps). Inputs (w, g, a').
 struct RMSpropUpdate {
+    static constexpr bool elementwise = true;
     static constexpr std::string_view name = "rmsprop_update";
     double lr, eps;
     std::string attrs() const;

@@ -9,6 +9,7 @@ namespace adjoint::ops {
 
 // The family: Fn gives the name and the scalar function.
 template <class Fn> struct Unary : NoAttrs {
+    static constexpr bool elementwise = true;
     static constexpr std::string_view name = Fn::name;
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
@@ -74,6 +75,7 @@ using Tanh = Unary<TanhFn>;
 
 // y = x^p for a scalar exponent p.
 struct Pow {
+    static constexpr bool elementwise = true;
     static constexpr std::string_view name = "pow";
     double p;
     std::string attrs() const;
@@ -85,6 +87,7 @@ struct Pow {
 
 // relu's gradient as one pass: y = dy where x > 0, else 0. Inputs (dy, x).
 struct ReluGrad : NoAttrs {
+    static constexpr bool elementwise = true;
     static constexpr std::string_view name = "relu_grad";
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;

@@ -151,6 +151,30 @@ TEST_CASE("Session: assigns write after every read, only when the run succeeds")
     CHECK_ERROR(sess.run({a2}), "in a cycle");
 }
 
+TEST_CASE("Session: an assign's element-wise value is computed into the variable, with the same results") {
+    Graph g;
+    const Expr w = g.variable("w", Tensor::full({256, 256}, 1.0));
+    const Expr v = g.variable("v", Tensor::full({256, 256}, 2.0));
+    const Expr grad = g.placeholder("grad", {256, 256});
+    const Expr read = sum(w * 1.f);                        // reads the old w
+    const Expr update = assign(w, w - grad * 0.5f);        // sub: element-wise, read only by the assign
+    const Expr swap_v = assign(v, v + w);                  // reads w, which another assign writes: not in place
+    Session sess(g);
+    const Feeds feeds{{grad, Tensor::full({256, 256}, 2.0)}};
+    // In place: the value needs no buffer of its own (the copy is gone).
+    const PlanInfo alone = sess.plan_info({read}, feeds, {update});
+    const PlanInfo copying = sess.plan_info({read, w - grad * 0.5f}, feeds, {});
+    CHECK(alone.peak_bytes < copying.peak_bytes);
+    const auto r = sess.run({read}, feeds, {update, swap_v});
+    CHECK(r[0].item<float>() == 65536.f);                  // before the update
+    CHECK(sess.value(w).data<float>()[0] == 0.f);          // 1 - 2 * 0.5
+    CHECK(sess.value(v).data<float>()[0] == 3.f);          // 2 + the old w
+    // A failing kernel elsewhere in the run still leaves the variable untouched.
+    const Expr bad = sum(sparse_softmax_cross_entropy(g.constant(Tensor::zeros({1, 2})), g.constant(Tensor::from<std::int32_t>({5}))));
+    CHECK_ERROR(sess.run({bad}, feeds, {update}), "label 5 in row 0");
+    CHECK(sess.value(w).data<float>()[0] == 0.f);
+}
+
 TEST_CASE("Session: set_value and value") {
     Graph g;
     const Expr w = g.variable("w", {2, 2}, init::zeros());

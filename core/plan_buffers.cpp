@@ -1,0 +1,98 @@
+// Buffers by liveness, and the dependency lists the executor follows.
+#include <algorithm>
+
+#include "plan_builder.hpp"
+
+namespace adjoint {
+
+void PlanBuilder::assign_buffers() {
+    // Liveness: the last step (in order) that reads each step's value.
+    std::vector<std::size_t> last_use(p.steps.size());
+    for (std::size_t s = 0; s < p.steps.size(); ++s) last_use[s] = s;
+    for (std::size_t s = 0; s < p.steps.size(); ++s)
+        for (NodeId in : g.node(p.steps[s].node).inputs)
+            if (step_of[in] != none) last_use[step_of[in]] = std::max(last_use[step_of[in]], s);
+
+    // Buffers, greedily: the smallest free buffer that fits, else the largest free one
+    // grown, else a new one. A step that takes over a buffer waits for everyone who used
+    // its previous value (control edges), so reuse is safe under parallel execution.
+    struct Buffer {
+        std::size_t bytes = 0;
+        std::vector<std::size_t> users;  // steps that wrote or read its current value
+    };
+    std::vector<Buffer> bufs;
+    std::vector<std::size_t> free_bufs, buffer_of(p.steps.size(), none);
+    edges.assign(p.steps.size(), {});
+    auto edge = [&](std::size_t from, std::size_t to) {
+        if (from != to && p.steps[from].phase == p.steps[to].phase) edges[from].push_back(to);
+    };
+    for (std::size_t s = 0; s < p.steps.size(); ++s) {
+        const NodeId n = p.steps[s].node;
+        for (NodeId in : g.node(n).inputs)
+            if (step_of[in] != none) {
+                edge(step_of[in], s);
+                if (buffer_of[step_of[in]] != none) bufs[buffer_of[step_of[in]]].users.push_back(s);
+            }
+        for (NodeId a : after[n]) edge(s, step_of[a]);
+        const TypedShape& t = type[n];
+        const std::size_t bytes = static_cast<std::size_t>(t.shape.numel()) * dtype_size(t.dtype);
+        p.unshared += bytes;
+        if (!is_assign(g.node(n)) && computed_into[n] == none) {  // those live in the variable
+            std::size_t best = none;
+            for (std::size_t i = 0; i < free_bufs.size(); ++i) {
+                const Buffer& b = bufs[free_bufs[i]];
+                const bool fits = b.bytes >= bytes;
+                if (best == none) best = i;
+                else {
+                    const Buffer& cur = bufs[free_bufs[best]];
+                    const bool cur_fits = cur.bytes >= bytes;
+                    if (fits && (!cur_fits || b.bytes < cur.bytes)) best = i;
+                    else if (!fits && !cur_fits && b.bytes > cur.bytes) best = i;
+                }
+            }
+            std::size_t b;
+            if (best != none) {
+                b = free_bufs[best];
+                free_bufs.erase(free_bufs.begin() + static_cast<std::ptrdiff_t>(best));
+                for (std::size_t u : bufs[b].users) edge(u, s);
+                bufs[b].bytes = std::max(bufs[b].bytes, bytes);
+            } else {
+                b = bufs.size();
+                bufs.push_back({bytes, {}});
+            }
+            bufs[b].users = {s};
+            buffer_of[s] = b;
+        }
+        // Release what this step read for the last time, and its own value if nobody reads it.
+        for (NodeId in : g.node(n).inputs)
+            if (step_of[in] != none && last_use[step_of[in]] == s && buffer_of[step_of[in]] != none &&
+                std::find(free_bufs.begin(), free_bufs.end(), buffer_of[step_of[in]]) == free_bufs.end())
+                free_bufs.push_back(buffer_of[step_of[in]]);
+        if (last_use[s] == s && buffer_of[s] != none) free_bufs.push_back(buffer_of[s]);
+    }
+    for (const Buffer& b : bufs) {
+        p.buffers.emplace_back(Shape{static_cast<std::int64_t>(b.bytes)}, DType::u8);
+        p.peak += p.buffers.back().capacity();
+    }
+    for (std::size_t s = 0; s < p.steps.size(); ++s) {
+        const TypedShape& t = type[p.steps[s].node];
+        if (buffer_of[s] != none) p.values[p.steps[s].output] = p.buffers[buffer_of[s]].view(t.shape, t.dtype);
+    }
+
+}
+
+void PlanBuilder::link_steps() {
+    // Successor lists without repeats, and the roots of each phase.
+    p.pending = std::make_unique<std::atomic<std::uint32_t>[]>(p.steps.size());
+    for (std::size_t s = 0; s < p.steps.size(); ++s) {
+        auto& e = edges[s];
+        std::sort(e.begin(), e.end());
+        e.erase(std::unique(e.begin(), e.end()), e.end());
+        for (std::size_t t : e) ++p.steps[t].predecessors;
+        p.steps[s].successors = std::move(e);
+    }
+    for (std::size_t s = 0; s < p.steps.size(); ++s)
+        if (p.steps[s].predecessors == 0) p.roots[p.steps[s].phase].push_back(s);
+}
+
+}  // namespace adjoint

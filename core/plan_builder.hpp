@@ -1,0 +1,44 @@
+// The passes of Plan::compile over one shared state, in the order compile() runs them.
+// Internal to core/.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "plan.hpp"
+
+namespace adjoint {
+
+inline constexpr std::size_t none = static_cast<std::size_t>(-1);
+
+struct PlanBuilder {
+    const Graph& g;
+    Plan& p;
+    std::span<const NodeId> fetches;
+    std::vector<bool> needed;                   // by node: some fetch or target needs it
+    std::vector<int> phase;                     // by node: 1 = runs after every other kernel
+    std::vector<NodeId> ops;                    // needed op nodes, by id
+    std::vector<NodeId> assigned_by;            // variable -> the assign writing it
+    std::vector<NodeId> computed_into;          // value node -> the variable it is computed into
+    std::vector<NodeId> in_place_value;         // variable -> that value node
+    std::vector<std::vector<NodeId>> after;     // extra edges: reader of a variable -> its writers
+    std::vector<NodeId> order;                  // op nodes in execution order
+    std::vector<std::size_t> slot, step_of;     // by node: value slot, step index
+    std::vector<TypedShape> type;               // by node: concrete dtype and shape
+    std::vector<std::vector<std::size_t>> edges;  // by step: the steps that wait for it
+
+    PlanBuilder(const Graph& graph, Plan& plan, std::span<const NodeId> fetches, std::span<const NodeId> targets);
+
+    void find_writes();                               // plan_order.cpp
+    void order_steps();                               // plan_order.cpp
+    void resolve_types(std::span<const FeedType> feeds);  // plan.cpp
+    void make_steps();                                // plan.cpp
+    void assign_buffers();                            // plan_buffers.cpp
+    void link_steps();                                // plan_buffers.cpp
+};
+
+bool is_assign(const Node& n);
+std::string node_label(const Node& n);
+
+}  // namespace adjoint
