@@ -85,6 +85,7 @@ if has("numpy"):
 else:
     notes.append("numpy skipped: not installed (apt-get install python3-numpy)")
 gemm = run([f"{args.build}/tools/bench_gemm"])
+executor = run([f"{args.build}/tools/bench_executor"])
 
 base = statistics.median(rows[0][1]["epochs"])
 print(f"\n{args.runs} runs of each, {args.epochs} epochs (numpy {args.numpy_epochs}); median epoch over all of them\n")
@@ -101,3 +102,4 @@ print(f"\nadjoint 1 -> 2 threads: {one / base:.2f}x. Peak RSS of a default run: 
 for n in notes:
     print(f"\n{n}")
 print("\nGEMM microbenchmarks (build/tools/bench_gemm, 2 threads):\n\n```\n" + gemm + "```")
+print("\nExecutor overhead (build/tools/bench_executor):\n\n```\n" + executor + "```")
