@@ -6,17 +6,20 @@
 
 namespace adjoint {
 
-static std::shared_ptr<std::byte> allocate(std::size_t bytes, std::size_t& capacity) {
+static std::shared_ptr<std::byte> allocate(std::size_t bytes, std::size_t& capacity, const Shape& shape,
+                                           DType dtype) {
     // Round up so that vector loops may read a whole last cache line.
     capacity = (std::max<std::size_t>(bytes, 1) + Tensor::alignment - 1) / Tensor::alignment *
                Tensor::alignment;
     void* p = std::aligned_alloc(Tensor::alignment, capacity);
-    if (!p) throw std::bad_alloc();
+    if (!p)
+        throw Error(fmt::format("Tensor: out of memory allocating {:.1f} MB for {} {}", static_cast<double>(bytes) / 1e6,
+                                dtype_name(dtype), shape));
     return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
 }
 
 Tensor::Tensor(Shape shape, DType dtype) : shape_(shape), dtype_(dtype) {
-    storage_ = allocate(nbytes(), capacity_);
+    storage_ = allocate(nbytes(), capacity_, shape_, dtype_);
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype) {

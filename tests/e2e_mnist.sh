@@ -60,6 +60,11 @@ again=$(accuracy_of "$work/eval.json")
 "$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --dump-graph "$work/graph.txt" --quiet >/dev/null
 grep -q 'grad/' "$work/graph.txt" && ok || fail "the text dump lacks gradient nodes"
 
+# A model too large for memory is an error naming the flag, not a crash.
+status=0
+"$mnist" --data-dir "$data" --hidden 100000000 --epochs 1 >/dev/null 2>"$work/err" || status=$?
+[ "$status" -eq 1 ] && grep -q -- '--hidden 100000000' "$work/err" && grep -q 'out of memory' "$work/err" && ok || fail "a huge --hidden should be refused: $(cat "$work/err")"
+
 # A checkpoint of another width is refused, naming the tensor.
 status=0
 "$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --hidden 64 >/dev/null 2>"$work/err" || status=$?

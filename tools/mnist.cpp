@@ -80,9 +80,13 @@ int run(const Flags& f) {
     const ad::Tensor test_labels = ad::to_categorical(data.test_labels, 10);
 
     ad::Sequential network({.seed = f.seed, .threads = f.threads, .profile = f.profile});
-    network.add(ad::Dense(f.hidden, "relu", 28 * 28));
-    network.add(ad::Dense(10, "softmax"));
-    network.compile(*ad::make_optimizer(f.optimizer, f.lr), "categorical_crossentropy", {"accuracy"});
+    try {
+        network.add(ad::Dense(f.hidden, "relu", 28 * 28));
+        network.add(ad::Dense(10, "softmax"));
+        network.compile(*ad::make_optimizer(f.optimizer, f.lr), "categorical_crossentropy", {"accuracy"});
+    } catch (const std::exception& e) {
+        throw ad::Error(fmt::format("building the model with --hidden {}: {}", f.hidden, e.what()));
+    }
     if (!f.dump_graph.empty()) {
         std::ofstream out(f.dump_graph);
         std::vector<ad::Expr> step = network.train_fetches();
