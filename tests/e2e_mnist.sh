@@ -36,6 +36,8 @@ refused data-dir --data-dir "$work/nowhere"
 refused evaluate-only --evaluate-only
 refused load --load "$work/missing.ckpt"
 refused dump-graph --dump-graph "$work/graph.png"
+refused save --save "$work/no/such/folder/w.ckpt"
+refused save --save "$work"
 status=0
 "$mnist" --batch-size banana >/dev/null 2>"$work/err" || status=$?
 [ "$status" -eq 2 ] && grep -q "batch-size" "$work/err" && ok || fail "a non-numeric --batch-size should be refused: $(cat "$work/err")"

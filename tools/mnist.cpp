@@ -67,6 +67,13 @@ bool parse(int argc, char** argv, Flags& f) {
         bad("data-dir", fmt::format("\"{}\" is not a directory (scripts/fetch-mnist fetches MNIST into data/mnist)", f.data_dir));
     if (f.evaluate_only && f.load.empty()) bad("evaluate-only", "needs --load FILE (the weights to evaluate)");
     if (!f.load.empty() && !std::filesystem::is_regular_file(f.load)) bad("load", fmt::format("\"{}\" is not a file", f.load));
+    // Checked now, not after training: a save that cannot happen would lose the weights.
+    if (!f.save.empty()) {
+        const std::filesystem::path dir = std::filesystem::path(f.save).parent_path();
+        if (!dir.empty() && !std::filesystem::is_directory(dir))
+            bad("save", fmt::format("the folder \"{}\" does not exist", dir.string()));
+        if (std::filesystem::is_directory(f.save)) bad("save", fmt::format("\"{}\" is a folder", f.save));
+    }
     if (!f.dump_graph.empty() && !f.dump_graph.ends_with(".txt") && !f.dump_graph.ends_with(".dot"))
         bad("dump-graph", fmt::format("\"{}\" must end in .txt or .dot", f.dump_graph));
     if (f.json && f.quiet) bad("quiet", "cannot be combined with --json");
