@@ -40,10 +40,7 @@ const Node& Graph::node(NodeId id) const { return impl_->g[checked(id)]; }
 
 std::vector<NodeId> Graph::consumers(NodeId id) const {
     std::vector<NodeId> out;
-    for (auto [e, end] = boost::out_edges(checked(id), impl_->g); e != end; ++e) {
-        const NodeId c = boost::target(*e, impl_->g);
-        if (out.empty() || out.back() != c) out.push_back(c);
-    }
+    for (auto [e, end] = boost::out_edges(checked(id), impl_->g); e != end; ++e) out.push_back(boost::target(*e, impl_->g));
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;

@@ -105,7 +105,6 @@ void PlanBuilder::make_steps() {
     }
     for (std::size_t i = 0; i < fetches.size(); ++i) {
         const NodeId f = fetches[i];
-        p.fetch_slots.push_back(slot[f]);
         if (step_of[f] != none) p.steps[step_of[f]].fetch_positions.push_back(i);
         else p.leaf_fetches.push_back({slot[f], i});
     }

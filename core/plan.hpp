@@ -71,7 +71,6 @@ public:
         std::size_t slot, position;
     };
     std::vector<LeafFetch> leaf_fetches;      // fetched placeholders, variables, constants
-    std::vector<std::size_t> fetch_slots;     // slot of each fetch
     std::vector<Tensor> buffers;
     std::unique_ptr<std::atomic<std::uint32_t>[]> pending;  // per step, reset each run
     std::vector<std::size_t> roots[2];                       // steps of each phase with no predecessor

@@ -2,6 +2,7 @@
 #include "batches.hpp"
 
 #include <cstring>
+#include <limits>
 #include <random>
 
 namespace adjoint {

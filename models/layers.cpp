@@ -45,6 +45,4 @@ void Dense::build(Graph& g, const Expr& input, std::uint64_t kernel_seed) {
     }
 }
 
-std::int64_t Dense::param_count() const { return (input_dim > 0 ? input_dim : kernel.shape()[0]) * units + units; }
-
 }  // namespace adjoint

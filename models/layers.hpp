@@ -31,7 +31,6 @@ struct Dense {
 
     // Creates the variables and nodes in the current scope of `g`.
     void build(Graph& g, const Expr& input, std::uint64_t kernel_seed);
-    std::int64_t param_count() const;
 };
 
 }  // namespace adjoint

@@ -13,7 +13,6 @@
 namespace adjoint {
 
 struct Sequential::Compiled {
-    std::string loss_name, optimizer_name;
     bool sparse = false;   // integer class targets
     Expr x, y;             // input and target placeholders
     Expr loss_mean, loss_sum, accuracy_mean, correct_sum;
@@ -48,8 +47,6 @@ void Sequential::compile(const Optimizer& optimizer, const std::string& loss, co
                                 "sparse_categorical_crossentropy, mse)", loss));
     auto c = std::make_unique<Compiled>();
     Graph& g = *graph_;
-    c->loss_name = loss;
-    c->optimizer_name = optimizer.name();
     c->sparse = loss == "sparse_categorical_crossentropy";
     c->x = g.placeholder("input", {batch, layers_.front().input_dim});
     Expr h = c->x;
@@ -93,13 +90,21 @@ std::vector<Expr> Sequential::trainable_weights() const {
     return w;
 }
 
-std::int64_t Sequential::param_count() const {
-    std::int64_t n = 0, in = layers_.empty() ? 0 : layers_.front().input_dim;
-    for (const Dense& l : layers_) {
-        n += in * l.units + l.units;
+// Parameters of each layer, in order: kernel (inputs x units) plus bias (units).
+static std::vector<std::int64_t> layer_params(const std::vector<Dense>& layers) {
+    std::vector<std::int64_t> n;
+    std::int64_t in = layers.empty() ? 0 : layers.front().input_dim;
+    for (const Dense& l : layers) {
+        n.push_back(in * l.units + l.units);
         in = l.units;
     }
     return n;
+}
+
+std::int64_t Sequential::param_count() const {
+    std::int64_t total = 0;
+    for (std::int64_t n : layer_params(layers_)) total += n;
+    return total;
 }
 
 Session& Sequential::session() {
@@ -253,12 +258,11 @@ std::string Sequential::summary() const {
     std::string out = "Model: \"sequential\"\n" + rule + "\n";
     out += fmt::format(" {:<27}{:<26}{}\n", "Layer (type)", "Output Shape", "Param #");
     out += double_rule + "\n";
-    std::int64_t in = layers_.empty() ? 0 : layers_.front().input_dim;
+    const std::vector<std::int64_t> params = layer_params(layers_);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
         const Dense& l = layers_[i];
         const std::string name = l.name.empty() ? (i == 0 ? "dense" : fmt::format("dense_{}", i)) : l.name;
-        out += fmt::format(" {:<27}{:<26}{}\n", name + " (Dense)", fmt::format("(None, {})", l.units), in * l.units + l.units);
-        in = l.units;
+        out += fmt::format(" {:<27}{:<26}{}\n", name + " (Dense)", fmt::format("(None, {})", l.units), params[i]);
         if (i + 1 < layers_.size()) out += "\n";
     }
     out += double_rule + "\n";
