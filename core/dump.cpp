@@ -101,7 +101,7 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
             case NodeKind::constant: style = "shape=note, style=filled, fillcolor=\"#eeeeee\""; break;
             case NodeKind::op:
                 if (n.gradient_of) style = "shape=box, style=\"rounded,filled\", fillcolor=\"#f8d7da\"";
-                else if (n.op->writes_variable()) style = "shape=box, style=\"rounded,filled,bold\", fillcolor=\"#d1e7dd\"";
+                else if (n.op->writes_variables() > 0) style = "shape=box, style=\"rounded,filled,bold\", fillcolor=\"#d1e7dd\"";
                 break;
         }
         os << "[label=\"" << label << "\", " << style << "]";

@@ -27,6 +27,9 @@ public:
     explicit Inputs(std::span<const Tensor* const> p) : p_(p) {}
     const Tensor& operator[](std::size_t i) const { return *p_[i]; }
     std::size_t size() const { return p_.size(); }
+    // Input i as writable: only for the variables an op declares it overwrites
+    // (OpBase::writes_variables), which no other kernel of the run touches meanwhile.
+    Tensor& written(std::size_t i) const { return const_cast<Tensor&>(*p_[i]); }
 
 private:
     std::span<const Tensor* const> p_;
@@ -66,8 +69,15 @@ public:
     // Builds the gradient nodes of the inputs from dy with ordinary ops, so that they can
     // be differentiated again.
     virtual Grads gradient(const GradContext& c) const = 0;
-    // True for assign(var, value): y is the variable's own storage.
-    virtual bool writes_variable() const { return false; }
+    // How many leading inputs are variables this op overwrites: 0 for most ops, 1 for
+    // assign, 2 or 3 for an optimizer's fused update (a variable and its state). y is the
+    // storage of input 0; the kernel writes the others through Inputs::written. A plan
+    // runs such an op after every other reader of those variables, and only once every
+    // other kernel of the run has succeeded.
+    virtual std::size_t writes_variables() const { return 0; }
+    // True for assign(var, value) alone: y is a copy of input 1, so a plan may compute
+    // input 1 straight into the variable.
+    virtual bool is_assign() const { return false; }
     // True if y[i] reads only element i of every input that has y's shape (others are
     // broadcast), so y may share storage with such an input: the plan then lets an
     // assign's value be computed straight into its variable.

@@ -99,7 +99,7 @@ void PlanBuilder::make_steps() {
         PlanStep s{n, node.op.get(), p.input_ptrs.size(), node.inputs.size(), slot[n], {}, 0, phase[n], {}};
         for (NodeId in : node.inputs) p.input_ptrs.push_back(&p.values[slot[in]]);
         step_of[n] = p.steps.size();
-        if (is_assign(node)) p.assign_targets.push_back({slot[n], node.inputs[0]});
+        if (writes(node) > 0) p.assign_targets.push_back({slot[n], node.inputs[0]});
         if (computed_into[n] != none) p.assign_targets.push_back({slot[n], computed_into[n]});
         p.steps.push_back(std::move(s));
     }

@@ -3,8 +3,9 @@
 // every value a concrete shape (the batch size comes from the feeds), and assigns buffers
 // by liveness so that a buffer is reused once the last reader of its value is done.
 //
-// A run has two phases. Phase 1 computes everything that does not depend on an assign;
-// phase 2 runs the assigns and what reads their results. So no variable changes unless
+// A run has two phases. Phase 1 computes everything that does not depend on a write to a
+// variable; phase 2 runs the writers (assigns, optimizers' fused updates) and what reads
+// their results. So no variable changes unless
 // every other kernel succeeded, and every read of a variable happens before it is written.
 #pragma once
 

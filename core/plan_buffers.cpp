@@ -37,7 +37,7 @@ void PlanBuilder::assign_buffers() {
         const TypedShape& t = type[n];
         const std::size_t bytes = static_cast<std::size_t>(t.shape.numel()) * dtype_size(t.dtype);
         p.unshared += bytes;
-        if (!is_assign(g.node(n)) && computed_into[n] == none) {  // those live in the variable
+        if (writes(g.node(n)) == 0 && computed_into[n] == none) {  // those live in the variable
             std::size_t best = none;
             for (std::size_t i = 0; i < free_bufs.size(); ++i) {
                 const Buffer& b = bufs[free_bufs[i]];

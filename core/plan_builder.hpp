@@ -19,7 +19,7 @@ struct PlanBuilder {
     std::vector<bool> needed;                   // by node: some fetch or target needs it
     std::vector<int> phase;                     // by node: 1 = runs after every other kernel
     std::vector<NodeId> ops;                    // needed op nodes, by id
-    std::vector<NodeId> assigned_by;            // variable -> the assign writing it
+    std::vector<NodeId> assigned_by;            // variable -> the op overwriting it
     std::vector<NodeId> computed_into;          // value node -> the variable it is computed into
     std::vector<NodeId> in_place_value;         // variable -> that value node
     std::vector<std::vector<NodeId>> after;     // extra edges: reader of a variable -> its writers
@@ -38,7 +38,8 @@ struct PlanBuilder {
     void link_steps();                                // plan_buffers.cpp
 };
 
-bool is_assign(const Node& n);
+// How many variables node n overwrites (OpBase::writes_variables; 0 for leaves).
+std::size_t writes(const Node& n);
 std::string node_label(const Node& n);
 
 }  // namespace adjoint

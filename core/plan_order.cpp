@@ -7,7 +7,7 @@
 
 namespace adjoint {
 
-bool is_assign(const Node& n) { return n.kind == NodeKind::op && n.op->writes_variable(); }
+std::size_t writes(const Node& n) { return n.kind == NodeKind::op ? n.op->writes_variables() : 0; }
 
 std::string node_label(const Node& n) {
     return fmt::format("{} \"{}\" (built at {})", n.kind_name(), n.name, where(n.built_at));
@@ -33,15 +33,19 @@ PlanBuilder::PlanBuilder(const Graph& graph, Plan& plan, std::span<const NodeId>
 }
 
 void PlanBuilder::find_writes() {
-    // Phase 2 = the assigns and everything downstream of them; ids are a topological order.
+    // Phase 2 = the writers (assigns, fused updates) and everything downstream of them;
+    // ids are a topological order.
     for (NodeId n = 0; n < g.size(); ++n) {
         if (!needed[n]) continue;
         const Node& node = g.node(n);
         if (node.kind != NodeKind::op) continue;
         ops.push_back(n);
-        if (is_assign(node)) {
-            phase[n] = 1;
-            const NodeId var = node.inputs[0];
+        if (writes(node) > 0) phase[n] = 1;
+        for (std::size_t i = 0; i < writes(node); ++i) {
+            const NodeId var = node.inputs[i];
+            if (g.node(var).kind != NodeKind::variable)
+                throw Error(fmt::format("{} overwrites its input {}, \"{}\", which is a {}, not a variable",
+                                        node_label(node), i, g.node(var).name, g.node(var).kind_name()));
             if (assigned_by[var] != none)
                 throw Error(fmt::format("variable \"{}\" is assigned twice in one run: by \"{}\" and \"{}\"",
                                         g.node(var).name, g.node(assigned_by[var]).name, node.name));
@@ -59,7 +63,9 @@ void PlanBuilder::find_writes() {
     for (NodeId f : fetches) fetched[f] = true;
     for (NodeId var = 0; var < g.size(); ++var) {
         if (assigned_by[var] == none) continue;
-        const NodeId a = assigned_by[var], v = g.node(a).inputs[1];
+        const NodeId a = assigned_by[var];
+        if (!g.node(a).op->is_assign()) continue;
+        const NodeId v = g.node(a).inputs[1];
         const Node& value = g.node(v);
         if (value.kind != NodeKind::op || !value.op->elementwise() || fetched[v] || phase[v] != 0) continue;
         bool ok = true;
@@ -112,7 +118,7 @@ void PlanBuilder::order_steps() {
     if (order.size() != ops.size()) {
         std::string stuck;
         for (NodeId n : ops)
-            if (waiting[n] != 0 && is_assign(g.node(n))) stuck += fmt::format(" \"{}\"", g.node(n).name);
+            if (waiting[n] != 0 && writes(g.node(n)) > 0) stuck += fmt::format(" \"{}\"", g.node(n).name);
         throw Error(fmt::format("these assigns read a variable that another assign of the same run must "
                                 "write first, in a cycle:{}",
                                 stuck));

@@ -1,5 +1,6 @@
-// Each update reads the variables' values from the start of the step (assigns run after
-// every read, see core/plan.hpp), so the order of the assigns does not matter.
+// Each variable's update is one fused op (ops/optimizer_ops.hpp) that overwrites it and
+// its state in one pass. Updates run after every read of the variables they write (see
+// core/plan.hpp), so they all see the values from the start of the step.
 #include "optimizers.hpp"
 
 #include <cmath>
@@ -47,14 +48,8 @@ std::vector<Expr> SGD::apply(Graph& g, const std::vector<Expr>& vars, const std:
     auto scope = g.scope("SGD");
     for (std::size_t i = 0; i < vars.size(); ++i) {
         const Expr &w = vars[i], &dw = grads[i];
-        if (momentum == 0) {
-            updates.push_back(assign(w, w - dw * lr));
-            continue;
-        }
-        const Expr v = slot(g, w, "momentum");
-        const Expr v_new = v * momentum - dw * lr;
-        updates.push_back(assign(v, v_new));
-        updates.push_back(assign(w, nesterov ? w + v_new * momentum - dw * lr : w + v_new));
+        updates.push_back(momentum == 0 ? sgd_apply(w, dw, lr)
+                                        : momentum_apply(w, slot(g, w, "momentum"), dw, lr, momentum, nesterov));
     }
     return updates;
 }
@@ -73,10 +68,7 @@ std::vector<Expr> RMSprop::apply(Graph& g, const std::vector<Expr>& vars, const 
     auto scope = g.scope("RMSprop");
     for (std::size_t i = 0; i < vars.size(); ++i) {
         const Expr &w = vars[i], &dw = grads[i];
-        const Expr a = slot(g, w, "rms");
-        const Expr a_new = rmsprop_accumulate(a, dw, rho);  // one pass each, fused
-        updates.push_back(assign(a, a_new));
-        updates.push_back(assign(w, rmsprop_update(w, dw, a_new, lr, eps)));
+        updates.push_back(rmsprop_apply(w, slot(g, w, "rms"), dw, lr, rho, eps));
     }
     return updates;
 }
@@ -104,12 +96,7 @@ std::vector<Expr> Adam::apply(Graph& g, const std::vector<Expr>& vars, const std
     const Expr lr_t = sqrt(1.0 - exp(t * std::log(beta2))) * lr / (1.0 - exp(t * std::log(beta1)));
     for (std::size_t i = 0; i < vars.size(); ++i) {
         const Expr &w = vars[i], &dw = grads[i];
-        const Expr m = slot(g, w, "m"), v = slot(g, w, "v");
-        const Expr m_new = m * beta1 + dw * (1 - beta1);
-        const Expr v_new = v * beta2 + square(dw) * (1 - beta2);
-        updates.push_back(assign(m, m_new));
-        updates.push_back(assign(v, v_new));
-        updates.push_back(assign(w, w - lr_t * m_new / (sqrt(v_new) + eps)));
+        updates.push_back(adam_apply(w, slot(g, w, "m"), slot(g, w, "v"), dw, lr_t, beta1, beta2, eps));
     }
     return updates;
 }

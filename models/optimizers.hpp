@@ -1,4 +1,4 @@
-// Optimizers emit their updates into the graph as assign nodes, so that one training step
+// Optimizers emit their updates into the graph as fused update nodes, so that one training step
 // (forward, gradients, updates, metrics) is one run of one graph. Hyperparameters and
 // update rules follow Keras; state (momentum, moments) lives in variables of their own.
 #pragma once
@@ -15,7 +15,7 @@ class Optimizer {
 public:
     virtual ~Optimizer() = default;
     virtual std::string name() const = 0;
-    // Appends the update of every variable from its gradient; returns the assigns to fetch.
+    // Appends the update of every variable from its gradient; returns the update nodes to run.
     virtual std::vector<Expr> apply(Graph& g, const std::vector<Expr>& vars, const std::vector<Expr>& grads) const = 0;
 };
 

@@ -30,8 +30,8 @@ using AnyOp = std::variant<
     SoftmaxCrossEntropy, SparseSoftmaxCrossEntropy, OneHot,
     // pass-through and state
     Cast, StopGradient, Assign,
-    // fused optimizer arithmetic
-    RMSpropAccumulate, RMSpropUpdate>;
+    // optimizers' fused updates
+    SGDApply, MomentumApply, RMSpropApply, AdamApply>;
 
 template <class V> struct all_ops;
 template <class... T> struct all_ops<std::variant<T...>> {

@@ -9,7 +9,8 @@ namespace adjoint::ops {
 
 struct Assign : NoAttrs {
     static constexpr std::string_view name = "assign";
-    static constexpr bool writes_variable = true;
+    static constexpr std::size_t writes_variables = 1;
+    static constexpr bool is_assign = true;
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     // y is the variable's own storage.
     void forward(const Inputs& x, Tensor& y) const;

@@ -45,8 +45,12 @@ public:
     void forward(const Inputs& x, Tensor& y) const override { op_.forward(x, y); }
     void reference(const Inputs& x, Tensor& y) const override { op_.reference(x, y); }
     Grads gradient(const GradContext& c) const override { return op_.gradient(c); }
-    bool writes_variable() const override {
-        if constexpr (requires { T::writes_variable; }) return T::writes_variable;
+    std::size_t writes_variables() const override {
+        if constexpr (requires { T::writes_variables; }) return T::writes_variables;
+        else return 0;
+    }
+    bool is_assign() const override {
+        if constexpr (requires { T::is_assign; }) return T::is_assign;
         else return false;
     }
     bool elementwise() const override {

@@ -195,7 +195,7 @@ TEST_CASE("Sequential: checkpoints round-trip bit for bit; a bad file changes no
     CHECK(load_checkpoint(dir / "ro/w.ckpt").size() == 4);
     CHECK_ERROR(m->save_weights(dir / "missing/dir/w.ckpt"), "cannot create a temporary file");
     // No temporary file (".<name>.XXXXXX", as mkstemp fills it in) is left behind.
-    for (const std::string folder : {dir.path.string(), dir / "ro"})
+    for (const std::string& folder : {dir.path.string(), dir / "ro"})
         for (const auto& e : fs::directory_iterator(folder)) {
             CAPTURE(e.path().string());
             CHECK(e.path().filename().string().front() != '.');

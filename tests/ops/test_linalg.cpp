@@ -125,27 +125,3 @@ template <> void op_case<ops::Assign>() {
 }
 
 }  // namespace adjoint::test
-
-namespace adjoint::test {
-
-template <> void op_case<ops::RMSpropAccumulate>() {
-    const Tensor out = eval([](Exprs e) { return rmsprop_accumulate(e[0], e[1], 0.9); },
-                            {Tensor::from({1.0, 2.0}), Tensor::from({3.0, -1.0})});
-    CHECK(max_rel_diff(out, Tensor::from({0.9 * 1 + 0.1 * 9, 0.9 * 2 + 0.1 * 1})) < 1e-15);
-    agrees_with_reference([](Exprs e) { return rmsprop_accumulate(e[0], e[1], 0.9); }, {{Shape{300, 70}, DType::f32, 0, 1}, {Shape{300, 70}}}, 0);
-    check_op_gradients([](Exprs e) { return rmsprop_accumulate(e[0], e[1], 0.8); }, {{Shape{3, 4}, DType::f64, 0, 1}, {Shape{3, 4}}});
-    Graph g;
-    CHECK_ERROR(rmsprop_accumulate(g.placeholder("a", {3}), g.placeholder("g", {4}), 0.9), "input 1 is (4,), input 0 is (3,)");
-}
-
-template <> void op_case<ops::RMSpropUpdate>() {
-    const Tensor out = eval([](Exprs e) { return rmsprop_update(e[0], e[1], e[2], 0.1, 0.0); },
-                            {Tensor::from({1.0}), Tensor::from({2.0}), Tensor::from({4.0})});
-    CHECK(values(out) == std::vector<double>{1 - 0.1 * 2 / 2});
-    agrees_with_reference([](Exprs e) { return rmsprop_update(e[0], e[1], e[2], 1e-3, 1e-7); },
-                          {{Shape{300, 70}}, {Shape{300, 70}}, {Shape{300, 70}, DType::f32, 0.01, 1}}, 0);
-    check_op_gradients([](Exprs e) { return rmsprop_update(e[0], e[1], e[2], 0.1, 1e-3); },
-                       {{Shape{3, 4}}, {Shape{3, 4}}, {Shape{3, 4}, DType::f64, 0.5, 2}});
-}
-
-}  // namespace adjoint::test

@@ -1,0 +1,143 @@
+// The optimizers' fused updates: hand values, the fast kernel against the reference one
+// bit for bit, what other nodes of the same run see, no gradient, and errors.
+#include "op_cases.hpp"
+
+namespace adjoint::test {
+
+namespace {
+
+// Variables for the update's written inputs (random values), a placeholder for the
+// gradient, and extra constant inputs; runs build(written..., g, extra...) on 2 threads
+// and checks every written variable bit for bit against the reference kernel on copies.
+void agrees_with_reference(std::size_t written, const std::function<Expr(std::vector<Expr>)>& build,
+                           std::vector<Tensor> extra = {}, DType dtype = DType::f32) {
+    const Shape shape{300, 70};  // several parallel chunks, the last one short
+    Graph g;
+    std::vector<Expr> in;
+    std::vector<Tensor> start;
+    for (std::size_t i = 0; i < written; ++i) {
+        start.push_back(random_tensor(shape, dtype, i == 0 ? -1 : 0.01, 1, 10 + i));  // state >= 0
+        in.push_back(g.variable(fmt::format("v{}", i), start.back()));
+    }
+    const Expr grad = g.placeholder("g", shape, dtype);
+    const Tensor gv = random_tensor(shape, dtype, -1, 1, 99);
+    in.push_back(grad);
+    for (const Tensor& t : extra) in.push_back(g.constant(t));
+    const Expr y = build(in);
+    Session sess(g, {.threads = 2});
+    const Tensor fast = sess.run({y}, {{grad, gv}})[0];
+
+    std::vector<Tensor> copies;
+    for (const Tensor& t : start) copies.push_back(t.clone());
+    std::vector<const Tensor*> ptrs;
+    for (const Tensor& t : copies) ptrs.push_back(&t);
+    ptrs.push_back(&gv);
+    for (const Tensor& t : extra) ptrs.push_back(&t);
+    Tensor ref(shape, dtype);
+    y.node().op->reference(Inputs(ptrs), ref);
+    CHECK(bitwise_equal(fast, ref));
+    CHECK(bitwise_equal(sess.value(in[0]), ref));
+    for (std::size_t i = 1; i < written; ++i) CHECK(bitwise_equal(sess.value(in[i]), copies[i]));
+    // Something changed: the update is not a copy of its inputs.
+    CHECK(!bitwise_equal(ref, start[0]));
+}
+
+// No gradient flows through an update: d/dg of sum(update) is zero.
+void no_gradient_through(const std::function<Expr(Graph&, Expr)>& build) {
+    Graph g;
+    const Expr grad = g.placeholder("g", {2});
+    const Expr d = gradients(sum(build(g, grad)), {grad})[0];
+    Session sess(g);
+    CHECK(values(sess.run({d}, {{grad, Tensor::from({1.f, 2.f})}})[0]) == std::vector<double>{0, 0});
+}
+
+}  // namespace
+
+template <> void op_case<ops::SGDApply>() {
+    Graph g;
+    const Expr w = g.variable("w", Tensor::from({1.0, 2.0}));
+    const Expr grad = g.placeholder("g", {2}, DType::f64);
+    const Expr up = sgd_apply(w, grad, 0.5);
+    Session sess(g);
+    CHECK(values(sess.run({up}, {{grad, Tensor::from({2.0, -4.0})}})[0]) == std::vector<double>{0, 4});
+    CHECK(values(sess.value(w)) == std::vector<double>{0, 4});
+    agrees_with_reference(1, [](std::vector<Expr> e) { return sgd_apply(e[0], e[1], 0.01); });
+    no_gradient_through([](Graph& gr, Expr x) { return sgd_apply(gr.variable("w", Tensor::zeros({2})), x, 0.1); });
+    CHECK_ERROR(sgd_apply(grad, grad, 0.1), "sgd_apply", "\"g\" is a placeholder, not a variable");
+    CHECK_ERROR(sgd_apply(w, g.placeholder("h", {3}, DType::f64), 0.1), "input 1 is (3,), input 0 is (2,)");
+}
+
+template <> void op_case<ops::MomentumApply>() {
+    for (bool nesterov : {false, true}) {
+        CAPTURE(nesterov);
+        Graph g;
+        const Expr w = g.variable("w", Tensor::from({1.0}));
+        const Expr v = g.variable("v", Tensor::from({0.5}));
+        const Expr grad = g.placeholder("g", {1}, DType::f64);
+        const Expr up = momentum_apply(w, v, grad, 0.1, 0.9, nesterov);
+        Session sess(g);
+        sess.run({}, {{grad, Tensor::from({2.0})}}, {up});
+        const double v_new = 0.9 * 0.5 - 0.1 * 2;  // 0.25
+        CHECK(sess.value(v).item<double>() == doctest::Approx(v_new).epsilon(1e-15));
+        CHECK(sess.value(w).item<double>() ==
+              doctest::Approx(nesterov ? 1 + 0.9 * v_new - 0.1 * 2 : 1 + v_new).epsilon(1e-15));
+        agrees_with_reference(2, [=](std::vector<Expr> e) { return momentum_apply(e[0], e[1], e[2], 0.01, 0.9, nesterov); });
+    }
+    no_gradient_through([](Graph& gr, Expr x) {
+        return momentum_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("v", Tensor::zeros({2})), x, 0.1, 0.9, false);
+    });
+}
+
+template <> void op_case<ops::RMSpropApply>() {
+    Graph g;
+    const Expr w = g.variable("w", Tensor::from({1.0, 1.0}));
+    const Expr a = g.variable("a", Tensor::from({1.0, 4.0}));
+    const Expr grad = g.placeholder("g", {2}, DType::f64);
+    const Expr up = rmsprop_apply(w, a, grad, 0.1, 0.5, 0.0);
+    // Another reader of the state in the same run sees its value from before the update.
+    const Expr a_before = a * 1.0;
+    Session sess(g);
+    const auto r = sess.run({up, a_before}, {{grad, Tensor::from({3.0, 2.0})}});
+    // a = 0.5 a + 0.5 g^2 = (5, 4);  w = 1 - 0.1 g / sqrt(a)
+    CHECK(values(sess.value(a)) == std::vector<double>{5, 4});
+    CHECK(values(r[0]) == std::vector<double>{1 - 0.1 * 3 / std::sqrt(5.0), 1 - 0.1 * 2 / 2});
+    CHECK(values(r[1]) == std::vector<double>{1, 4});
+    agrees_with_reference(2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); });
+    agrees_with_reference(2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); }, {},
+                          DType::f64);
+    no_gradient_through([](Graph& gr, Expr x) {
+        return rmsprop_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("a", Tensor::zeros({2})), x, 0.1, 0.9, 1e-7);
+    });
+    // The same variable as weights and state: both would be written, which the plan refuses.
+    const Expr twice = rmsprop_apply(w, w, grad, 0.1, 0.9, 1e-7);
+    CHECK_ERROR(sess.run({twice}, {{grad, Tensor::from({1.0, 1.0})}}), "variable \"w\" is assigned twice");
+    CHECK_ERROR(rmsprop_apply(w, grad, grad, 0.1, 0.9, 1e-7), "rmsprop_apply", "\"g\" is a placeholder, not a variable");
+    CHECK_ERROR(rmsprop_apply(w, g.variable("b", Tensor::zeros({3}, DType::f64)), grad, 0.1, 0.9, 1e-7),
+                "input 1 is (3,), input 0 is (2,)");
+    CHECK_ERROR(rmsprop_apply(w, a, g.placeholder("h", {2}), 0.1, 0.9, 1e-7), "f32", "f64");
+}
+
+template <> void op_case<ops::AdamApply>() {
+    Graph g;
+    const Expr w = g.variable("w", Tensor::from({1.0}));
+    const Expr m = g.variable("m", Tensor::from({0.5}));
+    const Expr v = g.variable("v", Tensor::from({4.0}));
+    const Expr grad = g.placeholder("g", {1}, DType::f64);
+    const Expr up = adam_apply(w, m, v, grad, g.constant(Tensor::scalar(0.01)), 0.9, 0.99, 0.0);
+    Session sess(g);
+    sess.run({}, {{grad, Tensor::from({2.0})}}, {up});
+    const double m_new = 0.9 * 0.5 + 0.1 * 2, v_new = 0.99 * 4 + 0.01 * 4;  // 0.65, 4
+    CHECK(sess.value(m).item<double>() == doctest::Approx(m_new).epsilon(1e-15));
+    CHECK(sess.value(v).item<double>() == doctest::Approx(v_new).epsilon(1e-15));
+    CHECK(sess.value(w).item<double>() == doctest::Approx(1 - 0.01 * m_new / std::sqrt(v_new)).epsilon(1e-15));
+    agrees_with_reference(3, [](std::vector<Expr> e) { return adam_apply(e[0], e[1], e[2], e[3], e[4], 0.9, 0.999, 1e-7); },
+                          {Tensor::scalar(1e-3f)});
+    no_gradient_through([](Graph& gr, Expr x) {
+        return adam_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("m", Tensor::zeros({2})),
+                          gr.variable("v", Tensor::zeros({2})), x, gr.constant(Tensor::scalar(0.1f)), 0.9, 0.999, 1e-7);
+    });
+    CHECK_ERROR(adam_apply(w, m, v, grad, g.constant(Tensor::from({0.1, 0.1})), 0.9, 0.999, 1e-7),
+                "the learning rate (input 4) must be a scalar");
+}
+
+}  // namespace adjoint::test
