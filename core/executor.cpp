@@ -35,7 +35,7 @@ struct Run {
 
     void compute(std::size_t s) {
         PlanStep& step = plan.steps[s];
-        Inputs x({plan.input_ptrs.data() + step.first_input, step.input_count});
+        Inputs x({plan.input_ptrs.data() + step.first_input, step.input_count}, step.workspace);
         Tensor& y = plan.values[step.output];
         if (profile) {
             const auto t0 = std::chrono::steady_clock::now();
@@ -45,7 +45,7 @@ struct Run {
         } else {
             step.op->forward(x, y);
         }
-        for (std::size_t pos : step.fetch_positions) results[pos] = y.clone();
+        for (std::size_t pos : step.fetch_positions) results[pos].assign_copy(y);
     }
 
     // Runs step s, then whatever became ready: the first such step on this thread (a
@@ -83,7 +83,7 @@ struct Run {
 
 void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results, bool profile) {
     // Fetched leaves are copied first: a fetched variable shows its value before any assign.
-    for (const auto& f : plan.leaf_fetches) results[f.position] = plan.values[f.slot].clone();
+    for (const auto& f : plan.leaf_fetches) results[f.position].assign_copy(plan.values[f.slot]);
     Run run(g, plan, results, profile);
     arena.execute([&] {
         run.phase(0);

@@ -21,18 +21,23 @@ struct TypedShape {
     DType dtype = DType::f32;
 };
 
-// The tensors a kernel reads, by position.
+// The tensors a kernel reads, by position, and the scratch memory a plan set aside for
+// this step (OpBase::workspace_bytes; empty when the kernel is called outside a plan).
 class Inputs {
 public:
-    explicit Inputs(std::span<const Tensor* const> p) : p_(p) {}
+    explicit Inputs(std::span<const Tensor* const> p, std::span<std::byte> workspace = {})
+        : p_(p), workspace_(workspace) {}
     const Tensor& operator[](std::size_t i) const { return *p_[i]; }
     std::size_t size() const { return p_.size(); }
     // Input i as writable: only for the variables an op declares it overwrites
     // (OpBase::writes_variables), which no other kernel of the run touches meanwhile.
     Tensor& written(std::size_t i) const { return const_cast<Tensor&>(*p_[i]); }
+    // 64-byte aligned, uninitialised, the step's alone while it runs.
+    std::span<std::byte> workspace() const { return workspace_; }
 
 private:
     std::span<const Tensor* const> p_;
+    std::span<std::byte> workspace_;
 };
 
 // What a gradient rule gets: the forward node's inputs and output as Exprs, the gradient
@@ -75,6 +80,10 @@ public:
     // runs such an op after every other reader of those variables, and only once every
     // other kernel of the run has succeeded.
     virtual std::size_t writes_variables() const { return 0; }
+    // Scratch bytes forward() would like for these (concrete) input types, such as a
+    // matrix product's packed operands. A plan provides it from its buffer pool, so a
+    // run allocates nothing; a kernel must still work without it.
+    virtual std::size_t workspace_bytes(std::span<const TypedShape>) const { return 0; }
     // True for assign(var, value) alone: y is a copy of input 1, so a plan may compute
     // input 1 straight into the variable.
     virtual bool is_assign() const { return false; }

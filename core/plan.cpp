@@ -96,7 +96,7 @@ void PlanBuilder::make_steps() {
     // Steps and their inputs.
     for (NodeId n : order) {
         const Node& node = g.node(n);
-        PlanStep s{n, node.op.get(), p.input_ptrs.size(), node.inputs.size(), slot[n], {}, 0, phase[n], {}};
+        PlanStep s{n, node.op.get(), p.input_ptrs.size(), node.inputs.size(), slot[n], {}, 0, phase[n], {}, {}};
         for (NodeId in : node.inputs) p.input_ptrs.push_back(&p.values[slot[in]]);
         step_of[n] = p.steps.size();
         if (writes(node) > 0) p.assign_targets.push_back({slot[n], node.inputs[0]});

@@ -34,6 +34,7 @@ struct PlanStep {
     std::uint32_t predecessors = 0;         // how many steps of the same phase it waits for
     int phase = 0;
     std::vector<std::size_t> fetch_positions;  // where its value goes in the results
+    std::span<std::byte> workspace;            // scratch (OpBase::workspace_bytes), in a pooled buffer
     // Filled by profiled runs only; each step runs once per run, so no two threads
     // update the same step's figures.
     std::int64_t calls = 0;

@@ -21,7 +21,15 @@ void PlanBuilder::assign_buffers() {
         std::vector<std::size_t> users;  // steps that wrote or read its current value
     };
     std::vector<Buffer> bufs;
-    std::vector<std::size_t> free_bufs, buffer_of(p.steps.size(), none);
+    std::vector<std::size_t> free_bufs, buffer_of(p.steps.size(), none), workspace_of(p.steps.size(), none);
+    std::vector<std::size_t> workspace(p.steps.size(), 0);
+    std::vector<TypedShape> in_types;
+    for (std::size_t s = 0; s < p.steps.size(); ++s) {
+        const Node& node = g.node(p.steps[s].node);
+        in_types.clear();
+        for (NodeId in : node.inputs) in_types.push_back(type[in]);
+        workspace[s] = node.op->workspace_bytes(in_types);
+    }
     edges.assign(p.steps.size(), {});
     auto edge = [&](std::size_t from, std::size_t to) {
         if (from != to && p.steps[from].phase == p.steps[to].phase) edges[from].push_back(to);
@@ -37,15 +45,16 @@ void PlanBuilder::assign_buffers() {
         const TypedShape& t = type[n];
         const std::size_t bytes = static_cast<std::size_t>(t.shape.numel()) * dtype_size(t.dtype);
         p.unshared += bytes;
-        if (writes(g.node(n)) == 0 && computed_into[n] == none) {  // those live in the variable
+        // A free buffer of at least `bytes` for step s, which waits for its previous users.
+        auto take = [&](std::size_t need) {
             std::size_t best = none;
             for (std::size_t i = 0; i < free_bufs.size(); ++i) {
                 const Buffer& b = bufs[free_bufs[i]];
-                const bool fits = b.bytes >= bytes;
+                const bool fits = b.bytes >= need;
                 if (best == none) best = i;
                 else {
                     const Buffer& cur = bufs[free_bufs[best]];
-                    const bool cur_fits = cur.bytes >= bytes;
+                    const bool cur_fits = cur.bytes >= need;
                     if (fits && (!cur_fits || b.bytes < cur.bytes)) best = i;
                     else if (!fits && !cur_fits && b.bytes > cur.bytes) best = i;
                 }
@@ -55,13 +64,21 @@ void PlanBuilder::assign_buffers() {
                 b = free_bufs[best];
                 free_bufs.erase(free_bufs.begin() + static_cast<std::ptrdiff_t>(best));
                 for (std::size_t u : bufs[b].users) edge(u, s);
-                bufs[b].bytes = std::max(bufs[b].bytes, bytes);
+                bufs[b].bytes = std::max(bufs[b].bytes, need);
             } else {
                 b = bufs.size();
-                bufs.push_back({bytes, {}});
+                bufs.push_back({need, {}});
             }
             bufs[b].users = {s};
-            buffer_of[s] = b;
+            return b;
+        };
+        if (writes(g.node(n)) == 0 && computed_into[n] == none)  // those live in the variable
+            buffer_of[s] = take(bytes);
+        // The step's scratch: a buffer of the pool held for this step alone, so it differs
+        // from its output and inputs, and is free again right after it.
+        if (workspace[s] > 0) {
+            workspace_of[s] = take(workspace[s]);
+            p.unshared += workspace[s];
         }
         // Release what this step read for the last time, and its own value if nobody reads it.
         for (NodeId in : g.node(n).inputs)
@@ -69,6 +86,7 @@ void PlanBuilder::assign_buffers() {
                 std::find(free_bufs.begin(), free_bufs.end(), buffer_of[step_of[in]]) == free_bufs.end())
                 free_bufs.push_back(buffer_of[step_of[in]]);
         if (last_use[s] == s && buffer_of[s] != none) free_bufs.push_back(buffer_of[s]);
+        if (workspace_of[s] != none) free_bufs.push_back(workspace_of[s]);
     }
     for (const Buffer& b : bufs) {
         p.buffers.emplace_back(Shape{static_cast<std::int64_t>(b.bytes)}, DType::u8);
@@ -77,6 +95,8 @@ void PlanBuilder::assign_buffers() {
     for (std::size_t s = 0; s < p.steps.size(); ++s) {
         const TypedShape& t = type[p.steps[s].node];
         if (buffer_of[s] != none) p.values[p.steps[s].output] = p.buffers[buffer_of[s]].view(t.shape, t.dtype);
+        if (workspace_of[s] != none)
+            p.steps[s].workspace = {static_cast<std::byte*>(p.buffers[workspace_of[s]].raw()), workspace[s]};
     }
 
 }

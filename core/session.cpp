@@ -18,8 +18,10 @@ struct Session::Impl {
     std::mutex mutex;  // one run at a time: a plan's buffers are shared state
     std::map<std::vector<std::int64_t>, std::unique_ptr<Plan>> plans;
     std::vector<Tensor> variables;  // by node id; empty until first used
+    // Scratch reused by every run, so that a cached plan is found without allocating.
     std::vector<NodeId> fetch_ids, target_ids;
     std::vector<FeedType> feed_types;
+    std::vector<std::int64_t> key;
 
     bool profile;
 
@@ -79,7 +81,7 @@ struct Session::Impl {
         }
         check_feeds(feeds);
         // Key: fetch ids, target ids, then per feed its id, dtype and concrete shape.
-        std::vector<std::int64_t> key(fetch_ids.begin(), fetch_ids.end());
+        key.assign(fetch_ids.begin(), fetch_ids.end());
         key.push_back(-1);
         key.insert(key.end(), target_ids.begin(), target_ids.end());
         key.push_back(-1);
@@ -90,7 +92,7 @@ struct Session::Impl {
             key.insert(key.end(), f.type.shape.begin(), f.type.shape.end());
         }
         auto it = plans.find(key);
-        if (it == plans.end()) it = plans.emplace(std::move(key), Plan::compile(graph, fetch_ids, target_ids, feed_types)).first;
+        if (it == plans.end()) it = plans.emplace(key, Plan::compile(graph, fetch_ids, target_ids, feed_types)).first;
         return *it->second;
     }
 };
@@ -112,6 +114,13 @@ std::size_t Session::cached_plans() const { return impl_->plans.size(); }
 
 std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& feeds,
                                  const std::vector<Expr>& targets) {
+    std::vector<Tensor> results;
+    run(fetches, feeds, targets, results);
+    return results;
+}
+
+void Session::run(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
+                  std::vector<Tensor>& results) {
     std::lock_guard lock(impl_->mutex);
     Plan& plan = impl_->plan_for(fetches, feeds, targets);
     for (const Feed& f : feeds)
@@ -119,7 +128,7 @@ std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& 
             if (b.node == f.node.id()) plan.values[b.slot] = f.value;
     for (const auto& b : plan.variables) plan.values[b.slot] = impl_->variable(b.node);
     for (const auto& b : plan.assign_targets) plan.values[b.slot] = impl_->variable(b.node);
-    std::vector<Tensor> results(fetches.size());
+    results.resize(fetches.size());
     try {
         execute(impl_->graph, plan, impl_->arena, results, impl_->profile);
     } catch (...) {
@@ -127,7 +136,6 @@ std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& 
         throw;
     }
     for (const auto& b : plan.placeholders) plan.values[b.slot] = Tensor();
-    return results;
 }
 
 PlanInfo Session::plan_info(const std::vector<Expr>& fetches, const Feeds& feeds,

@@ -48,6 +48,12 @@ public:
     // has succeeded; a failed run changes no variable.
     std::vector<Tensor> run(const std::vector<Expr>& fetches, const Feeds& feeds = {},
                             const std::vector<Expr>& targets = {});
+    // The same, into `results` (resized to the fetches). A result tensor whose storage is
+    // not shared and is large enough is overwritten in place (Tensor::assign_copy), so a
+    // training loop that passes the same vector each step, with the same fetches, targets
+    // and feed shapes, allocates nothing once the plan is cached.
+    void run(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
+             std::vector<Tensor>& results);
 
     // Compiles (or finds) the plan for these fetches and feeds without running it.
     PlanInfo plan_info(const std::vector<Expr>& fetches, const Feeds& feeds = {},

@@ -66,6 +66,17 @@ Tensor Tensor::view(const Shape& shape, DType dtype) const {
     return t;
 }
 
+void Tensor::assign_copy(const Tensor& src) {
+    if (src.empty() || storage_ == nullptr || storage_.use_count() != 1 || capacity_ < src.nbytes() ||
+        storage_ == src.storage_) {
+        *this = src.clone();
+        return;
+    }
+    shape_ = src.shape_;
+    dtype_ = src.dtype_;
+    std::memcpy(raw(), src.raw(), nbytes());
+}
+
 void Tensor::copy_from(const Tensor& src) {
     if (src.shape_ != shape_ || src.dtype_ != dtype_)
         throw Error(fmt::format("Tensor::copy_from: {} {} into {} {}", dtype_name(src.dtype_), src.shape_,

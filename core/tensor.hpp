@@ -57,6 +57,10 @@ public:
     Tensor view(const Shape& shape, DType dtype) const;
     // Copies the elements of `src` (same shape and dtype) into this tensor's storage.
     void copy_from(const Tensor& src);
+    // Makes this tensor an independent copy of `src` (any shape and dtype). Its storage is
+    // reused when no other tensor shares it and it is large enough, so a loop that copies
+    // into the same tensor allocates once; otherwise it becomes a fresh clone.
+    void assign_copy(const Tensor& src);
 
 private:
     template <class T> void check_type(const char* what) const;

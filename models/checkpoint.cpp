@@ -80,7 +80,10 @@ void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& te
     // is either the old file or the complete new one.
     const std::filesystem::path target(path);
     const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
-    std::string tmp = (std::filesystem::path(dir) / ("." + target.filename().string() + ".XXXXXX")).string();
+    std::string name = ".";  // appended, not "." + ...: g++ 12 warns falsely (-Wrestrict) on that
+    name += target.filename().string();
+    name += ".XXXXXX";
+    std::string tmp = (std::filesystem::path(dir) / name).string();
     const int fd = mkstemp(tmp.data());
     if (fd < 0) fail_errno("cannot create a temporary file for", path);
     // mkstemp makes the file 0600; keep the mode of the file we replace, else 0644.

@@ -169,6 +169,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
     Batches batches(x, y, options.batch_size);
     const std::vector<Expr> fetches = train_fetches();
     Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
+    std::vector<Tensor> out;  // reused: a step allocates nothing (tests/alloc)
     History history;
     for (int epoch = 1; epoch <= options.epochs && history.stopped_because.empty(); ++epoch) {
         for (Callback* cb : options.callbacks) cb->on_epoch_begin(epoch, options.epochs, batches.count());
@@ -182,7 +183,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
             auto [bx, by] = batches.get(b, order);
             feeds[0].value = bx;
             feeds[1].value = by;
-            const std::vector<Tensor> out = c.session->run(fetches, feeds, c.updates);
+            c.session->run(fetches, feeds, c.updates, out);
             const std::int64_t rows = bx.shape()[0];
             loss_total += out[0].item<float>() * static_cast<double>(rows);
             correct_total += out[1].item<float>() * static_cast<double>(rows);
@@ -220,12 +221,14 @@ Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int
     Compiled& c = *compiled_;
     Batches batches(x, y, batch_size);
     Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
+    const std::vector<Expr> fetches{c.loss_sum, c.correct_sum};
+    std::vector<Tensor> out;
     double loss = 0, correct = 0;
     for (std::int64_t b = 0; b < batches.count(); ++b) {
         auto [bx, by] = batches.get(b);
         feeds[0].value = bx;
         feeds[1].value = by;
-        const auto out = c.session->run({c.loss_sum, c.correct_sum}, feeds);
+        c.session->run(fetches, feeds, {}, out);
         loss += out[0].item<float>();
         correct += out[1].item<float>();
     }
@@ -240,10 +243,13 @@ Tensor Sequential::predict(const Tensor& x_in, std::int64_t batch_size) {
     const std::int64_t n = x.shape()[0], units = layers_.back().units;
     Tensor out({n, units}, DType::f32);
     Batches batches(x, Tensor::zeros({n, 1}, DType::u8), batch_size);
+    const std::vector<Expr> fetches{layers_.back().output};
+    Feeds feeds{{compiled_->x, Tensor()}};
+    std::vector<Tensor> p;
     for (std::int64_t b = 0; b < batches.count(); ++b) {
-        auto bx = batches.get(b).first;
-        const Tensor p = compiled_->session->run({layers_.back().output}, {{compiled_->x, bx}})[0];
-        std::memcpy(out.data<float>().data() + b * batches.batch_size() * units, p.raw(), p.nbytes());
+        feeds[0].value = batches.get(b).first;
+        compiled_->session->run(fetches, feeds, {}, p);
+        std::memcpy(out.data<float>().data() + b * batches.batch_size() * units, p[0].raw(), p[0].nbytes());
     }
     return out;
 }

@@ -133,36 +133,42 @@ void micro(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc, bool
     kernel_portable(kc, a, b, c, ldc, accumulate);
 }
 
+// Bytes of n packed elements, rounded up to whole cache lines.
+template <class T> std::size_t packed_bytes(std::int64_t n) {
+    return (static_cast<std::size_t>(n) * sizeof(T) + 63) / 64 * 64;
+}
+
+
 }  // namespace
 
 const char* gemm_kernel_name() { return has_avx2() ? "avx2+fma" : "portable"; }
 
+template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t N, std::int64_t K) {
+    if (M == 0 || N == 0 || K == 0) return 0;
+    return packed_bytes<T>((M + MR - 1) / MR * MR * K) + packed_bytes<T>((N + NR - 1) / NR * NR * K);
+}
+
 template <class T>
-void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C) {
+void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C,
+          std::span<std::byte> workspace) {
     if (M == 0 || N == 0) return;
     if (K == 0) {
         std::fill(C, C + M * N, T(0));
         return;
     }
     const std::int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
-    // Packing buffers, kept per thread and grown as needed: a fresh 2 MiB allocation per
-    // call costs more in page faults than the packing itself. (A cache, not state: every
-    // element used is written by the packing below.)
-    struct Scratch {
-        std::unique_ptr<T[], void (*)(T*)> p{nullptr, [](T* q) { std::free(q); }};
-        std::int64_t size = 0;
-        T* get(std::int64_t n) {
-            if (n > size) {
-                p.reset(static_cast<T*>(std::aligned_alloc(64, static_cast<std::size_t>((n * static_cast<std::int64_t>(sizeof(T)) + 63) / 64 * 64))));
-                if (!p) throw std::bad_alloc();
-                size = n;
-            }
-            return p.get();
-        }
-    };
-    thread_local Scratch scratch_a, scratch_b;
-    T* const pa = scratch_a.get(a_panels * MR * K);
-    T* const pb = scratch_b.get(b_panels * NR * K);
+    // Packing buffers: the plan's workspace for this step, or (called outside a plan) an
+    // allocation of our own.
+    const std::size_t a_bytes = packed_bytes<T>(a_panels * MR * K), need = a_bytes + packed_bytes<T>(b_panels * NR * K);
+    std::unique_ptr<std::byte[], void (*)(std::byte*)> own{nullptr, [](std::byte* q) { std::free(q); }};
+    std::byte* base = workspace.data();
+    if (workspace.size() < need) {
+        own.reset(static_cast<std::byte*>(std::aligned_alloc(64, need)));
+        if (!own) throw std::bad_alloc();
+        base = own.get();
+    }
+    T* const pa = reinterpret_cast<T*>(base);
+    T* const pb = reinterpret_cast<T*>(base + a_bytes);
     pack_a(A, ta, M, K, pa);
     pack_b(B, tb, K, N, pb);
     // For each block of KC k's (in order: that fixes every sum's order), tasks of one row
@@ -208,8 +214,12 @@ void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64
         }
 }
 
-template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*, float*);
-template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, const double*, double*);
+template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*, float*,
+                          std::span<std::byte>);
+template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, const double*, double*,
+                           std::span<std::byte>);
+template std::size_t gemm_workspace_bytes<float>(std::int64_t, std::int64_t, std::int64_t);
+template std::size_t gemm_workspace_bytes<double>(std::int64_t, std::int64_t, std::int64_t);
 template void gemm_reference<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*, float*);
 template void gemm_reference<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, const double*,
                                      double*);

@@ -8,17 +8,25 @@
 // KC so that a B panel stays in L1 and the B block in L2. Tiles of C (MR rows x NC
 // columns) are independent TBB tasks.
 //
+// The packed operands live in the plan's workspace for the step (no allocation per call,
+// no per-thread state).
+//
 // Why it is deterministic: every C element sums its K products in ascending k, block
 // after block, whoever computes its tile; the thread count changes nothing.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace adjoint::ops {
 
+// `workspace` holds the packed operands: gemm_workspace_bytes(M, N, K), 64-byte aligned.
+// When it is smaller (empty, say), gemm allocates its own for the call.
 template <class T>
 void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B,
-          T* C);
+          T* C, std::span<std::byte> workspace = {});
+template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t N, std::int64_t K);
 
 // The triple loop, for tests.
 template <class T>

@@ -27,6 +27,12 @@ TypedShape MatMul::infer(std::span<const TypedShape> in, std::int64_t) const {
     return {Shape{m, n}, in[0].dtype};
 }
 
+std::size_t MatMul::workspace_bytes(std::span<const TypedShape> in) const {
+    const Shape &a = in[0].shape, &b = in[1].shape;
+    const std::int64_t M = transpose_a ? a[1] : a[0], K = transpose_a ? a[0] : a[1], N = transpose_b ? b[0] : b[1];
+    return visit_floating(in[0].dtype, name, [&](auto tag) { return gemm_workspace_bytes<decltype(tag)>(M, N, K); });
+}
+
 namespace {
 template <class F> void with_dims(const MatMul& op, const Inputs& x, F f) {
     const Shape &a = x[0].shape(), &b = x[1].shape();
@@ -40,7 +46,8 @@ void MatMul::forward(const Inputs& x, Tensor& y) const {
     with_dims(*this, x, [&](std::int64_t M, std::int64_t N, std::int64_t K) {
         visit_floating(y.dtype(), name, [&](auto tag) {
             using T = decltype(tag);
-            gemm<T>(transpose_a, transpose_b, M, N, K, x[0].data<T>().data(), x[1].data<T>().data(), y.data<T>().data());
+            gemm<T>(transpose_a, transpose_b, M, N, K, x[0].data<T>().data(), x[1].data<T>().data(), y.data<T>().data(),
+                    x.workspace());
         });
     });
 }

@@ -11,6 +11,8 @@ struct MatMul {
     bool transpose_a = false, transpose_b = false;
     std::string attrs() const;
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    // The packed operands (gemm_workspace_bytes), from the plan's buffer pool.
+    std::size_t workspace_bytes(std::span<const TypedShape> in) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
     Grads gradient(const GradContext& c) const;

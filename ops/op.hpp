@@ -49,6 +49,10 @@ public:
         if constexpr (requires { T::writes_variables; }) return T::writes_variables;
         else return 0;
     }
+    std::size_t workspace_bytes(std::span<const TypedShape> in) const override {
+        if constexpr (requires { op_.workspace_bytes(in); }) return op_.workspace_bytes(in);
+        else return 0;
+    }
     bool is_assign() const override {
         if constexpr (requires { T::is_assign; }) return T::is_assign;
         else return false;
