@@ -17,6 +17,7 @@ namespace {
 constexpr std::int64_t MR = 6, NR = 16;  // register block of C
 constexpr std::int64_t KC = 256;         // k per block: a B panel (KC x NR) is 16 KiB
 constexpr std::int64_t NC = 128;         // columns per task: the B block (KC x NC) is 128 KiB
+constexpr std::int64_t MC_PANELS = 8;     // A panels per task (48 rows): the A block (KC x 48) is 48 KiB
 
 // Element (i, k) of op(A) and (k, j) of op(B).
 template <class T> T a_at(const T* A, bool t, std::int64_t M, std::int64_t K, std::int64_t i, std::int64_t k) {
@@ -171,37 +172,42 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
     T* const pb = reinterpret_cast<T*>(base + a_bytes);
     pack_a(A, ta, M, K, pa);
     pack_b(B, tb, K, N, pb);
-    // For each block of KC k's (in order: that fixes every sum's order), tasks of one row
-    // panel x NC columns; tasks of one column block are consecutive, so the KC x NC block
-    // of packed B they share stays in L2.
-    const std::int64_t col_blocks = (N + NC - 1) / NC;
-    for (std::int64_t k0 = 0; k0 < K; k0 += KC) {
-        const std::int64_t kc = std::min(KC, K - k0);
-        parallel_chunks(a_panels * col_blocks, 1, [&](std::int64_t t0, std::int64_t t1) {
-            alignas(64) T edge[MR * NR];
-            for (std::int64_t t = t0; t < t1; ++t) {
-                const std::int64_t p = t % a_panels, j0 = (t / a_panels) * NC, j1 = std::min(N, j0 + NC);
-                const std::int64_t i0 = p * MR, rows = std::min(MR, M - i0);
-                const T* a = pa + p * K * MR + k0 * MR;
+    // Tasks: blocks of C of MC rows x NC columns, independent. Each runs all of K, block
+    // by block of kc k's (in order: that fixes every sum's order). Within a block it
+    // keeps one B micro-panel (kc x NR, in L1) while it walks the block's A panels (in
+    // L2), so each k streams 6 floats of A from L2 and 16 of B from L1.
+    const std::int64_t k_blocks = (K + KC - 1) / KC, kc_max = (K + k_blocks - 1) / k_blocks;  // equal blocks
+    const std::int64_t row_blocks = (a_panels + MC_PANELS - 1) / MC_PANELS, col_blocks = (N + NC - 1) / NC;
+    parallel_chunks(row_blocks * col_blocks, 1, [&](std::int64_t t0, std::int64_t t1) {
+        alignas(64) T edge[MR * NR];
+        for (std::int64_t t = t0; t < t1; ++t) {
+            const std::int64_t p0 = (t % row_blocks) * MC_PANELS, p1 = std::min(a_panels, p0 + MC_PANELS);
+            const std::int64_t j0 = (t / row_blocks) * NC, j1 = std::min(N, j0 + NC);
+            for (std::int64_t k0 = 0; k0 < K; k0 += kc_max) {
+                const std::int64_t kc = std::min(kc_max, K - k0);
                 for (std::int64_t j = j0; j < j1; j += NR) {
                     const T* b = pb + (j / NR) * K * NR + k0 * NR;
                     const std::int64_t cols = std::min(NR, N - j);
-                    T* c = C + i0 * N + j;
-                    if (rows == MR && cols == NR) {
-                        micro(kc, a, b, c, N, k0 > 0);
-                        continue;
+                    for (std::int64_t p = p0; p < p1; ++p) {
+                        const T* a = pa + p * K * MR + k0 * MR;
+                        const std::int64_t i0 = p * MR, rows = std::min(MR, M - i0);
+                        T* c = C + i0 * N + j;
+                        if (rows == MR && cols == NR) {
+                            micro(kc, a, b, c, N, k0 > 0);
+                            continue;
+                        }
+                        // A partial tile goes through a full-size buffer.
+                        for (std::int64_t r = 0; r < MR; ++r)
+                            for (std::int64_t q = 0; q < NR; ++q)
+                                edge[r * NR + q] = k0 > 0 && r < rows && q < cols ? c[r * N + q] : T(0);
+                        micro(kc, a, b, edge, NR, true);
+                        for (std::int64_t r = 0; r < rows; ++r)
+                            for (std::int64_t q = 0; q < cols; ++q) c[r * N + q] = edge[r * NR + q];
                     }
-                    // A partial tile goes through a full-size buffer.
-                    for (std::int64_t r = 0; r < MR; ++r)
-                        for (std::int64_t q = 0; q < NR; ++q)
-                            edge[r * NR + q] = k0 > 0 && r < rows && q < cols ? c[r * N + q] : T(0);
-                    micro(kc, a, b, edge, NR, true);
-                    for (std::int64_t r = 0; r < rows; ++r)
-                        for (std::int64_t q = 0; q < cols; ++q) c[r * N + q] = edge[r * NR + q];
                 }
             }
-        });
-    }
+        }
+    });
 }
 
 template <class T>
