@@ -21,9 +21,15 @@ ap.add_argument("--data", default="data/mnist")
 ap.add_argument("--runs", type=int, default=3, help="runs of each configuration (adjoint: seeds 1..runs)")
 ap.add_argument("--epochs", type=int, default=5)
 ap.add_argument("--numpy-epochs", type=int, default=2, help="numpy is slow: fewer epochs")
+ap.add_argument("--widths", default="512,1024,2048", help="hidden widths for the scaling table ('' to skip)")
+ap.add_argument("--width-epochs", type=int, default=2, help="epochs per width")
 args = ap.parse_args()
-if args.runs < 1 or args.epochs < 1 or args.numpy_epochs < 1:
-    sys.exit("bench: --runs, --epochs and --numpy-epochs must be positive")
+if args.runs < 1 or args.epochs < 1 or args.numpy_epochs < 1 or args.width_epochs < 1:
+    sys.exit("bench: --runs, --epochs, --numpy-epochs and --width-epochs must be positive")
+try:
+    widths = [int(w) for w in args.widths.split(",") if w.strip()]
+except ValueError:
+    sys.exit(f"bench: --widths: {args.widths!r} is not a comma-separated list of integers")
 python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 
@@ -38,16 +44,17 @@ def peak_rss_mb(cmd, env=None):
     return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out).group(1)) / 1000
 
 
-def adjoint(threads):
-    epochs, tests, trains = [], [], []
+def adjoint(threads, epochs=None, hidden=512):
+    out = {"epochs": [], "test": [], "train": [], "startup": [], "eval": []}
     for seed in range(1, args.runs + 1):
-        lines = run([f"{args.build}/tools/mnist", "--data-dir", args.data, "--epochs", str(args.epochs), "--json",
-                     "--threads", str(threads), "--seed", str(seed)]).splitlines()
+        lines = run([f"{args.build}/tools/mnist", "--data-dir", args.data, "--epochs", str(epochs or args.epochs), "--json",
+                     "--threads", str(threads), "--seed", str(seed), "--hidden", str(hidden)]).splitlines()
         records = [json.loads(line) for line in lines]
-        epochs += [r["seconds"] for r in records if "epoch" in r]
-        tests.append(records[-1]["test_accuracy"])
-        trains.append(records[-1]["train_accuracy"])
-    return {"epochs": epochs, "test": tests, "train": trains}
+        out["epochs"] += [r["seconds"] for r in records if "epoch" in r]
+        for key, field in (("test", "test_accuracy"), ("train", "train_accuracy"), ("startup", "startup_seconds"),
+                           ("eval", "eval_seconds")):
+            out[key].append(records[-1][field])
+    return out
 
 
 def peer(script, threads, epochs, env=None):
@@ -65,10 +72,12 @@ def has(module):
 
 
 GFLOP = 98.18  # GEMM work per epoch (tools/peers/mnist_data.py)
+peak = {int(m.group(1)): float(m.group(2))
+        for m in re.finditer(r"threads (\d+)\s+fma_peak_gflops ([\d.]+)", run([f"{args.build}/tools/bench_peak"]))}
 rows = []
 print("running adjoint on 2 threads, then 1 ...", file=sys.stderr)
-rows.append(("adjoint, 2 threads", adjoint(2)))
-rows.append(("adjoint, 1 thread", adjoint(1)))
+rows.append(("adjoint, 2 threads", dict(adjoint(2), threads=2)))
+rows.append(("adjoint, 1 thread", dict(adjoint(1), threads=1)))
 adjoint_rss = peak_rss_mb([f"{args.build}/tools/mnist", "--data-dir", args.data, "--quiet"])
 notes = []
 if has("torch"):
@@ -84,22 +93,69 @@ if has("numpy"):
     rows.append((f"numpy, 2 BLAS threads ({args.numpy_epochs} epochs)", peer("numpy_mlp.py", 2, args.numpy_epochs)))
 else:
     notes.append("numpy skipped: not installed (apt-get install python3-numpy)")
+scaling = []
+for w in widths:
+    print(f"running adjoint with --hidden {w} ...", file=sys.stderr)
+    scaling.append((w, statistics.median(adjoint(2, args.width_epochs, w)["epochs"])))
 gemm = run([f"{args.build}/tools/bench_gemm"])
 executor = run([f"{args.build}/tools/bench_executor"])
 
 base = statistics.median(rows[0][1]["epochs"])
 print(f"\n{args.runs} runs of each, {args.epochs} epochs (numpy {args.numpy_epochs}); median epoch over all of them\n")
-print("| run | median epoch | samples/s | GEMM GFLOP/s | adjoint ÷ it | test acc (median) | train acc (median) |")
-print("|---|---|---|---|---|---|---|")
+print("| run | median epoch | samples/s | GEMM GFLOP/s | % of FMA peak | adjoint ÷ it | test acc (median) | train acc (median) |")
+print("|---|---|---|---|---|---|---|---|")
 for name, r in rows:
     med = statistics.median(r["epochs"])
     blas = f" [{r['blas']}]" if r.get("blas") else ""
-    print(f"| {name}{blas} | {med:.3f} s | {60000 / med:,.0f} | {GFLOP / med:.1f} | {base / med:.2f} | "
+    p = peak.get(r.get("threads", 2))
+    print(f"| {name}{blas} | {med:.3f} s | {60000 / med:,.0f} | {GFLOP / med:.1f} | "
+          f"{f'{100 * GFLOP / med / p:.0f} %' if p else 'n/a'} | {base / med:.2f} | "
           f"{statistics.median(r['test']):.4f} | {statistics.median(r['train']):.4f} |")
 one = statistics.median(rows[1][1]["epochs"])
-print(f"\nadjoint 1 -> 2 threads: {one / base:.2f}x. Peak RSS of a default run: adjoint {adjoint_rss:.1f} MB"
-      + (f", PyTorch (1 epoch) {torch_rss:.1f} MB" if torch_rss else "") + ".")
+startup, evaluation = statistics.median(rows[0][1]["startup"]), statistics.median(rows[0][1]["eval"])
+print(f"\nFP32 FMA peak (build/tools/bench_peak): " + ", ".join(f"{v:.1f} GFLOP/s on {k} thread{'s' if k > 1 else ''}"
+                                                            for k, v in sorted(peak.items())) + ".")
+print(f"adjoint 1 -> 2 threads: {one / base:.2f}x. Start-up (data loaded and checked, model built): {startup:.3f} s. "
+      f"Evaluating the 10,000 test images: {1000 * evaluation:.0f} ms (medians, 2 threads).")
+print(f"Peak RSS of a default run: adjoint {adjoint_rss:.1f} MB" + (f", PyTorch (1 epoch) {torch_rss:.1f} MB" if torch_rss else "") + ".")
+if scaling:
+    print(f"\nWidth scaling (adjoint, 2 threads, --hidden W, median epoch of {args.runs} x {args.width_epochs} epochs; "
+          "GEMM work grows as W):\n")
+    print("| hidden | median epoch | time ratio | work ratio | time ÷ work |")
+    print("|---|---|---|---|---|")
+    w0, t0 = scaling[0]
+    for w, t in scaling:
+        print(f"| {w} | {t:.3f} s | {t / t0:.2f} | {w / w0:.2f} | {t / t0 / (w / w0):.2f} |")
 for n in notes:
     print(f"\n{n}")
 print("\nGEMM microbenchmarks (build/tools/bench_gemm, 2 threads):\n\n```\n" + gemm + "```")
 print("\nExecutor overhead (build/tools/bench_executor):\n\n```\n" + executor + "```")
+
+# The performance goals, as measured above.
+def row(prefix):
+    return next((r for name, r in rows if name.startswith(prefix)), None)
+
+
+goals = [("epoch time, 2 threads", f"{base:.3f} s", "≤ 0.45 s", base <= 0.45),
+         ("epoch time, 1 thread", f"{one:.3f} s", "≤ 0.85 s", one <= 0.85),
+         ("1 → 2 threads", f"{one / base:.2f}x", "≥ 1.8x", one / base >= 1.8)]
+if peak.get(2):
+    pct = 100 * GFLOP / base / peak[2]
+    goals.append(("GEMM FLOPs ÷ epoch time, of the FMA peak", f"{pct:.0f} %", "≥ 65 %", pct >= 65))
+for prefix, label, bound in (("PyTorch, 1 thread", "tuned PyTorch", 0.33), ("PyTorch, 2 threads", "stock PyTorch", 0.1)):
+    r = row(prefix)
+    if r:
+        ratio = base / statistics.median(r["epochs"])
+        goals.append((f"epoch time ÷ {label}'s", f"{ratio:.2f}", f"≤ {bound}", ratio <= bound))
+goals += [("peak RSS of a default run", f"{adjoint_rss:.1f} MB", "≤ 100 MB", adjoint_rss <= 100),
+          ("start-up to the first step", f"{startup:.3f} s", "≤ 0.2 s", startup <= 0.2),
+          ("evaluating 10,000 images", f"{1000 * evaluation:.0f} ms", "≤ 20 ms", evaluation <= 0.02)]
+if len(scaling) > 1:
+    worst = max(abs(t / scaling[0][1] / (w / scaling[0][0]) - 1) for w, t in scaling[1:])
+    goals.append(("width scaling, off the work ratio by", f"{100 * worst:.0f} %", "≤ 15 %", worst <= 0.15))
+per_node = [float(v) for v in re.findall(r"([\d.]+) us per node", executor)]
+if per_node:
+    goals.append(("executor overhead per node", f"{max(per_node):.3f} µs", "≤ 2 µs", max(per_node) <= 2))
+print("\nGoals:\n\n| goal | measured | bound | met |\n|---|---|---|---|")
+for name, measured, bound, met in goals:
+    print(f"| {name} | {measured} | {bound} | {'yes' if met else 'no'} |")
