@@ -27,7 +27,7 @@ using AnyOp = std::variant<
     // reductions
     Sum, Max, ArgMax, Count,
     // classification losses
-    SoftmaxCrossEntropy, SparseSoftmaxCrossEntropy, OneHot,
+    Softmax, SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad, SparseSoftmaxCrossEntropy, OneHot,
     // pass-through and state
     Cast, StopGradient, Assign,
     // optimizers' fused updates

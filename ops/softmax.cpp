@@ -44,6 +44,36 @@ template <class F> void for_rows(std::int64_t R, std::int64_t C, bool parallel, 
     else body(0, R);
 }
 
+// y = softmax of each row of x.
+template <class T> void softmax_rows(const Tensor& logits, Tensor& y, bool parallel) {
+    const std::int64_t C = logits.shape().back(), R = C ? logits.numel() / C : 0;
+    const T* x = logits.data<T>().data();
+    T* out = y.data<T>().data();
+    for_rows(R, C, parallel, [&](std::int64_t r) {
+        const T* xr = x + r * C;
+        T* yr = out + r * C;
+        T m = xr[0];
+        for (std::int64_t c = 1; c < C; ++c) m = xr[c] > m ? xr[c] : m;
+        T s = 0;
+        for (std::int64_t c = 0; c < C; ++c) s += yr[c] = std::exp(xr[c] - m);
+        for (std::int64_t c = 0; c < C; ++c) yr[c] /= s;
+    });
+}
+
+// dx = (softmax(x) S - l) dloss per row, S = sum(l).
+template <class T> void dense_loss_grad(const Inputs& in, Tensor& y, bool parallel) {
+    softmax_rows<T>(in[0], y, parallel);
+    const std::int64_t C = y.shape().back(), R = C ? y.numel() / C : 0;
+    const T* l = in[1].data<T>().data();
+    const T* dy = in[2].data<T>().data();
+    T* out = y.data<T>().data();
+    for_rows(R, C, parallel, [&](std::int64_t r) {
+        T S = 0;
+        for (std::int64_t c = 0; c < C; ++c) S += l[r * C + c];
+        for (std::int64_t c = 0; c < C; ++c) out[r * C + c] = (out[r * C + c] * S - l[r * C + c]) * dy[r];
+    });
+}
+
 template <class T> void dense_loss(const Tensor& logits, const Tensor& labels, Tensor& y, bool parallel) {
     const std::int64_t C = logits.shape().back(), R = C ? logits.numel() / C : 0;
     const T* x = logits.data<T>().data();
@@ -83,6 +113,39 @@ void sparse(const Inputs& x, Tensor& y, bool parallel) {
 }
 
 }  // namespace
+
+TypedShape Softmax::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 1);
+    expect_logits(in[0]);
+    return in[0];
+}
+
+void Softmax::forward(const Inputs& x, Tensor& y) const {
+    visit_floating(x[0].dtype(), name, [&](auto tag) { softmax_rows<decltype(tag)>(x[0], y, true); });
+}
+void Softmax::reference(const Inputs& x, Tensor& y) const {
+    visit_floating(x[0].dtype(), name, [&](auto tag) { softmax_rows<decltype(tag)>(x[0], y, false); });
+}
+
+TypedShape SoftmaxCrossEntropyGrad::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 3);
+    expect_logits(in[0]);
+    expect_same_dtype(in[0], in[1]);
+    expect_same_dtype(in[0], in[2]);
+    if (!(in[0].shape == in[1].shape))
+        throw std::invalid_argument(fmt::format("logits {} and labels {} differ in shape", in[0].shape, in[1].shape));
+    if (!(rows_of(in[0].shape) == in[2].shape))
+        throw std::invalid_argument(fmt::format("logits {} need a loss gradient of shape {}, got {}", in[0].shape,
+                                                rows_of(in[0].shape), in[2].shape));
+    return in[0];
+}
+
+void SoftmaxCrossEntropyGrad::forward(const Inputs& x, Tensor& y) const {
+    visit_floating(x[0].dtype(), name, [&](auto tag) { dense_loss_grad<decltype(tag)>(x, y, true); });
+}
+void SoftmaxCrossEntropyGrad::reference(const Inputs& x, Tensor& y) const {
+    visit_floating(x[0].dtype(), name, [&](auto tag) { dense_loss_grad<decltype(tag)>(x, y, false); });
+}
 
 TypedShape SoftmaxCrossEntropy::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 2);
@@ -127,11 +190,28 @@ Expr dy_per_row(const GradContext& c) {
 }
 }  // namespace
 
+// dx: one softmax_cross_entropy_grad node.
 Grads SoftmaxCrossEntropy::gradient(const GradContext& c) const {
-    const Expr dy = dy_per_row(c);
     return grads(
-        c, [&] { return (softmax(c.x[0]) * sum(c.x[1], {-1}, true) - c.x[1]) * dy; },
-        [&] { return -(log_softmax(c.x[0]) * dy); });
+        c, [&] { return make(SoftmaxCrossEntropyGrad{}, {c.x[0], c.x[1], c.dy}, std::source_location::current()); },
+        [&] { return -(log_softmax(c.x[0]) * dy_per_row(c)); });
+}
+
+// y = softmax(x), upstream u:  dx = y (u - sum(u y))
+Grads Softmax::gradient(const GradContext& c) const {
+    return grads(c, [&] { return c.y * (c.dy - sum(c.dy * c.y, {-1}, true)); });
+}
+
+// g_c = (p_c S - l_c) d with p = softmax(x), S = sum(l), d = dloss per row; upstream u:
+//   dx = S d p (u - sum(u p)),  dl_k = d (sum(u p) - u_k),  dd = sum_c u_c (p_c S - l_c)
+Grads SoftmaxCrossEntropyGrad::gradient(const GradContext& c) const {
+    const Expr &x = c.x[0], &l = c.x[1], &u = c.dy;
+    Shape rows = c.x[2].shape();
+    rows.push_back(1);
+    const Expr p = softmax(x), S = sum(l, {-1}, true), d = reshape(c.x[2], rows), up = sum(u * p, {-1}, true);
+    return grads(
+        c, [&] { return S * d * p * (u - up); }, [&] { return d * (up - u); },
+        [&] { return sum(u * (p * S - l), {-1}); });
 }
 
 // dx = (p - onehot(label)) dy; labels are indices: no gradient.
@@ -191,6 +271,8 @@ Grads OneHot::gradient(const GradContext& c) const { return grads(c, no_gradient
 namespace adjoint {
 
 Expr softmax(Expr x, int axis, std::source_location loc) {
+    if (x.valid() && (axis == -1 || (x.shape().rank() > 0 && axis == static_cast<int>(x.shape().rank()) - 1)))
+        return ops::make(ops::Softmax{}, {x}, loc);
     const Expr shift = stop_gradient(max(x, {axis}, true, loc), loc);
     const Expr e = exp(ops::make(ops::Sub{}, {x, shift}, loc), loc);
     return ops::make(ops::Div{}, {e, sum(e, {axis}, true, loc)}, loc);

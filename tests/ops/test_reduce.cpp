@@ -105,8 +105,8 @@ template <> void op_case<ops::SoftmaxCrossEntropy>() {
                           {{Shape{batch, 10}, DType::f32, -30, 30}, {Shape{batch, 10}, DType::f32, 0, 1}}, 1e-6);
     check_op_gradients([](Exprs e) { return softmax_cross_entropy(e[0], e[1]); },
                        {{Shape{3, 5}, DType::f64, -3, 3}, {Shape{3, 5}, DType::f64, 0, 1}});
-    // The composites too.
-    check_op_gradients([](Exprs e) { return softmax(e[0]); }, {{Shape{3, 5}, DType::f64, -3, 3}});
+    // The composites too (softmax over axis 0 is built from ops).
+    check_op_gradients([](Exprs e) { return softmax(e[0], 0); }, {{Shape{3, 5}, DType::f64, -3, 3}});
     check_op_gradients([](Exprs e) { return log_softmax(e[0], 0); }, {{Shape{3, 5}, DType::f64, -3, 3}});
     // Stable at +-1e4: finite loss and gradient, the gradient softmax - labels.
     Graph h;
@@ -118,6 +118,52 @@ template <> void op_case<ops::SoftmaxCrossEntropy>() {
                           {{logits, Tensor::from({{1e4f, -1e4f, 0.f}})}, {labels, Tensor::from({{0.f, 1.f, 0.f}})}});
     CHECK(v[0].item<float>() == 2e4f);
     CHECK(values(v[1]) == std::vector<double>{1, -1, 0});
+}
+
+template <> void op_case<ops::Softmax>() {
+    // Hand values; stable at 1e4 (exp(0) dominates), and the same as the composite over
+    // axis 0 of the transpose.
+    const Tensor out = eval([](Exprs e) { return softmax(e[0]); }, {Tensor::from({{0.0, std::log(3.0)}, {1e4, -1e4}})});
+    CHECK(out.shape() == Shape{2, 2});
+    const std::vector<double> v = values(out);
+    CHECK(v[0] == doctest::Approx(0.25));
+    CHECK(v[1] == doctest::Approx(0.75));
+    CHECK(v[2] == 1.0);
+    CHECK(v[3] == 0.0);
+    CHECK(softmax(Graph().placeholder("x", {batch, 10})).node().op->kind() == "softmax");
+    Graph g;
+    const Expr x = g.placeholder("x", {7, 10}, DType::f64);
+    Session sess(g);
+    const Tensor xv = random_tensor({7, 10}, DType::f64, -20, 20, 5);
+    const auto r = sess.run({softmax(x), transpose(softmax(transpose(x), 0))}, {{x, xv}});
+    CHECK(max_rel_diff(r[0], r[1]) < 1e-15);
+    agrees_with_reference([](Exprs e) { return softmax(e[0]); }, {{Shape{batch, 10}, DType::f32, -30, 30}}, 0);
+    agrees_with_reference([](Exprs e) { return softmax(e[0]); }, {{Shape{5, 3000}, DType::f64, -30, 30}}, 0);
+    check_op_gradients([](Exprs e) { return softmax(e[0]); }, {{Shape{3, 5}, DType::f64, -3, 3}});
+    CHECK_ERROR(softmax(g.placeholder("s", {})), "logits must have a class dim");
+}
+
+template <> void op_case<ops::SoftmaxCrossEntropyGrad>() {
+    // It is the gradient node of softmax_cross_entropy, and equals (softmax(x) S - l) dy.
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 10}, DType::f64);
+    const Expr l = g.placeholder("l", {batch, 10}, DType::f64);
+    const Expr dy = g.placeholder("dy", {batch}, DType::f64);
+    const Expr d = gradients(softmax_cross_entropy(x, l), {x}, dy)[0];
+    CHECK(d.node().op->kind() == "softmax_cross_entropy_grad");
+    const Expr composite = (softmax(x) * sum(l, {1}, true) - l) * reshape(dy, {batch, 1});
+    Session sess(g);
+    const auto r = sess.run({d, composite}, {{x, random_tensor({96, 10}, DType::f64, -20, 20, 1)},
+                                             {l, random_tensor({96, 10}, DType::f64, 0, 1, 2)},
+                                             {dy, random_tensor({96}, DType::f64, -1, 1, 3)}});
+    CHECK(max_rel_diff(r[0], r[1]) < 1e-14);
+    auto grad = [](Exprs e) {
+        return make(ops::SoftmaxCrossEntropyGrad{}, {e[0], e[1], e[2]}, std::source_location::current());
+    };
+    agrees_with_reference(grad, {{Shape{batch, 10}, DType::f32, -30, 30}, {Shape{batch, 10}, DType::f32, 0, 1}, {Shape{batch}}}, 0);
+    // Its own rule, for second order, against central differences.
+    check_op_gradients(grad, {{Shape{3, 5}, DType::f64, -3, 3}, {Shape{3, 5}, DType::f64, 0, 1}, {Shape{3}, DType::f64, -1, 1}});
+    CHECK_ERROR(grad(std::vector<Expr>{x, l, g.placeholder("bad", {batch, 2}, DType::f64)}), "need a loss gradient of shape (batch,)");
 }
 
 template <> void op_case<ops::SparseSoftmaxCrossEntropy>() {
