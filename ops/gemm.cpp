@@ -27,13 +27,22 @@ template <class T> T b_at(const T* B, bool t, std::int64_t K, std::int64_t N, st
     return t ? B[j * K + k] : B[k * N + j];
 }
 
+// Small A (at most in_place_a_max elements) is read in place by the micro-kernel:
+// element (r, k) of a panel is a[r * rs + k * ks], rows of A when it is (M, K), runs of MR
+// values in its rows when it is (K, M). At the network's shapes packing cost 25-100 us
+// per product (a pass over A and a fork-join) against no measurable change in the
+// kernels' time. Larger A is packed: panels stay contiguous, and rows a multiple of
+// 4 KiB apart would otherwise collide in L1 sets (2048^3 fell from 126 to 78-122 GFLOP/s).
+constexpr std::int64_t in_place_a_max = 1 << 20;
+
 // Packs op(A) into panels of MR rows: panel p holds, for each k, rows p*MR .. p*MR+MR-1
-// (zeros past M). Layout: [panel][k][MR]. Loops run along A's rows in memory.
-template <class T> void pack_a(const T* A, bool t, std::int64_t M, std::int64_t K, T* out) {
-    const std::int64_t panels = (M + MR - 1) / MR;
-    parallel_chunks(panels, 4, [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-            T* dst = out + p * K * MR;
+// (zeros past M). Layout: [panel][k][MR]. With `last_only`, just the last panel, when
+// it is partial (in-place reading needs MR real rows).
+template <class T> void pack_a(const T* A, bool t, std::int64_t M, std::int64_t K, T* out, bool last_only) {
+    const std::int64_t panels = (M + MR - 1) / MR, first = last_only ? M / MR : 0;
+    parallel_chunks(panels - first, 4, [&](std::int64_t q0, std::int64_t q1) {
+        for (std::int64_t p = first + q0; p < first + q1; ++p) {
+            T* dst = out + (p - first) * K * MR;
             const std::int64_t i0 = p * MR, rows = std::min(MR, M - i0);
             if (rows < MR) std::fill(dst, dst + K * MR, T(0));
             if (t)  // A is (K, M): row k of A holds the panel's MR values for k
@@ -77,13 +86,14 @@ template <class T> void pack_b(const T* B, bool t, std::int64_t K, std::int64_t 
 // The portable micro-kernel: c (MR x NR, row stride ldc) = (accumulate ? c : 0) + a b
 // over kc, written for the compiler to vectorise.
 template <class T>
-void kernel_portable(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc, bool accumulate) {
+void kernel_portable(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const T* b, T* c, std::int64_t ldc,
+                     bool accumulate) {
     T acc[MR][NR];
     for (std::int64_t r = 0; r < MR; ++r)
         for (std::int64_t j = 0; j < NR; ++j) acc[r][j] = accumulate ? c[r * ldc + j] : T(0);
     for (std::int64_t k = 0; k < kc; ++k)
         for (std::int64_t r = 0; r < MR; ++r) {
-            const T ar = a[k * MR + r];
+            const T ar = a[r * rs + k * ks];
             for (std::int64_t j = 0; j < NR; ++j) acc[r][j] += ar * b[k * NR + j];
         }
     for (std::int64_t r = 0; r < MR; ++r)
@@ -91,8 +101,9 @@ void kernel_portable(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t
 }
 
 // The AVX2 micro-kernel: 12 accumulators, 2 loads of B and 6 broadcasts of A per k.
-__attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const float* a, const float* b, float* c,
-                                                      std::int64_t ldc, bool accumulate) {
+__attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t ks,
+                                                      const float* b, float* c, std::int64_t ldc, bool accumulate) {
+    const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (accumulate) {
         c00 = _mm256_loadu_ps(c + 0 * ldc), c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
@@ -104,19 +115,19 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const floa
     } else {
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
     }
-    for (std::int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
+    for (std::int64_t k = 0, i = 0; k < kc; ++k, i += ks, b += NR) {
         const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        __m256 ar = _mm256_broadcast_ss(a + 0);
+        __m256 ar = _mm256_broadcast_ss(a0 + i);
         c00 = _mm256_fmadd_ps(ar, b0, c00), c01 = _mm256_fmadd_ps(ar, b1, c01);
-        ar = _mm256_broadcast_ss(a + 1);
+        ar = _mm256_broadcast_ss(a1 + i);
         c10 = _mm256_fmadd_ps(ar, b0, c10), c11 = _mm256_fmadd_ps(ar, b1, c11);
-        ar = _mm256_broadcast_ss(a + 2);
+        ar = _mm256_broadcast_ss(a2 + i);
         c20 = _mm256_fmadd_ps(ar, b0, c20), c21 = _mm256_fmadd_ps(ar, b1, c21);
-        ar = _mm256_broadcast_ss(a + 3);
+        ar = _mm256_broadcast_ss(a3 + i);
         c30 = _mm256_fmadd_ps(ar, b0, c30), c31 = _mm256_fmadd_ps(ar, b1, c31);
-        ar = _mm256_broadcast_ss(a + 4);
+        ar = _mm256_broadcast_ss(a4 + i);
         c40 = _mm256_fmadd_ps(ar, b0, c40), c41 = _mm256_fmadd_ps(ar, b1, c41);
-        ar = _mm256_broadcast_ss(a + 5);
+        ar = _mm256_broadcast_ss(a5 + i);
         c50 = _mm256_fmadd_ps(ar, b0, c50), c51 = _mm256_fmadd_ps(ar, b1, c51);
     }
     _mm256_storeu_ps(c + 0 * ldc, c00), _mm256_storeu_ps(c + 0 * ldc + 8, c01);
@@ -133,10 +144,11 @@ bool has_avx2() {
 }
 
 template <class T>
-void micro(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc, bool accumulate) {
+void micro(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const T* b, T* c, std::int64_t ldc,
+           bool accumulate) {
     if constexpr (std::is_same_v<T, float>)
-        if (has_avx2()) return kernel_avx2(kc, a, b, c, ldc, accumulate);
-    kernel_portable(kc, a, b, c, ldc, accumulate);
+        if (has_avx2()) return kernel_avx2(kc, a, rs, ks, b, c, ldc, accumulate);
+    kernel_portable(kc, a, rs, ks, b, c, ldc, accumulate);
 }
 
 // Bytes of n packed elements, rounded up to whole cache lines.
@@ -151,7 +163,8 @@ const char* gemm_kernel_name() { return has_avx2() ? "avx2+fma" : "portable"; }
 
 template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t N, std::int64_t K) {
     if (M == 0 || N == 0 || K == 0) return 0;
-    return packed_bytes<T>((M + MR - 1) / MR * MR * K) + packed_bytes<T>((N + NR - 1) / NR * NR * K);
+    const std::int64_t a_packed = M * K > in_place_a_max ? (M + MR - 1) / MR * MR * K : M % MR ? MR * K : 0;
+    return packed_bytes<T>(a_packed) + packed_bytes<T>((N + NR - 1) / NR * NR * K);
 }
 
 template <class T>
@@ -165,7 +178,9 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
     const std::int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
     // Packing buffers: the plan's workspace for this step, or (called outside a plan) an
     // allocation of our own.
-    const std::size_t a_bytes = packed_bytes<T>(a_panels * MR * K), need = a_bytes + packed_bytes<T>(b_panels * NR * K);
+    const bool a_in_place = M * K <= in_place_a_max;
+    const std::size_t a_bytes = packed_bytes<T>(!a_in_place ? a_panels * MR * K : M % MR ? MR * K : 0),
+                      need = a_bytes + packed_bytes<T>(b_panels * NR * K);
     std::unique_ptr<std::byte[], void (*)(std::byte*)> own{nullptr, [](std::byte* q) { std::free(q); }};
     std::byte* base = workspace.data();
     if (workspace.size() < need) {
@@ -175,7 +190,7 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
     }
     T* const pa = reinterpret_cast<T*>(base);
     T* const pb = reinterpret_cast<T*>(base + a_bytes);
-    pack_a(A, ta, M, K, pa);
+    if (!a_in_place || M % MR) pack_a(A, ta, M, K, pa, a_in_place);
     pack_b(B, tb, K, N, pb);
     // Tasks: blocks of C of MC rows x NC columns, independent. Each runs all of K, block
     // by block of kc k's (in order: that fixes every sum's order). Within a block it
@@ -194,18 +209,21 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
                     const T* b = pb + (j / NR) * K * NR + k0 * NR;
                     const std::int64_t cols = std::min(NR, N - j);
                     for (std::int64_t p = p0; p < p1; ++p) {
-                        const T* a = pa + p * K * MR + k0 * MR;
                         const std::int64_t i0 = p * MR, rows = std::min(MR, M - i0);
+                        const bool in_place = a_in_place && rows == MR;
+                        const T* a = in_place ? (ta ? A + k0 * M + i0 : A + i0 * K + k0)
+                                              : pa + (a_in_place ? 0 : p * K * MR) + k0 * MR;
+                        const std::int64_t rs = in_place && !ta ? K : 1, ks = !in_place ? MR : ta ? M : 1;
                         T* c = C + i0 * N + j;
                         if (rows == MR && cols == NR) {
-                            micro(kc, a, b, c, N, k0 > 0);
+                            micro(kc, a, rs, ks, b, c, N, k0 > 0);
                             continue;
                         }
                         // A partial tile goes through a full-size buffer.
                         for (std::int64_t r = 0; r < MR; ++r)
                             for (std::int64_t q = 0; q < NR; ++q)
                                 edge[r * NR + q] = k0 > 0 && r < rows && q < cols ? c[r * N + q] : T(0);
-                        micro(kc, a, b, edge, NR, true);
+                        micro(kc, a, rs, ks, b, edge, NR, true);
                         for (std::int64_t r = 0; r < rows; ++r)
                             for (std::int64_t q = 0; q < cols; ++q) c[r * N + q] = edge[r * NR + q];
                     }

@@ -1,12 +1,13 @@
 // GEMM for the matmul op: C = op(A) op(B), row-major, op = transpose or not. Internal to
 // ops/.
 //
-// Why it is fast: A and B are packed into panels (MR rows of A, NR columns of B, k
-// running fastest) so that the micro-kernel streams both with unit stride; the
-// micro-kernel keeps an MR x NR block of C in registers (6 x 16 floats = 12 AVX2
-// registers) and does one broadcast and two FMAs per row per k (96% of the FMA peak on
-// data in L1, measured). K is cut into equal blocks of at most KC, so that a B
-// micro-panel stays in L1 while the task walks its A panels, which stay in L2. Blocks of
+// Why it is fast: B is packed into panels of NR columns (k running fastest) so that the
+// micro-kernel streams it with unit stride; A is read in place when it is small (as at
+// the network's shapes, where packing it cost more than it saved) and packed into
+// panels of MR rows otherwise. The micro-kernel keeps an MR x NR block of C in registers
+// (6 x 16 floats = 12 AVX2 registers) and does one broadcast and two FMAs per row per k
+// (96% of the FMA peak on data in L1, measured). K is cut into equal blocks of at most
+// KC, so that a B micro-panel stays in L1 while the task walks its A panels. Blocks of
 // C (48 rows x NC columns) are independent TBB tasks that run all of K, so a product has
 // no barrier but its end.
 // The packed operands live in the plan's workspace for the step (no allocation per call,
