@@ -63,6 +63,17 @@ template <class T> void pack_a(const T* A, bool t, std::int64_t M, std::int64_t 
 // Packs op(B) into panels of NR columns. Layout: [panel][k][NR], zeros past N.
 template <class T> void pack_b(const T* B, bool t, std::int64_t K, std::int64_t N, T* out) {
     const std::int64_t panels = (N + NR - 1) / NR;
+    if (!t && N % NR == 0) {
+        // B is (K, N) of whole panels: row by row, each row read once in order and cut
+        // into its panels (35% faster for W1 than panel by panel, which walks B's rows
+        // with a stride of N).
+        parallel_chunks(K, 32, [&](std::int64_t k0, std::int64_t k1) {
+            for (std::int64_t k = k0; k < k1; ++k)
+                for (std::int64_t p = 0; p < panels; ++p)
+                    for (std::int64_t q = 0; q < NR; ++q) out[(p * K + k) * NR + q] = B[k * N + p * NR + q];
+        });
+        return;
+    }
     parallel_chunks(panels, 2, [&](std::int64_t p0, std::int64_t p1) {
         for (std::int64_t p = p0; p < p1; ++p) {
             T* dst = out + p * K * NR;
@@ -73,12 +84,9 @@ template <class T> void pack_b(const T* B, bool t, std::int64_t K, std::int64_t 
                     const T* src = B + (j0 + c) * K;
                     for (std::int64_t k = 0; k < K; ++k) dst[k * NR + c] = src[k];
                 }
-            else if (cols == NR)  // B is (K, N): NR contiguous values per k (a loop the
-                                  // compiler vectorises; memmove calls of 64 bytes cost 13%)
+            else  // B is (K, N), a last partial panel
                 for (std::int64_t k = 0; k < K; ++k)
-                    for (std::int64_t q = 0; q < NR; ++q) dst[k * NR + q] = B[k * N + j0 + q];
-            else
-                for (std::int64_t k = 0; k < K; ++k) std::copy_n(B + k * N + j0, cols, dst + k * NR);
+                    for (std::int64_t q = 0; q < cols; ++q) dst[k * NR + q] = B[k * N + j0 + q];
         }
     });
 }
