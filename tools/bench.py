@@ -72,8 +72,16 @@ def has(module):
 
 
 GFLOP = 98.18  # GEMM work per epoch (tools/peers/mnist_data.py)
-peak = {int(m.group(1)): float(m.group(2))
-        for m in re.finditer(r"threads (\d+)\s+fma_peak_gflops ([\d.]+)", run([f"{args.build}/tools/bench_peak"]))}
+
+
+def measure_peak(peak):
+    """Runs bench_peak and keeps, per thread count, the best figure seen so far."""
+    for m in re.finditer(r"threads (\d+)\s+fma_peak_gflops ([\d.]+)", run([f"{args.build}/tools/bench_peak"])):
+        peak[int(m.group(1))] = max(peak.get(int(m.group(1)), 0), float(m.group(2)))
+
+
+peak = {}
+measure_peak(peak)  # now and again at the end: the best of both is the peak
 rows = []
 print("running adjoint on 2 threads, then 1 ...", file=sys.stderr)
 rows.append(("adjoint, 2 threads", dict(adjoint(2), threads=2)))
@@ -97,6 +105,7 @@ scaling = []
 for w in widths:
     print(f"running adjoint with --hidden {w} ...", file=sys.stderr)
     scaling.append((w, statistics.median(adjoint(2, args.width_epochs, w)["epochs"])))
+measure_peak(peak)
 gemm = run([f"{args.build}/tools/bench_gemm"])
 executor = run([f"{args.build}/tools/bench_executor"])
 
