@@ -35,10 +35,16 @@ void Dense::build(Graph& g, const Expr& input, std::uint64_t kernel_seed) {
     const std::int64_t in = input.shape().back();
     kernel = g.variable("kernel", {in, units}, init::glorot_uniform(seed.value_or(kernel_seed)));
     bias = g.variable("bias", {units}, init::zeros());
-    pre_activation = matmul(input, kernel) + bias;
+    // One node per layer for relu (the bias and the relu are the product's epilogue), and
+    // one plus the activation otherwise.
+    if (activation == Activation::relu) {
+        output = matmul_bias(input, kernel, bias, true);
+        return;
+    }
+    pre_activation = matmul_bias(input, kernel, bias);
     switch (activation) {
         case Activation::linear: output = pre_activation; break;
-        case Activation::relu: output = relu(pre_activation); break;
+        case Activation::relu: break;
         case Activation::sigmoid: output = sigmoid(pre_activation); break;
         case Activation::tanh: output = tanh(pre_activation); break;
         case Activation::softmax: output = softmax(pre_activation); break;

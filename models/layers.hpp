@@ -27,7 +27,7 @@ struct Dense {
     // Filled in when the model is built.
     std::string name;
     Expr kernel, bias;
-    Expr pre_activation, output;
+    Expr pre_activation, output;  // pre_activation = x W + b; not built for relu (fused into output)
 
     // Creates the variables and nodes in the current scope of `g`.
     void build(Graph& g, const Expr& input, std::uint64_t kernel_seed);

@@ -23,7 +23,7 @@ using AnyOp = std::variant<
     // element-wise, two inputs, broadcasting
     Add, Sub, Mul, Div, Maximum, Minimum, Equal,
     // linear algebra and layout
-    MatMul, Transpose, Reshape, BroadcastTo,
+    MatMul, MatMulBias, Transpose, Reshape, BroadcastTo,
     // reductions
     Sum, Max, ArgMax, Count,
     // classification losses

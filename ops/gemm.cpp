@@ -177,10 +177,24 @@ template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t
 
 template <class T>
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C,
-          std::span<std::byte> workspace) {
+          std::span<std::byte> workspace, Epilogue<T> epilogue) {
     if (M == 0 || N == 0) return;
+    // The epilogue on rows x cols of C at column j, each tile once its sum is complete:
+    // c = c + bias[j], then max(c, 0); the same operations, in the same order, as the
+    // separate add and relu ops.
+    auto finish = [&](T* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, std::int64_t j) {
+        if (!epilogue.bias && !epilogue.relu) return;
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t q = 0; q < cols; ++q) {
+                T v = c[r * ldc + q];
+                if (epilogue.bias) v = v + epilogue.bias[j + q];
+                if (epilogue.relu) v = v > T(0) ? v : T(0);
+                c[r * ldc + q] = v;
+            }
+    };
     if (K == 0) {
         std::fill(C, C + M * N, T(0));
+        finish(C, N, M, N, 0);
         return;
     }
     const std::int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
@@ -223,8 +237,10 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
                                               : pa + (a_in_place ? 0 : p * K * MR) + k0 * MR;
                         const std::int64_t rs = in_place && !ta ? K : 1, ks = !in_place ? MR : ta ? M : 1;
                         T* c = C + i0 * N + j;
+                        const bool last = k0 + kc == K;
                         if (rows == MR && cols == NR) {
                             micro(kc, a, rs, ks, b, c, N, k0 > 0);
+                            if (last) finish(c, N, MR, NR, j);
                             continue;
                         }
                         // A partial tile goes through a full-size buffer.
@@ -232,6 +248,7 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
                             for (std::int64_t q = 0; q < NR; ++q)
                                 edge[r * NR + q] = k0 > 0 && r < rows && q < cols ? c[r * N + q] : T(0);
                         micro(kc, a, rs, ks, b, edge, NR, true);
+                        if (last) finish(edge, NR, rows, cols, j);
                         for (std::int64_t r = 0; r < rows; ++r)
                             for (std::int64_t q = 0; q < cols; ++q) c[r * N + q] = edge[r * NR + q];
                     }
@@ -252,9 +269,9 @@ void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64
 }
 
 template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*, float*,
-                          std::span<std::byte>);
+                          std::span<std::byte>, Epilogue<float>);
 template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, const double*, double*,
-                           std::span<std::byte>);
+                           std::span<std::byte>, Epilogue<double>);
 template std::size_t gemm_workspace_bytes<float>(std::int64_t, std::int64_t, std::int64_t);
 template std::size_t gemm_workspace_bytes<double>(std::int64_t, std::int64_t, std::int64_t);
 template void gemm_reference<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*, float*);

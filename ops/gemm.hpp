@@ -23,11 +23,18 @@
 
 namespace adjoint::ops {
 
+// What is applied to each tile of C once its sum is complete, while it is in cache:
+// + bias[j] (N values, if given), then max(., 0) (if relu).
+template <class T> struct Epilogue {
+    const T* bias = nullptr;
+    bool relu = false;
+};
+
 // `workspace` holds the packed operands: gemm_workspace_bytes(M, N, K), 64-byte aligned.
 // When it is smaller (empty, say), gemm allocates its own for the call.
 template <class T>
 void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B,
-          T* C, std::span<std::byte> workspace = {});
+          T* C, std::span<std::byte> workspace = {}, Epilogue<T> epilogue = {});
 template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t N, std::int64_t K);
 
 // The triple loop, for tests.

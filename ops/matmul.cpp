@@ -3,6 +3,8 @@
 #include "matmul.hpp"
 
 #include "gemm.hpp"
+#include "reduce.hpp"
+#include "unary.hpp"
 
 namespace adjoint::ops {
 
@@ -74,9 +76,71 @@ Grads MatMul::gradient(const GradContext& c) const {
         [&] { return transpose_b ? matmul(dy, a, {.a = true, .b = transpose_a}) : matmul(a, dy, {.a = !transpose_a, .b = false}); });
 }
 
+
+std::string MatMulBias::attrs() const {
+    const std::string t = MatMul{transpose_a, transpose_b}.attrs();
+    return relu ? (t.empty() ? std::string("relu") : fmt::format("{} relu", t)) : t;
+}
+
+TypedShape MatMulBias::infer(std::span<const TypedShape> in, std::int64_t batch_size) const {
+    expect_inputs(in, 3);
+    const TypedShape y = MatMul{transpose_a, transpose_b}.infer(in.first(2), batch_size);
+    expect_same_dtype(in[0], in[2]);
+    if (in[2].shape.rank() != 1 || in[2].shape[0] != y.shape[1])
+        throw std::invalid_argument(fmt::format("the bias is {}; it must be ({},), one value per column of the {} product",
+                                                in[2].shape, y.shape[1], y.shape));
+    return y;
+}
+
+std::size_t MatMulBias::workspace_bytes(std::span<const TypedShape> in) const {
+    return MatMul{transpose_a, transpose_b}.workspace_bytes(in.first(2));
+}
+
+void MatMulBias::forward(const Inputs& x, Tensor& y) const {
+    const MatMul mm{transpose_a, transpose_b};
+    with_dims(mm, x, [&](std::int64_t M, std::int64_t N, std::int64_t K) {
+        visit_floating(y.dtype(), name, [&](auto tag) {
+            using T = decltype(tag);
+            gemm<T>(transpose_a, transpose_b, M, N, K, x[0].data<T>().data(), x[1].data<T>().data(), y.data<T>().data(),
+                    x.workspace(), Epilogue<T>{x[2].data<T>().data(), relu});
+        });
+    });
+}
+
+// The triple loop, then the bias and the relu as separate passes.
+void MatMulBias::reference(const Inputs& x, Tensor& y) const {
+    MatMul{transpose_a, transpose_b}.reference(x, y);
+    visit_floating(y.dtype(), name, [&](auto tag) {
+        using T = decltype(tag);
+        T* out = y.data<T>().data();
+        const T* bias = x[2].data<T>().data();
+        const std::int64_t N = y.shape()[1];
+        for (std::int64_t i = 0; i < y.numel(); ++i) {
+            const T v = out[i] + bias[i % N];
+            out[i] = relu && !(v > T(0)) ? T(0) : v;
+        }
+    });
+}
+
+Grads MatMulBias::gradient(const GradContext& c) const {
+    const Expr dz = relu ? relu_grad(c.dy, c.y) : c.dy;
+    Grads g(3);
+    if (c.wanted[0] || c.wanted[1]) {
+        const Grads ab = MatMul{transpose_a, transpose_b}.gradient({c.x.first(2), c.y, dz, c.wanted.first(2)});
+        g[0] = ab[0];
+        g[1] = ab[1];
+    }
+    if (c.wanted[2]) g[2] = sum(dz, {0});
+    return g;
+}
+
 }  // namespace adjoint::ops
 
 namespace adjoint {
+
+Expr matmul_bias(Expr x, Expr w, Expr bias, bool relu, Transposed t, std::source_location loc) {
+    return ops::make(ops::MatMulBias{t.a, t.b, relu}, {x, w, bias}, loc);
+}
 
 Expr matmul(Expr x, Expr w, std::source_location loc) { return ops::make(ops::MatMul{}, {x, w}, loc); }
 Expr matmul(Expr x, Expr w, Transposed t, std::source_location loc) {

@@ -46,6 +46,46 @@ template <> void op_case<ops::MatMul>() {
                 "(2, 3)^T x (3, 2): inner dimensions 2 and 3 differ");
 }
 
+template <> void op_case<ops::MatMulBias>() {
+    const Tensor x = Tensor::from({{1.f, 2.f}, {3.f, 4.f}}), w = Tensor::from({{1.f, -1.f, 0.f}, {0.f, -1.f, 1.f}});
+    const Tensor b = Tensor::from({0.5f, 0.5f, -4.f});
+    // x w = [[1, -3, 2], [3, -7, 4]]; + b = [[1.5, -2.5, -2], [3.5, -6.5, 0]]
+    CHECK(values(eval([](Exprs e) { return matmul_bias(e[0], e[1], e[2]); }, {x, w, b})) ==
+          std::vector<double>{1.5, -2.5, -2, 3.5, -6.5, 0});
+    CHECK(values(eval([](Exprs e) { return matmul_bias(e[0], e[1], e[2], true); }, {x, w, b})) ==
+          std::vector<double>{1.5, 0, 0, 3.5, 0, 0});
+    // The same bits as matmul, add and relu, at the network's shapes and at odd ones.
+    for (const auto& [m, k, n] : {std::array<std::int64_t, 3>{128, 784, 512}, {37, 300, 261}, {96, 512, 10}})
+        for (bool relu_ : {false, true})
+            for (bool ta : {false, true}) {
+                INFO("m=", m, " n=", n, " relu=", relu_, " ta=", ta);
+                Graph g;
+                const Expr a = g.placeholder("a", ta ? Shape{k, m} : Shape{m, k}), wv = g.placeholder("w", {k, n});
+                const Expr bias = g.placeholder("b", {n});
+                const Expr fused = matmul_bias(a, wv, bias, relu_, {.a = ta});
+                const Expr plain = relu_ ? relu(matmul(a, wv, {.a = ta}) + bias) : matmul(a, wv, {.a = ta}) + bias;
+                Session sess(g, {.threads = 2});
+                const auto r = sess.run({fused, plain}, {{a, random_tensor(a.shape(), DType::f32, -1, 1, 1)},
+                                                         {wv, random_tensor(wv.shape(), DType::f32, -1, 1, 2)},
+                                                         {bias, random_tensor(bias.shape(), DType::f32, -1, 1, 3)}});
+                CHECK(bitwise_equal(r[0], r[1]));
+            }
+    agrees_with_reference([](Exprs e) { return matmul_bias(e[0], e[1], e[2], true); },
+                          {{Shape{batch, 300}}, {Shape{300, 70}}, {Shape{70}}}, 1e-4);
+    agrees_with_reference([](Exprs e) { return matmul_bias(e[0], e[1], e[2], true, {.b = true}); },
+                          {{Shape{37, 300}, DType::f64}, {Shape{61, 300}, DType::f64}, {Shape{61}, DType::f64}}, 0);
+    for (bool relu_ : {false, true})
+        check_op_gradients([=](Exprs e) { return matmul_bias(e[0], e[1], e[2], relu_); },
+                           {{Shape{3, 4}}, {Shape{4, 5}}, {Shape{5}}});
+    check_op_gradients([](Exprs e) { return matmul_bias(e[0], e[1], e[2], true, {.a = true, .b = true}); },
+                       {{Shape{4, 3}}, {Shape{5, 4}}, {Shape{5}}});
+    Graph g;
+    CHECK_ERROR(matmul_bias(g.placeholder("x", {batch, 4}), g.placeholder("w", {4, 5}), g.placeholder("b", {4})),
+                "the bias is (4,); it must be (5,)");
+    CHECK(matmul_bias(g.placeholder("y", {2, 4}), g.placeholder("v", {4, 5}), g.placeholder("c", {5}), true)
+              .node().op->attrs() == "relu");
+}
+
 template <> void op_case<ops::Transpose>() {
     const Tensor out = eval([](Exprs e) { return transpose(e[0]); }, {Tensor::from({{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}})});
     CHECK(out.shape() == Shape{3, 2});
