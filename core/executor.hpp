@@ -12,8 +12,9 @@
 namespace adjoint {
 
 // Runs phase 1, then (if it succeeded) phase 2, and copies each fetched value into
-// `results` (already sized to the fetches; see Tensor::assign_copy). A kernel's exception becomes an adjoint::Error
-// naming the node; when several fail, the first in plan order is reported.
+// `results` (already sized to the fetches; see Tensor::assign_copy). A kernel's
+// exception becomes an adjoint::Error naming the node; when several fail, the first in
+// plan order is reported.
 // With `profile`, each step's kernel time is added to its PlanStep figures.
 void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results, bool profile = false);
 

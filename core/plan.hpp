@@ -5,8 +5,9 @@
 //
 // A run has two phases. Phase 1 computes everything that does not depend on a write to a
 // variable; phase 2 runs the writers (assigns, optimizers' fused updates) and what reads
-// their results. So no variable changes unless
-// every other kernel succeeded, and every read of a variable happens before it is written.
+// their results. So no variable changes unless every other kernel succeeded, and every
+// read of a variable happens before it is written. A step may also hold scratch memory
+// (OpBase::workspace_bytes), taken from the same buffer pool for that step alone.
 #pragma once
 
 #include <atomic>

@@ -119,8 +119,8 @@ void PlanBuilder::order_steps() {
         std::string stuck;
         for (NodeId n : ops)
             if (waiting[n] != 0 && writes(g.node(n)) > 0) stuck += fmt::format(" \"{}\"", g.node(n).name);
-        throw Error(fmt::format("these assigns read a variable that another assign of the same run must "
-                                "write first, in a cycle:{}",
+        throw Error(fmt::format("these updates (assigns or fused optimizer steps) read a variable that another "
+                                "update of the same run must write first, in a cycle:{}",
                                 stuck));
     }
 
