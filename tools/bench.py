@@ -44,27 +44,23 @@ def peak_rss_mb(cmd, env=None):
     return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out).group(1)) / 1000
 
 
-def adjoint(threads, epochs=None, hidden=512):
-    out = {"epochs": [], "test": [], "train": [], "startup": [], "eval": []}
-    for seed in range(1, args.runs + 1):
-        lines = run([f"{args.build}/tools/mnist", "--data-dir", args.data, "--epochs", str(epochs or args.epochs), "--json",
-                     "--threads", str(threads), "--seed", str(seed), "--hidden", str(hidden)]).splitlines()
-        records = [json.loads(line) for line in lines]
-        out["epochs"] += [r["seconds"] for r in records if "epoch" in r]
-        for key, field in (("test", "test_accuracy"), ("train", "train_accuracy"), ("startup", "startup_seconds"),
-                           ("eval", "eval_seconds")):
-            out[key].append(records[-1][field])
-    return out
+def adjoint(seed, threads, epochs=None, hidden=512):
+    """One run of the mnist driver; returns its epoch times and final figures."""
+    lines = run([f"{args.build}/tools/mnist", "--data-dir", args.data, "--epochs", str(epochs or args.epochs), "--json",
+                 "--threads", str(threads), "--seed", str(seed), "--hidden", str(hidden)]).splitlines()
+    records = [json.loads(line) for line in lines]
+    last = records[-1]
+    return {"epochs": [r["seconds"] for r in records if "epoch" in r], "test": [last["test_accuracy"]],
+            "train": [last["train_accuracy"]], "startup": [last["startup_seconds"]], "eval": [last["eval_seconds"]]}
 
 
 def peer(script, threads, epochs, env=None):
-    results = []
-    for seed in range(1, args.runs + 1):
+    def one(seed):
         out = run([python, os.path.join(here, "peers", script), "--data", args.data, "--epochs", str(epochs),
                    "--threads", str(threads), "--seed", str(seed)], env)
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return {"epochs": [t for r in results for t in r["epoch_s"]], "test": [r["test_accuracy"] for r in results],
-            "train": [r["train_accuracy"] for r in results], "blas": results[0]["blas"]}
+        r = json.loads(out.strip().splitlines()[-1])
+        return {"epochs": r["epoch_s"], "test": [r["test_accuracy"]], "train": [r["train_accuracy"]], "blas": r["blas"]}
+    return one
 
 
 def has(module):
@@ -82,29 +78,35 @@ def measure_peak(peak):
 
 peak = {}
 measure_peak(peak)  # now and again at the end: the best of both is the peak
-rows = []
-print("running adjoint on 2 threads, then 1 ...", file=sys.stderr)
-rows.append(("adjoint, 2 threads", dict(adjoint(2), threads=2)))
-rows.append(("adjoint, 1 thread", dict(adjoint(1), threads=1)))
-adjoint_rss = peak_rss_mb([f"{args.build}/tools/mnist", "--data-dir", args.data, "--quiet"])
+# Every configuration runs once per seed, in rotation, so that a slow spell of this
+# shared machine falls on all of them alike rather than on one row.
+configs = [("adjoint, 2 threads", 2, lambda seed: adjoint(seed, 2)),
+           ("adjoint, 1 thread", 1, lambda seed: adjoint(seed, 1))]
 notes = []
 if has("torch"):
-    print("running PyTorch ...", file=sys.stderr)
-    rows.append(("PyTorch, 2 threads (as installed)", peer("torch_mlp.py", 2, args.epochs)))
-    rows.append(("PyTorch, 1 thread + 2 BLAS threads", peer("torch_mlp.py", 1, args.epochs, {"OPENBLAS_NUM_THREADS": "2"})))
-    torch_rss = peak_rss_mb([python, os.path.join(here, "peers", "torch_mlp.py"), "--data", args.data, "--epochs", "1"])
+    configs += [("PyTorch, 2 threads (as installed)", 2, peer("torch_mlp.py", 2, args.epochs)),
+                ("PyTorch, 1 thread + 2 BLAS threads", 2, peer("torch_mlp.py", 1, args.epochs, {"OPENBLAS_NUM_THREADS": "2"}))]
 else:
-    torch_rss = None
     notes.append("PyTorch skipped: not installed (apt-get install python3-torch libopenblas0-pthread)")
 if has("numpy"):
-    print("running numpy ...", file=sys.stderr)
-    rows.append((f"numpy, 2 BLAS threads ({args.numpy_epochs} epochs)", peer("numpy_mlp.py", 2, args.numpy_epochs)))
+    configs.append((f"numpy, 2 BLAS threads ({args.numpy_epochs} epochs)", 2, peer("numpy_mlp.py", 2, args.numpy_epochs)))
 else:
     notes.append("numpy skipped: not installed (apt-get install python3-numpy)")
-scaling = []
-for w in widths:
-    print(f"running adjoint with --hidden {w} ...", file=sys.stderr)
-    scaling.append((w, statistics.median(adjoint(2, args.width_epochs, w)["epochs"])))
+configs += [(f"width {w}", 2, (lambda w: lambda seed: adjoint(seed, 2, args.width_epochs, w))(w)) for w in widths]
+results = {name: {"threads": threads} for name, threads, _ in configs}
+for seed in range(1, args.runs + 1):
+    for name, _, fn in configs:
+        print(f"seed {seed}: {name} ...", file=sys.stderr)
+        for key, value in fn(seed).items():
+            if isinstance(value, list):
+                results[name].setdefault(key, []).extend(value)
+            else:
+                results[name][key] = value
+rows = [(name, results[name]) for name, _, _ in configs if not name.startswith("width ")]
+scaling = [(w, statistics.median(results[f"width {w}"]["epochs"])) for w in widths]
+adjoint_rss = peak_rss_mb([f"{args.build}/tools/mnist", "--data-dir", args.data, "--quiet"])
+torch_rss = (peak_rss_mb([python, os.path.join(here, "peers", "torch_mlp.py"), "--data", args.data, "--epochs", "1"])
+             if has("torch") else None)
 measure_peak(peak)
 gemm = run([f"{args.build}/tools/bench_gemm"])
 executor = run([f"{args.build}/tools/bench_executor"])
