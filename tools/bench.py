@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Times the MNIST example in adjoint and, in the same invocation, in PyTorch and numpy
-(tools/peers), one process at a time, and prints medians and ratios as a Markdown table.
+(tools/peers), one process at a time, and prints medians and ratios as Markdown tables:
+epoch times with GFLOP/s and % of the measured FMA peak (build/tools/bench_peak),
+start-up, evaluation, peak RSS, hidden-width scaling, the GEMM and executor
+microbenchmarks, and the performance goals, met or not. Configurations run once per
+seed in rotation, so that a slow spell of a shared machine falls on all of them.
 
 Run through scripts/bench, which builds adjoint and fetches MNIST first. Peers whose
 library is not installed are skipped with a note (apt-get install python3-torch
