@@ -34,6 +34,34 @@ void PlanBuilder::assign_buffers() {
     auto edge = [&](std::size_t from, std::size_t to) {
         if (from != to && p.steps[from].phase == p.steps[to].phase) edges[from].push_back(to);
     };
+    // A free buffer of at least `need` bytes for step s, which waits for the buffer's
+    // previous users; else a new one.
+    auto take = [&](std::size_t s, std::size_t need) {
+        std::size_t best = none;
+        for (std::size_t i = 0; i < free_bufs.size(); ++i) {
+            const Buffer& b = bufs[free_bufs[i]];
+            const bool fits = b.bytes >= need;
+            if (best == none) best = i;
+            else {
+                const Buffer& cur = bufs[free_bufs[best]];
+                const bool cur_fits = cur.bytes >= need;
+                if (fits && (!cur_fits || b.bytes < cur.bytes)) best = i;
+                else if (!fits && !cur_fits && b.bytes > cur.bytes) best = i;
+            }
+        }
+        std::size_t b;
+        if (best != none) {
+            b = free_bufs[best];
+            free_bufs.erase(free_bufs.begin() + static_cast<std::ptrdiff_t>(best));
+            for (std::size_t u : bufs[b].users) edge(u, s);
+            bufs[b].bytes = std::max(bufs[b].bytes, need);
+        } else {
+            b = bufs.size();
+            bufs.push_back({need, {}});
+        }
+        bufs[b].users = {s};
+        return b;
+    };
     for (std::size_t s = 0; s < p.steps.size(); ++s) {
         const NodeId n = p.steps[s].node;
         for (NodeId in : g.node(n).inputs)
@@ -45,39 +73,12 @@ void PlanBuilder::assign_buffers() {
         const TypedShape& t = type[n];
         const std::size_t bytes = static_cast<std::size_t>(t.shape.numel()) * dtype_size(t.dtype);
         p.unshared += bytes;
-        // A free buffer of at least `bytes` for step s, which waits for its previous users.
-        auto take = [&](std::size_t need) {
-            std::size_t best = none;
-            for (std::size_t i = 0; i < free_bufs.size(); ++i) {
-                const Buffer& b = bufs[free_bufs[i]];
-                const bool fits = b.bytes >= need;
-                if (best == none) best = i;
-                else {
-                    const Buffer& cur = bufs[free_bufs[best]];
-                    const bool cur_fits = cur.bytes >= need;
-                    if (fits && (!cur_fits || b.bytes < cur.bytes)) best = i;
-                    else if (!fits && !cur_fits && b.bytes > cur.bytes) best = i;
-                }
-            }
-            std::size_t b;
-            if (best != none) {
-                b = free_bufs[best];
-                free_bufs.erase(free_bufs.begin() + static_cast<std::ptrdiff_t>(best));
-                for (std::size_t u : bufs[b].users) edge(u, s);
-                bufs[b].bytes = std::max(bufs[b].bytes, need);
-            } else {
-                b = bufs.size();
-                bufs.push_back({need, {}});
-            }
-            bufs[b].users = {s};
-            return b;
-        };
         if (writes(g.node(n)) == 0 && computed_into[n] == none)  // those live in the variable
-            buffer_of[s] = take(bytes);
+            buffer_of[s] = take(s, bytes);
         // The step's scratch: a buffer of the pool held for this step alone, so it differs
         // from its output and inputs, and is free again right after it.
         if (workspace[s] > 0) {
-            workspace_of[s] = take(workspace[s]);
+            workspace_of[s] = take(s, workspace[s]);
             p.unshared += workspace[s];
         }
         // Release what this step read for the last time, and its own value if nobody reads it.

@@ -17,7 +17,7 @@ namespace {
 constexpr std::int64_t MR = 6, NR = 16;  // register block of C
 constexpr std::int64_t KC = 256;         // k per block: a B panel (KC x NR) is 16 KiB
 constexpr std::int64_t NC = 128;         // columns per task: the B block (KC x NC) is 128 KiB
-constexpr std::int64_t MC_PANELS = 8;     // A panels per task (48 rows): the A block (KC x 48) is 48 KiB
+constexpr std::int64_t MC_PANELS = 8;    // A panels per task (48 rows): the A block (KC x 48) is 48 KiB
 
 // Element (i, k) of op(A) and (k, j) of op(B).
 template <class T> T a_at(const T* A, bool t, std::int64_t M, std::int64_t K, std::int64_t i, std::int64_t k) {
@@ -65,8 +65,8 @@ template <class T> void pack_b(const T* B, bool t, std::int64_t K, std::int64_t 
     const std::int64_t panels = (N + NR - 1) / NR;
     if (!t && N % NR == 0) {
         // B is (K, N) of whole panels: row by row, each row read once in order and cut
-        // into its panels (35% faster for W1 than panel by panel, which walks B's rows
-        // with a stride of N).
+        // into its panels (W1 in training: 81-110 us per step, against 110-149 us panel
+        // by panel, which walks B's rows with a stride of N).
         parallel_chunks(K, 32, [&](std::int64_t k0, std::int64_t k1) {
             for (std::int64_t k = k0; k < k1; ++k)
                 for (std::int64_t p = 0; p < panels; ++p)

@@ -44,33 +44,36 @@ template <class F> void for_rows(std::int64_t R, std::int64_t C, bool parallel, 
     else body(0, R);
 }
 
-// y = softmax of each row of x.
+// y = softmax of one row x of C values: max, exp(x - max) and their sum, then divide.
+template <class T> void softmax_row(const T* x, T* y, std::int64_t C) {
+    T m = x[0];
+    for (std::int64_t c = 1; c < C; ++c) m = x[c] > m ? x[c] : m;
+    T s = 0;
+    for (std::int64_t c = 0; c < C; ++c) s += y[c] = std::exp(x[c] - m);
+    for (std::int64_t c = 0; c < C; ++c) y[c] /= s;
+}
+
 template <class T> void softmax_rows(const Tensor& logits, Tensor& y, bool parallel) {
     const std::int64_t C = logits.shape().back(), R = C ? logits.numel() / C : 0;
     const T* x = logits.data<T>().data();
     T* out = y.data<T>().data();
-    for_rows(R, C, parallel, [&](std::int64_t r) {
-        const T* xr = x + r * C;
-        T* yr = out + r * C;
-        T m = xr[0];
-        for (std::int64_t c = 1; c < C; ++c) m = xr[c] > m ? xr[c] : m;
-        T s = 0;
-        for (std::int64_t c = 0; c < C; ++c) s += yr[c] = std::exp(xr[c] - m);
-        for (std::int64_t c = 0; c < C; ++c) yr[c] /= s;
-    });
+    for_rows(R, C, parallel, [&](std::int64_t r) { softmax_row(x + r * C, out + r * C, C); });
 }
 
-// dx = (softmax(x) S - l) dloss per row, S = sum(l).
+// dx = (softmax(x) S - l) dloss per row, S = sum(l), each row in one go.
 template <class T> void dense_loss_grad(const Inputs& in, Tensor& y, bool parallel) {
-    softmax_rows<T>(in[0], y, parallel);
     const std::int64_t C = y.shape().back(), R = C ? y.numel() / C : 0;
+    const T* x = in[0].data<T>().data();
     const T* l = in[1].data<T>().data();
     const T* dy = in[2].data<T>().data();
     T* out = y.data<T>().data();
     for_rows(R, C, parallel, [&](std::int64_t r) {
+        T* yr = out + r * C;
+        const T* lr = l + r * C;
+        softmax_row(x + r * C, yr, C);
         T S = 0;
-        for (std::int64_t c = 0; c < C; ++c) S += l[r * C + c];
-        for (std::int64_t c = 0; c < C; ++c) out[r * C + c] = (out[r * C + c] * S - l[r * C + c]) * dy[r];
+        for (std::int64_t c = 0; c < C; ++c) S += lr[c];
+        for (std::int64_t c = 0; c < C; ++c) yr[c] = (yr[c] * S - lr[c]) * dy[r];
     });
 }
 

@@ -9,7 +9,7 @@ namespace {
 // Variables for the update's written inputs (random values), a placeholder for the
 // gradient, and extra constant inputs; runs build(written..., g, extra...) on 2 threads
 // and checks every written variable bit for bit against the reference kernel on copies.
-void agrees_with_reference(std::size_t written, const std::function<Expr(std::vector<Expr>)>& build,
+void update_agrees_with_reference(std::size_t written, const std::function<Expr(std::vector<Expr>)>& build,
                            std::vector<Tensor> extra = {}, DType dtype = DType::f32) {
     const Shape shape{300, 70};  // several parallel chunks, the last one short
     Graph g;
@@ -61,7 +61,7 @@ template <> void op_case<ops::SGDApply>() {
     Session sess(g);
     CHECK(values(sess.run({up}, {{grad, Tensor::from({2.0, -4.0})}})[0]) == std::vector<double>{0, 4});
     CHECK(values(sess.value(w)) == std::vector<double>{0, 4});
-    agrees_with_reference(1, [](std::vector<Expr> e) { return sgd_apply(e[0], e[1], 0.01); });
+    update_agrees_with_reference(1, [](std::vector<Expr> e) { return sgd_apply(e[0], e[1], 0.01); });
     no_gradient_through([](Graph& gr, Expr x) { return sgd_apply(gr.variable("w", Tensor::zeros({2})), x, 0.1); });
     CHECK_ERROR(sgd_apply(grad, grad, 0.1), "sgd_apply", "\"g\" is a placeholder, not a variable");
     CHECK_ERROR(sgd_apply(w, g.placeholder("h", {3}, DType::f64), 0.1), "input 1 is (3,), input 0 is (2,)");
@@ -81,7 +81,7 @@ template <> void op_case<ops::MomentumApply>() {
         CHECK(sess.value(v).item<double>() == doctest::Approx(v_new).epsilon(1e-15));
         CHECK(sess.value(w).item<double>() ==
               doctest::Approx(nesterov ? 1 + 0.9 * v_new - 0.1 * 2 : 1 + v_new).epsilon(1e-15));
-        agrees_with_reference(2, [=](std::vector<Expr> e) { return momentum_apply(e[0], e[1], e[2], 0.01, 0.9, nesterov); });
+        update_agrees_with_reference(2, [=](std::vector<Expr> e) { return momentum_apply(e[0], e[1], e[2], 0.01, 0.9, nesterov); });
     }
     no_gradient_through([](Graph& gr, Expr x) {
         return momentum_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("v", Tensor::zeros({2})), x, 0.1, 0.9, false);
@@ -102,8 +102,8 @@ template <> void op_case<ops::RMSpropApply>() {
     CHECK(values(sess.value(a)) == std::vector<double>{5, 4});
     CHECK(values(r[0]) == std::vector<double>{1 - 0.1 * 3 / std::sqrt(5.0), 1 - 0.1 * 2 / 2});
     CHECK(values(r[1]) == std::vector<double>{1, 4});
-    agrees_with_reference(2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); });
-    agrees_with_reference(2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); }, {},
+    update_agrees_with_reference(2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); });
+    update_agrees_with_reference(2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); }, {},
                           DType::f64);
     no_gradient_through([](Graph& gr, Expr x) {
         return rmsprop_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("a", Tensor::zeros({2})), x, 0.1, 0.9, 1e-7);
@@ -130,7 +130,7 @@ template <> void op_case<ops::AdamApply>() {
     CHECK(sess.value(m).item<double>() == doctest::Approx(m_new).epsilon(1e-15));
     CHECK(sess.value(v).item<double>() == doctest::Approx(v_new).epsilon(1e-15));
     CHECK(sess.value(w).item<double>() == doctest::Approx(1 - 0.01 * m_new / std::sqrt(v_new)).epsilon(1e-15));
-    agrees_with_reference(3, [](std::vector<Expr> e) { return adam_apply(e[0], e[1], e[2], e[3], e[4], 0.9, 0.999, 1e-7); },
+    update_agrees_with_reference(3, [](std::vector<Expr> e) { return adam_apply(e[0], e[1], e[2], e[3], e[4], 0.9, 0.999, 1e-7); },
                           {Tensor::scalar(1e-3f)});
     no_gradient_through([](Graph& gr, Expr x) {
         return adam_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("m", Tensor::zeros({2})),
