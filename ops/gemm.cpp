@@ -9,6 +9,7 @@
 #include <new>
 
 #include "../core/parallel.hpp"
+#include "unary.hpp"
 
 namespace adjoint::ops {
 
@@ -180,15 +181,15 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
           std::span<std::byte> workspace, Epilogue<T> epilogue) {
     if (M == 0 || N == 0) return;
     // The epilogue on rows x cols of C at column j, each tile once its sum is complete:
-    // c = c + bias[j], then max(c, 0); the same operations, in the same order, as the
-    // separate add and relu ops.
+    // c = c + bias[j], then relu; the same operations, in the same order, as the separate
+    // add and relu ops, and relu is relu's own scalar function (NaN stays NaN).
     auto finish = [&](T* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, std::int64_t j) {
         if (!epilogue.bias && !epilogue.relu) return;
         for (std::int64_t r = 0; r < rows; ++r)
             for (std::int64_t q = 0; q < cols; ++q) {
                 T v = c[r * ldc + q];
                 if (epilogue.bias) v = v + epilogue.bias[j + q];
-                if (epilogue.relu) v = v > T(0) ? v : T(0);
+                if (epilogue.relu) v = ReluFn::f(v);
                 c[r * ldc + q] = v;
             }
     };

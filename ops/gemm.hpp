@@ -24,7 +24,7 @@
 namespace adjoint::ops {
 
 // What is applied to each tile of C once its sum is complete, while it is in cache:
-// + bias[j] (N values, if given), then max(., 0) (if relu).
+// + bias[j] (N values, if given), then relu (if asked: relu's own scalar function).
 template <class T> struct Epilogue {
     const T* bias = nullptr;
     bool relu = false;

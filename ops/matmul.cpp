@@ -2,6 +2,8 @@
 // y[i, j] = sum_k op(x)[i, k] * op(w)[k, j]; the kernels are in gemm.cpp.
 #include "matmul.hpp"
 
+#include <cmath>
+
 #include "gemm.hpp"
 #include "reduce.hpp"
 #include "unary.hpp"
@@ -117,7 +119,7 @@ void MatMulBias::reference(const Inputs& x, Tensor& y) const {
         const std::int64_t N = y.shape()[1];
         for (std::int64_t i = 0; i < y.numel(); ++i) {
             const T v = out[i] + bias[i % N];
-            out[i] = relu && !(v > T(0)) ? T(0) : v;
+            out[i] = relu && !(v > T(0)) && !std::isnan(v) ? T(0) : v;
         }
     });
 }

@@ -85,8 +85,13 @@ void Pow::reference(const Inputs& x, Tensor& y) const {
     map_serial(x[0], y, name, [p = p](auto v) { return static_cast<decltype(v)>(std::pow(v, p)); });
 }
 
-// y = x^p: dx = p x^(p-1) dy
+// y = x^p: dx = p x^(p-1) dy. Two exponents are special, so that no rule ever forms
+// 0 * inf where the derivative exists (PyTorch's rule does the same):
+//   p = 0: y = 1 is constant: no gradient (not 0 * x^-1, which is NaN at x = 0);
+//   p = 1: dx = dy, with no x^0 node, whose rule would again form 0 * x^-1.
 Grads Pow::gradient(const GradContext& c) const {
+    if (p == 0) return grads(c, no_gradient);
+    if (p == 1) return grads(c, [&] { return c.dy; });
     return grads(c, [&] { return c.dy * (pow(c.x[0], p - 1) * p); });
 }
 

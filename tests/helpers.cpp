@@ -28,6 +28,20 @@ Tensor random_tensor(const Shape& shape, DType dtype, double lo, double hi, std:
     return t;
 }
 
+Tensor edge_tensor(const Shape& shape, DType dtype, std::uint64_t seed, int every) {
+    Tensor t = random_tensor(shape, dtype, -2, 2, seed);
+    std::mt19937_64 rng(seed + 1);
+    visit_floating(dtype, "edge_tensor", [&](auto tag) {
+        using T = decltype(tag);
+        using L = std::numeric_limits<T>;
+        const T edges[] = {L::quiet_NaN(), L::infinity(), -L::infinity(), T(-0.0), T(0),
+                           L::denorm_min(), -L::denorm_min(), L::max()};
+        for (T& v : t.data<T>())
+            if (rng() % static_cast<std::uint64_t>(every) == 0) v = edges[rng() % std::size(edges)];
+    });
+    return t;
+}
+
 std::vector<double> values(const Tensor& t) {
     std::vector<double> v(static_cast<std::size_t>(t.numel()));
     for (std::int64_t i = 0; i < t.numel(); ++i) v[static_cast<std::size_t>(i)] = t.at(i);
@@ -48,6 +62,20 @@ double max_rel_diff(const Tensor& a, const Tensor& b) {
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
     return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+bool same_bits_or_nan(const Tensor& a, const Tensor& b) {
+    if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+    return visit_dtype(a.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const auto x = a.data<T>(), y = b.data<T>();
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            if constexpr (std::is_floating_point_v<T>)
+                if (std::isnan(x[i]) && std::isnan(y[i])) continue;
+            if (std::memcmp(&x[i], &y[i], sizeof(T)) != 0) return false;
+        }
+        return true;
+    });
 }
 
 std::string error_of(const std::function<void()>& a) {

@@ -23,11 +23,17 @@ struct TempDir {
 
 // Uniform values in [lo, hi) of any dtype (integers rounded down), seeded.
 Tensor random_tensor(const Shape& shape, DType dtype, double lo, double hi, std::uint64_t seed);
+// Floating values in [-2, 2) with about one element in `every` replaced by an edge value:
+// NaN, +inf, -inf, -0.0, +0.0, the smallest denormal (either sign), the largest finite.
+Tensor edge_tensor(const Shape& shape, DType dtype, std::uint64_t seed, int every = 16);
 
 // Largest |a - b| / (1 + |b|) over all elements; +inf if shapes or dtypes differ.
 double max_rel_diff(const Tensor& a, const Tensor& b);
 // Same shape, dtype and bytes.
 bool bitwise_equal(const Tensor& a, const Tensor& b);
+// The same, except that any NaN matches any NaN: IEEE 754 leaves the sign and payload of
+// an arithmetic NaN open (x86 keeps the first operand's, and a compiler may swap a + b).
+bool same_bits_or_nan(const Tensor& a, const Tensor& b);
 // The elements as doubles, row-major.
 std::vector<double> values(const Tensor& t);
 

@@ -1,5 +1,7 @@
 // The autograd pass: values, VJPs and HVPs, zeros for unrelated wrt, errors, provenance,
 // deep graphs, and the whole MLP's gradient and Hessian-vector checks.
+#include <functional>
+#include <limits>
 #include <sstream>
 
 #include "../helpers.hpp"
@@ -171,6 +173,51 @@ TEST_CASE("check_gradients: reports errors per variable and catches a wrong grad
     CHECK(full.entries[0].checked == 36);  // 6 outputs x 6 inputs
     CHECK_ERROR(check_gradients(wrong, {x * 2.0}, feeds), "wrt \"mul", "only variables and fed placeholders");
     CHECK_ERROR(check_gradients(wrong, {x}), "placeholder \"x\" is not fed");
+}
+
+TEST_CASE("gradients: every rule at the edges of its domain: no 0 * inf where the derivative exists") {
+    // f applied element-wise at points where f' and f'' exist (exact zeros, the saturated
+    // tails): the first and second derivatives, f' = d sum(f(x)) / dx and
+    // f'' = d sum(f'(x)) / dx, exactly, in f64.
+    struct Case {
+        const char* name;
+        std::function<Expr(Expr)> f;
+        std::vector<double> x, d1, d2;
+    };
+    const double inf = std::numeric_limits<double>::infinity();
+    const std::vector<Case> cases{
+        {"pow 0", [](Expr x) { return pow(x, 0); }, {0, 2}, {0, 0}, {0, 0}},
+        {"pow 1", [](Expr x) { return pow(x, 1); }, {0, -2}, {1, 1}, {0, 0}},
+        {"pow 2", [](Expr x) { return pow(x, 2); }, {0, 3}, {0, 6}, {2, 2}},
+        {"pow 3", [](Expr x) { return pow(x, 3); }, {0, 1}, {0, 3}, {0, 6}},
+        {"square", [](Expr x) { return square(x); }, {0, -1}, {0, -2}, {2, 2}},
+        {"relu", [](Expr x) { return relu(x); }, {0, -1, 2}, {0, 0, 1}, {0, 0, 0}},
+        {"neg", [](Expr x) { return -x; }, {0}, {-1}, {0}},
+        {"exp", [](Expr x) { return exp(x); }, {-inf, 0}, {0, 1}, {0, 1}},
+        {"sigmoid", [](Expr x) { return sigmoid(x); }, {-1000, 1000, 0}, {0, 0, 0.25}, {0, 0, 0}},
+        {"tanh", [](Expr x) { return tanh(x); }, {-1000, 1000, 0}, {0, 0, 1}, {0, 0, 0}},
+        {"x - x", [](Expr x) { return x - x; }, {0, 5}, {0, 0}, {0, 0}},
+        {"x * x", [](Expr x) { return x * x; }, {0}, {0}, {2}},
+        {"x / 2", [](Expr x) { return x / 2.0; }, {0}, {0.5}, {0}},
+        {"2 / x", [](Expr x) { return 2.0 / x; }, {1, -2}, {-2, -0.5}, {4, -0.5}},
+        {"maximum(x, 0)", [](Expr x) { return maximum(x, x * 0.0); }, {0, 1}, {1, 1}, {0, 0}},
+        {"softmax over 1", [](Expr x) { return softmax(reshape(x, {x.shape()[0], 1})); }, {0, 3}, {0, 0}, {0, 0}},
+        {"log_softmax over 1", [](Expr x) { return log_softmax(reshape(x, {x.shape()[0], 1})); }, {0, 3}, {0, 0}, {0, 0}},
+        {"softmax over 1, axis 0", [](Expr x) { return softmax(reshape(x, {1, x.shape()[0]}), 0); }, {0, 3}, {0, 0}, {0, 0}},
+    };
+    for (const Case& c : cases) {
+        INFO(std::string(c.name));
+        Graph g;
+        const std::int64_t n = static_cast<std::int64_t>(c.x.size());
+        const Expr x = g.placeholder("x", {n}, DType::f64);
+        const Expr d1 = gradients(sum(c.f(x)), {x})[0];
+        const Expr d2 = gradients(sum(d1), {x})[0];
+        Session sess(g);
+        const auto r = sess.run({d1, d2}, {{x, Tensor::from<double>(c.x, Shape{n})}});
+        INFO("f' = ", to_string(r[0]), ", f'' = ", to_string(r[1]));
+        CHECK(values(r[0]) == c.d1);
+        CHECK(values(r[1]) == c.d2);
+    }
 }
 
 }  // namespace adjoint::test

@@ -1,4 +1,6 @@
 // Matrix product, layout ops, cast, stop_gradient and assign.
+#include <cmath>
+
 #include "op_cases.hpp"
 
 namespace adjoint::test {
@@ -54,22 +56,39 @@ template <> void op_case<ops::MatMulBias>() {
           std::vector<double>{1.5, -2.5, -2, 3.5, -6.5, 0});
     CHECK(values(eval([](Exprs e) { return matmul_bias(e[0], e[1], e[2], true); }, {x, w, b})) ==
           std::vector<double>{1.5, 0, 0, 3.5, 0, 0});
-    // The same bits as matmul, add and relu, at the network's shapes and at odd ones.
-    for (const auto& [m, k, n] : {std::array<std::int64_t, 3>{128, 784, 512}, {37, 300, 261}, {96, 512, 10}})
+    // The same bits as matmul, add and relu, at the network's shapes and at odd ones, with
+    // ordinary values and with NaN, +-inf, -0.0 and denormals among them (about one row
+    // or column in four meets one), in f32 and f64.
+    for (const auto& [m, k, n] : {std::array<std::int64_t, 3>{128, 784, 512}, {37, 300, 261}, {96, 512, 10}, {7, 5, 9}})
         for (bool relu_ : {false, true})
-            for (bool ta : {false, true}) {
-                INFO("m=", m, " n=", n, " relu=", relu_, " ta=", ta);
-                Graph g;
-                const Expr a = g.placeholder("a", ta ? Shape{k, m} : Shape{m, k}), wv = g.placeholder("w", {k, n});
-                const Expr bias = g.placeholder("b", {n});
-                const Expr fused = matmul_bias(a, wv, bias, relu_, {.a = ta});
-                const Expr plain = relu_ ? relu(matmul(a, wv, {.a = ta}) + bias) : matmul(a, wv, {.a = ta}) + bias;
-                Session sess(g, {.threads = 2});
-                const auto r = sess.run({fused, plain}, {{a, random_tensor(a.shape(), DType::f32, -1, 1, 1)},
-                                                         {wv, random_tensor(wv.shape(), DType::f32, -1, 1, 2)},
-                                                         {bias, random_tensor(bias.shape(), DType::f32, -1, 1, 3)}});
-                CHECK(bitwise_equal(r[0], r[1]));
-            }
+            for (bool ta : {false, true})
+                for (bool edges : {false, true})
+                    for (DType dt : {DType::f32, DType::f64}) {
+                        INFO("m=", m, " n=", n, " relu=", relu_, " ta=", ta, " edges=", edges, " ", dtype_name(dt));
+                        Graph g;
+                        const Expr a = g.placeholder("a", ta ? Shape{k, m} : Shape{m, k}, dt);
+                        const Expr wv = g.placeholder("w", {k, n}, dt), bias = g.placeholder("b", {n}, dt);
+                        const Expr fused = matmul_bias(a, wv, bias, relu_, {.a = ta});
+                        const Expr sum_ = matmul(a, wv, {.a = ta}) + bias;
+                        const Expr plain = relu_ ? relu(sum_) : sum_;
+                        auto input = [&](const Expr& e, std::uint64_t seed, int every) {
+                            return edges ? edge_tensor(e.shape(), dt, seed, every) : random_tensor(e.shape(), dt, -1, 1, seed);
+                        };
+                        const Feeds feeds{{a, input(a, 1, static_cast<int>(4 * k))},
+                                          {wv, input(wv, 2, static_cast<int>(4 * k))},
+                                          {bias, input(bias, 3, 4)}};
+                        Session sess(g, {.threads = 2});
+                        const auto r = sess.run({fused, plain}, feeds);
+                        CHECK(same_bits_or_nan(r[0], r[1]));
+                    }
+    // relu keeps NaN in the fused epilogue as it does alone (a NaN input row stays NaN).
+    {
+        const Tensor xs = Tensor::from({{NAN, 1.f}, {1.f, 1.f}}), ws = Tensor::from({{1.f}, {-1.f}});
+        const std::vector<double> y = values(eval([](Exprs e) { return matmul_bias(e[0], e[1], e[2], true); },
+                                                  {xs, ws, Tensor::from({0.f})}));
+        CHECK(std::isnan(y[0]));
+        CHECK(y[1] == 0);
+    }
     agrees_with_reference([](Exprs e) { return matmul_bias(e[0], e[1], e[2], true); },
                           {{Shape{batch, 300}}, {Shape{300, 70}}, {Shape{70}}}, 1e-4);
     agrees_with_reference([](Exprs e) { return matmul_bias(e[0], e[1], e[2], true, {.b = true}); },

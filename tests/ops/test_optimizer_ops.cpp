@@ -42,6 +42,31 @@ void update_agrees_with_reference(std::size_t written, const std::function<Expr(
     CHECK(!bitwise_equal(ref, start[0]));
 }
 
+// The fused update against the same formula as separate ops (unfused(written..., g,
+// extra...) returns the new value of each written input), on inputs with NaN, +-inf, -0.0
+// and denormals among them: the same bits for every written variable.
+void update_matches_unfused(std::size_t written, const std::function<Expr(std::vector<Expr>)>& fused,
+                            const std::function<std::vector<Expr>(std::vector<Expr>)>& unfused,
+                            std::vector<Tensor> extra = {}, DType dtype = DType::f32) {
+    const Shape shape{300, 70};
+    Graph g;
+    std::vector<Expr> in;
+    for (std::size_t i = 0; i < written; ++i) in.push_back(g.variable(fmt::format("v{}", i), edge_tensor(shape, dtype, 20 + i)));
+    const Expr grad = g.placeholder("g", shape, dtype);
+    in.push_back(grad);
+    for (const Tensor& t : extra) in.push_back(g.constant(t));
+    const std::vector<Expr> plain = unfused(in);
+    REQUIRE(plain.size() == written);
+    Session sess(g, {.threads = 2});
+    const Feeds feeds{{grad, edge_tensor(shape, dtype, 30)}};
+    const std::vector<Tensor> want = sess.run(plain, feeds);  // before the update
+    sess.run({}, feeds, {fused(in)});
+    for (std::size_t i = 0; i < written; ++i) {
+        CAPTURE(i);
+        CHECK(same_bits_or_nan(sess.value(in[i]), want[i]));
+    }
+}
+
 // No gradient flows through an update: d/dg of sum(update) is zero.
 void no_gradient_through(const std::function<Expr(Graph&, Expr)>& build) {
     Graph g;
@@ -62,6 +87,8 @@ template <> void op_case<ops::SGDApply>() {
     CHECK(values(sess.run({up}, {{grad, Tensor::from({2.0, -4.0})}})[0]) == std::vector<double>{0, 4});
     CHECK(values(sess.value(w)) == std::vector<double>{0, 4});
     update_agrees_with_reference(1, [](std::vector<Expr> e) { return sgd_apply(e[0], e[1], 0.01); });
+    update_matches_unfused(1, [](std::vector<Expr> e) { return sgd_apply(e[0], e[1], 0.01); },
+                           [](std::vector<Expr> e) { return std::vector<Expr>{e[0] - e[1] * 0.01}; });
     no_gradient_through([](Graph& gr, Expr x) { return sgd_apply(gr.variable("w", Tensor::zeros({2})), x, 0.1); });
     CHECK_ERROR(sgd_apply(grad, grad, 0.1), "sgd_apply", "\"g\" is a placeholder, not a variable");
     CHECK_ERROR(sgd_apply(w, g.placeholder("h", {3}, DType::f64), 0.1), "input 1 is (3,), input 0 is (2,)");
@@ -82,6 +109,12 @@ template <> void op_case<ops::MomentumApply>() {
         CHECK(sess.value(w).item<double>() ==
               doctest::Approx(nesterov ? 1 + 0.9 * v_new - 0.1 * 2 : 1 + v_new).epsilon(1e-15));
         update_agrees_with_reference(2, [=](std::vector<Expr> e) { return momentum_apply(e[0], e[1], e[2], 0.01, 0.9, nesterov); });
+        update_matches_unfused(
+            2, [=](std::vector<Expr> e) { return momentum_apply(e[0], e[1], e[2], 0.01, 0.9, nesterov); },
+            [=](std::vector<Expr> e) {
+                const Expr v = e[1] * 0.9 - e[2] * 0.01;
+                return std::vector<Expr>{nesterov ? e[0] + v * 0.9 - e[2] * 0.01 : e[0] + v, v};
+            });
     }
     no_gradient_through([](Graph& gr, Expr x) {
         return momentum_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("v", Tensor::zeros({2})), x, 0.1, 0.9, false);
@@ -105,6 +138,14 @@ template <> void op_case<ops::RMSpropApply>() {
     update_agrees_with_reference(2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); });
     update_agrees_with_reference(2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); }, {},
                           DType::f64);
+    for (DType dt : {DType::f32, DType::f64})
+        update_matches_unfused(
+            2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); },
+            [](std::vector<Expr> e) {
+                const Expr a = e[1] * 0.9 + (e[2] * e[2]) * (1 - 0.9);
+                return std::vector<Expr>{e[0] - e[2] * 1e-3 / (sqrt(a) + 1e-7), a};
+            },
+            {}, dt);
     no_gradient_through([](Graph& gr, Expr x) {
         return rmsprop_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("a", Tensor::zeros({2})), x, 0.1, 0.9, 1e-7);
     });
@@ -132,6 +173,13 @@ template <> void op_case<ops::AdamApply>() {
     CHECK(sess.value(w).item<double>() == doctest::Approx(1 - 0.01 * m_new / std::sqrt(v_new)).epsilon(1e-15));
     update_agrees_with_reference(3, [](std::vector<Expr> e) { return adam_apply(e[0], e[1], e[2], e[3], e[4], 0.9, 0.999, 1e-7); },
                           {Tensor::scalar(1e-3f)});
+    update_matches_unfused(
+        3, [](std::vector<Expr> e) { return adam_apply(e[0], e[1], e[2], e[3], e[4], 0.9, 0.999, 1e-7); },
+        [](std::vector<Expr> e) {
+            const Expr m = e[1] * 0.9 + e[3] * (1 - 0.9), v = e[2] * 0.999 + (e[3] * e[3]) * (1 - 0.999);
+            return std::vector<Expr>{e[0] - e[4] * m / (sqrt(v) + 1e-7), m, v};
+        },
+        {Tensor::scalar(1e-3f)});
     no_gradient_through([](Graph& gr, Expr x) {
         return adam_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("m", Tensor::zeros({2})),
                           gr.variable("v", Tensor::zeros({2})), x, gr.constant(Tensor::scalar(0.1f)), 0.9, 0.999, 1e-7);

@@ -137,6 +137,10 @@ template <> void op_case<ops::Softmax>() {
     const Tensor xv = random_tensor({7, 10}, DType::f64, -20, 20, 5);
     const auto r = sess.run({softmax(x), transpose(softmax(transpose(x), 0))}, {{x, xv}});
     CHECK(max_rel_diff(r[0], r[1]) < 1e-15);
+    // With NaN, +-inf, -0.0 and denormals among the logits: NaN and infinities where the
+    // composite has them, the same values elsewhere.
+    const auto e = sess.run({softmax(x), transpose(softmax(transpose(x), 0))}, {{x, edge_tensor({7, 10}, DType::f64, 6, 8)}});
+    CHECK(max_rel_diff(e[0], e[1]) < 1e-15);
     agrees_with_reference([](Exprs e) { return softmax(e[0]); }, {{Shape{batch, 10}, DType::f32, -30, 30}}, 0);
     agrees_with_reference([](Exprs e) { return softmax(e[0]); }, {{Shape{5, 3000}, DType::f64, -30, 30}}, 0);
     check_op_gradients([](Exprs e) { return softmax(e[0]); }, {{Shape{3, 5}, DType::f64, -3, 3}});
@@ -157,6 +161,11 @@ template <> void op_case<ops::SoftmaxCrossEntropyGrad>() {
                                              {l, random_tensor({96, 10}, DType::f64, 0, 1, 2)},
                                              {dy, random_tensor({96}, DType::f64, -1, 1, 3)}});
     CHECK(max_rel_diff(r[0], r[1]) < 1e-14);
+    // With NaN, +-inf, -0.0 and denormals among the inputs: the same NaN and infinities.
+    const auto edges = sess.run({d, composite}, {{x, edge_tensor({96, 10}, DType::f64, 4, 12)},
+                                                 {l, edge_tensor({96, 10}, DType::f64, 5, 12)},
+                                                 {dy, edge_tensor({96}, DType::f64, 6, 12)}});
+    CHECK(max_rel_diff(edges[0], edges[1]) < 1e-14);
     auto grad = [](Exprs e) {
         return make(ops::SoftmaxCrossEntropyGrad{}, {e[0], e[1], e[2]}, std::source_location::current());
     };
