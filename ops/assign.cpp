@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "naive.hpp"
+
 namespace adjoint::ops {
 
 TypedShape Assign::infer(std::span<const TypedShape> in, std::int64_t) const {
@@ -15,7 +17,10 @@ TypedShape Assign::infer(std::span<const TypedShape> in, std::int64_t) const {
 void Assign::forward(const Inputs& x, Tensor& y) const {
     if (y.raw() != x[1].raw()) std::memcpy(y.raw(), x[1].raw(), y.nbytes());
 }
-void Assign::reference(const Inputs& x, Tensor& y) const { forward(x, y); }
+// Naive: element by element.
+void Assign::reference(const Inputs& x, Tensor& y) const {
+    for (std::int64_t i = 0; i < x[1].numel(); ++i) naive::set(y, i, naive::get(x[1], i));
+}
 
 // y = value (the variable's new value): d value = dy; the old value is overwritten.
 Grads Assign::gradient(const GradContext& c) const { return grads(c, no_gradient, [&] { return c.dy; }); }

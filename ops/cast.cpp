@@ -1,11 +1,13 @@
 // N = number of elements; y[i] = convert(x[i]).
 #include "cast.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "../core/parallel.hpp"
+#include "naive.hpp"
 
 namespace adjoint::ops {
 
@@ -26,18 +28,16 @@ template <class To, class From> To convert(From v) {
     }
 }
 
-void cast_elements(const Tensor& x, Tensor& y, bool parallel) {
+void cast_elements(const Tensor& x, Tensor& y) {
     visit_dtype(x.dtype(), [&](auto from_tag) {
         visit_dtype(y.dtype(), [&](auto to_tag) {
             using From = decltype(from_tag);
             using To = decltype(to_tag);
             const From* a = x.data<From>().data();
             To* b = y.data<To>().data();
-            auto body = [&](std::int64_t s, std::int64_t e) {
+            parallel_chunks(x.numel(), 1 << 14, [&](std::int64_t s, std::int64_t e) {
                 for (std::int64_t i = s; i < e; ++i) b[i] = convert<To>(a[i]);
-            };
-            if (parallel) parallel_chunks(x.numel(), 1 << 14, body);
-            else body(0, x.numel());
+            });
         });
     });
 }
@@ -51,8 +51,23 @@ TypedShape Cast::infer(std::span<const TypedShape> in, std::int64_t) const {
     return {in[0].shape, to};
 }
 
-void Cast::forward(const Inputs& x, Tensor& y) const { cast_elements(x[0], y, true); }
-void Cast::reference(const Inputs& x, Tensor& y) const { cast_elements(x[0], y, false); }
+void Cast::forward(const Inputs& x, Tensor& y) const { cast_elements(x[0], y); }
+
+// Naive: through long double, which holds every value of every dtype exactly; to an
+// integer type: NaN is 0, else round toward zero and clamp to the type's range.
+void Cast::reference(const Inputs& x, Tensor& y) const {
+    visit_dtype(to, [&](auto tag) {
+        using To = decltype(tag);
+        for (std::int64_t i = 0; i < x[0].numel(); ++i) {
+            long double v = naive::get(x[0], i);
+            if constexpr (std::is_integral_v<To>) {
+                v = std::isnan(v) ? 0 : std::clamp(std::trunc(v), static_cast<long double>(std::numeric_limits<To>::lowest()),
+                                                   static_cast<long double>(std::numeric_limits<To>::max()));
+            }
+            y.data<To>()[static_cast<std::size_t>(i)] = static_cast<To>(v);
+        }
+    });
+}
 
 // Between floating types: dx = dy cast back. To or from integers: no gradient, as in
 // TensorFlow.
@@ -67,7 +82,9 @@ TypedShape StopGradient::infer(std::span<const TypedShape> in, std::int64_t) con
 }
 
 void StopGradient::forward(const Inputs& x, Tensor& y) const { std::memcpy(y.raw(), x[0].raw(), y.nbytes()); }
-void StopGradient::reference(const Inputs& x, Tensor& y) const { cast_elements(x[0], y, false); }
+void StopGradient::reference(const Inputs& x, Tensor& y) const {
+    for (std::int64_t i = 0; i < x[0].numel(); ++i) naive::set(y, i, naive::get(x[0], i));
+}
 
 // The point of the op: nothing flows back.
 Grads StopGradient::gradient(const GradContext& c) const { return grads(c, no_gradient); }

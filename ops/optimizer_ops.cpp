@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "../core/parallel.hpp"
+#include "naive.hpp"
 
 namespace adjoint::ops {
 
@@ -27,35 +28,32 @@ TypedShape same_shapes(std::span<const TypedShape> in, std::size_t n) {
     return in[0];
 }
 
-// body(begin, end) over [0, n): in parallel chunks (forward) or in one go (reference).
-template <class F> void elements(std::int64_t n, bool parallel, F&& body) {
-    if (parallel) parallel_chunks(n, 1 << 14, body);
-    else body(std::int64_t{0}, n);
-}
+// body(begin, end) over [0, n) in parallel chunks.
+template <class F> void elements(std::int64_t n, F&& body) { parallel_chunks(n, 1 << 14, body); }
 
 template <class T> T* out(Tensor& t) { return t.data<T>().data(); }
 template <class T> const T* in(const Tensor& t) { return t.data<T>().data(); }
 
-void run_sgd(const SGDApply& op, const Inputs& x, Tensor& y, bool parallel) {
+void run_sgd(const SGDApply& op, const Inputs& x, Tensor& y) {
     visit_floating(y.dtype(), SGDApply::name, [&](auto tag) {
         using T = decltype(tag);
         const T *w = in<T>(x[0]), *g = in<T>(x[1]);
         T* w_new = out<T>(y);
         const T lr = static_cast<T>(op.lr);
-        elements(y.numel(), parallel, [=](std::int64_t b, std::int64_t e) {
+        elements(y.numel(), [=](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i) w_new[i] = w[i] - g[i] * lr;
         });
     });
 }
 
-void run_momentum(const MomentumApply& op, const Inputs& x, Tensor& y, bool parallel) {
+void run_momentum(const MomentumApply& op, const Inputs& x, Tensor& y) {
     visit_floating(y.dtype(), MomentumApply::name, [&](auto tag) {
         using T = decltype(tag);
         const T *w = in<T>(x[0]), *g = in<T>(x[2]);
         T *v = out<T>(x.written(1)), *w_new = out<T>(y);
         const T lr = static_cast<T>(op.lr), mu = static_cast<T>(op.momentum);
         const bool nesterov = op.nesterov;
-        elements(y.numel(), parallel, [=](std::int64_t b, std::int64_t e) {
+        elements(y.numel(), [=](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i) {
                 const T v_new = v[i] * mu - g[i] * lr;
                 v[i] = v_new;
@@ -65,14 +63,14 @@ void run_momentum(const MomentumApply& op, const Inputs& x, Tensor& y, bool para
     });
 }
 
-void run_rmsprop(const RMSpropApply& op, const Inputs& x, Tensor& y, bool parallel) {
+void run_rmsprop(const RMSpropApply& op, const Inputs& x, Tensor& y) {
     visit_floating(y.dtype(), RMSpropApply::name, [&](auto tag) {
         using T = decltype(tag);
         const T *w = in<T>(x[0]), *g = in<T>(x[2]);
         T *a = out<T>(x.written(1)), *w_new = out<T>(y);
         const T lr = static_cast<T>(op.lr), rho = static_cast<T>(op.rho), rest = static_cast<T>(1 - op.rho),
                 eps = static_cast<T>(op.eps);
-        elements(y.numel(), parallel, [=](std::int64_t b, std::int64_t e) {
+        elements(y.numel(), [=](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i) {
                 const T a_new = rho * a[i] + rest * (g[i] * g[i]);
                 a[i] = a_new;
@@ -82,7 +80,7 @@ void run_rmsprop(const RMSpropApply& op, const Inputs& x, Tensor& y, bool parall
     });
 }
 
-void run_adam(const AdamApply& op, const Inputs& x, Tensor& y, bool parallel) {
+void run_adam(const AdamApply& op, const Inputs& x, Tensor& y) {
     visit_floating(y.dtype(), AdamApply::name, [&](auto tag) {
         using T = decltype(tag);
         const T *w = in<T>(x[0]), *g = in<T>(x[3]);
@@ -90,7 +88,7 @@ void run_adam(const AdamApply& op, const Inputs& x, Tensor& y, bool parallel) {
         const T lr = x[4].item<T>(), b1 = static_cast<T>(op.beta1), b2 = static_cast<T>(op.beta2),
                 rest1 = static_cast<T>(1 - op.beta1), rest2 = static_cast<T>(1 - op.beta2),
                 eps = static_cast<T>(op.eps);
-        elements(y.numel(), parallel, [=](std::int64_t b, std::int64_t e) {
+        elements(y.numel(), [=](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i) {
                 const T m_new = m[i] * b1 + g[i] * rest1, v_new = v[i] * b2 + (g[i] * g[i]) * rest2;
                 m[i] = m_new;
@@ -103,26 +101,63 @@ void run_adam(const AdamApply& op, const Inputs& x, Tensor& y, bool parallel) {
 
 Grads none(const GradContext& c) { return Grads(c.x.size()); }
 
+// For the naive references: element i of input k in long double.
+long double at(const Inputs& x, std::size_t k, std::int64_t i) { return naive::get(x[k], i); }
+
 }  // namespace
+
+// ---- the naive references: Keras' formulas, element by element, in long double.
+
+// w = w - lr g
+void SGDApply::reference(const Inputs& x, Tensor& y) const {
+    for (std::int64_t i = 0; i < y.numel(); ++i) naive::set(y, i, at(x, 0, i) - lr * at(x, 1, i));
+}
+
+// v = momentum v - lr g;  w = w + v  (nesterov: w + momentum v - lr g)
+void MomentumApply::reference(const Inputs& x, Tensor& y) const {
+    for (std::int64_t i = 0; i < y.numel(); ++i) {
+        const long double w = at(x, 0, i), g = at(x, 2, i), v = momentum * at(x, 1, i) - lr * g;
+        naive::set(x.written(1), i, v);
+        naive::set(y, i, nesterov ? w + momentum * v - lr * g : w + v);
+    }
+}
+
+// a = rho a + (1 - rho) g^2;  w = w - lr g / (sqrt(a) + eps)
+void RMSpropApply::reference(const Inputs& x, Tensor& y) const {
+    for (std::int64_t i = 0; i < y.numel(); ++i) {
+        const long double g = at(x, 2, i), a = rho * at(x, 1, i) + (1 - rho) * g * g;
+        naive::set(x.written(1), i, a);
+        naive::set(y, i, at(x, 0, i) - lr * g / (std::sqrt(a) + eps));
+    }
+}
+
+// m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  w = w - lr_t m / (sqrt(v) + eps)
+void AdamApply::reference(const Inputs& x, Tensor& y) const {
+    const long double lr_t = at(x, 4, 0);
+    for (std::int64_t i = 0; i < y.numel(); ++i) {
+        const long double g = at(x, 3, i), m = beta1 * at(x, 1, i) + (1 - beta1) * g,
+                          v = beta2 * at(x, 2, i) + (1 - beta2) * g * g;
+        naive::set(x.written(1), i, m);
+        naive::set(x.written(2), i, v);
+        naive::set(y, i, at(x, 0, i) - lr_t * m / (std::sqrt(v) + eps));
+    }
+}
 
 std::string SGDApply::attrs() const { return fmt::format("lr={}", lr); }
 TypedShape SGDApply::infer(std::span<const TypedShape> in, std::int64_t) const { return same_shapes(in, 2); }
-void SGDApply::forward(const Inputs& x, Tensor& y) const { run_sgd(*this, x, y, true); }
-void SGDApply::reference(const Inputs& x, Tensor& y) const { run_sgd(*this, x, y, false); }
+void SGDApply::forward(const Inputs& x, Tensor& y) const { run_sgd(*this, x, y); }
 Grads SGDApply::gradient(const GradContext& c) const { return none(c); }
 
 std::string MomentumApply::attrs() const {
     return fmt::format("lr={} momentum={}{}", lr, momentum, nesterov ? " nesterov" : "");
 }
 TypedShape MomentumApply::infer(std::span<const TypedShape> in, std::int64_t) const { return same_shapes(in, 3); }
-void MomentumApply::forward(const Inputs& x, Tensor& y) const { run_momentum(*this, x, y, true); }
-void MomentumApply::reference(const Inputs& x, Tensor& y) const { run_momentum(*this, x, y, false); }
+void MomentumApply::forward(const Inputs& x, Tensor& y) const { run_momentum(*this, x, y); }
 Grads MomentumApply::gradient(const GradContext& c) const { return none(c); }
 
 std::string RMSpropApply::attrs() const { return fmt::format("lr={} rho={} eps={}", lr, rho, eps); }
 TypedShape RMSpropApply::infer(std::span<const TypedShape> in, std::int64_t) const { return same_shapes(in, 3); }
-void RMSpropApply::forward(const Inputs& x, Tensor& y) const { run_rmsprop(*this, x, y, true); }
-void RMSpropApply::reference(const Inputs& x, Tensor& y) const { run_rmsprop(*this, x, y, false); }
+void RMSpropApply::forward(const Inputs& x, Tensor& y) const { run_rmsprop(*this, x, y); }
 Grads RMSpropApply::gradient(const GradContext& c) const { return none(c); }
 
 std::string AdamApply::attrs() const { return fmt::format("beta_1={} beta_2={} eps={}", beta1, beta2, eps); }
@@ -134,8 +169,7 @@ TypedShape AdamApply::infer(std::span<const TypedShape> in, std::int64_t) const 
         throw std::invalid_argument(fmt::format("the learning rate (input 4) must be a scalar, it is {}", in[4].shape));
     return t;
 }
-void AdamApply::forward(const Inputs& x, Tensor& y) const { run_adam(*this, x, y, true); }
-void AdamApply::reference(const Inputs& x, Tensor& y) const { run_adam(*this, x, y, false); }
+void AdamApply::forward(const Inputs& x, Tensor& y) const { run_adam(*this, x, y); }
 Grads AdamApply::gradient(const GradContext& c) const { return none(c); }
 
 }  // namespace adjoint::ops

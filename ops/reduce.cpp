@@ -2,11 +2,14 @@
 // possible (reduce_kernel.hpp); y has the kept dims.
 #include "reduce.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "binary.hpp"
 #include "cast.hpp"
 #include "shape_ops.hpp"
+#include "naive.hpp"
 #include "reduce_kernel.hpp"
 
 namespace adjoint::ops {
@@ -63,15 +66,15 @@ std::string reduce_attrs(std::span<const int> axes, bool keepdims) {
     return fmt::format("axes={} keepdims={}", axes.empty() ? "all" : format_axes(axes), keepdims);
 }
 
-// y = reduce(x) over the masked axes with `op`, fast or naive.
-template <class T, class Op> void reduce(const Tensor& x, Tensor& y, std::span<const int> axes, T identity, Op op, bool naive) {
+// y = reduce(x) over the masked axes with `op`.
+template <class T, class Op> void reduce(const Tensor& x, Tensor& y, std::span<const int> axes, T identity, Op op) {
     const auto mask = full_mask(x.shape(), axes);
     const T* xs = x.data<T>().data();
     T* ys = y.data<T>().data();
     const Folded f = fold(x.shape(), mask);
     if (x.numel() == 0) {
         for (std::int64_t i = 0; i < y.numel(); ++i) ys[i] = identity;
-    } else if (!naive && f.contiguous) {
+    } else if (f.contiguous) {
         reduce_folded<T>(xs, ys, f, identity, op);
     } else {
         reduce_general<T>(xs, ys, x.shape(), mask, identity, op);
@@ -92,6 +95,28 @@ template <class T> T lowest() {
 
 }  // namespace
 
+// The naive reduction: y[o] = combine over the x elements whose kept dims index o, in
+// row-major order of x, in long double. An integer max of no elements cannot happen (the
+// shape rule refuses empty max axes).
+template <class Combine>
+void naive_reduce(const Tensor& x, Tensor& y, std::span<const int> axes, long double identity, Combine combine) {
+    const auto mask = full_mask(x.shape(), axes);
+    std::vector<long double> acc(static_cast<std::size_t>(y.numel()), identity);
+    Shape kept;
+    for (std::size_t k = 0; k < x.shape().rank(); ++k)
+        if (!mask[k]) kept.push_back(x.shape()[k]);
+    for (std::int64_t i = 0; i < x.numel(); ++i) {
+        const naive::Index idx = naive::unravel(i, x.shape());
+        naive::Index out{};
+        std::size_t r = 0;
+        for (std::size_t k = 0; k < x.shape().rank(); ++k)
+            if (!mask[k]) out[r++] = idx[k];
+        long double& a = acc[static_cast<std::size_t>(naive::ravel(out, kept))];
+        a = combine(a, naive::get(x, i));
+    }
+    for (std::int64_t o = 0; o < y.numel(); ++o) naive::set(y, o, acc[static_cast<std::size_t>(o)]);
+}
+
 // ---- sum
 
 std::string Sum::attrs() const { return reduce_attrs(axes, keepdims); }
@@ -103,10 +128,12 @@ TypedShape Sum::infer(std::span<const TypedShape> in, std::int64_t) const {
 }
 
 void Sum::forward(const Inputs& x, Tensor& y) const {
-    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, decltype(tag)(0), Plus{}, false); });
+    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, decltype(tag)(0), Plus{}); });
 }
+// Naive: every x element, in row-major order, is added in long double to the output its
+// kept dims index.
 void Sum::reference(const Inputs& x, Tensor& y) const {
-    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, decltype(tag)(0), Plus{}, true); });
+    naive_reduce(x[0], y, axes, 0.0L, [](long double acc, long double v) { return acc + v; });
 }
 
 namespace {
@@ -135,10 +162,11 @@ TypedShape Max::infer(std::span<const TypedShape> in, std::int64_t) const {
 }
 
 void Max::forward(const Inputs& x, Tensor& y) const {
-    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, lowest<decltype(tag)>(), Larger{}, false); });
+    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, lowest<decltype(tag)>(), Larger{}); });
 }
 void Max::reference(const Inputs& x, Tensor& y) const {
-    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, lowest<decltype(tag)>(), Larger{}, true); });
+    naive_reduce(x[0], y, axes, -std::numeric_limits<long double>::infinity(),
+                 [](long double acc, long double v) { return std::isnan(acc) || std::isnan(v) ? NAN : std::max(acc, v); });
 }
 
 // y = max of x over axes: dy goes to the elements equal to the max, split evenly
@@ -166,8 +194,7 @@ TypedShape ArgMax::infer(std::span<const TypedShape> in, std::int64_t) const {
 
 namespace {
 
-template <class T> void argmax_rows(const T* x, std::int32_t* y, std::int64_t O, std::int64_t R, std::int64_t I,
-                                    bool parallel) {
+template <class T> void argmax_rows(const T* x, std::int32_t* y, std::int64_t O, std::int64_t R, std::int64_t I) {
     auto rows = [&](std::int64_t o0, std::int64_t o1) {
         for (std::int64_t o = o0; o < o1; ++o)
             for (std::int64_t i = 0; i < I; ++i) {
@@ -178,26 +205,45 @@ template <class T> void argmax_rows(const T* x, std::int32_t* y, std::int64_t O,
                 y[o * I + i] = static_cast<std::int32_t>(best);
             }
     };
-    if (parallel) parallel_chunks(O, std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(R * I, 1)), rows);
-    else rows(0, O);
+    parallel_chunks(O, std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(R * I, 1)), rows);
 }
 
-template <class T> void argmax(const Tensor& x, Tensor& y, int axis, bool parallel) {
+template <class T> void argmax(const Tensor& x, Tensor& y, int axis) {
     const Shape& s = x.shape();
     const std::size_t a = static_cast<std::size_t>(axis < 0 ? axis + static_cast<int>(s.rank()) : axis);
     std::int64_t O = 1, I = 1;
     for (std::size_t i = 0; i < a; ++i) O *= s[i];
     for (std::size_t i = a + 1; i < s.rank(); ++i) I *= s[i];
-    argmax_rows(x.data<T>().data(), y.data<std::int32_t>().data(), O, s[a], I, parallel);
+    argmax_rows(x.data<T>().data(), y.data<std::int32_t>().data(), O, s[a], I);
 }
 
 }  // namespace
 
 void ArgMax::forward(const Inputs& x, Tensor& y) const {
-    visit_dtype(x[0].dtype(), [&](auto tag) { argmax<decltype(tag)>(x[0], y, axis, true); });
+    visit_dtype(x[0].dtype(), [&](auto tag) { argmax<decltype(tag)>(x[0], y, axis); });
 }
+// Naive: for each output, walk the axis by multi-index; the first NaN wins, else the
+// first of the largest values (numpy's argmax).
 void ArgMax::reference(const Inputs& x, Tensor& y) const {
-    visit_dtype(x[0].dtype(), [&](auto tag) { argmax<decltype(tag)>(x[0], y, axis, false); });
+    const Shape& s = x[0].shape();
+    const std::size_t a = static_cast<std::size_t>(axis < 0 ? axis + static_cast<int>(s.rank()) : axis);
+    for (std::int64_t o = 0; o < y.numel(); ++o) {
+        const naive::Index out = naive::unravel(o, y.shape());
+        naive::Index idx{};
+        for (std::size_t k = 0, r = 0; k < s.rank(); ++k) idx[k] = k == a ? 0 : out[r++];
+        std::int64_t best = -1;
+        long double best_value = 0;
+        for (std::int64_t r = 0; r < s[a]; ++r) {
+            idx[a] = r;
+            const long double v = naive::get(x[0], naive::ravel(idx, s));
+            if (std::isnan(v)) {
+                best = r;
+                break;
+            }
+            if (best < 0 || v > best_value) best = r, best_value = v;
+        }
+        y.data<std::int32_t>()[static_cast<std::size_t>(o)] = static_cast<std::int32_t>(best);
+    }
 }
 
 // An index: piecewise constant, no gradient.
@@ -221,7 +267,22 @@ void Count::forward(const Inputs& x, Tensor& y) const {
         if (mask[i]) n *= static_cast<double>(x[0].shape()[i]);
     visit_floating(y.dtype(), name, [&](auto tag) { y.data<decltype(tag)>()[0] = static_cast<decltype(tag)>(n); });
 }
-void Count::reference(const Inputs& x, Tensor& y) const { forward(x, y); }
+// Naive: counts, one by one, the positions of an odometer over the reduced dims.
+void Count::reference(const Inputs& x, Tensor& y) const {
+    const auto mask = full_mask(x[0].shape(), axes);
+    std::vector<std::int64_t> dims;  // the reduced dims
+    for (std::size_t k = 0; k < x[0].shape().rank(); ++k)
+        if (mask[k]) dims.push_back(x[0].shape()[k]);
+    std::int64_t n = 0;
+    const bool empty = std::find(dims.begin(), dims.end(), 0) != dims.end();
+    for (std::vector<std::int64_t> idx(dims.size(), 0); !empty;) {
+        ++n;
+        std::size_t k = dims.size();
+        while (k > 0 && ++idx[k - 1] == dims[k - 1]) idx[--k] = 0;
+        if (k == 0) break;  // every digit wrapped: all positions counted
+    }
+    naive::set(y, 0, static_cast<long double>(n));
+}
 
 // Depends on x's shape only, not its values: no gradient.
 Grads Count::gradient(const GradContext& c) const { return grads(c, no_gradient); }

@@ -6,6 +6,7 @@
 #include "../core/parallel.hpp"
 #include "binary.hpp"
 #include "cast.hpp"
+#include "naive.hpp"
 #include "reduce.hpp"
 #include "shape_ops.hpp"
 #include "unary.hpp"
@@ -35,13 +36,11 @@ template <class T> T logsumexp(const T* x, std::int64_t C) {
     return m + std::log(s);
 }
 
-// Calls row(r) for every row, in parallel or not.
-template <class F> void for_rows(std::int64_t R, std::int64_t C, bool parallel, F row) {
-    auto body = [&](std::int64_t r0, std::int64_t r1) {
+// Calls row(r) for every row, in parallel.
+template <class F> void for_rows(std::int64_t R, std::int64_t C, F row) {
+    parallel_chunks(R, std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(C, 1)), [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) row(r);
-    };
-    if (parallel) parallel_chunks(R, std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(C, 1)), body);
-    else body(0, R);
+    });
 }
 
 // y = softmax of one row x of C values: max, exp(x - max) and their sum, then divide.
@@ -53,21 +52,21 @@ template <class T> void softmax_row(const T* x, T* y, std::int64_t C) {
     for (std::int64_t c = 0; c < C; ++c) y[c] /= s;
 }
 
-template <class T> void softmax_rows(const Tensor& logits, Tensor& y, bool parallel) {
+template <class T> void softmax_rows(const Tensor& logits, Tensor& y) {
     const std::int64_t C = logits.shape().back(), R = C ? logits.numel() / C : 0;
     const T* x = logits.data<T>().data();
     T* out = y.data<T>().data();
-    for_rows(R, C, parallel, [&](std::int64_t r) { softmax_row(x + r * C, out + r * C, C); });
+    for_rows(R, C, [&](std::int64_t r) { softmax_row(x + r * C, out + r * C, C); });
 }
 
 // dx = (softmax(x) S - l) dloss per row, S = sum(l), each row in one go.
-template <class T> void dense_loss_grad(const Inputs& in, Tensor& y, bool parallel) {
+template <class T> void dense_loss_grad(const Inputs& in, Tensor& y) {
     const std::int64_t C = y.shape().back(), R = C ? y.numel() / C : 0;
     const T* x = in[0].data<T>().data();
     const T* l = in[1].data<T>().data();
     const T* dy = in[2].data<T>().data();
     T* out = y.data<T>().data();
-    for_rows(R, C, parallel, [&](std::int64_t r) {
+    for_rows(R, C, [&](std::int64_t r) {
         T* yr = out + r * C;
         const T* lr = l + r * C;
         softmax_row(x + r * C, yr, C);
@@ -77,12 +76,12 @@ template <class T> void dense_loss_grad(const Inputs& in, Tensor& y, bool parall
     });
 }
 
-template <class T> void dense_loss(const Tensor& logits, const Tensor& labels, Tensor& y, bool parallel) {
+template <class T> void dense_loss(const Tensor& logits, const Tensor& labels, Tensor& y) {
     const std::int64_t C = logits.shape().back(), R = C ? logits.numel() / C : 0;
     const T* x = logits.data<T>().data();
     const T* p = labels.data<T>().data();
     T* out = y.data<T>().data();
-    for_rows(R, C, parallel, [&](std::int64_t r) {
+    for_rows(R, C, [&](std::int64_t r) {
         const T lse = logsumexp(x + r * C, C);
         T loss = 0;
         for (std::int64_t c = 0; c < C; ++c) loss += p[r * C + c] * (lse - x[r * C + c]);
@@ -98,20 +97,91 @@ template <class L> void check_labels(const L* lab, std::int64_t R, std::int64_t 
             throw Error(fmt::format("label {} in row {} is out of range [0, {})", static_cast<std::int64_t>(lab[r]), r, C));
 }
 
-template <class T, class L> void sparse_loss(const Tensor& logits, const Tensor& labels, Tensor& y, bool parallel) {
+template <class T, class L> void sparse_loss(const Tensor& logits, const Tensor& labels, Tensor& y) {
     const std::int64_t C = logits.shape().back(), R = C ? logits.numel() / C : 0;
     const T* x = logits.data<T>().data();
     const L* lab = labels.data<L>().data();
     T* out = y.data<T>().data();
     check_labels(lab, R, C);
-    for_rows(R, C, parallel, [&](std::int64_t r) { out[r] = logsumexp(x + r * C, C) - x[r * C + lab[r]]; });
+    for_rows(R, C, [&](std::int64_t r) { out[r] = logsumexp(x + r * C, C) - x[r * C + lab[r]]; });
 }
 
-void sparse(const Inputs& x, Tensor& y, bool parallel) {
+// ---- the naive references: every row in long double, straight from the formulas.
+
+// Row r of a (..., C) tensor as long doubles, and its max and logsumexp.
+struct NaiveRow {
+    std::vector<long double> x;
+    long double max = 0, lse = 0;
+    NaiveRow(const Tensor& t, std::int64_t r, std::int64_t C) : x(static_cast<std::size_t>(C)) {
+        for (std::int64_t c = 0; c < C; ++c) x[static_cast<std::size_t>(c)] = naive::get(t, r * C + c);
+        max = *std::max_element(x.begin(), x.end(), [](long double a, long double b) { return a < b || std::isnan(b); });
+        long double s = 0;
+        for (long double v : x) s += std::exp(v - max);
+        lse = max + std::log(s);
+    }
+    long double p(std::int64_t c) const { return std::exp(x[static_cast<std::size_t>(c)] - lse); }
+};
+
+std::int64_t rows(const Tensor& logits) {
+    const std::int64_t C = logits.shape().back();
+    return C ? logits.numel() / C : 0;
+}
+
+}  // namespace
+
+// p_c = exp(x_c - logsumexp(x))
+void Softmax::reference(const Inputs& x, Tensor& y) const {
+    const std::int64_t C = x[0].shape().back();
+    for (std::int64_t r = 0; r < rows(x[0]); ++r) {
+        const NaiveRow row(x[0], r, C);
+        for (std::int64_t c = 0; c < C; ++c) naive::set(y, r * C + c, row.p(c));
+    }
+}
+
+// loss = sum_c l_c (logsumexp(x) - x_c)
+void SoftmaxCrossEntropy::reference(const Inputs& x, Tensor& y) const {
+    const std::int64_t C = x[0].shape().back();
+    for (std::int64_t r = 0; r < rows(x[0]); ++r) {
+        const NaiveRow row(x[0], r, C);
+        long double loss = 0;
+        for (std::int64_t c = 0; c < C; ++c) loss += naive::get(x[1], r * C + c) * (row.lse - row.x[static_cast<std::size_t>(c)]);
+        naive::set(y, r, loss);
+    }
+}
+
+// dx_c = (p_c sum(l) - l_c) dloss
+void SoftmaxCrossEntropyGrad::reference(const Inputs& x, Tensor& y) const {
+    const std::int64_t C = x[0].shape().back();
+    for (std::int64_t r = 0; r < rows(x[0]); ++r) {
+        const NaiveRow row(x[0], r, C);
+        long double S = 0;
+        for (std::int64_t c = 0; c < C; ++c) S += naive::get(x[1], r * C + c);
+        for (std::int64_t c = 0; c < C; ++c)
+            naive::set(y, r * C + c, (row.p(c) * S - naive::get(x[1], r * C + c)) * naive::get(x[2], r));
+    }
+}
+
+// loss = logsumexp(x) - x[label]
+void SparseSoftmaxCrossEntropy::reference(const Inputs& x, Tensor& y) const {
+    const std::int64_t C = x[0].shape().back();
+    for (std::int64_t r = 0; r < rows(x[0]); ++r) {
+        const long double label = naive::get(x[1], r);
+        if (label < 0 || label >= C)
+            throw Error(fmt::format("label {} in row {} is out of range [0, {})", static_cast<std::int64_t>(label), r, C));
+    }
+    for (std::int64_t r = 0; r < rows(x[0]); ++r) {
+        const NaiveRow row(x[0], r, C);
+        naive::set(y, r, row.lse - row.x[static_cast<std::size_t>(naive::get(x[1], r))]);
+    }
+}
+
+namespace {
+
+void sparse(const Inputs& x, Tensor& y) {
     visit_floating(x[0].dtype(), "sparse_softmax_cross_entropy", [&](auto tag) {
         using T = decltype(tag);
-        if (x[1].dtype() == DType::i32) sparse_loss<T, std::int32_t>(x[0], x[1], y, parallel);
-        else sparse_loss<T, std::uint8_t>(x[0], x[1], y, parallel);
+        if (x[1].dtype() == DType::i32) sparse_loss<T, std::int32_t>(x[0], x[1], y);
+        else sparse_loss<T, std::uint8_t>(x[0], x[1], y);
     });
 }
 
@@ -124,10 +194,7 @@ TypedShape Softmax::infer(std::span<const TypedShape> in, std::int64_t) const {
 }
 
 void Softmax::forward(const Inputs& x, Tensor& y) const {
-    visit_floating(x[0].dtype(), name, [&](auto tag) { softmax_rows<decltype(tag)>(x[0], y, true); });
-}
-void Softmax::reference(const Inputs& x, Tensor& y) const {
-    visit_floating(x[0].dtype(), name, [&](auto tag) { softmax_rows<decltype(tag)>(x[0], y, false); });
+    visit_floating(x[0].dtype(), name, [&](auto tag) { softmax_rows<decltype(tag)>(x[0], y); });
 }
 
 TypedShape SoftmaxCrossEntropyGrad::infer(std::span<const TypedShape> in, std::int64_t) const {
@@ -144,10 +211,7 @@ TypedShape SoftmaxCrossEntropyGrad::infer(std::span<const TypedShape> in, std::i
 }
 
 void SoftmaxCrossEntropyGrad::forward(const Inputs& x, Tensor& y) const {
-    visit_floating(x[0].dtype(), name, [&](auto tag) { dense_loss_grad<decltype(tag)>(x, y, true); });
-}
-void SoftmaxCrossEntropyGrad::reference(const Inputs& x, Tensor& y) const {
-    visit_floating(x[0].dtype(), name, [&](auto tag) { dense_loss_grad<decltype(tag)>(x, y, false); });
+    visit_floating(x[0].dtype(), name, [&](auto tag) { dense_loss_grad<decltype(tag)>(x, y); });
 }
 
 TypedShape SoftmaxCrossEntropy::infer(std::span<const TypedShape> in, std::int64_t) const {
@@ -160,10 +224,7 @@ TypedShape SoftmaxCrossEntropy::infer(std::span<const TypedShape> in, std::int64
 }
 
 void SoftmaxCrossEntropy::forward(const Inputs& x, Tensor& y) const {
-    visit_floating(x[0].dtype(), name, [&](auto tag) { dense_loss<decltype(tag)>(x[0], x[1], y, true); });
-}
-void SoftmaxCrossEntropy::reference(const Inputs& x, Tensor& y) const {
-    visit_floating(x[0].dtype(), name, [&](auto tag) { dense_loss<decltype(tag)>(x[0], x[1], y, false); });
+    visit_floating(x[0].dtype(), name, [&](auto tag) { dense_loss<decltype(tag)>(x[0], x[1], y); });
 }
 
 TypedShape SparseSoftmaxCrossEntropy::infer(std::span<const TypedShape> in, std::int64_t) const {
@@ -177,8 +238,7 @@ TypedShape SparseSoftmaxCrossEntropy::infer(std::span<const TypedShape> in, std:
     return {rows, in[0].dtype};
 }
 
-void SparseSoftmaxCrossEntropy::forward(const Inputs& x, Tensor& y) const { sparse(x, y, true); }
-void SparseSoftmaxCrossEntropy::reference(const Inputs& x, Tensor& y) const { sparse(x, y, false); }
+void SparseSoftmaxCrossEntropy::forward(const Inputs& x, Tensor& y) const { sparse(x, y); }
 
 // ---- gradients. With p = softmax(logits) and dy of shape (...) seen as (..., 1):
 //   loss = sum_c l_c (lse - x_c)  =>  d loss / d x_c = p_c sum(l) - l_c,  d loss / d l_c = lse - x_c

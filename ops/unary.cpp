@@ -3,6 +3,7 @@
 
 #include "../core/parallel.hpp"
 #include "binary.hpp"
+#include "naive.hpp"
 
 namespace adjoint::ops {
 
@@ -27,13 +28,9 @@ template <class F> void map_parallel(const Tensor& x, Tensor& y, std::string_vie
     });
 }
 
-template <class F> void map_serial(const Tensor& x, Tensor& y, std::string_view name, F f) {
-    visit_floating(x.dtype(), name, [&](auto tag) {
-        using T = decltype(tag);
-        auto xs = x.data<T>();
-        auto ys = y.data<T>();
-        for (std::size_t i = 0; i < xs.size(); ++i) ys[i] = f(xs[i]);
-    });
+// The naive map: f evaluated in long double, one element at a time, rounded once.
+template <class F> void map_naive(const Tensor& x, Tensor& y, F f) {
+    for (std::int64_t i = 0; i < x.numel(); ++i) naive::set(y, i, f(naive::get(x, i)));
 }
 
 }  // namespace
@@ -45,7 +42,7 @@ template <class Fn> void Unary<Fn>::forward(const Inputs& x, Tensor& y) const {
     map_parallel(x[0], y, name, [](auto v) { return Fn::f(v); });
 }
 template <class Fn> void Unary<Fn>::reference(const Inputs& x, Tensor& y) const {
-    map_serial(x[0], y, name, [](auto v) { return Fn::f(v); });
+    map_naive(x[0], y, [](long double v) { return Fn::f(v); });
 }
 
 // ---- gradient rules: dx from dy, the input x = c.x[0] and the output y = c.y
@@ -82,7 +79,7 @@ void Pow::forward(const Inputs& x, Tensor& y) const {
     map_parallel(x[0], y, name, [p = p](auto v) { return static_cast<decltype(v)>(std::pow(v, p)); });
 }
 void Pow::reference(const Inputs& x, Tensor& y) const {
-    map_serial(x[0], y, name, [p = p](auto v) { return static_cast<decltype(v)>(std::pow(v, p)); });
+    map_naive(x[0], y, [p = p](long double v) { return std::pow(v, static_cast<long double>(p)); });
 }
 
 // y = x^p: dx = p x^(p-1) dy. Two exponents are special, so that no rule ever forms
