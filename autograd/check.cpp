@@ -1,4 +1,4 @@
-#include "check.hpp"
+#include <adjoint/autograd/check.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <random>
 
-#include "../ops/all.hpp"
-#include "gradients.hpp"
+#include <adjoint/ops/all.hpp>
+#include <adjoint/autograd/gradients.hpp>
 
 namespace adjoint {
 

@@ -2,9 +2,9 @@
 // (ids are a topological order), call each op's rule, then here and only here sum each
 // contribution back to its input's shape (un-broadcast) and add up fan-out. Iterative and
 // linear in the graph's size.
-#include "gradients.hpp"
+#include <adjoint/autograd/gradients.hpp>
 
-#include "../ops/all.hpp"
+#include <adjoint/ops/all.hpp>
 
 namespace adjoint {
 

@@ -1,4 +1,4 @@
-#include "dump.hpp"
+#include <adjoint/core/dump.hpp>
 
 #include <algorithm>
 

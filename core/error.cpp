@@ -1,4 +1,4 @@
-#include "error.hpp"
+#include <adjoint/core/error.hpp>
 
 #include <fmt/format.h>
 

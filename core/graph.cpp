@@ -1,4 +1,4 @@
-#include "graph.hpp"
+#include <adjoint/core/graph.hpp>
 
 #include <stdexcept>
 

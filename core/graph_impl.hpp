@@ -9,7 +9,7 @@
 
 #include <boost/graph/adjacency_list.hpp>
 
-#include "graph.hpp"
+#include <adjoint/core/graph.hpp>
 
 namespace adjoint {
 

@@ -1,4 +1,4 @@
-#include "init.hpp"
+#include <adjoint/core/init.hpp>
 
 #include <cmath>
 #include <numbers>

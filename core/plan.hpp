@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "graph.hpp"
+#include <adjoint/core/graph.hpp>
 
 namespace adjoint {
 

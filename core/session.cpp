@@ -1,4 +1,4 @@
-#include "session.hpp"
+#include <adjoint/core/session.hpp>
 
 #include <map>
 #include <mutex>

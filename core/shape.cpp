@@ -1,8 +1,8 @@
-#include "shape.hpp"
+#include <adjoint/core/shape.hpp>
 
 #include <stdexcept>
 
-#include "error.hpp"
+#include <adjoint/core/error.hpp>
 
 namespace adjoint {
 

@@ -1,4 +1,4 @@
-#include "tensor.hpp"
+#include <adjoint/core/tensor.hpp>
 
 #include <cstdlib>
 #include <cstring>

@@ -1,5 +1,5 @@
 // N = samples, B = batch size, D = elements per sample.
-#include "batches.hpp"
+#include <adjoint/datasets/batches.hpp>
 
 #include <cstring>
 #include <limits>

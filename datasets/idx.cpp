@@ -1,4 +1,4 @@
-#include "idx.hpp"
+#include <adjoint/datasets/idx.hpp>
 
 #include <zlib.h>
 

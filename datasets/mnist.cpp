@@ -1,8 +1,8 @@
-#include "mnist.hpp"
+#include <adjoint/datasets/mnist.hpp>
 
 #include <filesystem>
 
-#include "idx.hpp"
+#include <adjoint/datasets/idx.hpp>
 
 namespace adjoint {
 

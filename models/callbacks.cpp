@@ -1,11 +1,11 @@
-#include "callbacks.hpp"
+#include <adjoint/models/callbacks.hpp>
 
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "../core/error.hpp"
-#include "sequential.hpp"
+#include <adjoint/core/error.hpp>
+#include <adjoint/models/sequential.hpp>
 
 namespace adjoint {
 

@@ -1,4 +1,4 @@
-#include "checkpoint.hpp"
+#include <adjoint/models/checkpoint.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>

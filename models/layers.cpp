@@ -1,7 +1,7 @@
 // B = batch, I = inputs, O = units.  z = x kernel + bias: (B, I) x (I, O) + (O,)
-#include "layers.hpp"
+#include <adjoint/models/layers.hpp>
 
-#include "../ops/all.hpp"
+#include <adjoint/ops/all.hpp>
 
 namespace adjoint {
 

@@ -1,7 +1,7 @@
 // B = batch, C = classes.
-#include "losses.hpp"
+#include <adjoint/models/losses.hpp>
 
-#include "../ops/all.hpp"
+#include <adjoint/ops/all.hpp>
 
 namespace adjoint {
 

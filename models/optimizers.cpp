@@ -1,11 +1,11 @@
 // Each variable's update is one fused op (ops/optimizer_ops.hpp) that overwrites it and
 // its state in one pass. Updates run after every read of the variables they write (see
 // core/plan.hpp), so they all see the values from the start of the step.
-#include "optimizers.hpp"
+#include <adjoint/models/optimizers.hpp>
 
 #include <cmath>
 
-#include "../ops/all.hpp"
+#include <adjoint/ops/all.hpp>
 
 namespace adjoint {
 

@@ -1,4 +1,4 @@
-#include "progress.hpp"
+#include <adjoint/models/progress.hpp>
 
 #include <unistd.h>
 

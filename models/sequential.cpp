@@ -1,14 +1,14 @@
-#include "sequential.hpp"
+#include <adjoint/models/sequential.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <map>
 
-#include "../autograd/gradients.hpp"
-#include "../datasets/batches.hpp"
-#include "../ops/all.hpp"
-#include "checkpoint.hpp"
-#include "losses.hpp"
+#include <adjoint/autograd/gradients.hpp>
+#include <adjoint/datasets/batches.hpp>
+#include <adjoint/ops/all.hpp>
+#include <adjoint/models/checkpoint.hpp>
+#include <adjoint/models/losses.hpp>
 
 namespace adjoint {
 

@@ -1,4 +1,4 @@
-#include "assign.hpp"
+#include <adjoint/ops/assign.hpp>
 
 #include <cstring>
 

@@ -1,9 +1,9 @@
 // y = f(a, b) over the broadcast shape of a and b; kernels in broadcast.hpp.
-#include "binary.hpp"
+#include <adjoint/ops/binary.hpp>
 
 #include "broadcast.hpp"
-#include "cast.hpp"
-#include "unary.hpp"
+#include <adjoint/ops/cast.hpp>
+#include <adjoint/ops/unary.hpp>
 
 namespace adjoint::ops {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "../core/parallel.hpp"
-#include "../core/tensor.hpp"
+#include <adjoint/core/tensor.hpp>
 
 namespace adjoint::ops {
 

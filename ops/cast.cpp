@@ -1,5 +1,5 @@
 // N = number of elements; y[i] = convert(x[i]).
-#include "cast.hpp"
+#include <adjoint/ops/cast.hpp>
 
 #include <algorithm>
 #include <cmath>

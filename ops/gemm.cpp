@@ -9,7 +9,7 @@
 #include <new>
 
 #include "../core/parallel.hpp"
-#include "unary.hpp"
+#include <adjoint/ops/unary.hpp>
 
 namespace adjoint::ops {
 

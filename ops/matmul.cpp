@@ -1,12 +1,12 @@
 // M = rows of op(x), K = the inner dim, N = columns of op(w).
 // y[i, j] = sum_k op(x)[i, k] * op(w)[k, j]; the kernels are in gemm.cpp.
-#include "matmul.hpp"
+#include <adjoint/ops/matmul.hpp>
 
 #include <cmath>
 
 #include "gemm.hpp"
-#include "reduce.hpp"
-#include "unary.hpp"
+#include <adjoint/ops/reduce.hpp>
+#include <adjoint/ops/unary.hpp>
 
 namespace adjoint::ops {
 

@@ -7,7 +7,7 @@
 #include <array>
 #include <cstdint>
 
-#include "../core/tensor.hpp"
+#include <adjoint/core/tensor.hpp>
 
 namespace adjoint::ops::naive {
 

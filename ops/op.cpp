@@ -1,4 +1,4 @@
-#include "op.hpp"
+#include <adjoint/ops/op.hpp>
 
 namespace adjoint::ops {
 

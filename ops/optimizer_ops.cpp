@@ -4,7 +4,7 @@
 // bound by memory traffic (1.6 MB per array for the 784x512 weights), not arithmetic.
 // The result y is the variable's storage; it is written from x[0] so that the kernels
 // also work when y is separate (as in the reference tests).
-#include "optimizer_ops.hpp"
+#include <adjoint/ops/optimizer_ops.hpp>
 
 #include <cmath>
 

@@ -1,14 +1,14 @@
 // Reductions. Legend: the input is viewed as (O, R, I) = (outer, reduced, inner) where
 // possible (reduce_kernel.hpp); y has the kept dims.
-#include "reduce.hpp"
+#include <adjoint/ops/reduce.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "binary.hpp"
-#include "cast.hpp"
-#include "shape_ops.hpp"
+#include <adjoint/ops/binary.hpp>
+#include <adjoint/ops/cast.hpp>
+#include <adjoint/ops/shape_ops.hpp>
 #include "naive.hpp"
 #include "reduce_kernel.hpp"
 

@@ -8,7 +8,7 @@
 #include <array>
 
 #include "../core/parallel.hpp"
-#include "../core/tensor.hpp"
+#include <adjoint/core/tensor.hpp>
 
 namespace adjoint::ops {
 

@@ -1,4 +1,4 @@
-#include "shape_ops.hpp"
+#include <adjoint/ops/shape_ops.hpp>
 
 #include <algorithm>
 #include <cstring>

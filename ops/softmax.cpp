@@ -1,15 +1,15 @@
 // R = rows (all dims but the last), C = classes (the last dim).
-#include "softmax.hpp"
+#include <adjoint/ops/softmax.hpp>
 
 #include <cmath>
 
 #include "../core/parallel.hpp"
-#include "binary.hpp"
-#include "cast.hpp"
+#include <adjoint/ops/binary.hpp>
+#include <adjoint/ops/cast.hpp>
 #include "naive.hpp"
-#include "reduce.hpp"
-#include "shape_ops.hpp"
-#include "unary.hpp"
+#include <adjoint/ops/reduce.hpp>
+#include <adjoint/ops/shape_ops.hpp>
+#include <adjoint/ops/unary.hpp>
 
 namespace adjoint::ops {
 

@@ -1,8 +1,8 @@
 // N = number of elements. y[i] = f(x[i]), split into fixed chunks of N.
-#include "unary.hpp"
+#include <adjoint/ops/unary.hpp>
 
 #include "../core/parallel.hpp"
-#include "binary.hpp"
+#include <adjoint/ops/binary.hpp>
 #include "naive.hpp"
 
 namespace adjoint::ops {

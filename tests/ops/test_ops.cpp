@@ -1,19 +1,22 @@
-// Every op of ops::AnyOp: hand-checked values and agreement with its reference kernel.
+// One test case per op of ops::OpList, named after the op's type: "op<adjoint::ops::Relu>"
+// (test_ops -tc='*::Relu>' runs that op alone). Each runs the op's op_case: hand-checked
+// values, edge values, agreement with its naive reference kernel, gradient checks.
+#include <tuple>
+
+#include "ops/op_list.hpp"
 #include "op_cases.hpp"
 
 namespace adjoint::test {
 
-template <class... T> void run_all(std::variant<T...>*) {
-    auto one = [](auto tag) {
-        using Op = typename decltype(tag)::type;
-        INFO("op: ", Op::name);
-        op_case<Op>();
-    };
-    (one(std::type_identity<T>{}), ...);
-}
+template <class V> struct as_tuple;
+template <class... T> struct as_tuple<std::variant<T...>> {
+    using type = std::tuple<T...>;
+};
 
-TEST_CASE("every op: hand-checked values and agreement with its reference kernel") {
-    run_all(static_cast<ops::AnyOp*>(nullptr));
+TEST_CASE_TEMPLATE_DEFINE("op", Op, every_op) {
+    INFO("op: ", Op::name);
+    op_case<Op>();
 }
+TEST_CASE_TEMPLATE_APPLY(every_op, as_tuple<ops::AnyOp>::type);
 
 }  // namespace adjoint::test

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Times the MNIST example in adjoint and, in the same invocation, in PyTorch and numpy
+(bench/peers), one process at a time, and prints medians and ratios as Markdown tables:
+epoch times with GFLOP/s and % of the measured FMA peak (build/bench/bench_peak),
+start-up, evaluation, peak RSS, hidden-width scaling, the GEMM and executor
+microbenchmarks, and the performance goals, met or not. Configurations run once per
+seed in rotation, so that a slow spell of a shared machine falls on all of them.
+
+Run through scripts/bench, which builds adjoint and fetches MNIST first. Peers whose
+library is not installed are skipped with a note (apt-get install python3-torch
+python3-numpy; Debian's torch uses the system BLAS: install libopenblas0-pthread too).
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+ap = argparse.ArgumentParser(description=__doc__)
+ap.add_argument("--build", default="build", help="adjoint's build folder")
+ap.add_argument("--data", default="data/mnist")
+ap.add_argument("--runs", type=int, default=3, help="runs of each configuration (adjoint: seeds 1..runs)")
+ap.add_argument("--epochs", type=int, default=5)
+ap.add_argument("--numpy-epochs", type=int, default=2, help="numpy is slow: fewer epochs")
+ap.add_argument("--widths", default="512,1024,2048", help="hidden widths for the scaling table ('' to skip)")
+ap.add_argument("--width-epochs", type=int, default=3, help="epochs per width run (the first, a warm-up, is not counted)")
+args = ap.parse_args()
+if args.runs < 1 or args.epochs < 1 or args.numpy_epochs < 1 or args.width_epochs < 2:
+    sys.exit("bench: --runs, --epochs and --numpy-epochs must be positive, --width-epochs at least 2")
+try:
+    widths = [int(w) for w in args.widths.split(",") if w.strip()]
+except ValueError:
+    sys.exit(f"bench: --widths: {args.widths!r} is not a comma-separated list of integers")
+python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def run(cmd, env=None):
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=full_env).stdout
+
+
+def peak_rss_mb(cmd, env=None):
+    out = subprocess.run(["/usr/bin/time", "-v"] + cmd, check=True, capture_output=True, text=True,
+                         env=dict(os.environ, **(env or {}))).stderr
+    return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out).group(1)) / 1000
+
+
+def adjoint(seed, threads, epochs=None, hidden=512):
+    """One run of the mnist driver; returns its epoch times and final figures."""
+    lines = run([f"{args.build}/tools/mnist", "--data-dir", args.data, "--epochs", str(epochs or args.epochs), "--json",
+                 "--threads", str(threads), "--seed", str(seed), "--hidden", str(hidden)]).splitlines()
+    records = [json.loads(line) for line in lines]
+    last = records[-1]
+    return {"epochs": [r["seconds"] for r in records if "epoch" in r], "test": [last["test_accuracy"]],
+            "train": [last["train_accuracy"]], "startup": [last["startup_seconds"]], "eval": [last["eval_seconds"]]}
+
+
+def peer(script, threads, epochs, env=None):
+    def one(seed):
+        out = run([python, os.path.join(here, "peers", script), "--data", args.data, "--epochs", str(epochs),
+                   "--threads", str(threads), "--seed", str(seed)], env)
+        r = json.loads(out.strip().splitlines()[-1])
+        return {"epochs": r["epoch_s"], "test": [r["test_accuracy"]], "train": [r["train_accuracy"]], "blas": r["blas"]}
+    return one
+
+
+def has(module):
+    return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+GFLOP = 98.18  # GEMM work per epoch (bench/peers/mnist_data.py)
+
+
+def measure_peak(peak):
+    """Runs bench_peak and keeps, per thread count, the best figure seen so far."""
+    for m in re.finditer(r"threads (\d+)\s+fma_peak_gflops ([\d.]+)", run([f"{args.build}/bench/bench_peak"])):
+        peak[int(m.group(1))] = max(peak.get(int(m.group(1)), 0), float(m.group(2)))
+
+
+peak = {}
+measure_peak(peak)  # now and again at the end: the best of both is the peak
+# Every configuration runs once per seed, in rotation, so that a slow spell of this
+# shared machine falls on all of them alike rather than on one row.
+configs = [("adjoint, 2 threads", 2, lambda seed: adjoint(seed, 2)),
+           ("adjoint, 1 thread", 1, lambda seed: adjoint(seed, 1))]
+notes = []
+if has("torch"):
+    configs += [("PyTorch, 2 threads (as installed)", 2, peer("torch_mlp.py", 2, args.epochs)),
+                ("PyTorch, 1 thread + 2 BLAS threads", 2, peer("torch_mlp.py", 1, args.epochs, {"OPENBLAS_NUM_THREADS": "2"}))]
+else:
+    notes.append("PyTorch skipped: not installed (apt-get install python3-torch libopenblas0-pthread)")
+if has("numpy"):
+    configs.append((f"numpy, 2 BLAS threads ({args.numpy_epochs} epochs)", 2, peer("numpy_mlp.py", 2, args.numpy_epochs)))
+else:
+    notes.append("numpy skipped: not installed (apt-get install python3-numpy)")
+def width(w):
+    def one(seed):
+        r = adjoint(seed, 2, args.width_epochs, w)
+        return dict(r, epochs=r["epochs"][1:])  # the first epoch pays for first touches of memory
+    return one
+
+
+configs += [(f"width {w}", 2, width(w)) for w in widths]
+results = {name: {"threads": threads} for name, threads, _ in configs}
+for seed in range(1, args.runs + 1):
+    for name, _, fn in configs:
+        print(f"seed {seed}: {name} ...", file=sys.stderr)
+        for key, value in fn(seed).items():
+            if isinstance(value, list):
+                results[name].setdefault(key, []).extend(value)
+            else:
+                results[name][key] = value
+rows = [(name, results[name]) for name, _, _ in configs if not name.startswith("width ")]
+scaling = [(w, statistics.median(results[f"width {w}"]["epochs"])) for w in widths]
+adjoint_rss = peak_rss_mb([f"{args.build}/tools/mnist", "--data-dir", args.data, "--quiet"])
+torch_rss = (peak_rss_mb([python, os.path.join(here, "peers", "torch_mlp.py"), "--data", args.data, "--epochs", "1"])
+             if has("torch") else None)
+measure_peak(peak)
+gemm = run([f"{args.build}/bench/bench_gemm"])
+executor = run([f"{args.build}/bench/bench_executor"])
+
+base = statistics.median(rows[0][1]["epochs"])
+print(f"\n{args.runs} runs of each, {args.epochs} epochs (numpy {args.numpy_epochs}); median epoch over all of them\n")
+print("| run | median epoch | samples/s | GEMM GFLOP/s | % of FMA peak | adjoint ÷ it | test acc (median) | train acc (median) |")
+print("|---|---|---|---|---|---|---|---|")
+for name, r in rows:
+    med = statistics.median(r["epochs"])
+    blas = f" [{r['blas']}]" if r.get("blas") else ""
+    p = peak.get(r.get("threads", 2))
+    print(f"| {name}{blas} | {med:.3f} s | {60000 / med:,.0f} | {GFLOP / med:.1f} | "
+          f"{f'{100 * GFLOP / med / p:.0f} %' if p else 'n/a'} | {base / med:.2f} | "
+          f"{statistics.median(r['test']):.4f} | {statistics.median(r['train']):.4f} |")
+one = statistics.median(rows[1][1]["epochs"])
+startup, evaluation = statistics.median(rows[0][1]["startup"]), statistics.median(rows[0][1]["eval"])
+print(f"\nFP32 FMA peak (build/bench/bench_peak): " + ", ".join(f"{v:.1f} GFLOP/s on {k} thread{'s' if k > 1 else ''}"
+                                                            for k, v in sorted(peak.items())) + ".")
+print(f"adjoint 1 -> 2 threads: {one / base:.2f}x. Start-up (data loaded and checked, model built): {startup:.3f} s. "
+      f"Evaluating the 10,000 test images: {1000 * evaluation:.0f} ms (medians, 2 threads).")
+print(f"Peak RSS of a default run: adjoint {adjoint_rss:.1f} MB" + (f", PyTorch (1 epoch) {torch_rss:.1f} MB" if torch_rss else "") + ".")
+if scaling:
+    print(f"\nWidth scaling (adjoint, 2 threads, --hidden W, median of epochs 2-{args.width_epochs} of {args.runs} runs; "
+          "GEMM work grows as W):\n")
+    print("| hidden | median epoch | time ratio | work ratio | time ÷ work |")
+    print("|---|---|---|---|---|")
+    w0, t0 = scaling[0]
+    for w, t in scaling:
+        print(f"| {w} | {t:.3f} s | {t / t0:.2f} | {w / w0:.2f} | {t / t0 / (w / w0):.2f} |")
+for n in notes:
+    print(f"\n{n}")
+print("\nGEMM microbenchmarks (build/bench/bench_gemm, 2 threads):\n\n```\n" + gemm + "```")
+print("\nExecutor overhead (build/bench/bench_executor):\n\n```\n" + executor + "```")
+
+# The performance goals, as measured above.
+def row(prefix):
+    return next((r for name, r in rows if name.startswith(prefix)), None)
+
+
+goals = [("epoch time, 2 threads", f"{base:.3f} s", "≤ 0.45 s", base <= 0.45),
+         ("epoch time, 1 thread", f"{one:.3f} s", "≤ 0.85 s", one <= 0.85),
+         ("1 → 2 threads", f"{one / base:.2f}x", "≥ 1.8x", one / base >= 1.8)]
+if peak.get(2):
+    pct = 100 * GFLOP / base / peak[2]
+    goals.append(("GEMM FLOPs ÷ epoch time, of the FMA peak", f"{pct:.0f} %", "≥ 65 %", pct >= 65))
+for prefix, label, bound in (("PyTorch, 1 thread", "tuned PyTorch", 0.33), ("PyTorch, 2 threads", "stock PyTorch", 0.1)):
+    r = row(prefix)
+    if r:
+        ratio = base / statistics.median(r["epochs"])
+        goals.append((f"epoch time ÷ {label}'s", f"{ratio:.2f}", f"≤ {bound}", ratio <= bound))
+goals += [("peak RSS of a default run", f"{adjoint_rss:.1f} MB", "≤ 100 MB", adjoint_rss <= 100),
+          ("start-up to the first step", f"{startup:.3f} s", "≤ 0.2 s", startup <= 0.2),
+          ("evaluating 10,000 images", f"{1000 * evaluation:.0f} ms", "≤ 20 ms", evaluation <= 0.02)]
+if len(scaling) > 1:
+    worst = max(abs(t / scaling[0][1] / (w / scaling[0][0]) - 1) for w, t in scaling[1:])
+    goals.append(("width scaling, off the work ratio by", f"{100 * worst:.0f} %", "≤ 15 %", worst <= 0.15))
+per_node = [float(v) for v in re.findall(r"([\d.]+) us per node", executor)]
+if per_node:
+    goals.append(("executor overhead per node", f"{max(per_node):.3f} µs", "≤ 2 µs", max(per_node) <= 2))
+print("\nGoals:\n\n| goal | measured | bound | met |\n|---|---|---|---|")
+for name, measured, bound, met in goals:
+    print(f"| {name} | {measured} | {bound} | {'yes' if met else 'no'} |")

@@ -1,0 +1,23 @@
+// Reverse-mode differentiation as graph building: gradients() appends gradient nodes to
+// the graph, made of ordinary ops, so they can be dumped, fetched, and differentiated again.
+#pragma once
+
+#include <optional>
+#include <source_location>
+#include <vector>
+
+#include <adjoint/core/graph.hpp>
+
+namespace adjoint {
+
+// The gradient of `y` with respect to each of `wrt`, as new nodes of y's graph.
+// - y must be a scalar unless `dy` is given: then the result is the vector-Jacobian
+//   product dy^T (dy / dwrt), and dy must have y's shape and dtype.
+// - A wrt that y does not depend on gets a node of zeros of its shape.
+// - Nothing flows through stop_gradient, argmax, equal, one_hot, count, or casts to and
+//   from integers; every other op has a rule.
+// Gradient nodes are named "grad/<forward node>/<op>" and carry their provenance.
+std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::optional<Expr> dy = std::nullopt,
+                            std::source_location loc = std::source_location::current());
+
+}  // namespace adjoint

@@ -1,0 +1,28 @@
+// Dumps of a graph for people: text (one line per node, in id order) and Graphviz DOT.
+#pragma once
+
+#include <ostream>
+#include <span>
+#include <vector>
+
+#include <adjoint/core/graph.hpp>
+#include <adjoint/core/session.hpp>
+
+namespace adjoint {
+
+// One line per node: id, name, op and attributes, inputs, dtype and shape, and for
+// gradient nodes the forward node and rule they came from.
+//   12  h1/matmul = matmul(x, w)  f32 (batch, 512)
+// With timings from a profiled Session, each op line ends with its kernel time.
+void dump_text(const Graph& g, std::ostream& out, std::span<const NodeTiming> timings = {});
+
+// Where the time went: the `top` nodes by kernel time, with op, shape, calls, total and
+// share, and the total over all nodes.
+void dump_profile(const Graph& g, std::span<const NodeTiming> timings, std::ostream& out, std::size_t top = 20);
+
+// Graphviz DOT through boost::write_graphviz: placeholders, variables, constants, ops and
+// gradient ops drawn distinctly, labelled with their shapes. With `fetches`, only the
+// nodes those fetches need are drawn.
+void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetches = {});
+
+}  // namespace adjoint

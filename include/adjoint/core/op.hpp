@@ -1,0 +1,96 @@
+// OpBase: what the graph and the executor need of an op, and nothing more. The ops
+// themselves (ops/) are plain structs with typed attributes; ops/op.hpp adapts each to
+// this interface, and ops/all.hpp lists them all once.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <adjoint/core/expr.hpp>
+#include <adjoint/core/tensor.hpp>
+
+namespace adjoint {
+
+// A value's type as the graph sees it: dtype and shape (which may hold `batch`).
+struct TypedShape {
+    Shape shape;
+    DType dtype = DType::f32;
+};
+
+// The tensors a kernel reads, by position, and the scratch memory a plan set aside for
+// this step (OpBase::workspace_bytes; empty when the kernel is called outside a plan).
+class Inputs {
+public:
+    explicit Inputs(std::span<const Tensor* const> p, std::span<std::byte> workspace = {})
+        : p_(p), workspace_(workspace) {}
+    const Tensor& operator[](std::size_t i) const { return *p_[i]; }
+    std::size_t size() const { return p_.size(); }
+    // Input i as writable: only for the variables an op declares it overwrites
+    // (OpBase::writes_variables), which no other kernel of the run touches meanwhile.
+    Tensor& written(std::size_t i) const { return const_cast<Tensor&>(*p_[i]); }
+    // 64-byte aligned, uninitialised, the step's alone while it runs.
+    std::span<std::byte> workspace() const { return workspace_; }
+
+private:
+    std::span<const Tensor* const> p_;
+    std::span<std::byte> workspace_;
+};
+
+// What a gradient rule gets: the forward node's inputs and output as Exprs, the gradient
+// dy flowing into the output (same shape), and which inputs need a gradient.
+struct GradContext {
+    std::span<const Expr> x;
+    Expr y;
+    Expr dy;
+    std::span<const char> wanted;
+};
+
+// One entry per input: its gradient, or nullopt where none flows (not wanted, or not
+// differentiable: integer inputs, stop_gradient, comparisons). The autograd pass sums a
+// gradient back to its input's shape when the op broadcast it.
+using Grads = std::vector<std::optional<Expr>>;
+
+class OpBase {
+public:
+    virtual ~OpBase() = default;
+
+    // Short lowercase name shown in dumps and errors: "matmul".
+    virtual std::string_view kind() const = 0;
+    // Attributes for dumps ("axes=[1] keepdims=true"); empty when there are none.
+    virtual std::string attrs() const = 0;
+    // Output dtype and shape from the inputs'. `batch_size` is the run's batch size when a
+    // plan resolves shapes, or adjoint::batch while the graph is being built. Throws
+    // std::invalid_argument with the reason when the inputs do not fit.
+    virtual TypedShape infer(std::span<const TypedShape> inputs, std::int64_t batch_size) const = 0;
+    // Computes y (already allocated with the inferred shape) from the inputs. May throw
+    // std::exception with the reason (a label out of range, say).
+    virtual void forward(const Inputs& x, Tensor& y) const = 0;
+    // The naive version of forward (plain loops, one thread) that tests compare against.
+    virtual void reference(const Inputs& x, Tensor& y) const = 0;
+    // Builds the gradient nodes of the inputs from dy with ordinary ops, so that they can
+    // be differentiated again.
+    virtual Grads gradient(const GradContext& c) const = 0;
+    // How many leading inputs are variables this op overwrites: 0 for most ops, 1 for
+    // assign, 2 or 3 for an optimizer's fused update (a variable and its state). y is the
+    // storage of input 0; the kernel writes the others through Inputs::written. A plan
+    // runs such an op after every other reader of those variables, and only once every
+    // other kernel of the run has succeeded.
+    virtual std::size_t writes_variables() const { return 0; }
+    // Scratch bytes forward() would like for these (concrete) input types, such as a
+    // matrix product's packed operands. A plan provides it from its buffer pool, so a
+    // run allocates nothing; a kernel must still work without it.
+    virtual std::size_t workspace_bytes(std::span<const TypedShape>) const { return 0; }
+    // True for assign(var, value) alone: y is a copy of input 1, so a plan may compute
+    // input 1 straight into the variable.
+    virtual bool is_assign() const { return false; }
+    // True if y[i] reads only element i of every input that has y's shape (others are
+    // broadcast), so y may share storage with such an input: the plan then lets an
+    // assign's value be computed straight into its variable.
+    virtual bool elementwise() const { return false; }
+};
+
+}  // namespace adjoint

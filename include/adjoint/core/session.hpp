@@ -1,0 +1,78 @@
+// Session: runs parts of a graph. It holds the variables' values between runs and caches
+// one compiled Plan per (fetches, feed types), so a training loop compiles once.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <adjoint/core/graph.hpp>
+
+namespace adjoint {
+
+struct SessionOptions {
+    int threads = 0;       // TBB threads for this session; 0 or more than the cores = all cores
+    bool profile = false;  // time every kernel (see Session::profile)
+};
+
+// Kernel time of one node over the profiled runs of a Session.
+struct NodeTiming {
+    NodeId node = 0;
+    std::int64_t calls = 0;
+    double seconds = 0;
+};
+
+struct Feed {
+    Expr node;     // a placeholder
+    Tensor value;  // read in place during the run, never copied
+};
+using Feeds = std::vector<Feed>;
+
+// What a compiled plan costs, for tests and benchmarks.
+struct PlanInfo {
+    std::size_t steps = 0, buffers = 0;
+    std::size_t peak_bytes = 0;      // intermediate buffers after reuse
+    std::size_t unshared_bytes = 0;  // the same values without reuse
+    std::int64_t batch_size = -1;
+};
+
+class Session {
+public:
+    explicit Session(const Graph& graph, SessionOptions options = {});
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // Computes the fetches (any nodes of the graph) from the feeds and returns one Tensor
+    // per fetch; `targets` are computed too but not returned (no copy is made), as for
+    // the optimizer's updates. Assigns update variables once every other node of the run
+    // has succeeded; a failed run changes no variable.
+    std::vector<Tensor> run(const std::vector<Expr>& fetches, const Feeds& feeds = {},
+                            const std::vector<Expr>& targets = {});
+    // The same, into `results` (resized to the fetches). A result tensor whose storage is
+    // not shared and is large enough is overwritten in place (Tensor::assign_copy), so a
+    // training loop that passes the same vector each step, with the same fetches, targets
+    // and feed shapes, allocates nothing once the plan is cached.
+    void run(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
+             std::vector<Tensor>& results);
+
+    // Compiles (or finds) the plan for these fetches and feeds without running it.
+    PlanInfo plan_info(const std::vector<Expr>& fetches, const Feeds& feeds = {},
+                       const std::vector<Expr>& targets = {});
+    std::size_t cached_plans() const;
+    int threads() const;
+
+    // Per node, the kernel time of all runs so far (with SessionOptions::profile), by node id.
+    std::vector<NodeTiming> profile() const;
+    void reset_profile();
+
+    // A copy of a variable's current value.
+    Tensor value(const Expr& variable);
+    // Overwrites a variable (same dtype and shape), e.g. from a checkpoint.
+    void set_value(const Expr& variable, const Tensor& value);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace adjoint

@@ -1,0 +1,13 @@
+// Every op's functions: the element-wise ones and operators, matrix products, layout,
+// reductions, classification losses, casts, assign and the optimizers' fused updates.
+#pragma once
+
+#include <adjoint/ops/assign.hpp>
+#include <adjoint/ops/binary.hpp>
+#include <adjoint/ops/cast.hpp>
+#include <adjoint/ops/matmul.hpp>
+#include <adjoint/ops/optimizer_ops.hpp>
+#include <adjoint/ops/reduce.hpp>
+#include <adjoint/ops/shape_ops.hpp>
+#include <adjoint/ops/softmax.hpp>
+#include <adjoint/ops/unary.hpp>

@@ -1,0 +1,121 @@
+// How an op is written: a struct with typed attributes and
+//   static constexpr std::string_view name;               // "matmul"
+//   std::string attrs() const;                            // for dumps, "" if none
+//   TypedShape infer(std::span<const TypedShape>, std::int64_t batch_size) const;
+//   void forward(const Inputs& x, Tensor& y) const;       // fast kernel
+//   void reference(const Inputs& x, Tensor& y) const;     // naive kernel, for tests
+//   Grads gradient(const GradContext& c) const;           // the rule, from ops
+// Model<T> adapts such a struct to the graph's OpBase; make() appends a node for it.
+#pragma once
+
+#include <concepts>
+#include <initializer_list>
+#include <memory>
+#include <source_location>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <adjoint/core/graph.hpp>
+
+namespace adjoint::ops {
+
+template <class T>
+concept Op = requires(const T& op, std::span<const TypedShape> in, std::int64_t batch_size, const Inputs& x,
+                      Tensor& y, const GradContext& c) {
+    { T::name } -> std::convertible_to<std::string_view>;
+    { op.attrs() } -> std::convertible_to<std::string>;
+    { op.infer(in, batch_size) } -> std::same_as<TypedShape>;
+    { op.forward(x, y) } -> std::same_as<void>;
+    { op.reference(x, y) } -> std::same_as<void>;
+    { op.gradient(c) } -> std::same_as<Grads>;
+};
+
+// For ops without attributes.
+struct NoAttrs {
+    std::string attrs() const { return {}; }
+};
+
+template <Op T> class Model final : public OpBase {
+public:
+    explicit Model(T op) : op_(std::move(op)) {}
+    std::string_view kind() const override { return T::name; }
+    std::string attrs() const override { return op_.attrs(); }
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t b) const override { return op_.infer(in, b); }
+    void forward(const Inputs& x, Tensor& y) const override { op_.forward(x, y); }
+    void reference(const Inputs& x, Tensor& y) const override { op_.reference(x, y); }
+    Grads gradient(const GradContext& c) const override { return op_.gradient(c); }
+    std::size_t writes_variables() const override {
+        if constexpr (requires { T::writes_variables; }) return T::writes_variables;
+        else return 0;
+    }
+    std::size_t workspace_bytes(std::span<const TypedShape> in) const override {
+        if constexpr (requires { op_.workspace_bytes(in); }) return op_.workspace_bytes(in);
+        else return 0;
+    }
+    bool is_assign() const override {
+        if constexpr (requires { T::is_assign; }) return T::is_assign;
+        else return false;
+    }
+    bool elementwise() const override {
+        if constexpr (requires { T::elementwise; }) return T::elementwise;
+        else return false;
+    }
+    const T& op() const { return op_; }
+
+private:
+    T op_;
+};
+
+// Appends a node applying `op` to `inputs` (all of one graph) named after the op.
+template <Op T> Expr make(T op, std::initializer_list<Expr> inputs, std::source_location loc) {
+    if (inputs.size() == 0) throw Error(fmt::format("{}: an op needs at least one input", T::name));
+    Graph& g = inputs.begin()->graph();
+    return g.add(std::make_shared<Model<T>>(std::move(op)), std::span<const Expr>(inputs.begin(), inputs.size()),
+                 std::string(T::name), loc);
+}
+
+// The op struct behind a node, or nullptr if the node is not a T.
+template <Op T> const T* as(const Node& n) {
+    if (n.kind != NodeKind::op) return nullptr;
+    const auto* m = dynamic_cast<const Model<T>*>(n.op.get());
+    return m ? &m->op() : nullptr;
+}
+
+// Gradient-rule helper: grads(c, f0, f1, ...) calls f_i (returning an Expr, or
+// std::optional<Expr>) only for the inputs whose gradient is wanted.
+template <class... F> Grads grads(const GradContext& c, F&&... f) {
+    Grads out;
+    std::size_t i = 0;
+    auto one = [&](auto& fi) {
+        out.push_back(c.wanted[i++] ? std::optional<Expr>(fi()) : std::nullopt);
+    };
+    (one(f), ...);
+    return out;
+}
+// For an input no gradient flows into.
+inline std::optional<Expr> no_gradient() { return std::nullopt; }
+
+// Shape-rule helpers: each throws std::invalid_argument with the reason.
+void expect_inputs(std::span<const TypedShape> in, std::size_t n);
+void expect_floating(const TypedShape& t, std::string_view which);
+void expect_same_dtype(const TypedShape& a, const TypedShape& b);
+// "[0, 1]" for attrs.
+std::string format_axes(std::span<const int> axes);
+
+}  // namespace adjoint::ops
+
+namespace adjoint {
+
+// An Expr operand that remembers where in the user's source the expression was written
+// (operators cannot take a defaulted source_location, a converting constructor can).
+struct Operand {
+    Expr e;
+    std::source_location loc;
+    Operand(Expr x, std::source_location l = std::source_location::current()) : e(x), loc(l) {}
+};
+
+// A scalar as a constant of x's dtype, to mix into expressions: x * 2.f.
+Expr scalar_like(const Expr& x, double value, std::source_location loc);
+
+}  // namespace adjoint

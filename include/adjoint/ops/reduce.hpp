@@ -1,0 +1,73 @@
+// Reductions over axes: sum, max, argmax, and count (the number of elements reduced,
+// which mean() divides by when the batch size is only known at run time).
+#pragma once
+
+#include <vector>
+
+#include <adjoint/ops/op.hpp>
+
+namespace adjoint::ops {
+
+// Axes are as the user gave them (negative counts from the end); empty = all axes.
+struct Sum {
+    static constexpr std::string_view name = "sum";
+    std::vector<int> axes;
+    bool keepdims = false;
+    std::string attrs() const;
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+struct Max {
+    static constexpr std::string_view name = "max";
+    std::vector<int> axes;
+    bool keepdims = false;
+    std::string attrs() const;
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+// Index (i32) of the first largest element along one axis, which is removed.
+struct ArgMax {
+    static constexpr std::string_view name = "argmax";
+    int axis = -1;
+    std::string attrs() const;
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+// A scalar of x's dtype: the product of x's dims over `axes` (all if empty).
+struct Count {
+    static constexpr std::string_view name = "count";
+    std::vector<int> axes;
+    std::string attrs() const;
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+// The output shape of reducing `s` over `axes`; throws std::invalid_argument.
+Shape reduced_shape(const Shape& s, std::span<const int> axes, bool keepdims);
+
+}  // namespace adjoint::ops
+
+namespace adjoint {
+
+Expr sum(Expr x, std::vector<int> axes = {}, bool keepdims = false,
+         std::source_location loc = std::source_location::current());
+Expr max(Expr x, std::vector<int> axes = {}, bool keepdims = false,
+         std::source_location loc = std::source_location::current());
+// sum / count: a constant divisor when the reduced dims are known, else a count node.
+Expr mean(Expr x, std::vector<int> axes = {}, bool keepdims = false,
+          std::source_location loc = std::source_location::current());
+Expr argmax(Expr x, int axis = -1, std::source_location loc = std::source_location::current());
+Expr count(Expr x, std::vector<int> axes = {}, std::source_location loc = std::source_location::current());
+
+}  // namespace adjoint

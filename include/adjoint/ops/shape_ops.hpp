@@ -1,0 +1,48 @@
+// Ops that move elements without computing: transpose, reshape, broadcast_to.
+// They work on every dtype.
+#pragma once
+
+#include <adjoint/ops/op.hpp>
+
+namespace adjoint::ops {
+
+// (R, C) -> (C, R).
+struct Transpose : NoAttrs {
+    static constexpr std::string_view name = "transpose";
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+// Same elements in row-major order, another shape (which may start with `batch`).
+struct Reshape {
+    static constexpr std::string_view name = "reshape";
+    Shape shape;
+    std::string attrs() const;
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+// Repeats x along dims where it has 1 (or no dim) to reach `shape`, numpy style.
+struct BroadcastTo {
+    static constexpr std::string_view name = "broadcast_to";
+    Shape shape;
+    std::string attrs() const;
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+}  // namespace adjoint::ops
+
+namespace adjoint {
+
+Expr transpose(Expr x, std::source_location loc = std::source_location::current());
+Expr reshape(Expr x, Shape shape, std::source_location loc = std::source_location::current());
+Expr broadcast_to(Expr x, Shape shape, std::source_location loc = std::source_location::current());
+
+}  // namespace adjoint
