@@ -69,7 +69,7 @@ void check_wrt(const std::vector<Expr>& wrt, const Feeds& feeds) {
         if (k != NodeKind::variable && k != NodeKind::placeholder)
             throw Error(fmt::format("check_gradients: wrt \"{}\" is a {}; only variables and fed placeholders can be "
                                     "perturbed",
-                                    x.name(), x.node().kind_name()));
+                                    x.name(), x.node().op_name()));
         if (!is_floating(x.dtype()))
             throw Error(fmt::format("check_gradients: wrt \"{}\" has dtype {}", x.name(), dtype_name(x.dtype())));
         if (k == NodeKind::placeholder &&
@@ -104,7 +104,7 @@ std::string GradCheckReport::str() const {
 
 GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt, const Feeds& feeds,
                                 GradCheckOptions options) {
-    Graph& g = output.graph();
+    Graph g = output.graph();
     check_wrt(wrt, feeds);
     const Tolerances tol = tolerances(options, output.dtype());
     // dy enters as a placeholder, so one graph serves every row of the Jacobian.
@@ -158,7 +158,7 @@ GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt
 
 GradCheckReport check_hessian_vector(const Expr& output, const std::vector<Expr>& wrt, const Feeds& feeds,
                                      GradCheckOptions options) {
-    Graph& g = output.graph();
+    Graph g = output.graph();
     check_wrt(wrt, feeds);
     const Tolerances tol = tolerances(options, output.dtype());
     const std::vector<Expr> grads = gradients(output, wrt);

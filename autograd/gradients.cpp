@@ -28,7 +28,7 @@ Expr unbroadcast(const Expr& g, const Shape& to) {
 
 // A node of zeros shaped like `x`: a constant, or a broadcast scalar if x has a batch dim.
 Expr zeros_like(const Expr& x, std::source_location loc) {
-    Graph& g = x.graph();
+    Graph g = x.graph();
     auto scope = g.gradient_scope(x.id(), "zeros");
     if (!x.shape().has_batch()) return g.constant(Tensor::zeros(x.shape(), x.dtype()), loc);
     return broadcast_to(g.constant(Tensor::zeros(Shape{}, x.dtype()), loc), x.shape(), loc);
@@ -38,7 +38,7 @@ Expr zeros_like(const Expr& x, std::source_location loc) {
 
 std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::optional<Expr> dy,
                             std::source_location loc) {
-    Graph& g = y.graph();
+    Graph g = y.graph();
     g.check_owns(y, fmt::format("gradients ({})", where(loc)));
     for (const Expr& w : wrt) g.check_owns(w, fmt::format("gradients: wrt ({})", where(loc)));
     if (!is_floating(y.dtype()))
@@ -94,7 +94,7 @@ std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::op
         const Expr out = g.expr(n);
         Grads contributions;
         {
-            auto scope = g.gradient_scope(n, std::string(op->kind()));
+            auto scope = g.gradient_scope(n, std::string(op->name()));
             contributions = op->gradient({inputs, out, *grad[n], wanted});
         }
         for (std::size_t i = 0; i < inputs.size(); ++i) {

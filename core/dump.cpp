@@ -5,7 +5,7 @@
 #include <boost/graph/filtered_graph.hpp>
 #include <boost/graph/graphviz.hpp>
 
-#include "graph_impl.hpp"
+#include "graph_data.hpp"
 
 namespace adjoint {
 
@@ -19,7 +19,7 @@ std::string describe(const Node& n) {
             return n.value.numel() <= 4 ? fmt::format("constant {}", to_string(n.value)) : "constant";
         case NodeKind::op: {
             const std::string attrs = n.op->attrs();
-            return attrs.empty() ? std::string(n.op->kind()) : fmt::format("{}[{}]", n.op->kind(), attrs);
+            return attrs.empty() ? std::string(n.op->name()) : fmt::format("{}[{}]", n.op->name(), attrs);
         }
     }
     return "?";
@@ -57,7 +57,7 @@ void dump_profile(const Graph& g, std::span<const NodeTiming> timings, std::ostr
         const NodeTiming& t = sorted[i];
         const Node& n = g.node(t.node);
         out << fmt::format("{:>10.2f} {:>5.1f}% {:>8}  {:<40} {:<14} {} {}\n", 1e3 * t.seconds,
-                           total > 0 ? 100 * t.seconds / total : 0, t.calls, n.name, n.kind_name(),
+                           total > 0 ? 100 * t.seconds / total : 0, t.calls, n.name, n.op_name(),
                            dtype_name(n.type.dtype), n.type.shape);
     }
     out << fmt::format("{:>10.2f} 100.0%  kernel time over {} nodes\n", 1e3 * total, sorted.size());
@@ -77,7 +77,7 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
         keep[n] = true;
         for (NodeId in : g.node(n).inputs) stack.push_back(in);
     }
-    const BoostGraph& bg = g.impl().g;
+    const BoostGraph& bg = detail_data(g).g;
     auto vertex_kept = [&](NodeId v) { return static_cast<bool>(keep[v]); };
     boost::filtered_graph<BoostGraph, boost::keep_all, std::function<bool(NodeId)>> view(bg, boost::keep_all{},
                                                                                         vertex_kept);

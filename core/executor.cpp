@@ -56,7 +56,7 @@ struct Run {
                 compute(s);
             } catch (const std::exception& ex) {
                 const Node& n = g.node(plan.steps[s].node);
-                fail(s, fmt::format("{} \"{}\" (built at {}) failed: {}", n.kind_name(), n.name, where(n.built_at),
+                fail(s, fmt::format("{} \"{}\" (built at {}) failed: {}", n.op_name(), n.name, where(n.built_at),
                                     ex.what()));
                 return;
             }
@@ -71,10 +71,10 @@ struct Run {
         }
     }
 
-    void phase(int ph) {
+    void phase(Phase ph) {
         for (std::size_t s = 0; s < plan.steps.size(); ++s)
             plan.pending[s].store(plan.steps[s].predecessors, std::memory_order_relaxed);
-        for (std::size_t s : plan.roots[ph]) tasks.run([this, s] { run_from(s); });
+        for (std::size_t s : plan.roots[static_cast<std::size_t>(ph)]) tasks.run([this, s] { run_from(s); });
         tasks.wait();
     }
 };
@@ -83,11 +83,11 @@ struct Run {
 
 void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results, bool profile) {
     // Fetched leaves are copied first: a fetched variable shows its value before any assign.
-    for (const auto& f : plan.leaf_fetches) results[f.position].assign_copy(plan.values[f.slot]);
+    for (const auto& f : plan.leaf_fetches) results[f.position].assign_copy(plan.values[f.value]);
     Run run(g, plan, results, profile);
     arena.execute([&] {
-        run.phase(0);
-        if (!run.failed) run.phase(1);
+        run.phase(Phase::compute);
+        if (!run.failed) run.phase(Phase::update);
     });
     if (run.failed) throw Error(run.error);
 }

@@ -11,7 +11,7 @@
 
 namespace adjoint {
 
-// Runs phase 1, then (if it succeeded) phase 2, and copies each fetched value into
+// Runs the compute phase, then (if it succeeded) the update phase, and copies each fetched value into
 // `results` (already sized to the fetches; see Tensor::assign_copy). A kernel's
 // exception becomes an adjoint::Error naming the node; when several fail, the first in
 // plan order is reported.

@@ -2,23 +2,23 @@
 
 #include <stdexcept>
 
-#include "graph_impl.hpp"
+#include "graph_data.hpp"
 
 namespace adjoint {
 
-std::string_view Node::kind_name() const {
+std::string_view Node::op_name() const {
     switch (kind) {
         case NodeKind::placeholder: return "placeholder";
         case NodeKind::variable: return "variable";
         case NodeKind::constant: return "constant";
-        case NodeKind::op: return op->kind();
+        case NodeKind::op: return op->name();
     }
     return "?";
 }
 
-Graph& Expr::graph() const {
-    if (!graph_) throw Error("Expr: this handle is empty (default-constructed)");
-    return *graph_;
+Graph Expr::graph() const {
+    if (!data_) throw Error("Expr: this handle is empty (default-constructed)");
+    return Graph(data_);
 }
 
 const Node& Expr::node() const { return graph().node(id_); }
@@ -26,21 +26,30 @@ std::string Expr::name() const { return node().name; }
 Shape Expr::shape() const { return node().type.shape; }
 DType Expr::dtype() const { return node().type.dtype; }
 
-Graph::Graph() : impl_(std::make_unique<GraphImpl>()) {}
-Graph::~Graph() = default;
+Graph::Graph() : data_(std::make_shared<detail::GraphData>()) {}
 
-std::size_t Graph::size() const { return boost::num_vertices(impl_->g); }
+detail::GraphData& Graph::data() const {
+    if (!data_) throw Error("Graph: this handle was moved from; use the Graph it was moved to");
+    return *data_;
+}
+
+const detail::GraphData& detail_data(const Graph& g) { return g.data(); }
+
+std::size_t Graph::size() const { return boost::num_vertices(data().g); }
 
 NodeId Graph::checked(NodeId id) const {
     if (id >= size()) throw Error(fmt::format("node id {} is not in this graph of {} nodes", id, size()));
     return id;
 }
 
-const Node& Graph::node(NodeId id) const { return impl_->g[checked(id)]; }
+const Node& Graph::node(NodeId id) const { return data().g[checked(id)]; }
+
+Expr Graph::expr(NodeId id) const { return {data_, checked(id)}; }
 
 std::vector<NodeId> Graph::consumers(NodeId id) const {
+    const BoostGraph& g = data().g;
     std::vector<NodeId> out;
-    for (auto [e, end] = boost::out_edges(checked(id), impl_->g); e != end; ++e) out.push_back(boost::target(*e, impl_->g));
+    for (auto [e, end] = boost::out_edges(checked(id), g); e != end; ++e) out.push_back(boost::target(*e, g));
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
@@ -48,12 +57,11 @@ std::vector<NodeId> Graph::consumers(NodeId id) const {
 
 void Graph::check_owns(const Expr& e, std::string_view what) const {
     if (!e.valid()) throw Error(fmt::format("{}: an empty Expr (default-constructed) was given", what));
-    if (&e.graph() != this)
-        throw Error(fmt::format("{}: node \"{}\" belongs to another graph", what, e.name()));
+    if (e.data_ != data_) throw Error(fmt::format("{}: node \"{}\" belongs to another graph", what, e.name()));
 }
 
 // Picks a free name: "x", then "x_1", "x_2", ... within the current scope.
-static std::string unique_name(GraphImpl& impl, std::string_view base) {
+static std::string unique_name(detail::GraphData& impl, std::string_view base) {
     std::string prefix;
     for (const auto& f : impl.frames) prefix += f.prefix;
     std::string name = prefix + std::string(base);
@@ -66,18 +74,19 @@ static std::string unique_name(GraphImpl& impl, std::string_view base) {
 }
 
 Expr Graph::append(Node node, std::string_view base_name) {
-    if (base_name.empty()) throw Error(fmt::format("{}: a node name may not be empty", node.kind_name()));
-    node.name = unique_name(*impl_, base_name);
-    for (auto it = impl_->frames.rbegin(); it != impl_->frames.rend(); ++it)
+    if (base_name.empty()) throw Error(fmt::format("{}: a node name may not be empty", node.op_name()));
+    detail::GraphData& d = data();
+    node.name = unique_name(d, base_name);
+    for (auto it = d.frames.rbegin(); it != d.frames.rend(); ++it)
         if (it->gradient) {
             node.gradient_of = it->gradient;
             break;
         }
-    const NodeId id = boost::add_vertex(impl_->g);
+    const NodeId id = boost::add_vertex(d.g);
     node.id = id;
-    for (NodeId in : node.inputs) boost::add_edge(in, id, impl_->g);
-    impl_->g[id] = std::move(node);
-    return {this, id};
+    for (NodeId in : node.inputs) boost::add_edge(in, id, d.g);
+    d.g[id] = std::move(node);
+    return {data_, id};
 }
 
 Expr Graph::placeholder(std::string name, Shape shape, DType dtype, std::source_location loc) {
@@ -130,12 +139,12 @@ Expr Graph::constant(std::string name, Tensor value, std::source_location loc) {
     return append(std::move(n), name);
 }
 
-Expr Graph::add(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, std::string name,
-                std::source_location loc) {
+Expr Graph::append_op(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, std::string name,
+                      std::source_location loc) {
     std::vector<TypedShape> types;
     std::vector<NodeId> ids;
     for (const Expr& e : inputs) {
-        check_owns(e, fmt::format("{} ({})", op->kind(), where(loc)));
+        check_owns(e, fmt::format("{} ({})", op->name(), where(loc)));
         types.push_back(node(e.id()).type);
         ids.push_back(e.id());
     }
@@ -146,8 +155,8 @@ Expr Graph::add(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, 
         std::string shapes;
         for (const auto& t : types) shapes += fmt::format("{}{} {}", shapes.empty() ? "" : ", ", t.shape, dtype_name(t.dtype));
         std::string prefix;
-        for (const auto& f : impl_->frames) prefix += f.prefix;
-        throw Error(fmt::format("{} \"{}{}\" on {}: {} (built at {})", op->kind(), prefix, name, shapes,
+        for (const auto& f : data().frames) prefix += f.prefix;
+        throw Error(fmt::format("{} \"{}{}\" on {}: {} (built at {})", op->name(), prefix, name, shapes,
                                 ex.what(), where(loc)));
     }
     n.kind = NodeKind::op;
@@ -157,19 +166,19 @@ Expr Graph::add(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, 
     return append(std::move(n), name);
 }
 
-Graph::Scope::~Scope() { g_.impl_->frames.pop_back(); }
+Graph::Scope::~Scope() { data_->frames.pop_back(); }
 
 Graph::Scope Graph::scope(std::string prefix) {
     if (prefix.empty() || prefix.find('/') != std::string::npos)
         throw Error(fmt::format("Graph::scope: \"{}\" is not a valid scope name (non-empty, no '/')", prefix));
-    impl_->frames.push_back({prefix + "/", std::nullopt});
-    return Scope(*this);
+    data().frames.push_back({prefix + "/", std::nullopt});
+    return Scope(data_);
 }
 
 Graph::Scope Graph::gradient_scope(NodeId forward, std::string rule) {
     const Node& f = node(forward);
-    impl_->frames.push_back({"grad/" + f.name + "/", Provenance{forward, std::move(rule)}});
-    return Scope(*this);
+    data().frames.push_back({"grad/" + f.name + "/", Provenance{forward, std::move(rule)}});
+    return Scope(data_);
 }
 
 }  // namespace adjoint

@@ -23,8 +23,8 @@ std::unique_ptr<Plan> Plan::compile(const Graph& g, std::span<const NodeId> fetc
 
 void PlanBuilder::resolve_types(std::span<const FeedType> feeds) {
     // Slots: leaves first (bound at each run), then one per step.
-    auto new_slot = [&](NodeId n) {
-        slot[n] = p.values.size();
+    auto new_value = [&](NodeId n) {
+        value_of[n] = p.values.size();
         p.values.emplace_back();
     };
 
@@ -45,8 +45,8 @@ void PlanBuilder::resolve_types(std::span<const FeedType> feeds) {
     for (NodeId n = 0; n < g.size(); ++n) {
         const Node& node = g.node(n);
         if (needed[n] && node.kind == NodeKind::placeholder && !feed_of[n])
-            throw Error(fmt::format("placeholder \"{}\" {} {} is needed by the fetches but was not fed", node.name,
-                                    dtype_name(node.type.dtype), node.type.shape));
+            throw Error(fmt::format("placeholder \"{}\" {} {} is needed by {} but was not fed", node.name,
+                                    dtype_name(node.type.dtype), node.type.shape, who_needs(n)));
     }
 
     for (NodeId n = 0; n < g.size(); ++n) {
@@ -55,18 +55,18 @@ void PlanBuilder::resolve_types(std::span<const FeedType> feeds) {
         switch (node.kind) {
             case NodeKind::placeholder:
                 type[n] = feed_of[n]->type;
-                new_slot(n);
-                p.placeholders.push_back({slot[n], n});
+                new_value(n);
+                p.placeholders.push_back({value_of[n], n});
                 break;
             case NodeKind::variable:
                 type[n] = node.type;
-                new_slot(n);
-                p.variables.push_back({slot[n], n});
+                new_value(n);
+                p.variables.push_back({value_of[n], n});
                 break;
             case NodeKind::constant:
                 type[n] = node.type;
-                new_slot(n);
-                p.values[slot[n]] = node.value;
+                new_value(n);
+                p.values[value_of[n]] = node.value;
                 break;
             case NodeKind::op: break;
         }
@@ -87,26 +87,47 @@ void PlanBuilder::resolve_types(std::span<const FeedType> feeds) {
             throw Error(fmt::format("{} has shape {}, but this run's batch size is unknown: feed a placeholder that "
                                     "has a batch dim",
                                     node_label(node), node.type.shape));
-        new_slot(n);
+        new_value(n);
     }
 
+}
+
+std::string PlanBuilder::who_needs(NodeId n) const {
+    auto depends = [&](NodeId from) {
+        std::vector<NodeId> stack{from};
+        std::vector<bool> seen(g.size(), false);
+        while (!stack.empty()) {
+            const NodeId m = stack.back();
+            stack.pop_back();
+            if (m == n) return true;
+            if (seen[m]) continue;
+            seen[m] = true;
+            for (NodeId in : g.node(m).inputs) stack.push_back(in);
+        }
+        return false;
+    };
+    for (NodeId f : fetches)
+        if (depends(f)) return fmt::format("fetch \"{}\"", g.node(f).name);
+    for (NodeId t : targets)
+        if (depends(t)) return fmt::format("target \"{}\"", g.node(t).name);
+    return "the run";
 }
 
 void PlanBuilder::make_steps() {
     // Steps and their inputs.
     for (NodeId n : order) {
         const Node& node = g.node(n);
-        PlanStep s{n, node.op.get(), p.input_ptrs.size(), node.inputs.size(), slot[n], {}, 0, phase[n], {}, {}};
-        for (NodeId in : node.inputs) p.input_ptrs.push_back(&p.values[slot[in]]);
+        PlanStep s{n, node.op.get(), p.input_ptrs.size(), node.inputs.size(), value_of[n], {}, 0, phase[n], {}, {}};
+        for (NodeId in : node.inputs) p.input_ptrs.push_back(&p.values[value_of[in]]);
         step_of[n] = p.steps.size();
-        if (writes(node) > 0) p.assign_targets.push_back({slot[n], node.inputs[0]});
-        if (computed_into[n] != none) p.assign_targets.push_back({slot[n], computed_into[n]});
+        if (writes(node) > 0) p.assign_targets.push_back({value_of[n], node.inputs[0]});
+        if (computed_into[n] != none) p.assign_targets.push_back({value_of[n], computed_into[n]});
         p.steps.push_back(std::move(s));
     }
     for (std::size_t i = 0; i < fetches.size(); ++i) {
         const NodeId f = fetches[i];
         if (step_of[f] != none) p.steps[step_of[f]].fetch_positions.push_back(i);
-        else p.leaf_fetches.push_back({slot[f], i});
+        else p.leaf_fetches.push_back({value_of[f], i});
     }
 
 }

@@ -3,13 +3,14 @@
 // every value a concrete shape (the batch size comes from the feeds), and assigns buffers
 // by liveness so that a buffer is reused once the last reader of its value is done.
 //
-// A run has two phases. Phase 1 computes everything that does not depend on a write to a
-// variable; phase 2 runs the writers (assigns, optimizers' fused updates) and what reads
-// their results. So no variable changes unless every other kernel succeeded, and every
+// A run has two phases. Phase::compute computes everything that does not depend on a
+// write to a variable; Phase::update runs the writers (assigns, optimizers' fused updates)
+// and what reads their results. So no variable changes unless every other kernel succeeded, and every
 // read of a variable happens before it is written. A step may also hold scratch memory
 // (OpBase::workspace_bytes), taken from the same buffer pool for that step alone.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -21,6 +22,10 @@
 
 namespace adjoint {
 
+// The two phases of a run, in order.
+enum class Phase : std::uint8_t { compute, update };
+inline constexpr std::size_t phase_count = 2;
+
 struct FeedType {
     NodeId node;
     TypedShape type;  // concrete
@@ -30,10 +35,10 @@ struct PlanStep {
     NodeId node;
     const OpBase* op;
     std::size_t first_input, input_count;  // into Plan::input_ptrs
-    std::size_t output;                     // value slot
+    std::size_t output;                     // index into Plan::values
     std::vector<std::size_t> successors;    // steps of the same phase that wait for this one
     std::uint32_t predecessors = 0;         // how many steps of the same phase it waits for
-    int phase = 0;
+    Phase phase = Phase::compute;
     std::vector<std::size_t> fetch_positions;  // where its value goes in the results
     std::span<std::byte> workspace;            // scratch (OpBase::workspace_bytes), in a pooled buffer
     // Filled by profiled runs only; each step runs once per run, so no two threads
@@ -58,25 +63,25 @@ public:
     std::int64_t batch_size() const { return batch; }
     const std::vector<PlanStep>& plan_steps() const { return steps; }
 
-    // Slots of the values bound at each run.
+    // Where the values bound at each run go (indices into values).
     struct Binding {
-        std::size_t slot;
+        std::size_t value;
         NodeId node;
     };
 
     std::vector<PlanStep> steps;
-    std::vector<Tensor> values;              // one per needed node, by slot
+    std::vector<Tensor> values;              // one per needed node
     std::vector<const Tensor*> input_ptrs;   // steps' inputs, pointing into values
-    // assign_targets: slots that are a variable's own storage (assigns, and values
+    // assign_targets: values that are a variable's own storage (assigns, and values
     // computed in place into the variable they are assigned to).
     std::vector<Binding> placeholders, variables, assign_targets;
     struct LeafFetch {
-        std::size_t slot, position;
+        std::size_t value, position;
     };
     std::vector<LeafFetch> leaf_fetches;      // fetched placeholders, variables, constants
     std::vector<Tensor> buffers;
     std::unique_ptr<std::atomic<std::uint32_t>[]> pending;  // per step, reset each run
-    std::vector<std::size_t> roots[2];                       // steps of each phase with no predecessor
+    std::array<std::vector<std::size_t>, phase_count> roots;  // steps of each phase with no predecessor
     std::int64_t batch = -1;
     std::size_t peak = 0, unshared = 0;
 };

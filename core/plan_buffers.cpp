@@ -113,7 +113,7 @@ void PlanBuilder::link_steps() {
         p.steps[s].successors = std::move(e);
     }
     for (std::size_t s = 0; s < p.steps.size(); ++s)
-        if (p.steps[s].predecessors == 0) p.roots[p.steps[s].phase].push_back(s);
+        if (p.steps[s].predecessors == 0) p.roots[static_cast<std::size_t>(p.steps[s].phase)].push_back(s);
 }
 
 }  // namespace adjoint

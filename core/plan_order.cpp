@@ -10,16 +10,16 @@ namespace adjoint {
 std::size_t writes(const Node& n) { return n.kind == NodeKind::op ? n.op->writes_variables() : 0; }
 
 std::string node_label(const Node& n) {
-    return fmt::format("{} \"{}\" (built at {})", n.kind_name(), n.name, where(n.built_at));
+    return fmt::format("{} \"{}\" (built at {})", n.op_name(), n.name, where(n.built_at));
 }
 
 // The nodes the fetches and targets need: a reverse walk over inputs, with an explicit
 // stack, and the per-node tables sized.
 PlanBuilder::PlanBuilder(const Graph& graph, Plan& plan, std::span<const NodeId> fetch_ids,
-                         std::span<const NodeId> targets)
-    : g(graph), p(plan), fetches(fetch_ids), needed(graph.size(), false), phase(graph.size(), 0),
+                         std::span<const NodeId> target_ids)
+    : g(graph), p(plan), fetches(fetch_ids), targets(target_ids), needed(graph.size(), false), phase(graph.size(), Phase::compute),
       assigned_by(graph.size(), none), computed_into(graph.size(), none), in_place_value(graph.size(), none),
-      after(graph.size()), slot(graph.size(), none), step_of(graph.size(), none), type(graph.size()) {
+      after(graph.size()), value_of(graph.size(), none), step_of(graph.size(), none), type(graph.size()) {
     std::vector<NodeId> stack(fetches.begin(), fetches.end());
     stack.insert(stack.end(), targets.begin(), targets.end());
     while (!stack.empty()) {
@@ -33,19 +33,19 @@ PlanBuilder::PlanBuilder(const Graph& graph, Plan& plan, std::span<const NodeId>
 }
 
 void PlanBuilder::find_writes() {
-    // Phase 2 = the writers (assigns, fused updates) and everything downstream of them;
-    // ids are a topological order.
+    // Phase::update = the writers (assigns, fused updates) and everything downstream of
+    // them; ids are a topological order.
     for (NodeId n = 0; n < g.size(); ++n) {
         if (!needed[n]) continue;
         const Node& node = g.node(n);
         if (node.kind != NodeKind::op) continue;
         ops.push_back(n);
-        if (writes(node) > 0) phase[n] = 1;
+        if (writes(node) > 0) phase[n] = Phase::update;
         for (std::size_t i = 0; i < writes(node); ++i) {
             const NodeId var = node.inputs[i];
             if (g.node(var).kind != NodeKind::variable)
                 throw Error(fmt::format("{} overwrites its input {}, \"{}\", which is a {}, not a variable",
-                                        node_label(node), i, g.node(var).name, g.node(var).kind_name()));
+                                        node_label(node), i, g.node(var).name, g.node(var).op_name()));
             if (assigned_by[var] != none)
                 throw Error(fmt::format("variable \"{}\" is assigned twice in one run: by \"{}\" and \"{}\"",
                                         g.node(var).name, g.node(assigned_by[var]).name, node.name));
@@ -57,7 +57,7 @@ void PlanBuilder::find_writes() {
     // In place: an assign's value is computed straight into its variable, saving a copy,
     // when nothing can tell: the value is an element-wise op that only the assign reads
     // (and no one fetches), and every variable it reads is the target itself or one no
-    // assign of this run writes. The value then runs in phase 2 like the assign, after
+    // assign of this run writes. The value then runs in the update phase like the assign, after
     // every other reader of the variable.
     std::vector<bool> fetched(g.size(), false);
     for (NodeId f : fetches) fetched[f] = true;
@@ -67,7 +67,7 @@ void PlanBuilder::find_writes() {
         if (!g.node(a).op->is_assign()) continue;
         const NodeId v = g.node(a).inputs[1];
         const Node& value = g.node(v);
-        if (value.kind != NodeKind::op || !value.op->elementwise() || fetched[v] || phase[v] != 0) continue;
+        if (value.kind != NodeKind::op || !value.op->elementwise() || fetched[v] || phase[v] != Phase::compute) continue;
         bool ok = true;
         for (NodeId c : g.consumers(v)) ok = ok && (!needed[c] || c == a);
         for (NodeId in : value.inputs)
@@ -75,7 +75,7 @@ void PlanBuilder::find_writes() {
         if (!ok) continue;
         computed_into[v] = var;
         in_place_value[var] = v;
-        phase[v] = 1;
+        phase[v] = Phase::update;
     }
 
 }
@@ -83,7 +83,7 @@ void PlanBuilder::find_writes() {
 void PlanBuilder::order_steps() {
     // Order the op nodes: data edges, plus "every other reader of a variable runs before
     // its assign" (and before a value computed into it). Kahn's algorithm, smallest id
-    // first, phase 1 before phase 2.
+    // first, the compute phase before the update phase.
     std::vector<std::uint32_t> waiting(g.size(), 0);
     for (NodeId n : ops)
         for (NodeId in : g.node(n).inputs)
@@ -98,7 +98,7 @@ void PlanBuilder::order_steps() {
                 }
         }
     order.reserve(ops.size());
-    for (int ph = 0; ph < 2; ++ph) {
+    for (const Phase ph : {Phase::compute, Phase::update}) {
         std::priority_queue<NodeId, std::vector<NodeId>, std::greater<>> ready;
         for (NodeId n : ops)
             if (phase[n] == ph && waiting[n] == 0) ready.push(n);

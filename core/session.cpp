@@ -12,7 +12,7 @@
 namespace adjoint {
 
 struct Session::Impl {
-    const Graph& graph;
+    const Graph graph;  // shares the nodes: the session may outlive the caller's Graph
     int threads;
     tbb::task_arena arena;
     std::mutex mutex;  // one run at a time: a plan's buffers are shared state
@@ -38,32 +38,32 @@ struct Session::Impl {
         graph.check_owns(e, what);
         const Node& n = graph.node(e.id());
         if (n.kind != NodeKind::variable)
-            throw Error(fmt::format("{}: node \"{}\" is a {}, not a variable", what, n.name, n.kind_name()));
+            throw Error(fmt::format("{}: node \"{}\" is a {}, not a variable", what, n.name, n.op_name()));
         return n;
     }
 
     void check_feeds(const Feeds& feeds) {
         feed_types.clear();
         for (const Feed& f : feeds) {
-            graph.check_owns(f.node, "Session::run: feed");
+            graph.check_owns(f.node, "feed");
             const Node& n = graph.node(f.node.id());
             if (n.kind != NodeKind::placeholder)
-                throw Error(fmt::format("Session::run: feed for \"{}\": only placeholders can be fed, this is a {}",
-                                        n.name, n.kind_name()));
+                throw Error(fmt::format("feed for \"{}\": only placeholders can be fed, this is a {}",
+                                        n.name, n.op_name()));
             if (f.value.empty())
-                throw Error(fmt::format("Session::run: feed for placeholder \"{}\" is an empty tensor", n.name));
+                throw Error(fmt::format("feed for placeholder \"{}\" is an empty tensor", n.name));
             if (f.value.dtype() != n.type.dtype)
-                throw Error(fmt::format("Session::run: placeholder \"{}\" holds {} but was fed {}", n.name,
+                throw Error(fmt::format("placeholder \"{}\" holds {} but was fed {}", n.name,
                                         dtype_name(n.type.dtype), dtype_name(f.value.dtype())));
             const Shape& want = n.type.shape;
             const Shape& got = f.value.shape();
             bool fits = want.rank() == got.rank();
             for (std::size_t i = 0; fits && i < want.rank(); ++i) fits = want[i] == batch || want[i] == got[i];
             if (!fits)
-                throw Error(fmt::format("Session::run: placeholder \"{}\" has shape {} but was fed {}", n.name, want,
+                throw Error(fmt::format("placeholder \"{}\" has shape {} but was fed {}", n.name, want,
                                         got));
             for (const FeedType& earlier : feed_types)
-                if (earlier.node == n.id) throw Error(fmt::format("Session::run: placeholder \"{}\" is fed twice", n.name));
+                if (earlier.node == n.id) throw Error(fmt::format("placeholder \"{}\" is fed twice", n.name));
             feed_types.push_back({n.id, {got, f.value.dtype()}});
         }
     }
@@ -72,11 +72,11 @@ struct Session::Impl {
         fetch_ids.clear();
         target_ids.clear();
         for (const Expr& e : fetches) {
-            graph.check_owns(e, "Session::run: fetch");
+            graph.check_owns(e, "fetch");
             fetch_ids.push_back(e.id());
         }
         for (const Expr& e : targets) {
-            graph.check_owns(e, "Session::run: target");
+            graph.check_owns(e, "target");
             target_ids.push_back(e.id());
         }
         check_feeds(feeds);
@@ -112,37 +112,62 @@ int Session::threads() const { return impl_->threads; }
 
 std::size_t Session::cached_plans() const { return impl_->plans.size(); }
 
+namespace {
+
+// "Session::run (prog.cpp:40) fetching "loss", "accuracy" and 5 targets: " before a
+// run's error.
+Error in_call(const char* who, const std::source_location& loc, const std::vector<Expr>& fetches,
+              const std::vector<Expr>& targets, const std::exception& e) {
+    std::string what;
+    for (std::size_t i = 0; i < fetches.size() && i < 4; ++i)
+        what += fmt::format("{}\"{}\"", i ? ", " : " fetching ", fetches[i].valid() ? fetches[i].name() : "(empty)");
+    if (fetches.size() > 4) what += fmt::format(" and {} more", fetches.size() - 4);
+    if (!targets.empty()) what += fmt::format("{} {} target{}", fetches.empty() ? " running" : " and", targets.size(),
+                                              targets.size() == 1 ? "" : "s");
+    return Error(fmt::format("{} ({}){}: {}", who, where(loc), what, e.what()));
+}
+
+}  // namespace
+
 std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& feeds,
-                                 const std::vector<Expr>& targets) {
+                                 const std::vector<Expr>& targets, std::source_location loc) {
     std::vector<Tensor> results;
-    run(fetches, feeds, targets, results);
+    run(fetches, feeds, targets, results, loc);
     return results;
 }
 
 void Session::run(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
-                  std::vector<Tensor>& results) {
+                  std::vector<Tensor>& results, std::source_location loc) {
     std::lock_guard lock(impl_->mutex);
-    Plan& plan = impl_->plan_for(fetches, feeds, targets);
-    for (const Feed& f : feeds)
-        for (const auto& b : plan.placeholders)
-            if (b.node == f.node.id()) plan.values[b.slot] = f.value;
-    for (const auto& b : plan.variables) plan.values[b.slot] = impl_->variable(b.node);
-    for (const auto& b : plan.assign_targets) plan.values[b.slot] = impl_->variable(b.node);
-    results.resize(fetches.size());
     try {
-        execute(impl_->graph, plan, impl_->arena, results, impl_->profile);
-    } catch (...) {
-        for (const auto& b : plan.placeholders) plan.values[b.slot] = Tensor();  // drop the user's tensors
-        throw;
+        Plan& plan = impl_->plan_for(fetches, feeds, targets);
+        for (const Feed& f : feeds)
+            for (const auto& b : plan.placeholders)
+                if (b.node == f.node.id()) plan.values[b.value] = f.value;
+        for (const auto& b : plan.variables) plan.values[b.value] = impl_->variable(b.node);
+        for (const auto& b : plan.assign_targets) plan.values[b.value] = impl_->variable(b.node);
+        results.resize(fetches.size());
+        try {
+            execute(impl_->graph, plan, impl_->arena, results, impl_->profile);
+        } catch (...) {
+            for (const auto& b : plan.placeholders) plan.values[b.value] = Tensor();  // drop the user's tensors
+            throw;
+        }
+        for (const auto& b : plan.placeholders) plan.values[b.value] = Tensor();
+    } catch (const Error& e) {
+        throw in_call("Session::run", loc, fetches, targets, e);
     }
-    for (const auto& b : plan.placeholders) plan.values[b.slot] = Tensor();
 }
 
-PlanInfo Session::plan_info(const std::vector<Expr>& fetches, const Feeds& feeds,
-                            const std::vector<Expr>& targets) {
+PlanInfo Session::plan_info(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
+                            std::source_location loc) {
     std::lock_guard lock(impl_->mutex);
-    const Plan& p = impl_->plan_for(fetches, feeds, targets);
-    return {p.step_count(), p.buffer_count(), p.peak_bytes(), p.unshared_bytes(), p.batch_size()};
+    try {
+        const Plan& p = impl_->plan_for(fetches, feeds, targets);
+        return {p.step_count(), p.buffer_count(), p.peak_bytes(), p.unshared_bytes(), p.batch_size()};
+    } catch (const Error& e) {
+        throw in_call("Session::plan_info", loc, fetches, targets, e);
+    }
 }
 
 std::vector<NodeTiming> Session::profile() const {

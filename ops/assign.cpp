@@ -32,7 +32,7 @@ namespace adjoint {
 Expr assign(Expr variable, Expr value, std::source_location loc) {
     if (variable.valid() && variable.node().kind != NodeKind::variable)
         throw Error(fmt::format("assign: \"{}\" is a {}, not a variable ({})", variable.name(),
-                                variable.node().kind_name(), where(loc)));
+                                variable.node().op_name(), where(loc)));
     return ops::make(ops::Assign{}, {variable, value}, loc);
 }
 

@@ -9,7 +9,7 @@
 
 namespace adjoint::ops {
 
-using AnyOp = std::variant<
+using OpList = std::variant<
     // element-wise, one input
     Neg, Exp, Log, Sqrt, Square, Relu, Sigmoid, Tanh, Pow, ReluGrad,
     // element-wise, two inputs, broadcasting
@@ -29,6 +29,6 @@ template <class V> struct all_ops;
 template <class... T> struct all_ops<std::variant<T...>> {
     static constexpr bool value = (Op<T> && ...);
 };
-static_assert(all_ops<AnyOp>::value, "every alternative of AnyOp must satisfy ops::Op");
+static_assert(all_ops<OpList>::value, "every alternative of OpList must satisfy ops::Op");
 
 }  // namespace adjoint::ops

@@ -50,7 +50,7 @@ void run_momentum(const MomentumApply& op, const Inputs& x, Tensor& y) {
     visit_floating(y.dtype(), MomentumApply::name, [&](auto tag) {
         using T = decltype(tag);
         const T *w = in<T>(x[0]), *g = in<T>(x[2]);
-        T *v = out<T>(x.written(1)), *w_new = out<T>(y);
+        T *v = out<T>(x.overwritten(1)), *w_new = out<T>(y);
         const T lr = static_cast<T>(op.lr), mu = static_cast<T>(op.momentum);
         const bool nesterov = op.nesterov;
         elements(y.numel(), [=](std::int64_t b, std::int64_t e) {
@@ -67,7 +67,7 @@ void run_rmsprop(const RMSpropApply& op, const Inputs& x, Tensor& y) {
     visit_floating(y.dtype(), RMSpropApply::name, [&](auto tag) {
         using T = decltype(tag);
         const T *w = in<T>(x[0]), *g = in<T>(x[2]);
-        T *a = out<T>(x.written(1)), *w_new = out<T>(y);
+        T *a = out<T>(x.overwritten(1)), *w_new = out<T>(y);
         const T lr = static_cast<T>(op.lr), rho = static_cast<T>(op.rho), rest = static_cast<T>(1 - op.rho),
                 eps = static_cast<T>(op.eps);
         elements(y.numel(), [=](std::int64_t b, std::int64_t e) {
@@ -84,7 +84,7 @@ void run_adam(const AdamApply& op, const Inputs& x, Tensor& y) {
     visit_floating(y.dtype(), AdamApply::name, [&](auto tag) {
         using T = decltype(tag);
         const T *w = in<T>(x[0]), *g = in<T>(x[3]);
-        T *m = out<T>(x.written(1)), *v = out<T>(x.written(2)), *w_new = out<T>(y);
+        T *m = out<T>(x.overwritten(1)), *v = out<T>(x.overwritten(2)), *w_new = out<T>(y);
         const T lr = x[4].item<T>(), b1 = static_cast<T>(op.beta1), b2 = static_cast<T>(op.beta2),
                 rest1 = static_cast<T>(1 - op.beta1), rest2 = static_cast<T>(1 - op.beta2),
                 eps = static_cast<T>(op.eps);
@@ -117,7 +117,7 @@ void SGDApply::reference(const Inputs& x, Tensor& y) const {
 void MomentumApply::reference(const Inputs& x, Tensor& y) const {
     for (std::int64_t i = 0; i < y.numel(); ++i) {
         const long double w = at(x, 0, i), g = at(x, 2, i), v = momentum * at(x, 1, i) - lr * g;
-        naive::set(x.written(1), i, v);
+        naive::set(x.overwritten(1), i, v);
         naive::set(y, i, nesterov ? w + momentum * v - lr * g : w + v);
     }
 }
@@ -126,7 +126,7 @@ void MomentumApply::reference(const Inputs& x, Tensor& y) const {
 void RMSpropApply::reference(const Inputs& x, Tensor& y) const {
     for (std::int64_t i = 0; i < y.numel(); ++i) {
         const long double g = at(x, 2, i), a = rho * at(x, 1, i) + (1 - rho) * g * g;
-        naive::set(x.written(1), i, a);
+        naive::set(x.overwritten(1), i, a);
         naive::set(y, i, at(x, 0, i) - lr * g / (std::sqrt(a) + eps));
     }
 }
@@ -137,8 +137,8 @@ void AdamApply::reference(const Inputs& x, Tensor& y) const {
     for (std::int64_t i = 0; i < y.numel(); ++i) {
         const long double g = at(x, 3, i), m = beta1 * at(x, 1, i) + (1 - beta1) * g,
                           v = beta2 * at(x, 2, i) + (1 - beta2) * g * g;
-        naive::set(x.written(1), i, m);
-        naive::set(x.written(2), i, v);
+        naive::set(x.overwritten(1), i, m);
+        naive::set(x.overwritten(2), i, v);
         naive::set(y, i, at(x, 0, i) - lr_t * m / (std::sqrt(v) + eps));
     }
 }
@@ -183,7 +183,7 @@ void expect_variables(std::string_view op, std::initializer_list<const Expr*> va
     for (const Expr* v : vars)
         if (v->valid() && v->node().kind != NodeKind::variable)
             throw Error(fmt::format("{}: \"{}\" is a {}, not a variable; the update overwrites it ({})", op, v->name(),
-                                    v->node().kind_name(), where(loc)));
+                                    v->node().op_name(), where(loc)));
 }
 
 }  // namespace

@@ -13,9 +13,9 @@ TEST_CASE("Graph: nodes know their op, inputs, dtype and shape; ids are a topolo
     CHECK(y.shape() == Shape{batch, 2});
     CHECK(y.dtype() == DType::f32);
     CHECK(y.node().kind == NodeKind::op);
-    CHECK(y.node().kind_name() == "matmul");
+    CHECK(y.node().op_name() == "matmul");
     CHECK(y.node().inputs == std::vector<NodeId>{x.id(), w.id()});
-    CHECK(&y.graph() == &g);
+    CHECK(y.graph() == g);
     CHECK(g.size() == 3);
     CHECK(g.consumers(x.id()) == std::vector<NodeId>{y.id()});
     const Expr sq = x * x;  // the same input twice
@@ -122,6 +122,52 @@ TEST_CASE("Graph: nodes of another graph and empty handles are refused") {
     CHECK_ERROR(x + y, "node \"y\" belongs to another graph");
     CHECK_ERROR(relu(Expr{}), "empty");
     CHECK_ERROR(g.node(99), "node id 99 is not in this graph of 1 nodes");
+}
+
+namespace {
+
+// A graph built in a function and returned with one of its nodes.
+std::pair<Graph, Expr> make_model() {
+    Graph g;
+    const Expr x = g.placeholder("x", {2});
+    return {g, relu(x * 2.f)};
+}
+
+}  // namespace
+
+TEST_CASE("Graph: a handle; returned from functions, moved, and outlived by its Exprs and Sessions") {
+    // Returned from a function: its nodes, and new ones, work.
+    auto [g, y] = make_model();
+    CHECK(g.size() == 4);
+    CHECK(y.graph() == g);
+    const Expr x = g.expr(0);
+    Session sess(g);
+    CHECK(values(sess.run({y + 1.f}, {{x, Tensor::from({-1.f, 3.f})}})[0]) == std::vector<double>{1, 7});
+    // Copies share one graph: a node added through either shows in both.
+    Graph same = g;
+    CHECK(same == g);
+    (void)same.placeholder("z", {1});
+    CHECK(g.size() == same.size());
+    CHECK(!(Graph() == g));
+    // Moved: the new handle has the graph; the old one refuses, clearly.
+    Graph moved = std::move(same);
+    CHECK(moved == g);
+    CHECK_ERROR(same.placeholder("w", {1}), "this handle was moved from");  // NOLINT(bugprone-use-after-move)
+    CHECK_ERROR((void)same.size(), "moved from");                             // NOLINT(bugprone-use-after-move)
+    // Exprs and Sessions outlive every Graph variable: the nodes live as long as they do.
+    Expr survivor;
+    std::unique_ptr<Session> kept;
+    {
+        Graph scratch;
+        const Expr a = scratch.placeholder("a", {2});
+        survivor = exp(a) * 2.f;
+        kept = std::make_unique<Session>(scratch);
+    }
+    CHECK(survivor.name() == "mul");
+    const Expr more = survivor + 1.f;  // ops still append to it
+    CHECK(more.graph().size() == 6);
+    const Expr a = more.graph().expr(0);
+    CHECK(values(kept->run({more}, {{a, Tensor::from({0.f, 0.f})}})[0]) == std::vector<double>{3, 3});
 }
 
 }  // namespace adjoint::test

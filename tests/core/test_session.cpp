@@ -190,7 +190,7 @@ TEST_CASE("Session: set_value and value") {
     CHECK(values(sess.run({late})[0]) == std::vector<double>{5});
 }
 
-TEST_CASE("Session: feed errors name the placeholder") {
+TEST_CASE("Session: feed errors name the placeholder, the fetch and the line of the run") {
     Graph g, other;
     const Expr x = g.placeholder("x", {batch, 3});
     const Expr y = g.placeholder("y", {batch, 3});
@@ -199,7 +199,14 @@ TEST_CASE("Session: feed errors name the placeholder") {
     const Expr stranger = other.placeholder("stranger", {3});
     Session sess(g);
     const Tensor ok = Tensor::zeros({4, 3});
-    CHECK_ERROR(sess.run({z}, {{x, ok}}), "placeholder \"y\" f32 (batch, 3) is needed by the fetches but was not fed");
+    const int line = __LINE__ + 1;
+    const std::string missing = error_of([&] { sess.run({z}, {{x, ok}}); });
+    CHECK(missing.rfind("Session::run (", 0) == 0);
+    CHECK(missing.find(fmt::format("test_session.cpp:{}) fetching \"add\": ", line)) != std::string::npos);
+    CHECK(missing.find("placeholder \"y\" f32 (batch, 3) is needed by fetch \"add\" but was not fed") != std::string::npos);
+    CHECK_ERROR(sess.run({sum(x), z * 2.f}, {{x, ok}}), "fetching \"sum\", \"mul_1\"", "needed by fetch \"mul_1\"");
+    CHECK_ERROR(sess.run({sum(x)}, {{x, ok}}, {z}), "and 1 target", "needed by target \"add\"");
+    CHECK_ERROR(sess.plan_info({z}, {{x, ok}}), "Session::plan_info (", "test_session.cpp");
     CHECK_ERROR(sess.run({z}, {{x, ok}, {y, Tensor::zeros({4, 2})}}), "placeholder \"y\" has shape (batch, 3) but was fed (4, 2)");
     CHECK_ERROR(sess.run({z}, {{x, ok}, {y, Tensor::zeros({4, 3}, DType::f64)}}), "placeholder \"y\" holds f32 but was fed f64");
     CHECK_ERROR(sess.run({z}, {{x, ok}, {y, Tensor::zeros({5, 3})}}),

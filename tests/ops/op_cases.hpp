@@ -1,4 +1,4 @@
-// One specialization per op in ops::AnyOp, spread over the test files of ops/. The driver
+// One specialization per op in ops::OpList, spread over the test files of ops/. The driver
 // (test_ops.cpp) calls them all; an op without one fails to link.
 #pragma once
 

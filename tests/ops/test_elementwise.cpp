@@ -120,7 +120,7 @@ template <> void op_case<ops::ReluGrad>() {
     Graph g;
     const Expr x = g.placeholder("x", {2});
     const Expr d = gradients(sum(relu(x)), {x})[0];
-    CHECK(d.node().kind_name() == "relu_grad");
+    CHECK(d.node().op_name() == "relu_grad");
 }
 
 }  // namespace adjoint::test

@@ -17,6 +17,6 @@ TEST_CASE_TEMPLATE_DEFINE("op", Op, every_op) {
     INFO("op: ", Op::name);
     op_case<Op>();
 }
-TEST_CASE_TEMPLATE_APPLY(every_op, as_tuple<ops::AnyOp>::type);
+TEST_CASE_TEMPLATE_APPLY(every_op, as_tuple<ops::OpList>::type);
 
 }  // namespace adjoint::test

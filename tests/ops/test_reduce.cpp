@@ -130,7 +130,7 @@ template <> void op_case<ops::Softmax>() {
     CHECK(v[1] == doctest::Approx(0.75));
     CHECK(v[2] == 1.0);
     CHECK(v[3] == 0.0);
-    CHECK(softmax(Graph().placeholder("x", {batch, 10})).node().op->kind() == "softmax");
+    CHECK(softmax(Graph().placeholder("x", {batch, 10})).node().op->name() == "softmax");
     Graph g;
     const Expr x = g.placeholder("x", {7, 10}, DType::f64);
     Session sess(g);
@@ -154,7 +154,7 @@ template <> void op_case<ops::SoftmaxCrossEntropyGrad>() {
     const Expr l = g.placeholder("l", {batch, 10}, DType::f64);
     const Expr dy = g.placeholder("dy", {batch}, DType::f64);
     const Expr d = gradients(softmax_cross_entropy(x, l), {x}, dy)[0];
-    CHECK(d.node().op->kind() == "softmax_cross_entropy_grad");
+    CHECK(d.node().op->name() == "softmax_cross_entropy_grad");
     const Expr composite = (softmax(x) * sum(l, {1}, true) - l) * reshape(dy, {batch, 1});
     Session sess(g);
     const auto r = sess.run({d, composite}, {{x, random_tensor({96, 10}, DType::f64, -20, 20, 1)},

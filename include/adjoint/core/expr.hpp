@@ -1,7 +1,11 @@
-// Expr: the cheap handle to a node that users hold and ops take and return.
+// Expr: the cheap handle to a node that users hold and ops take and return. It shares
+// ownership of its graph's nodes, so it stays valid however long it outlives the Graph
+// variable it was built from (a graph returned from a function, a model that went out of
+// scope): there is no dangling Expr.
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include <adjoint/core/dtype.hpp>
@@ -12,27 +16,34 @@ namespace adjoint {
 class Graph;
 struct Node;
 
+namespace detail {
+struct GraphData;  // the nodes and names of a graph (core/graph_data.hpp)
+}
+
 using NodeId = std::size_t;
 
 class Expr {
 public:
-    Expr() = default;
-    Expr(Graph* g, NodeId id) : graph_(g), id_(id) {}
+    Expr() = default;  // empty: refused by every op, with a clear error
 
     NodeId id() const { return id_; }
-    Graph& graph() const;
+    // The graph the node belongs to (a handle sharing it, see Graph).
+    Graph graph() const;
     // Valid until the next node is added to the graph.
     const Node& node() const;
     // Name and shape by value: a reference into the graph would dangle once it grows.
     std::string name() const;
     Shape shape() const;
     DType dtype() const;
-    bool valid() const { return graph_ != nullptr; }
+    bool valid() const { return data_ != nullptr; }
 
-    friend bool operator==(const Expr& a, const Expr& b) { return a.graph_ == b.graph_ && a.id_ == b.id_; }
+    friend bool operator==(const Expr& a, const Expr& b) { return a.data_ == b.data_ && a.id_ == b.id_; }
 
 private:
-    Graph* graph_ = nullptr;
+    friend class Graph;
+    Expr(std::shared_ptr<detail::GraphData> data, NodeId id) : data_(std::move(data)), id_(id) {}
+
+    std::shared_ptr<detail::GraphData> data_;
     NodeId id_ = 0;
 };
 

@@ -1,7 +1,12 @@
-// Graph: an append-only DAG of nodes, stored with Boost.Graph (see graph_impl.hpp). A node
-// is a placeholder (fed at run time), a variable (held by a Session between runs), a
-// constant, or an op applied to earlier nodes; so ids are already a topological order.
-// Shapes are checked as each node is added. Expr is the cheap handle users hold.
+// Graph: an append-only DAG of nodes. A node is a placeholder (fed at run time), a
+// variable (held by a Session between runs), a constant, or an op applied to earlier
+// nodes; so ids are already a topological order. Shapes are checked as each node is
+// added. Expr is the cheap handle users hold.
+//
+// A Graph is a handle, like a std::shared_ptr: copies of it, the Exprs of its nodes and
+// the Sessions that run it all share the same nodes, which live as long as any of them.
+// So a Graph can be returned from a function or kept in an object, and an Expr never
+// dangles. A moved-from Graph is empty: using it is an adjoint::Error.
 #pragma once
 
 #include <cstdint>
@@ -18,14 +23,13 @@
 
 namespace adjoint {
 
-struct GraphImpl;
-
+// What a node is: fed, held between runs, fixed, or computed by an op.
 enum class NodeKind : std::uint8_t { placeholder, variable, constant, op };
 
 // Where a gradient node came from: the forward node whose rule built it, and that rule.
 struct Provenance {
     NodeId forward;
-    std::string rule;  // the forward op's kind, e.g. "matmul"
+    std::string rule;  // the forward op's name, e.g. "matmul"
 };
 
 struct Node {
@@ -35,40 +39,35 @@ struct Node {
     std::shared_ptr<const OpBase> op;  // set for kind == op
     std::vector<NodeId> inputs;
     TypedShape type;
-    Tensor value;             // a constant's value, a variable's initial value
-    std::string init;         // how a variable was initialised, for dumps
+    Tensor value;      // a constant's value, a variable's initial value
+    std::string init;  // how a variable was initialised, for dumps
     std::source_location built_at;
     std::optional<Provenance> gradient_of;
 
-    // "matmul", "placeholder", ...
-    std::string_view kind_name() const;
+    // The op's name ("matmul"), or for the other kinds "placeholder", "variable", "constant".
+    std::string_view op_name() const;
 };
 
 class Graph {
 public:
-    Graph();
-    ~Graph();
-    Graph(const Graph&) = delete;  // Exprs point at their graph: it stays where it is
-    Graph& operator=(const Graph&) = delete;
+    Graph();  // a new, empty graph
 
     Expr placeholder(std::string name, Shape shape, DType dtype = DType::f32,
                      std::source_location loc = std::source_location::current());
-    Expr variable(std::string name, Tensor initial_value,
-                  std::source_location loc = std::source_location::current());
+    Expr variable(std::string name, Tensor initial_value, std::source_location loc = std::source_location::current());
     Expr variable(std::string name, Shape shape, const Initializer& init, DType dtype = DType::f32,
                   std::source_location loc = std::source_location::current());
     Expr constant(Tensor value, std::source_location loc = std::source_location::current());
-    Expr constant(std::string name, Tensor value,
-                  std::source_location loc = std::source_location::current());
+    Expr constant(std::string name, Tensor value, std::source_location loc = std::source_location::current());
 
-    // Appends an op node after checking its inputs (ops call this through ops::make).
+    // Appends a node applying `op` to `inputs` after checking them (ops::make calls this).
     // The node's name is the current scope plus `name`, made unique.
-    Expr add(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, std::string name,
-             std::source_location loc);
+    Expr append_op(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, std::string name,
+                   std::source_location loc);
 
     std::size_t size() const;
     const Node& node(NodeId id) const;
-    Expr expr(NodeId id) { return {this, checked(id)}; }
+    Expr expr(NodeId id) const;
     // Consumers of a node, in id order.
     std::vector<NodeId> consumers(NodeId id) const;
     // Throws unless `e` is a node of this graph; `what` says who asks.
@@ -82,22 +81,26 @@ public:
 
     private:
         friend class Graph;
-        Scope(Graph& g) : g_(g) {}
-        Graph& g_;
+        explicit Scope(std::shared_ptr<detail::GraphData> data) : data_(std::move(data)) {}
+        std::shared_ptr<detail::GraphData> data_;
     };
     [[nodiscard]] Scope scope(std::string prefix);
     // Nodes built while the guard lives are gradient nodes of `forward`, named
     // "grad/<forward name>/<op>" and marked with their provenance.
     [[nodiscard]] Scope gradient_scope(NodeId forward, std::string rule);
 
-    GraphImpl& impl() { return *impl_; }
-    const GraphImpl& impl() const { return *impl_; }
+    // Whether two handles share one graph.
+    friend bool operator==(const Graph& a, const Graph& b) { return a.data_ == b.data_; }
 
 private:
+    friend class Expr;
+    friend const detail::GraphData& detail_data(const Graph& g);
+    explicit Graph(std::shared_ptr<detail::GraphData> data) : data_(std::move(data)) {}
+    detail::GraphData& data() const;
     NodeId checked(NodeId id) const;
     Expr append(Node node, std::string_view base_name);
 
-    std::unique_ptr<GraphImpl> impl_;
+    std::shared_ptr<detail::GraphData> data_;
 };
 
 }  // namespace adjoint

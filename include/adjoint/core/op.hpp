@@ -1,6 +1,6 @@
 // OpBase: what the graph and the executor need of an op, and nothing more. The ops
 // themselves (ops/) are plain structs with typed attributes; ops/op.hpp adapts each to
-// this interface, and ops/all.hpp lists them all once.
+// this interface (OpAdapter), and the library's op list (ops/op_list.hpp) names them all once.
 #pragma once
 
 #include <cstdint>
@@ -29,9 +29,9 @@ public:
         : p_(p), workspace_(workspace) {}
     const Tensor& operator[](std::size_t i) const { return *p_[i]; }
     std::size_t size() const { return p_.size(); }
-    // Input i as writable: only for the variables an op declares it overwrites
+    // Input i, which this op overwrites: only for the variables an op declares it writes
     // (OpBase::writes_variables), which no other kernel of the run touches meanwhile.
-    Tensor& written(std::size_t i) const { return const_cast<Tensor&>(*p_[i]); }
+    Tensor& overwritten(std::size_t i) const { return const_cast<Tensor&>(*p_[i]); }
     // 64-byte aligned, uninitialised, the step's alone while it runs.
     std::span<std::byte> workspace() const { return workspace_; }
 
@@ -59,7 +59,7 @@ public:
     virtual ~OpBase() = default;
 
     // Short lowercase name shown in dumps and errors: "matmul".
-    virtual std::string_view kind() const = 0;
+    virtual std::string_view name() const = 0;
     // Attributes for dumps ("axes=[1] keepdims=true"); empty when there are none.
     virtual std::string attrs() const = 0;
     // Output dtype and shape from the inputs'. `batch_size` is the run's batch size when a
@@ -76,7 +76,7 @@ public:
     virtual Grads gradient(const GradContext& c) const = 0;
     // How many leading inputs are variables this op overwrites: 0 for most ops, 1 for
     // assign, 2 or 3 for an optimizer's fused update (a variable and its state). y is the
-    // storage of input 0; the kernel writes the others through Inputs::written. A plan
+    // storage of input 0; the kernel writes the others through Inputs::overwritten. A plan
     // runs such an op after every other reader of those variables, and only once every
     // other kernel of the run has succeeded.
     virtual std::size_t writes_variables() const { return 0; }

@@ -5,7 +5,7 @@
 //   void forward(const Inputs& x, Tensor& y) const;       // fast kernel
 //   void reference(const Inputs& x, Tensor& y) const;     // naive kernel, for tests
 //   Grads gradient(const GradContext& c) const;           // the rule, from ops
-// Model<T> adapts such a struct to the graph's OpBase; make() appends a node for it.
+// OpAdapter<T> adapts such a struct to the graph's OpBase; make() appends a node for it.
 #pragma once
 
 #include <concepts>
@@ -36,10 +36,10 @@ struct NoAttrs {
     std::string attrs() const { return {}; }
 };
 
-template <Op T> class Model final : public OpBase {
+template <Op T> class OpAdapter final : public OpBase {
 public:
-    explicit Model(T op) : op_(std::move(op)) {}
-    std::string_view kind() const override { return T::name; }
+    explicit OpAdapter(T op) : op_(std::move(op)) {}
+    std::string_view name() const override { return T::name; }
     std::string attrs() const override { return op_.attrs(); }
     TypedShape infer(std::span<const TypedShape> in, std::int64_t b) const override { return op_.infer(in, b); }
     void forward(const Inputs& x, Tensor& y) const override { op_.forward(x, y); }
@@ -70,15 +70,14 @@ private:
 // Appends a node applying `op` to `inputs` (all of one graph) named after the op.
 template <Op T> Expr make(T op, std::initializer_list<Expr> inputs, std::source_location loc) {
     if (inputs.size() == 0) throw Error(fmt::format("{}: an op needs at least one input", T::name));
-    Graph& g = inputs.begin()->graph();
-    return g.add(std::make_shared<Model<T>>(std::move(op)), std::span<const Expr>(inputs.begin(), inputs.size()),
-                 std::string(T::name), loc);
+    return inputs.begin()->graph().append_op(std::make_shared<OpAdapter<T>>(std::move(op)),
+                                             std::span<const Expr>(inputs.begin(), inputs.size()), std::string(T::name), loc);
 }
 
 // The op struct behind a node, or nullptr if the node is not a T.
 template <Op T> const T* as(const Node& n) {
     if (n.kind != NodeKind::op) return nullptr;
-    const auto* m = dynamic_cast<const Model<T>*>(n.op.get());
+    const auto* m = dynamic_cast<const OpAdapter<T>*>(n.op.get());
     return m ? &m->op() : nullptr;
 }
 

@@ -1,5 +1,6 @@
-// The Boost.Graph storage behind Graph, for the parts of the library that traverse it
-// (plans, dumps, autograd). Not part of the public headers.
+// The storage behind Graph, for the parts of the library that traverse it (plans, dumps,
+// autograd): a Boost.Graph adjacency list of nodes, the names in use, and the open
+// scopes. Internal to the library.
 #pragma once
 
 #include <optional>
@@ -17,9 +18,11 @@ namespace adjoint {
 // (x * x) has two parallel edges. Node::inputs keeps the positional order.
 using BoostGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, Node>;
 
-struct GraphImpl {
+namespace detail {
+
+struct GraphData {
     struct Frame {
-        std::string prefix;                 // "dense_1/" or "grad/h1/"
+        std::string prefix;                  // "dense_1/" or "grad/h1/"
         std::optional<Provenance> gradient;  // set inside a gradient scope
     };
 
@@ -27,5 +30,10 @@ struct GraphImpl {
     std::unordered_map<std::string, int> name_count;  // base name -> times used
     std::vector<Frame> frames;
 };
+
+}  // namespace detail
+
+// The graph's storage (Graph's friend): what dumps traverse.
+const detail::GraphData& detail_data(const Graph& g);
 
 }  // namespace adjoint
