@@ -146,8 +146,8 @@ GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt
             ev.set(wrt[k], x);
             const Tensor minus = ev.run({output})[0];
             for (std::size_t r = 0; r < rows.size(); ++r) {
-                const double numeric = (plus.at(rows[r]) - minus.at(rows[r])) / (2 * tol.eps);
-                compare(entry, sym[r][k].at(i), numeric, tol);
+                const double numeric = (plus.as_double(rows[r]) - minus.as_double(rows[r])) / (2 * tol.eps);
+                compare(entry, sym[r][k].as_double(i), numeric, tol);
             }
         }
         ev.set(wrt[k], x0);
@@ -180,7 +180,7 @@ GradCheckReport check_hessian_vector(const Expr& output, const std::vector<Expr>
         // (grad(x + eps v) - grad(x - eps v)) / 2 eps
         auto moved = [&](double step) {
             Tensor x = x0.clone();
-            for (std::int64_t i = 0; i < x.numel(); ++i) add_to(x, i, step * v.at(i));
+            for (std::int64_t i = 0; i < x.numel(); ++i) add_to(x, i, step * v.as_double(i));
             ev.set(wrt[k], x);
             return ev.run({grads[k]})[0];
         };
@@ -188,7 +188,7 @@ GradCheckReport check_hessian_vector(const Expr& output, const std::vector<Expr>
         ev.set(wrt[k], x0);
         GradCheckEntry entry{wrt[k].name()};
         for (std::int64_t i : sample(x0.numel(), options.max_samples, rng))
-            compare(entry, first[0].at(i), (plus.at(i) - minus.at(i)) / (2 * tol.eps), tol);
+            compare(entry, first[0].as_double(i), (plus.as_double(i) - minus.as_double(i)) / (2 * tol.eps), tol);
         report.entries.push_back(entry);
     }
     return report;

@@ -21,22 +21,22 @@ template <class F>
 #if defined(__x86_64__) && defined(__GNUC__)
 [[gnu::target_clones("avx2", "default")]]
 #endif
-void vectorised(const F& f, std::int64_t begin, std::int64_t end) {
+void call_isa_cloned(const F& f, std::int64_t begin, std::int64_t end) {
     f(begin, end);
 }
 
 // Calls f(begin, end) for consecutive chunks of [0, n) of `grain` items each (the last
-// may be shorter), in parallel, through vectorised().
+// may be shorter), in parallel, through call_isa_cloned().
 template <class F> void parallel_chunks(std::int64_t n, std::int64_t grain, F&& f) {
     if (n <= 0) return;
     grain = std::max<std::int64_t>(grain, 1);
     const std::int64_t chunks = (n + grain - 1) / grain;
     if (chunks == 1) {
-        vectorised(f, std::int64_t{0}, n);
+        call_isa_cloned(f, std::int64_t{0}, n);
         return;
     }
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, chunks), [&](const auto& r) {
-        for (std::int64_t c = r.begin(); c != r.end(); ++c) vectorised(f, c * grain, std::min(n, (c + 1) * grain));
+        for (std::int64_t c = r.begin(); c != r.end(); ++c) call_isa_cloned(f, c * grain, std::min(n, (c + 1) * grain));
     });
 }
 

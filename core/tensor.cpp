@@ -38,9 +38,9 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
     return t;
 }
 
-double Tensor::at(std::int64_t i) const {
+double Tensor::as_double(std::int64_t i) const {
     if (i < 0 || i >= numel())
-        throw Error(fmt::format("Tensor::at: index {} out of range for shape {}", i, shape_));
+        throw Error(fmt::format("Tensor::as_double: index {} out of range for shape {}", i, shape_));
     return visit_dtype(dtype_, [&](auto tag) {
         using T = decltype(tag);
         return static_cast<double>(data<T>()[static_cast<std::size_t>(i)]);

@@ -32,7 +32,7 @@ Tensor to_categorical(const Tensor& labels, int classes) {
     Tensor out = Tensor::zeros({labels.shape()[0], classes});
     float* o = out.data<float>().data();
     for (std::int64_t i = 0; i < labels.numel(); ++i) {
-        const double l = labels.at(i);
+        const double l = labels.as_double(i);
         if (l < 0 || l >= classes || l != static_cast<std::int64_t>(l))
             throw Error(fmt::format("to_categorical: label {} at index {} is not in 0-{}", l, i, classes - 1));
         o[i * classes + static_cast<std::int64_t>(l)] = 1.f;
@@ -58,7 +58,7 @@ Batches::Batches(const Tensor& inputs, const Tensor& targets, std::int64_t batch
 }
 
 std::pair<Tensor, Tensor> Batches::get(std::int64_t b, const std::vector<std::int64_t>& order) {
-    if (b < 0 || b >= count()) throw Error(fmt::format("Batches::get: batch {} of {}", b, count()));
+    if (b < 0 || b >= batch_count()) throw Error(fmt::format("Batches::get: batch {} of {}", b, batch_count()));
     if (!order.empty() && static_cast<std::int64_t>(order.size()) != n_)
         throw Error(fmt::format("Batches::get: an order of {} indices for {} samples", order.size(), n_));
     const std::int64_t start = b * batch_, rows = std::min(batch_, n_ - start);
@@ -67,8 +67,8 @@ std::pair<Tensor, Tensor> Batches::get(std::int64_t b, const std::vector<std::in
     auto* y = static_cast<std::byte*>(y_.raw());
     const auto* ty = static_cast<const std::byte*>(targets_.raw());
     const auto x_row_bytes = row_in_ * static_cast<std::int64_t>(dtype_size(inputs_.dtype()));
-    // Through vectorised(): the u8 -> f32 division runs 8 lanes wide where the CPU can.
-    vectorised([&](std::int64_t r0, std::int64_t r1) {
+    // Through call_isa_cloned(): the u8 -> f32 division runs 8 lanes wide where the CPU can.
+    call_isa_cloned([&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
             const std::int64_t i = order.empty() ? start + r : order[static_cast<std::size_t>(start + r)];
             if (r + 1 < r1) {  // shuffled rows are scattered: fetch the next while this one converts

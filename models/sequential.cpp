@@ -172,14 +172,14 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
     std::vector<Tensor> out;  // reused: a step allocates nothing (tests/alloc)
     History history;
     for (int epoch = 1; epoch <= options.epochs && history.stopped_because.empty(); ++epoch) {
-        for (Callback* cb : options.callbacks) cb->on_epoch_begin(epoch, options.epochs, batches.count());
+        for (Callback* cb : options.callbacks) cb->on_epoch_begin(epoch, options.epochs, batches.batch_count());
         const std::vector<std::int64_t> order =
-            options.shuffle ? shuffled_indices(batches.size(), options_.seed * 1000003 + static_cast<std::uint64_t>(epoch))
+            options.shuffle ? shuffled_indices(batches.sample_count(), options_.seed * 1000003 + static_cast<std::uint64_t>(epoch))
                             : std::vector<std::int64_t>{};
         double loss_total = 0, correct_total = 0;
         std::int64_t seen = 0;
         const auto start = std::chrono::steady_clock::now();
-        for (std::int64_t b = 0; b < batches.count() && history.stopped_because.empty(); ++b) {
+        for (std::int64_t b = 0; b < batches.batch_count() && history.stopped_because.empty(); ++b) {
             auto [bx, by] = batches.get(b, order);
             feeds[0].value = bx;
             feeds[1].value = by;
@@ -188,7 +188,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
             loss_total += out[0].item<float>() * static_cast<double>(rows);
             correct_total += out[1].item<float>() * static_cast<double>(rows);
             seen += rows;
-            BatchLogs logs{epoch, options.epochs, b + 1, batches.count(), loss_total / static_cast<double>(seen),
+            BatchLogs logs{epoch, options.epochs, b + 1, batches.batch_count(), loss_total / static_cast<double>(seen),
                            correct_total / static_cast<double>(seen),
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
             for (Callback* cb : options.callbacks)
@@ -224,7 +224,7 @@ Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int
     const std::vector<Expr> fetches{c.loss_sum, c.correct_sum};
     std::vector<Tensor> out;
     double loss = 0, correct = 0;
-    for (std::int64_t b = 0; b < batches.count(); ++b) {
+    for (std::int64_t b = 0; b < batches.batch_count(); ++b) {
         auto [bx, by] = batches.get(b);
         feeds[0].value = bx;
         feeds[1].value = by;
@@ -232,7 +232,7 @@ Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int
         loss += out[0].item<float>();
         correct += out[1].item<float>();
     }
-    const double n = static_cast<double>(batches.size());
+    const double n = static_cast<double>(batches.sample_count());
     return {loss / n, correct / n};
 }
 
@@ -246,7 +246,7 @@ Tensor Sequential::predict(const Tensor& x_in, std::int64_t batch_size) {
     const std::vector<Expr> fetches{layers_.back().output};
     Feeds feeds{{compiled_->x, Tensor()}};
     std::vector<Tensor> p;
-    for (std::int64_t b = 0; b < batches.count(); ++b) {
+    for (std::int64_t b = 0; b < batches.batch_count(); ++b) {
         feeds[0].value = batches.get(b).first;
         compiled_->session->run(fetches, feeds, {}, p);
         std::memcpy(out.data<float>().data() + b * batches.batch_size() * units, p[0].raw(), p[0].nbytes());

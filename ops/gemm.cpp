@@ -9,7 +9,7 @@
 #include <new>
 
 #include "../core/parallel.hpp"
-#include <adjoint/ops/unary.hpp>
+#include <adjoint/ops/elementwise.hpp>
 
 namespace adjoint::ops {
 
@@ -189,7 +189,7 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
             for (std::int64_t q = 0; q < cols; ++q) {
                 T v = c[r * ldc + q];
                 if (epilogue.bias) v = v + epilogue.bias[j + q];
-                if (epilogue.relu) v = ReluFn::f(v);
+                if (epilogue.relu) v = Relu::f(v);
                 c[r * ldc + q] = v;
             }
     };

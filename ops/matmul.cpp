@@ -6,7 +6,7 @@
 
 #include "gemm.hpp"
 #include <adjoint/ops/reduce.hpp>
-#include <adjoint/ops/unary.hpp>
+#include <adjoint/ops/elementwise.hpp>
 
 namespace adjoint::ops {
 

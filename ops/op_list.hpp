@@ -1,6 +1,8 @@
-// Every op, listed once. A new op is added here; the static_assert makes sure it is a
-// complete op (shape rule, kernel, reference kernel, gradient rule), and the table-driven tests walk
-// this list, so an op without tests does not compile.
+// Every op of the library, listed once: the element-wise ones come from their table
+// (elementwise.def), the others are named here. The static_assert checks that each is a
+// complete op (shape rule, kernel, naive reference, gradient rule), and the tests walk
+// this list with one test case per op, so an op without a test case does not link.
+// Internal to the library and its tests.
 #pragma once
 
 #include <variant>
@@ -10,14 +12,16 @@
 namespace adjoint::ops {
 
 using OpList = std::variant<
-    // element-wise, one input
-    Neg, Exp, Log, Sqrt, Square, Relu, Sigmoid, Tanh, Pow, ReluGrad,
-    // element-wise, two inputs, broadcasting
-    Add, Sub, Mul, Div, Maximum, Minimum, Equal,
+// element-wise (elementwise.def)
+#define ADJOINT_UNARY(Type, ...) Type,
+#define ADJOINT_BINARY(Type, ...) Type,
+#define ADJOINT_COMPARE(Type, ...) Type,
+#include <adjoint/ops/elementwise.def>
+    Pow,
     // linear algebra and layout
     MatMul, MatMulBias, Transpose, Reshape, BroadcastTo,
     // reductions
-    Sum, Max, ArgMax, Count,
+    Sum, Max, ArgMax, ElementCount,
     // classification losses
     Softmax, SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad, SparseSoftmaxCrossEntropy, OneHot,
     // pass-through and state

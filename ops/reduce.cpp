@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include <adjoint/ops/binary.hpp>
+#include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/cast.hpp>
 #include <adjoint/ops/shape_ops.hpp>
 #include "naive.hpp"
@@ -251,16 +251,16 @@ Grads ArgMax::gradient(const GradContext& c) const { return grads(c, no_gradient
 
 // ---- count
 
-std::string Count::attrs() const { return fmt::format("axes={}", axes.empty() ? "all" : format_axes(axes)); }
+std::string ElementCount::attrs() const { return fmt::format("axes={}", axes.empty() ? "all" : format_axes(axes)); }
 
-TypedShape Count::infer(std::span<const TypedShape> in, std::int64_t) const {
+TypedShape ElementCount::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 1);
     expect_floating(in[0], "x");
     (void)axis_mask(axes, in[0].shape.rank());
     return {Shape{}, in[0].dtype};
 }
 
-void Count::forward(const Inputs& x, Tensor& y) const {
+void ElementCount::forward(const Inputs& x, Tensor& y) const {
     const auto mask = full_mask(x[0].shape(), axes);
     double n = 1;
     for (std::size_t i = 0; i < x[0].shape().rank(); ++i)
@@ -268,7 +268,7 @@ void Count::forward(const Inputs& x, Tensor& y) const {
     visit_floating(y.dtype(), name, [&](auto tag) { y.data<decltype(tag)>()[0] = static_cast<decltype(tag)>(n); });
 }
 // Naive: counts, one by one, the positions of an odometer over the reduced dims.
-void Count::reference(const Inputs& x, Tensor& y) const {
+void ElementCount::reference(const Inputs& x, Tensor& y) const {
     const auto mask = full_mask(x[0].shape(), axes);
     std::vector<std::int64_t> dims;  // the reduced dims
     for (std::size_t k = 0; k < x[0].shape().rank(); ++k)
@@ -285,7 +285,7 @@ void Count::reference(const Inputs& x, Tensor& y) const {
 }
 
 // Depends on x's shape only, not its values: no gradient.
-Grads Count::gradient(const GradContext& c) const { return grads(c, no_gradient); }
+Grads ElementCount::gradient(const GradContext& c) const { return grads(c, no_gradient); }
 
 }  // namespace adjoint::ops
 
@@ -313,13 +313,13 @@ Expr mean(Expr x, std::vector<int> axes, bool keepdims, std::source_location loc
         }
     // An empty reduction gives 0 * inf = NaN, as numpy's mean does.
     if (known) return ops::make(ops::Mul{}, {s, scalar_like(x, 1.0 / static_cast<double>(n), loc)}, loc);
-    return ops::make(ops::Div{}, {s, count(x, std::move(axes), loc)}, loc);
+    return ops::make(ops::Div{}, {s, element_count(x, std::move(axes), loc)}, loc);
 }
 
 Expr argmax(Expr x, int axis, std::source_location loc) { return ops::make(ops::ArgMax{axis}, {x}, loc); }
 
-Expr count(Expr x, std::vector<int> axes, std::source_location loc) {
-    return ops::make(ops::Count{std::move(axes)}, {x}, loc);
+Expr element_count(Expr x, std::vector<int> axes, std::source_location loc) {
+    return ops::make(ops::ElementCount{std::move(axes)}, {x}, loc);
 }
 
 }  // namespace adjoint

@@ -4,12 +4,11 @@
 #include <cmath>
 
 #include "../core/parallel.hpp"
-#include <adjoint/ops/binary.hpp>
+#include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/cast.hpp>
 #include "naive.hpp"
 #include <adjoint/ops/reduce.hpp>
 #include <adjoint/ops/shape_ops.hpp>
-#include <adjoint/ops/unary.hpp>
 
 namespace adjoint::ops {
 
@@ -320,7 +319,7 @@ void one_hot_rows(const Tensor& labels, Tensor& y, std::int64_t depth) {
 void OneHot::forward(const Inputs& x, Tensor& y) const { one_hot_rows(x[0], y, depth); }
 void OneHot::reference(const Inputs& x, Tensor& y) const {
     for (std::int64_t i = 0; i < y.numel(); ++i) {
-        const std::int64_t label = static_cast<std::int64_t>(x[0].at(i / depth));
+        const std::int64_t label = static_cast<std::int64_t>(x[0].as_double(i / depth));
         if (label < 0 || label >= depth)
             throw Error(fmt::format("label {} in row {} is out of range [0, {})", label, i / depth, depth));
         visit_dtype(y.dtype(), [&](auto tag) { y.data<decltype(tag)>()[i] = decltype(tag)(label == i % depth); });

@@ -44,7 +44,7 @@ Tensor edge_tensor(const Shape& shape, DType dtype, std::uint64_t seed, int ever
 
 std::vector<double> values(const Tensor& t) {
     std::vector<double> v(static_cast<std::size_t>(t.numel()));
-    for (std::int64_t i = 0; i < t.numel(); ++i) v[static_cast<std::size_t>(i)] = t.at(i);
+    for (std::int64_t i = 0; i < t.numel(); ++i) v[static_cast<std::size_t>(i)] = t.as_double(i);
     return v;
 }
 
@@ -52,7 +52,7 @@ double max_rel_diff(const Tensor& a, const Tensor& b) {
     if (a.shape() != b.shape() || a.dtype() != b.dtype()) return std::numeric_limits<double>::infinity();
     double worst = 0;
     for (std::int64_t i = 0; i < a.numel(); ++i) {
-        const double x = a.at(i), y = b.at(i);
+        const double x = a.as_double(i), y = b.as_double(i);
         if (std::isnan(x) != std::isnan(y)) return std::numeric_limits<double>::infinity();
         if (std::isnan(x) || x == y) continue;
         worst = std::max(worst, std::abs(x - y) / (1 + std::abs(y)));
@@ -108,13 +108,17 @@ Tensor agrees_with_reference(const std::function<Expr(std::span<const Expr>)>& b
         CAPTURE(b);
         Feeds feeds;
         std::vector<const Tensor*> ptrs;
-        for (std::size_t i = 0; i < specs.size(); ++i)
-            feeds.push_back({xs[i], random_tensor(specs[i].shape.resolve(b), specs[i].dtype, specs[i].lo, specs[i].hi,
-                                                  1000 * static_cast<std::uint64_t>(b + 2) + i)});
+        for (std::size_t i = 0; i < specs.size(); ++i) {
+            const Spec& s = specs[i];
+            const std::uint64_t seed = 1000 * static_cast<std::uint64_t>(b + 2) + i;
+            feeds.push_back({xs[i], s.edges > 0 ? edge_tensor(s.shape.resolve(b), s.dtype, seed, s.edges)
+                                                : random_tensor(s.shape.resolve(b), s.dtype, s.lo, s.hi, seed)});
+        }
         // The op under test reads the placeholders directly (in any order, any repeats).
         for (NodeId in : y.node().inputs) {
             const auto it = std::find_if(feeds.begin(), feeds.end(), [&](const Feed& f) { return f.node.id() == in; });
-            REQUIRE_MESSAGE(it != feeds.end(), "the op under test must read the placeholders directly");
+            CHECK_MESSAGE(it != feeds.end(), "the op under test must read the placeholders directly");
+            if (it == feeds.end()) return {};
             ptrs.push_back(&it->value);
         }
         const Tensor fast = sess.run({y}, feeds)[0];

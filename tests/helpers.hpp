@@ -54,6 +54,7 @@ struct Spec {
     Shape shape;
     DType dtype = DType::f32;
     double lo = -2, hi = 2;
+    int edges = 0;  // if > 0, about one element in `edges` is an edge value (edge_tensor)
 };
 
 // Builds build(placeholders) for the specs and, for each batch size (once if no spec has

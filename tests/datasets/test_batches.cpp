@@ -32,10 +32,10 @@ TEST_CASE("Batches: 60,000 / 128 = 468 full batches and one of 96, scaled to [0,
     Tensor labels({60000}, DType::i32);
     for (std::int64_t i = 0; i < 60000; ++i) labels.data<std::int32_t>()[i] = static_cast<std::int32_t>(i);
     Batches b(images, labels, 128);
-    CHECK(b.count() == 469);
+    CHECK(b.batch_count() == 469);
     const auto order = shuffled_indices(60000, 3);
     std::vector<char> seen(60000, 0);
-    for (std::int64_t k = 0; k < b.count(); ++k) {
+    for (std::int64_t k = 0; k < b.batch_count(); ++k) {
         auto [x, y] = b.get(k, order);
         CHECK(x.shape()[0] == (k < 468 ? 128 : 96));
         CHECK(x.dtype() == DType::f32);

@@ -1,5 +1,8 @@
-// Element-wise ops, one and two inputs, with broadcasting.
+// Element-wise ops (elementwise.def) and pow: each op's case gives hand-checked values,
+// edge values among them; the shared helpers add the empty tensor, agreement with the
+// naive reference on ordinary and edge inputs, and gradient checks to second order.
 #include <cmath>
+#include <limits>
 
 #include "op_cases.hpp"
 
@@ -8,68 +11,112 @@ namespace adjoint::test {
 namespace {
 
 using Exprs = std::span<const Expr>;
+constexpr double inf = std::numeric_limits<double>::infinity();
+constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 
-// Hand values for f on a few points, plus the reference check on (batch, 37).
-template <class F> void unary_case(F f, std::vector<float> x, std::vector<float> want, double lo = -3, double hi = 3) {
-    const Tensor in = Tensor::from<float>(x, Shape{static_cast<std::int64_t>(x.size())});
-    const Tensor out = eval([&](Exprs e) { return f(e[0]); }, {in});
-    const Tensor expected = Tensor::from<float>(want, Shape{static_cast<std::int64_t>(want.size())});
-    CHECK(max_rel_diff(out, expected) <= 1e-6);
-    agrees_with_reference([&](Exprs e) { return f(e[0]); }, {{Shape{batch, 37}, DType::f32, lo, hi}});
-    agrees_with_reference([&](Exprs e) { return f(e[0]); }, {{Shape{5, 3}, DType::f64, lo, hi}}, 1e-15);
-    // Gradients away from 0, where log, sqrt and fractional powers have their pole.
-    check_op_gradients([&](Exprs e) { return f(e[0]); }, {{Shape{3, 4}, DType::f64, lo < 0 ? lo : std::max(lo, 0.2), hi}});
+// The same values, NaN matching NaN and zeros matching in sign, within `rel` of |want|.
+void check_values(const Tensor& got, const std::vector<double>& want, double rel = 1e-6) {
+    const std::vector<double> v = values(got);
+    CHECK(v.size() == want.size());
+    for (std::size_t i = 0; i < std::min(v.size(), want.size()); ++i) {
+        INFO("element ", i, ": ", v[i], " expected ", want[i]);
+        if (std::isnan(want[i])) CHECK(std::isnan(v[i]));
+        else if (std::isinf(want[i])) CHECK(v[i] == want[i]);
+        else if (want[i] == 0) CHECK((v[i] == 0 && std::signbit(v[i]) == std::signbit(want[i])));
+        else CHECK(std::abs(v[i] - want[i]) <= rel * std::abs(want[i]));
+    }
+}
+
+// f on hand-picked points, in f32 and f64: `want` holds f at each of `x` (edge values
+// included); then NaN in, NaN out; the empty tensor; agreement with the naive reference
+// on (batch, 37) and on edge values; gradients at random points of [lo, hi] (away from
+// poles), to second order.
+template <class F>
+void unary_case(F f, const std::vector<double>& x, const std::vector<double>& want, double lo = -3, double hi = 3) {
+    auto g = [&](Exprs e) { return f(e[0]); };
+    const Shape n{static_cast<std::int64_t>(x.size())};
+    std::vector<float> xf(x.begin(), x.end());
+    check_values(eval(g, {Tensor::from<double>(x, n)}), want, 1e-14);
+    check_values(eval(g, {Tensor::from<float>(xf, n)}), want);
+    const Tensor not_a_number = eval(g, {Tensor::from({NAN})});
+    CHECK(std::isnan(not_a_number.item<float>()));
+    CHECK(eval(g, {Tensor::zeros({0})}).shape() == Shape{0});
+    agrees_with_reference(g, {{Shape{batch, 37}, DType::f32, lo, hi}});
+    agrees_with_reference(g, {{Shape{5, 3}, DType::f64, lo, hi}}, 1e-15);
+    agrees_with_reference(g, {{Shape{40, 37}, DType::f32, lo, hi, 4}});
+    check_op_gradients(g, {{Shape{3, 4}, DType::f64, lo, hi}});
 }
 
 }  // namespace
 
-template <> void op_case<ops::Neg>() { unary_case([](Expr x) { return -x; }, {1, -2, 0}, {-1, 2, -0.f}); }
+template <> void op_case<ops::Neg>() {
+    unary_case([](Expr x) { return -x; }, {1, -2, 0, -0.0, inf}, {-1, 2, -0.0, 0, -inf});
+    CHECK(neg(Graph().placeholder("x", {2})).node().op_name() == "neg");
+}
 template <> void op_case<ops::Exp>() {
-    unary_case([](Expr x) { return exp(x); }, {0, 1, -1}, {1, std::exp(1.f), std::exp(-1.f)});
+    unary_case([](Expr x) { return exp(x); }, {0, 1, -1, -inf, inf, -1000}, {1, std::exp(1.0), std::exp(-1.0), 0, inf, 0});
 }
 template <> void op_case<ops::Log>() {
-    unary_case([](Expr x) { return log(x); }, {1, std::exp(2.f), 0.5f}, {0, 2, std::log(0.5f)}, 0.01, 5);
+    unary_case([](Expr x) { return log(x); }, {1, std::exp(2.0), 0.5, 0, -1, inf},
+               {0, 2, std::log(0.5), -inf, nan, inf}, 0.01, 5);
 }
-template <> void op_case<ops::Sqrt>() { unary_case([](Expr x) { return sqrt(x); }, {4, 0, 2.25f}, {2, 0, 1.5f}, 0, 5); }
-template <> void op_case<ops::Square>() { unary_case([](Expr x) { return square(x); }, {3, -2, 0.5f}, {9, 4, 0.25f}); }
+template <> void op_case<ops::Sqrt>() {
+    unary_case([](Expr x) { return sqrt(x); }, {4, 0, 2.25, -0.0, -1, inf}, {2, 0, 1.5, -0.0, nan, inf}, 0.1, 5);
+}
+template <> void op_case<ops::Square>() {
+    unary_case([](Expr x) { return square(x); }, {3, -2, 0.5, -0.0, -inf}, {9, 4, 0.25, 0, inf});
+}
 template <> void op_case<ops::Relu>() {
-    unary_case([](Expr x) { return relu(x); }, {-1, 0, 2.5f}, {0, 0, 2.5f});
-    // NaN passes through, as in PyTorch.
-    const Tensor out = eval([](Exprs e) { return relu(e[0]); }, {Tensor::from({NAN})});
-    CHECK(std::isnan(out.data<float>()[0]));
+    // NaN passes through, as in PyTorch; -0 becomes +0.
+    unary_case([](Expr x) { return relu(x); }, {-1, 0, 2.5, -0.0, inf, -inf, nan}, {0, 0, 2.5, 0, inf, 0, nan});
 }
 template <> void op_case<ops::Sigmoid>() {
-    unary_case([](Expr x) { return sigmoid(x); }, {0, 100, -100}, {0.5f, 1, 0});
-    // Far tails stay finite.
-    const Tensor out = eval([](Exprs e) { return sigmoid(e[0]); }, {Tensor::from({-1000.f, 1000.f})});
-    CHECK(out.data<float>()[0] == 0.f);
-    CHECK(out.data<float>()[1] == 1.f);
+    // The far tails are exact: no overflow in either branch.
+    unary_case([](Expr x) { return sigmoid(x); }, {0, 80, -80, -1000, 1000, inf, -inf},
+               {0.5, 1, std::exp(-80.0) / (1 + std::exp(-80.0)), 0, 1, 1, 0});
 }
 template <> void op_case<ops::Tanh>() {
-    unary_case([](Expr x) { return tanh(x); }, {0, 1, -20}, {0, std::tanh(1.f), -1});
+    unary_case([](Expr x) { return tanh(x); }, {0, 1, -20, -0.0, inf}, {0, std::tanh(1.0), -1, -0.0, 1});
+}
+template <> void op_case<ops::Softplus>() {
+    // log(1 + e^x): exact for large |x| (no overflow, no loss to 1 + tiny).
+    unary_case([](Expr x) { return softplus(x); }, {0, 1, -1, 100, -80, inf, -inf},
+               {std::log(2.0), std::log1p(std::exp(1.0)), std::log1p(std::exp(-1.0)), 100, std::exp(-80.0), inf, 0});
 }
 template <> void op_case<ops::Pow>() {
-    unary_case([](Expr x) { return pow(x, 3); }, {2, -1, 0.5f}, {8, -1, 0.125f});
-    unary_case([](Expr x) { return pow(x, 0.5); }, {4, 9, 0}, {2, 3, 0}, 0, 4);
+    unary_case([](Expr x) { return pow(x, 3); }, {2, -1, 0.5, -0.0}, {8, -1, 0.125, -0.0});
+    unary_case([](Expr x) { return pow(x, 0.5); }, {4, 9, 0, inf}, {2, 3, 0, inf}, 0.1, 4);
+    Graph g;
+    CHECK_ERROR(pow(g.placeholder("a", {2}), INFINITY), "exponent inf is not finite");
 }
 
 namespace {
 
-// Hand values on a broadcast (2, 3) op (3,), then the reference check on several
-// broadcasting patterns, batched and not.
-template <class F> void binary_case(F f, std::vector<float> want) {
+// Hand values on a broadcast (2, 3) op (3,), then edge values, the empty tensor, the
+// reference check on several broadcasting patterns (batched and not, with edge values),
+// and gradients broadcast both ways.
+template <class F> void binary_case(F f, std::vector<double> want, std::vector<double> edges, std::vector<double> edge_want) {
+    auto g = [&](Exprs e) { return f(e[0], e[1]); };
     const Tensor a = Tensor::from({{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}});
     const Tensor b = Tensor::from({2.f, 2.f, -1.f});
-    const Tensor out = eval([&](Exprs e) { return f(e[0], e[1]); }, {a, b});
+    const Tensor out = eval(g, {a, b});
     CHECK(out.shape() == Shape{2, 3});
-    CHECK(max_rel_diff(out, Tensor::from<float>(want, Shape{2, 3})) <= 1e-6);
-    auto g = [&](Exprs e) { return f(e[0], e[1]); };
+    check_values(out, want);
+    // Edge values: edges holds pairs (a, b).
+    const std::int64_t n = static_cast<std::int64_t>(edges.size() / 2);
+    std::vector<double> ea, eb;
+    for (std::int64_t i = 0; i < n; ++i) {
+        ea.push_back(edges[static_cast<std::size_t>(2 * i)]);
+        eb.push_back(edges[static_cast<std::size_t>(2 * i + 1)]);
+    }
+    check_values(eval(g, {Tensor::from<double>(ea, Shape{n}), Tensor::from<double>(eb, Shape{n})}), edge_want, 1e-14);
+    CHECK(eval(g, {Tensor::zeros({0, 3}), Tensor::zeros({3})}).shape() == Shape{0, 3});
     agrees_with_reference(g, {{Shape{batch, 33}}, {Shape{batch, 33}, DType::f32, 0.5, 2}}, 0);
     agrees_with_reference(g, {{Shape{batch, 33}}, {Shape{33}, DType::f32, 0.5, 2}}, 0);
     agrees_with_reference(g, {{Shape{batch, 1}}, {Shape{1, 40}, DType::f32, 0.5, 2}}, 0);
     agrees_with_reference(g, {{Shape{4, 1, 5}, DType::f64}, {Shape{3, 1}, DType::f64, 0.5, 2}}, 0);
     agrees_with_reference(g, {{Shape{}}, {Shape{batch, 7}, DType::f32, 0.5, 2}}, 0);
-    // Gradients, broadcast both ways (summed back to each input's shape by the pass).
+    agrees_with_reference(g, {{Shape{30, 33}, DType::f32, 0, 0, 4}, {Shape{33}, DType::f32, 0, 0, 4}}, 0);
     check_op_gradients(g, {{Shape{3, 4}}, {Shape{4}, DType::f64, 0.5, 2}});
     check_op_gradients(g, {{Shape{3, 1}}, {Shape{1, 4}, DType::f64, 0.5, 2}});
 }
@@ -77,44 +124,56 @@ template <class F> void binary_case(F f, std::vector<float> want) {
 }  // namespace
 
 template <> void op_case<ops::Add>() {
-    binary_case([](Expr a, Expr b) { return a + b; }, {3, 4, 2, 6, 7, 5});
+    binary_case([](Expr a, Expr b) { return a + b; }, {3, 4, 2, 6, 7, 5}, {inf, -inf, -0.0, -0.0, 1, nan},
+                {nan, -0.0, nan});
     CHECK(values(eval([](Exprs e) { return e[0] + 1.f; }, {Tensor::from({1.f, 2.f})})) == std::vector<double>{2, 3});
     CHECK(values(eval([](Exprs e) { return 1 + e[0]; }, {Tensor::from({1.0, 2.0})})) == std::vector<double>{2, 3});
+    const Expr p = Graph().placeholder("p", {2});
+    CHECK(add(p, p).node().op_name() == "add");
 }
 template <> void op_case<ops::Sub>() {
-    binary_case([](Expr a, Expr b) { return a - b; }, {-1, 0, 4, 2, 3, 7});
+    binary_case([](Expr a, Expr b) { return a - b; }, {-1, 0, 4, 2, 3, 7}, {inf, inf, 0, -0.0, 1, nan}, {nan, 0, nan});
     CHECK(values(eval([](Exprs e) { return 1.f - e[0]; }, {Tensor::from({1.f, 3.f})})) == std::vector<double>{0, -2});
 }
 template <> void op_case<ops::Mul>() {
-    binary_case([](Expr a, Expr b) { return a * b; }, {2, 4, -3, 8, 10, -6});
+    binary_case([](Expr a, Expr b) { return a * b; }, {2, 4, -3, 8, 10, -6}, {inf, 0, -0.0, 3, 1, nan}, {nan, -0.0, nan});
     CHECK(values(eval([](Exprs e) { return e[0] * 2.f; }, {Tensor::from({1.5f})})) == std::vector<double>{3});
 }
 template <> void op_case<ops::Div>() {
-    binary_case([](Expr a, Expr b) { return a / b; }, {0.5f, 1, -3, 2, 2.5f, -6});
+    binary_case([](Expr a, Expr b) { return a / b; }, {0.5, 1, -3, 2, 2.5, -6}, {1, 0, 0, 0, 1, -inf}, {inf, nan, -0.0});
     CHECK(values(eval([](Exprs e) { return 1.f / e[0]; }, {Tensor::from({4.f})})) == std::vector<double>{0.25});
 }
 template <> void op_case<ops::Maximum>() {
-    binary_case([](Expr a, Expr b) { return maximum(a, b); }, {2, 2, 3, 4, 5, 6});
+    // NaN in either input gives NaN, as in numpy.
+    binary_case([](Expr a, Expr b) { return maximum(a, b); }, {2, 2, 3, 4, 5, 6}, {nan, 1, 1, nan, -inf, 0},
+                {nan, nan, 0});
 }
 template <> void op_case<ops::Minimum>() {
-    binary_case([](Expr a, Expr b) { return minimum(a, b); }, {1, 2, -1, 2, 2, -1});
+    binary_case([](Expr a, Expr b) { return minimum(a, b); }, {1, 2, -1, 2, 2, -1}, {nan, 1, 1, nan, inf, 0},
+                {nan, nan, 0});
 }
 template <> void op_case<ops::Equal>() {
     const Tensor out = eval([](Exprs e) { return equal(e[0], e[1]); },
                             {Tensor::from<std::int32_t>({{1, 2, 3}, {3, 2, 1}}), Tensor::from<std::int32_t>({3, 2, 1})});
     CHECK(out.dtype() == DType::u8);
     CHECK(values(out) == std::vector<double>{0, 1, 0, 1, 1, 1});
+    // NaN equals nothing, -0 equals 0.
+    CHECK(values(eval([](Exprs e) { return equal(e[0], e[1]); }, {Tensor::from({NAN, -0.f, 1.f}), Tensor::from({NAN, 0.f, 2.f})})) ==
+          std::vector<double>{0, 1, 0});
     auto g = [](Exprs e) { return equal(e[0], e[1]); };
     agrees_with_reference(g, {{Shape{batch, 10}, DType::i32, 0, 3}, {Shape{batch, 10}, DType::i32, 0, 3}}, 0);
     agrees_with_reference(g, {{Shape{batch, 10}, DType::u8, 0, 3}, {Shape{10}, DType::u8, 0, 3}}, 0);
+    agrees_with_reference(g, {{Shape{20, 10}, DType::f32, 0, 0, 3}, {Shape{10}, DType::f32, 0, 0, 3}}, 0);
     check_no_gradient(g, {{Shape{3, 4}}, {Shape{3, 4}}});
 }
 
 template <> void op_case<ops::ReluGrad>() {
     const Tensor out = eval([](Exprs e) { return relu_grad(e[0], e[1]); },
-                            {Tensor::from({5.f, 6.f, 7.f}), Tensor::from({-1.f, 0.f, 2.f})});
-    CHECK(values(out) == std::vector<double>{0, 0, 7});  // 0 at the kink
+                            {Tensor::from({5.f, 6.f, 7.f, 8.f, INFINITY}), Tensor::from({-1.f, 0.f, 2.f, NAN, -1.f})});
+    CHECK(values(out) == std::vector<double>{0, 0, 7, 0, 0});  // 0 at the kink and for NaN, never 0 * inf
     agrees_with_reference([](Exprs e) { return relu_grad(e[0], e[1]); }, {{Shape{batch, 20}}, {Shape{batch, 20}}}, 0);
+    agrees_with_reference([](Exprs e) { return relu_grad(e[0], e[1]); },
+                          {{Shape{10, 20}, DType::f32, 0, 0, 4}, {Shape{10, 20}, DType::f32, 0, 0, 4}}, 0);
     check_op_gradients([](Exprs e) { return relu_grad(e[0], e[1]); }, {{Shape{3, 4}}, {Shape{3, 4}}});
     // It is what relu's rule emits.
     Graph g;

@@ -60,11 +60,11 @@ template <> void op_case<ops::ArgMax>() {
     check_no_gradient([](Exprs e) { return argmax(e[0]); }, {{Shape{3, 4}}});
 }
 
-template <> void op_case<ops::Count>() {
-    CHECK(values(eval([](Exprs e) { return count(e[0]); }, {m23})) == std::vector<double>{6});
-    CHECK(values(eval([](Exprs e) { return count(e[0], {1}); }, {m23})) == std::vector<double>{3});
+template <> void op_case<ops::ElementCount>() {
+    CHECK(values(eval([](Exprs e) { return element_count(e[0]); }, {m23})) == std::vector<double>{6});
+    CHECK(values(eval([](Exprs e) { return element_count(e[0], {1}); }, {m23})) == std::vector<double>{3});
     // mean over the batch dim divides by the fed batch size.
-    const Tensor m = agrees_with_reference([](Exprs e) { return count(e[0], {0}); }, {{Shape{batch, 3}}}, 0);
+    const Tensor m = agrees_with_reference([](Exprs e) { return element_count(e[0], {0}); }, {{Shape{batch, 3}}}, 0);
     CHECK(m.item<float>() == 128.f);
     Graph g;
     const Expr x = g.placeholder("x", {batch, 2});
@@ -73,7 +73,7 @@ template <> void op_case<ops::Count>() {
     CHECK(values(r[0]) == std::vector<double>{3});
     CHECK(values(r[1]) == std::vector<double>{2, 4});
     CHECK(values(r[2]) == std::vector<double>{1.5, 4.5});
-    check_no_gradient([](Exprs e) { return count(e[0], {0}); }, {{Shape{3, 4}}});
+    check_no_gradient([](Exprs e) { return element_count(e[0], {0}); }, {{Shape{3, 4}}});
     // mean over the batch divides by the run's count, and so does its gradient.
     check_op_gradients([](Exprs e) { return mean(e[0], {0}); }, {{Shape{3, 4}}});
     const Expr d = gradients(mean(x), {x})[0];

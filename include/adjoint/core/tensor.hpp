@@ -44,8 +44,8 @@ public:
     template <class T> std::span<const T> data() const;
     // The single element of a one-element tensor.
     template <class T> T item() const;
-    // Element i (row-major) converted to double, whatever the dtype.
-    double at(std::int64_t i) const;
+    // A copy of element i (row-major) converted to double, whatever the dtype.
+    double as_double(std::int64_t i) const;
 
     void* raw() { return storage_.get(); }
     const void* raw() const { return storage_.get(); }

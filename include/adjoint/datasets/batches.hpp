@@ -23,10 +23,10 @@ public:
     // inputs: (N, ...) u8 or f32; targets: (N, ...) any dtype.
     Batches(const Tensor& inputs, const Tensor& targets, std::int64_t batch_size);
 
-    std::int64_t size() const { return n_; }
+    // Samples N, and batches: ceil(N / batch_size).
+    std::int64_t sample_count() const { return n_; }
     std::int64_t batch_size() const { return batch_; }
-    // Number of batches: ceil(N / batch_size).
-    std::int64_t count() const { return (n_ + batch_ - 1) / batch_; }
+    std::int64_t batch_count() const { return (n_ + batch_ - 1) / batch_; }
     // Gathers batch b of `order` (N indices; empty = in order). The returned tensors are
     // views of internal buffers, valid until the next call.
     std::pair<Tensor, Tensor> get(std::int64_t b, const std::vector<std::int64_t>& order = {});

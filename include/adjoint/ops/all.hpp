@@ -3,11 +3,10 @@
 #pragma once
 
 #include <adjoint/ops/assign.hpp>
-#include <adjoint/ops/binary.hpp>
+#include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/cast.hpp>
 #include <adjoint/ops/matmul.hpp>
 #include <adjoint/ops/optimizer_ops.hpp>
 #include <adjoint/ops/reduce.hpp>
 #include <adjoint/ops/shape_ops.hpp>
 #include <adjoint/ops/softmax.hpp>
-#include <adjoint/ops/unary.hpp>

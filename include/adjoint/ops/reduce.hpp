@@ -1,4 +1,4 @@
-// Reductions over axes: sum, max, argmax, and count (the number of elements reduced,
+// Reductions over axes: sum, max, argmax, and element_count (the number of elements reduced,
 // which mean() divides by when the batch size is only known at run time).
 #pragma once
 
@@ -43,8 +43,8 @@ struct ArgMax {
 };
 
 // A scalar of x's dtype: the product of x's dims over `axes` (all if empty).
-struct Count {
-    static constexpr std::string_view name = "count";
+struct ElementCount {
+    static constexpr std::string_view name = "element_count";
     std::vector<int> axes;
     std::string attrs() const;
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
@@ -64,10 +64,13 @@ Expr sum(Expr x, std::vector<int> axes = {}, bool keepdims = false,
          std::source_location loc = std::source_location::current());
 Expr max(Expr x, std::vector<int> axes = {}, bool keepdims = false,
          std::source_location loc = std::source_location::current());
-// sum / count: a constant divisor when the reduced dims are known, else a count node.
+// sum / element_count: a constant divisor when the reduced dims are known, else an
+// element_count node (a mean over the batch dim).
 Expr mean(Expr x, std::vector<int> axes = {}, bool keepdims = false,
           std::source_location loc = std::source_location::current());
 Expr argmax(Expr x, int axis = -1, std::source_location loc = std::source_location::current());
-Expr count(Expr x, std::vector<int> axes = {}, std::source_location loc = std::source_location::current());
+// A scalar of x's dtype: how many elements of x lie along `axes` (all if empty), read from
+// x's shape at run time (the batch size, say).
+Expr element_count(Expr x, std::vector<int> axes = {}, std::source_location loc = std::source_location::current());
 
 }  // namespace adjoint
