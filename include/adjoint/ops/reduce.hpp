@@ -1,4 +1,4 @@
-// Reductions over axes: sum, max, argmax, and element_count (the number of elements reduced,
+// Reductions over axes: sum, max, mean, and element_count (the number of elements reduced,
 // which mean() divides by when the batch size is only known at run time).
 #pragma once
 
@@ -24,17 +24,6 @@ struct Max {
     static constexpr std::string_view name = "max";
     std::vector<int> axes;
     bool keepdims = false;
-    std::string attrs() const;
-    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
-    void forward(const Inputs& x, Tensor& y) const;
-    void reference(const Inputs& x, Tensor& y) const;
-    Grads gradient(const GradContext& c) const;
-};
-
-// Index (i32) of the first largest element along one axis, which is removed.
-struct ArgMax {
-    static constexpr std::string_view name = "argmax";
-    int axis = -1;
     std::string attrs() const;
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
@@ -68,7 +57,6 @@ Expr max(Expr x, std::vector<int> axes = {}, bool keepdims = false,
 // element_count node (a mean over the batch dim).
 Expr mean(Expr x, std::vector<int> axes = {}, bool keepdims = false,
           std::source_location loc = std::source_location::current());
-Expr argmax(Expr x, int axis = -1, std::source_location loc = std::source_location::current());
 // A scalar of x's dtype: how many elements of x lie along `axes` (all if empty), read from
 // x's shape at run time (the batch size, say).
 Expr element_count(Expr x, std::vector<int> axes = {}, std::source_location loc = std::source_location::current());

@@ -1,0 +1,66 @@
+// The fused, numerically stable softmax cross-entropies (per-row losses) that
+// classification trains with, whose gradient is one op as well; and one_hot.
+#pragma once
+
+#include <adjoint/ops/op.hpp>
+
+namespace adjoint::ops {
+
+// logits (..., C) and labels (..., C), one distribution per row -> loss (...):
+//   loss = sum_c labels_c * (logsumexp(logits) - logits_c)
+// computed with the row maximum subtracted, so logits of +-1e4 give finite results.
+struct SoftmaxCrossEntropy : NoAttrs {
+    static constexpr std::string_view name = "softmax_cross_entropy";
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+// The gradient of softmax_cross_entropy with respect to its logits, in one pass per row:
+// inputs (logits (..., C), labels (..., C), dloss (...)) -> (..., C):
+//   dx_c = (p_c S - l_c) dloss,  p = softmax(logits), S = sum_c l_c  (= 1 for one-hot)
+struct SoftmaxCrossEntropyGrad : NoAttrs {
+    static constexpr std::string_view name = "softmax_cross_entropy_grad";
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+// logits (..., C) and integer labels (...) in [0, C) -> loss (...):
+//   loss = logsumexp(logits) - logits[label]
+// A label out of range is a run-time error naming the value and its row.
+struct SparseSoftmaxCrossEntropy : NoAttrs {
+    static constexpr std::string_view name = "sparse_softmax_cross_entropy";
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+// labels (...) of i32 or u8 in [0, depth) -> (..., depth) of `dtype`: 1 at the label,
+// 0 elsewhere. A label out of range is a run-time error naming the value and its row.
+struct OneHot {
+    static constexpr std::string_view name = "one_hot";
+    std::int64_t depth;
+    DType dtype = DType::f32;
+    std::string attrs() const;
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+}  // namespace adjoint::ops
+
+namespace adjoint {
+
+Expr softmax_cross_entropy(Expr logits, Expr onehot, std::source_location loc = std::source_location::current());
+// labels: i32 or u8.
+Expr sparse_softmax_cross_entropy(Expr logits, Expr labels,
+                                  std::source_location loc = std::source_location::current());
+Expr one_hot(Expr labels, std::int64_t depth, DType dtype = DType::f32,
+             std::source_location loc = std::source_location::current());
+
+}  // namespace adjoint
