@@ -1,25 +1,33 @@
 // B = batch, C = classes.
 #include <adjoint/models/losses.hpp>
 
+#include <adjoint/core/error.hpp>
 #include <adjoint/ops/all.hpp>
 
 namespace adjoint {
 
 namespace {
+
 constexpr double epsilon = 1e-7;  // Keras' backend epsilon
+
+// The logits behind `output` when it is a softmax over the last axis (the op), else none.
+std::optional<Expr> logits_of(const Expr& output) {
+    if (!ops::as<ops::Softmax>(output.node())) return std::nullopt;
+    return output.graph().expr(output.node().inputs[0]);
 }
 
-Expr categorical_crossentropy(const Dense& last, const Expr& onehot) {
-    if (last.activation == Activation::softmax) return softmax_cross_entropy(last.pre_activation, onehot);
-    const Expr p = minimum(maximum(last.output, scalar_like(last.output, epsilon, std::source_location::current())),
-                           scalar_like(last.output, 1 - epsilon, std::source_location::current()));
+}  // namespace
+
+Expr categorical_crossentropy(const Expr& output, const Expr& onehot) {
+    if (const auto logits = logits_of(output)) return softmax_cross_entropy(*logits, onehot);
+    const Expr p = minimum(maximum(output, scalar_like(output, epsilon, std::source_location::current())),
+                           scalar_like(output, 1 - epsilon, std::source_location::current()));
     return -sum(onehot * log(p), {-1});
 }
 
-Expr sparse_categorical_crossentropy(const Dense& last, const Expr& labels) {
-    if (last.activation == Activation::softmax) return sparse_softmax_cross_entropy(last.pre_activation, labels);
-    const Expr onehot = one_hot(labels, last.units, last.output.dtype());
-    return categorical_crossentropy(last, onehot);
+Expr sparse_categorical_crossentropy(const Expr& output, const Expr& labels) {
+    if (const auto logits = logits_of(output)) return sparse_softmax_cross_entropy(*logits, labels);
+    return categorical_crossentropy(output, one_hot(labels, output.shape().back(), output.dtype()));
 }
 
 Expr mean_squared_error(const Expr& y, const Expr& t) { return mean(square(y - t), {-1}); }
@@ -28,6 +36,42 @@ Expr correct_predictions(const Expr& y, const Expr& targets) {
     const Expr predicted = argmax(y, -1);
     const Expr truth = targets.shape().rank() == y.shape().rank() ? argmax(targets, -1) : cast(targets, DType::i32);
     return cast(equal(predicted, truth), y.dtype());
+}
+
+Loss Loss::categorical_crossentropy() {
+    return {"categorical_crossentropy", Targets::like_output,
+            [](const Expr& y, const Expr& t) { return adjoint::categorical_crossentropy(y, t); }};
+}
+
+Loss Loss::sparse_categorical_crossentropy() {
+    return {"sparse_categorical_crossentropy", Targets::class_indices,
+            [](const Expr& y, const Expr& t) { return adjoint::sparse_categorical_crossentropy(y, t); }};
+}
+
+Loss Loss::mean_squared_error() {
+    return {"mean_squared_error", Targets::like_output,
+            [](const Expr& y, const Expr& t) { return adjoint::mean_squared_error(y, t); }};
+}
+
+Loss Loss::from_name(std::string_view name) {
+    if (name == "categorical_crossentropy") return categorical_crossentropy();
+    if (name == "sparse_categorical_crossentropy") return sparse_categorical_crossentropy();
+    if (name == "mean_squared_error" || name == "mse") return mean_squared_error();
+    throw Error(fmt::format("unknown loss \"{}\" (categorical_crossentropy, sparse_categorical_crossentropy, "
+                            "mean_squared_error or mse)",
+                            name));
+}
+
+std::string_view metric_name(Metric m) {
+    switch (m) {
+        case Metric::accuracy: return "accuracy";
+    }
+    return "?";
+}
+
+Metric metric_from_name(std::string_view name) {
+    if (name == "accuracy" || name == "acc") return Metric::accuracy;
+    throw Error(fmt::format("unknown metric \"{}\" (accuracy)", name));
 }
 
 }  // namespace adjoint

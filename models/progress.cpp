@@ -27,7 +27,16 @@ std::string bar(std::int64_t done, std::int64_t total, double seconds) {
     return s;
 }
 
-std::string metrics(double loss, double accuracy) { return fmt::format(" - loss: {:.4f} - accuracy: {:.4f}", loss, accuracy); }
+std::string metrics(double loss, const std::optional<double>& accuracy) {
+    std::string s = fmt::format(" - loss: {:.4f}", loss);
+    if (accuracy) s += fmt::format(" - accuracy: {:.4f}", *accuracy);
+    return s;
+}
+
+// A JSON number, or null for what JSON cannot hold (NaN, infinities) or what is absent.
+std::string json_number(const std::optional<double>& v) {
+    return v && std::isfinite(*v) ? fmt::format("{:.6f}", *v) : std::string("null");
+}
 
 }  // namespace
 
@@ -50,7 +59,8 @@ std::optional<std::string> ProgressLogger::on_batch_end(const BatchLogs& l) {
 
 std::optional<std::string> ProgressLogger::on_epoch_end(const EpochLogs& l, Sequential&) {
     std::string val;
-    if (l.val_loss) val = fmt::format(" - val_loss: {:.4f} - val_accuracy: {:.4f}", *l.val_loss, *l.val_accuracy);
+    if (l.val_loss) val = fmt::format(" - val_loss: {:.4f}", *l.val_loss);
+    if (l.val_accuracy) val += fmt::format(" - val_accuracy: {:.4f}", *l.val_accuracy);
     switch (mode_) {
         case Mode::bar: out_ << val << '\n'; break;
         case Mode::lines:
@@ -58,9 +68,11 @@ std::optional<std::string> ProgressLogger::on_epoch_end(const EpochLogs& l, Sequ
                                 l.samples_per_second(), metrics(l.loss, l.accuracy), val);
             break;
         case Mode::json: {
-            std::string j = fmt::format(R"({{"epoch": {}, "seconds": {:.4f}, "loss": {:.6f}, "accuracy": {:.6f}, "samples_per_second": {:.1f})",
-                                        l.epoch, l.seconds, l.loss, l.accuracy, l.samples_per_second());
-            if (l.val_loss) j += fmt::format(R"(, "val_loss": {:.6f}, "val_accuracy": {:.6f})", *l.val_loss, *l.val_accuracy);
+            std::string j = fmt::format(R"({{"epoch": {}, "seconds": {:.4f}, "loss": {})", l.epoch, l.seconds, json_number(l.loss));
+            if (l.accuracy) j += fmt::format(R"(, "accuracy": {})", json_number(l.accuracy));
+            j += fmt::format(R"(, "samples_per_second": {:.1f})", l.samples_per_second());
+            if (l.val_loss) j += fmt::format(R"(, "val_loss": {})", json_number(l.val_loss));
+            if (l.val_accuracy) j += fmt::format(R"(, "val_accuracy": {})", json_number(l.val_accuracy));
             out_ << j << "}\n";
             break;
         }

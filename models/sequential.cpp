@@ -1,76 +1,103 @@
+// Sequential: layers, compile() into one graph, the summary and the weights' files.
+// Training and evaluation loops are in fit.cpp.
 #include <adjoint/models/sequential.hpp>
 
-#include <chrono>
-#include <cmath>
 #include <map>
 
 #include <adjoint/autograd/gradients.hpp>
-#include <adjoint/datasets/batches.hpp>
-#include <adjoint/ops/all.hpp>
 #include <adjoint/models/checkpoint.hpp>
-#include <adjoint/models/losses.hpp>
+#include <adjoint/ops/all.hpp>
+
+#include "compiled.hpp"
 
 namespace adjoint {
 
-struct Sequential::Compiled {
-    bool sparse = false;   // integer class targets
-    Expr x, y;             // input and target placeholders
-    Expr loss_mean, loss_sum, accuracy_mean, correct_sum;
-    std::vector<Expr> updates;
-    std::unique_ptr<Session> session;
-};
+std::string snake_case(std::string_view type) {
+    std::string out;
+    for (std::size_t i = 0; i < type.size(); ++i) {
+        const char c = type[i];
+        const bool upper = c >= 'A' && c <= 'Z';
+        if (upper && i > 0 && type[i - 1] >= 'a' && type[i - 1] <= 'z') out += '_';
+        out += upper ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    return out;
+}
 
-Sequential::Sequential(SequentialOptions options) : options_(options), graph_(std::make_unique<Graph>()) {
+Sequential::Sequential(SequentialOptions options) : options_(options) {
     if (options.threads < 0) throw Error(fmt::format("Sequential: threads is {}", options.threads));
 }
 
 Sequential::~Sequential() = default;
+Sequential::Sequential(Sequential&&) noexcept = default;
+Sequential& Sequential::operator=(Sequential&&) noexcept = default;
 
-void Sequential::add(Dense layer) {
+void Sequential::add(std::unique_ptr<Layer> layer) {
+    if (!layer) throw Error("Sequential::add: the layer is null");
     if (compiled_) throw Error("Sequential::add: the model is already compiled; add every layer before compile()");
-    if (layers_.empty() && layer.input_dim == 0)
-        throw Error("Sequential::add: the first layer needs input_dim (Keras' input_shape)");
+    if (layers_.empty() && !layer->input_shape)
+        throw Error(fmt::format("Sequential::add: the first layer ({}) needs its input shape (Keras' input_shape; "
+                                "Dense's input_dim)",
+                                layer->type()));
+    // Keras' names: the type's stem, then _1, _2, ... for the next layers of that stem.
+    if (layer->name.empty()) {
+        const std::string stem = snake_case(layer->type());
+        int same = 0;
+        for (const auto& l : layers_) same += l->name == stem || l->name.starts_with(stem + "_");
+        layer->name = same == 0 ? stem : fmt::format("{}_{}", stem, same);
+    }
+    for (const auto& l : layers_)
+        if (l->name == layer->name)
+            throw Error(fmt::format("Sequential::add: a layer is already named \"{}\"", layer->name));
+    // Checked now, where the mistake is made: each layer takes the previous one's output.
+    Shape in = layers_.empty() ? *layer->input_shape : *layers_.front()->input_shape;
+    for (const auto& l : layers_) in = l->output_shape(in);
+    (void)layer->output_shape(in);
     layers_.push_back(std::move(layer));
 }
 
-void Sequential::check_compiled(const char* who) const {
+const Sequential::Compiled& Sequential::compiled(const char* who) const {
     if (!compiled_) throw Error(fmt::format("Sequential::{}: call compile() first", who));
+    return *compiled_;
 }
 
-void Sequential::compile(const Optimizer& optimizer, const std::string& loss, const std::vector<std::string>& metrics) {
+void Sequential::compile(const Optimizer& optimizer, std::string_view loss, const std::vector<std::string>& metrics) {
+    std::vector<Metric> m;
+    for (const std::string& name : metrics) m.push_back(metric_from_name(name));
+    compile(optimizer, Loss::from_name(loss), m);
+}
+
+void Sequential::compile(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics) {
     if (compiled_) throw Error("Sequential::compile: the model is already compiled");
     if (layers_.empty()) throw Error("Sequential::compile: the model has no layers");
-    for (const std::string& m : metrics)
-        if (m != "accuracy" && m != "acc") throw Error(fmt::format("Sequential::compile: unknown metric \"{}\" (accuracy)", m));
-    if (loss != "categorical_crossentropy" && loss != "sparse_categorical_crossentropy" && loss != "mse")
-        throw Error(fmt::format("Sequential::compile: unknown loss \"{}\" (categorical_crossentropy, "
-                                "sparse_categorical_crossentropy, mse)", loss));
+    if (!loss.per_sample) throw Error(fmt::format("Sequential::compile: loss \"{}\" has no function", loss.name));
     auto c = std::make_unique<Compiled>();
-    Graph& g = *graph_;
-    c->sparse = loss == "sparse_categorical_crossentropy";
-    c->x = g.placeholder("input", {batch, layers_.front().input_dim});
+    Graph& g = graph_;
+    c->loss = loss;
+    Shape input{batch};
+    for (std::int64_t d : *layers_.front()->input_shape) input.push_back(d);
+    c->x = g.placeholder("input", input);
     Expr h = c->x;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-        Dense& layer = layers_[i];
-        layer.name = i == 0 ? "dense" : fmt::format("dense_{}", i);
-        auto scope = g.scope(layer.name);
-        layer.build(g, h, options_.seed * 1000 + i + 1);
-        h = layer.output;
+        auto scope = g.scope(layers_[i]->name);
+        h = layers_[i]->build(g, h, options_.seed * 1000 + i + 1);
     }
-    const Dense& last = layers_.back();
-    c->y = c->sparse ? g.placeholder("labels", {batch}, DType::i32) : g.placeholder("targets", {batch, last.units});
-    Expr per_sample, correct;
+    c->output = h;
+    c->y = loss.targets == Loss::Targets::class_indices ? g.placeholder("labels", {batch}, DType::i32)
+                                                        : g.placeholder("targets", h.shape(), h.dtype());
     {
         auto scope = g.scope("loss");
-        per_sample = loss == "mse" ? mean_squared_error(last.output, c->y)
-                     : c->sparse   ? sparse_categorical_crossentropy(last, c->y)
-                                   : categorical_crossentropy(last, c->y);
+        const Expr per_sample = loss.per_sample(h, c->y);
+        if (!(per_sample.shape() == Shape{batch}))
+            throw Error(fmt::format("Sequential::compile: loss \"{}\" gives values of shape {}; one per sample, "
+                                    "(batch,), is needed",
+                                    loss.name, per_sample.shape()));
         c->loss_mean = mean(per_sample);
         c->loss_sum = sum(per_sample);
     }
-    {
+    for (Metric m : metrics) {
+        if (m != Metric::accuracy || c->correct_sum) continue;  // accuracy, once
         auto scope = g.scope("accuracy");
-        correct = correct_predictions(last.output, c->y);
+        const Expr correct = correct_predictions(h, c->y);
         c->accuracy_mean = mean(correct);
         c->correct_sum = sum(correct);
     }
@@ -82,177 +109,42 @@ void Sequential::compile(const Optimizer& optimizer, const std::string& loss, co
 
 std::vector<Expr> Sequential::trainable_weights() const {
     std::vector<Expr> w;
-    for (const Dense& l : layers_) {
-        if (!l.kernel.valid()) throw Error("Sequential: the model is not built yet: call compile() first");
-        w.push_back(l.kernel);
-        w.push_back(l.bias);
-    }
+    for (const auto& l : layers_)
+        for (const Expr& e : l->trainable_weights()) w.push_back(e);
+    if (w.empty() && !compiled_) throw Error("Sequential: the model is not built yet: call compile() first");
     return w;
-}
-
-// Parameters of each layer, in order: kernel (inputs x units) plus bias (units).
-static std::vector<std::int64_t> layer_params(const std::vector<Dense>& layers) {
-    std::vector<std::int64_t> n;
-    std::int64_t in = layers.empty() ? 0 : layers.front().input_dim;
-    for (const Dense& l : layers) {
-        n.push_back(in * l.units + l.units);
-        in = l.units;
-    }
-    return n;
 }
 
 std::int64_t Sequential::param_count() const {
     std::int64_t total = 0;
-    for (std::int64_t n : layer_params(layers_)) total += n;
+    Shape in = layers_.empty() ? Shape{} : *layers_.front()->input_shape;
+    for (const auto& l : layers_) {
+        total += l->param_count(in);
+        in = l->output_shape(in);
+    }
     return total;
 }
 
-Session& Sequential::session() {
-    check_compiled("session");
-    return *compiled_->session;
+void Sequential::not_a(std::size_t i) const {
+    if (i >= layers_.size())
+        throw Error(fmt::format("Sequential::layer: there is no layer {} (the model has {})", i, layers_.size()));
+    throw Error(fmt::format("Sequential::layer: layer {} (\"{}\") is a {}, not the type asked for", i, layers_[i]->name,
+                            layers_[i]->type()));
 }
+
+Session& Sequential::session() { return *compiled("session").session; }
+Expr Sequential::input() const { return compiled("input").x; }
+Expr Sequential::targets() const { return compiled("targets").y; }
+Expr Sequential::output() const { return compiled("output").output; }
+Expr Sequential::loss() const { return compiled("loss").loss_mean; }
 
 std::vector<Expr> Sequential::train_fetches() const {
-    check_compiled("train_fetches");
-    return {compiled_->loss_mean, compiled_->accuracy_mean};
+    const Compiled& c = compiled("train_fetches");
+    if (c.accuracy_mean) return {c.loss_mean, *c.accuracy_mean};
+    return {c.loss_mean};
 }
 
-const std::vector<Expr>& Sequential::train_updates() const {
-    check_compiled("train_updates");
-    return compiled_->updates;
-}
-
-// (N, ...) with input_dim values per sample, viewed as (N, input_dim).
-Tensor Sequential::samples(const Tensor& x, const char* who) const {
-    const std::int64_t d = layers_.front().input_dim;
-    if (x.empty() || x.shape().rank() == 0 || (x.dtype() != DType::u8 && x.dtype() != DType::f32))
-        throw Error(fmt::format("Sequential::{}: inputs must be u8 or f32 of shape (N, ...), got {} {}", who,
-                                dtype_name(x.dtype()), x.empty() ? Shape{} : x.shape()));
-    const std::int64_t n = x.shape()[0];
-    if (n == 0 || x.numel() / n != d)
-        throw Error(fmt::format("Sequential::{}: inputs {} have {} values per sample; the model takes {}", who, x.shape(),
-                                n ? x.numel() / n : 0, d));
-    return x.view({n, d}, x.dtype());
-}
-
-// Targets checked against the loss: one-hot (N, units) f32, or (N,) class indices.
-Tensor Sequential::targets(const Tensor& y, std::int64_t n, const char* who) const {
-    const std::int64_t units = layers_.back().units;
-    if (compiled_->sparse) {
-        if (y.empty() || y.shape() != Shape{n} || (y.dtype() != DType::u8 && y.dtype() != DType::i32))
-            throw Error(fmt::format("Sequential::{}: sparse targets must be u8 or i32 of shape ({},), got {} {}", who, n,
-                                    dtype_name(y.dtype()), y.empty() ? Shape{} : y.shape()));
-        if (y.dtype() == DType::i32) return y;
-        Tensor t(y.shape(), DType::i32);
-        for (std::int64_t i = 0; i < n; ++i) t.data<std::int32_t>()[i] = y.data<std::uint8_t>()[i];
-        return t;
-    }
-    if (y.empty() || y.dtype() != DType::f32 || y.shape() != Shape{n, units})
-        throw Error(fmt::format("Sequential::{}: targets must be f32 of shape ({}, {}) (to_categorical for "
-                                "class labels), got {} {}",
-                                who, n, units, dtype_name(y.dtype()), y.empty() ? Shape{} : y.shape()));
-    return y;
-}
-
-History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions& options) {
-    check_compiled("fit");
-    if (options.epochs < 0) throw Error(fmt::format("Sequential::fit: epochs is {}", options.epochs));
-    if (options.batch_size <= 0) throw Error(fmt::format("Sequential::fit: batch_size is {}; it must be positive", options.batch_size));
-    const Tensor x = samples(x_in, "fit");
-    const Tensor y = targets(y_in, x.shape()[0], "fit");
-    std::optional<std::pair<Tensor, Tensor>> val;
-    if (options.validation_data) {
-        const Tensor vx = samples(options.validation_data->first, "fit (validation data)");
-        val.emplace(vx, targets(options.validation_data->second, vx.shape()[0], "fit (validation data)"));
-    }
-    Compiled& c = *compiled_;
-    Batches batches(x, y, options.batch_size);
-    const std::vector<Expr> fetches = train_fetches();
-    Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
-    std::vector<Tensor> out;  // reused: a step allocates nothing (tests/alloc)
-    History history;
-    for (int epoch = 1; epoch <= options.epochs && history.stopped_because.empty(); ++epoch) {
-        for (Callback* cb : options.callbacks) cb->on_epoch_begin(epoch, options.epochs, batches.batch_count());
-        const std::vector<std::int64_t> order =
-            options.shuffle ? shuffled_indices(batches.sample_count(), options_.seed * 1000003 + static_cast<std::uint64_t>(epoch))
-                            : std::vector<std::int64_t>{};
-        double loss_total = 0, correct_total = 0;
-        std::int64_t seen = 0;
-        const auto start = std::chrono::steady_clock::now();
-        for (std::int64_t b = 0; b < batches.batch_count() && history.stopped_because.empty(); ++b) {
-            auto [bx, by] = batches.get(b, order);
-            feeds[0].value = bx;
-            feeds[1].value = by;
-            c.session->run(fetches, feeds, c.updates, out);
-            const std::int64_t rows = bx.shape()[0];
-            loss_total += out[0].item<float>() * static_cast<double>(rows);
-            correct_total += out[1].item<float>() * static_cast<double>(rows);
-            seen += rows;
-            BatchLogs logs{epoch, options.epochs, b + 1, batches.batch_count(), loss_total / static_cast<double>(seen),
-                           correct_total / static_cast<double>(seen),
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
-            for (Callback* cb : options.callbacks)
-                if (auto why = cb->on_batch_end(logs); why && history.stopped_because.empty()) history.stopped_because = *why;
-        }
-        EpochLogs logs;
-        logs.epoch = epoch;
-        logs.epochs = options.epochs;
-        logs.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        logs.loss = seen ? loss_total / static_cast<double>(seen) : 0;
-        logs.accuracy = seen ? correct_total / static_cast<double>(seen) : 0;
-        logs.samples = seen;
-        if (val) {
-            const Evaluation e = evaluate(val->first, val->second, options.batch_size);
-            logs.val_loss = e.loss;
-            logs.val_accuracy = e.accuracy;
-        }
-        history.epochs.push_back(logs);
-        for (Callback* cb : options.callbacks)
-            if (auto why = cb->on_epoch_end(logs, *this); why && history.stopped_because.empty()) history.stopped_because = *why;
-    }
-    return history;
-}
-
-Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int64_t batch_size) {
-    check_compiled("evaluate");
-    if (batch_size <= 0) throw Error(fmt::format("Sequential::evaluate: batch_size is {}; it must be positive", batch_size));
-    const Tensor x = samples(x_in, "evaluate");
-    const Tensor y = targets(y_in, x.shape()[0], "evaluate");
-    Compiled& c = *compiled_;
-    Batches batches(x, y, batch_size);
-    Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
-    const std::vector<Expr> fetches{c.loss_sum, c.correct_sum};
-    std::vector<Tensor> out;
-    double loss = 0, correct = 0;
-    for (std::int64_t b = 0; b < batches.batch_count(); ++b) {
-        auto [bx, by] = batches.get(b);
-        feeds[0].value = bx;
-        feeds[1].value = by;
-        c.session->run(fetches, feeds, {}, out);
-        loss += out[0].item<float>();
-        correct += out[1].item<float>();
-    }
-    const double n = static_cast<double>(batches.sample_count());
-    return {loss / n, correct / n};
-}
-
-Tensor Sequential::predict(const Tensor& x_in, std::int64_t batch_size) {
-    check_compiled("predict");
-    if (batch_size <= 0) throw Error(fmt::format("Sequential::predict: batch_size is {}; it must be positive", batch_size));
-    const Tensor x = samples(x_in, "predict");
-    const std::int64_t n = x.shape()[0], units = layers_.back().units;
-    Tensor out({n, units}, DType::f32);
-    Batches batches(x, Tensor::zeros({n, 1}, DType::u8), batch_size);
-    const std::vector<Expr> fetches{layers_.back().output};
-    Feeds feeds{{compiled_->x, Tensor()}};
-    std::vector<Tensor> p;
-    for (std::int64_t b = 0; b < batches.batch_count(); ++b) {
-        feeds[0].value = batches.get(b).first;
-        compiled_->session->run(fetches, feeds, {}, p);
-        std::memcpy(out.data<float>().data() + b * batches.batch_size() * units, p[0].raw(), p[0].nbytes());
-    }
-    return out;
-}
+const std::vector<Expr>& Sequential::train_updates() const { return compiled("train_updates").updates; }
 
 std::string Sequential::summary() const {
     auto thousands = [](std::int64_t v) {
@@ -260,16 +152,23 @@ std::string Sequential::summary() const {
         for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
         return s;
     };
+    auto none_batch = [](const Shape& sample) {  // (None, 512): Keras' shape of a batch
+        std::string s = "(None";
+        for (std::int64_t d : sample) s += fmt::format(", {}", d);
+        return s + ")";
+    };
     const std::string rule(65, '_'), double_rule(65, '=');
     std::string out = "Model: \"sequential\"\n" + rule + "\n";
     out += fmt::format(" {:<27}{:<26}{}\n", "Layer (type)", "Output Shape", "Param #");
     out += double_rule + "\n";
-    const std::vector<std::int64_t> params = layer_params(layers_);
+    Shape in = layers_.empty() ? Shape{} : *layers_.front()->input_shape;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-        const Dense& l = layers_[i];
-        const std::string name = l.name.empty() ? (i == 0 ? "dense" : fmt::format("dense_{}", i)) : l.name;
-        out += fmt::format(" {:<27}{:<26}{}\n", name + " (Dense)", fmt::format("(None, {})", l.units), params[i]);
+        const Layer& l = *layers_[i];
+        const Shape shape = l.output_shape(in);
+        out += fmt::format(" {:<27}{:<26}{}\n", fmt::format("{} ({})", l.name, l.type()), none_batch(shape),
+                           l.param_count(in));
         if (i + 1 < layers_.size()) out += "\n";
+        in = shape;
     }
     out += double_rule + "\n";
     out += fmt::format("Total params: {}\nTrainable params: {}\nNon-trainable params: 0\n", thousands(param_count()),
@@ -278,14 +177,14 @@ std::string Sequential::summary() const {
 }
 
 void Sequential::save_weights(const std::string& path) {
-    check_compiled("save_weights");
+    const Compiled& c = compiled("save_weights");
     std::vector<NamedTensor> tensors;
-    for (const Expr& w : trainable_weights()) tensors.push_back({w.name(), compiled_->session->value(w)});
+    for (const Expr& w : trainable_weights()) tensors.push_back({w.name(), c.session->value(w)});
     save_checkpoint(path, tensors);
 }
 
 void Sequential::load_weights(const std::string& path) {
-    check_compiled("load_weights");
+    const Compiled& c = compiled("load_weights");
     const std::vector<NamedTensor> loaded = load_checkpoint(path);
     const std::vector<Expr> weights = trainable_weights();
     std::map<std::string, const Tensor*> by_name;
@@ -294,21 +193,17 @@ void Sequential::load_weights(const std::string& path) {
     for (const Expr& w : weights) {
         const auto it = by_name.find(w.name());
         if (it == by_name.end())
-            throw Error(fmt::format("load_weights: \"{}\" has no tensor \"{}\" (it holds {} tensors)", path, w.name(), loaded.size()));
+            throw Error(fmt::format("load_weights: \"{}\" has no tensor \"{}\" (it holds {} tensors)", path, w.name(),
+                                    loaded.size()));
         const Tensor& t = *it->second;
         if (t.dtype() != w.dtype() || t.shape() != w.shape())
-            throw Error(fmt::format("load_weights: \"{}\": \"{}\" is {} {} in the file but {} {} in the model", path, w.name(),
-                                    dtype_name(t.dtype()), t.shape(), dtype_name(w.dtype()), w.shape()));
+            throw Error(fmt::format("load_weights: \"{}\": \"{}\" is {} {} in the file but {} {} in the model", path,
+                                    w.name(), dtype_name(t.dtype()), t.shape(), dtype_name(w.dtype()), w.shape()));
     }
-    if (loaded.size() != weights.size()) {
-        for (const NamedTensor& t : loaded) {
-            bool known = false;
-            for (const Expr& w : weights) known = known || w.name() == t.name;
-            if (!known)
-                throw Error(fmt::format("load_weights: \"{}\" holds \"{}\", which the model does not have", path, t.name));
-        }
-    }
-    for (const Expr& w : weights) compiled_->session->set_value(w, *by_name.at(w.name()));
+    for (const NamedTensor& t : loaded)
+        if (std::none_of(weights.begin(), weights.end(), [&](const Expr& w) { return w.name() == t.name; }))
+            throw Error(fmt::format("load_weights: \"{}\" holds \"{}\", which the model does not have", path, t.name));
+    for (const Expr& w : weights) c.session->set_value(w, *by_name.at(w.name()));
 }
 
 }  // namespace adjoint

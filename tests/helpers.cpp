@@ -84,10 +84,10 @@ std::string error_of(const std::function<void()>& a) {
     } catch (const Error& e) {
         return e.what();
     } catch (const std::exception& e) {
-        FAIL("expected adjoint::Error, got another exception: ", e.what());
+        FAIL_CHECK("expected adjoint::Error, got another exception: ", e.what());
         return {};
     }
-    FAIL("expected adjoint::Error, nothing was thrown");
+    FAIL_CHECK("expected adjoint::Error, nothing was thrown");
     return {};
 }
 

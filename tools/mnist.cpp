@@ -119,7 +119,7 @@ int run(const Flags& f) {
         const ad::History h = network.fit(data.train_images, train_labels,
                                           {.epochs = f.epochs, .batch_size = f.batch_size, .callbacks = {&progress, &stop_on_nan}});
         if (!h.stopped_because.empty()) fmt::print(stderr, "mnist: training stopped: {}\n", h.stopped_because);
-        if (!h.epochs.empty()) train_accuracy = h.epochs.back().accuracy;
+        if (!h.epochs.empty()) train_accuracy = h.epochs.back().accuracy.value_or(NAN);
     }
     if (f.profile) ad::dump_profile(network.graph(), network.session().profile(), std::cerr, 25);
     const auto e0 = std::chrono::steady_clock::now();

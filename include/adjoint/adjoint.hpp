@@ -23,7 +23,9 @@
 #include <adjoint/datasets/mnist.hpp>
 #include <adjoint/models/callbacks.hpp>
 #include <adjoint/models/checkpoint.hpp>
-#include <adjoint/models/layers.hpp>
+#include <adjoint/models/activations.hpp>
+#include <adjoint/models/dense.hpp>
+#include <adjoint/models/layer.hpp>
 #include <adjoint/models/losses.hpp>
 #include <adjoint/models/optimizers.hpp>
 #include <adjoint/models/progress.hpp>

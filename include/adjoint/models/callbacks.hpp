@@ -11,17 +11,20 @@ namespace adjoint {
 
 class Sequential;
 
+// The metrics (accuracy) are set only when the model was compiled with them.
 struct BatchLogs {
-    int epoch = 0, epochs = 0;          // 1-based
+    int epoch = 0, epochs = 0;            // 1-based
     std::int64_t batch = 0, batches = 0;  // 1-based
-    double loss = 0, accuracy = 0;      // running means over the epoch so far
-    double seconds = 0;                 // since the epoch began
+    double loss = 0;                      // running means over the epoch so far
+    std::optional<double> accuracy;
+    double seconds = 0;  // since the epoch began
 };
 
 struct EpochLogs {
     int epoch = 0, epochs = 0;
     double seconds = 0;  // the training loop of this epoch
-    double loss = 0, accuracy = 0;
+    double loss = 0;
+    std::optional<double> accuracy;
     std::int64_t samples = 0;
     std::optional<double> val_loss, val_accuracy;
     double samples_per_second() const { return seconds > 0 ? static_cast<double>(samples) / seconds : 0; }

@@ -1,19 +1,52 @@
-// Keras' losses and the accuracy metric as graph nodes, one value per sample (B,).
+// Keras' losses and metrics. Each loss is an object (a name, the kind of targets it takes
+// and a function giving one value per sample), so models may be given losses of their
+// own; the functions below build those values as graph nodes, shape (batch,).
 #pragma once
 
-#include <adjoint/models/layers.hpp>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <adjoint/core/expr.hpp>
 
 namespace adjoint {
 
-// -sum(onehot * log(p)). When the last layer is a softmax, computed from its logits with
-// the fused, stable softmax_cross_entropy (as TensorFlow's Keras does); otherwise from
-// the probabilities clipped to [1e-7, 1 - 1e-7], as Keras does.
-Expr categorical_crossentropy(const Dense& last, const Expr& onehot);
-// The same with integer class labels (B,).
-Expr sparse_categorical_crossentropy(const Dense& last, const Expr& labels);
+// -sum(onehot * log(p)) per row. When `output` is a softmax node, computed from its
+// logits with the fused, stable softmax_cross_entropy (as TensorFlow's Keras does);
+// otherwise from the probabilities clipped to [1e-7, 1 - 1e-7], as Keras does.
+Expr categorical_crossentropy(const Expr& output, const Expr& onehot);
+// The same with integer class labels (batch,).
+Expr sparse_categorical_crossentropy(const Expr& output, const Expr& labels);
 // mean((y - t)^2) over each sample's values.
 Expr mean_squared_error(const Expr& y, const Expr& t);
-// 1 where argmax(y) is the target class (one-hot or integer targets), else 0, as f32.
+// 1 where argmax(y) is the target class (one-hot or integer targets), else 0, as y's dtype.
 Expr correct_predictions(const Expr& y, const Expr& targets);
+
+struct Loss {
+    // What the targets are: floating values shaped like the output (one-hot rows,
+    // regression targets), or class indices of shape (batch,), i32 (u8 is widened).
+    enum class Targets { like_output, class_indices };
+
+    std::string name;
+    Targets targets = Targets::like_output;
+    std::function<Expr(const Expr& output, const Expr& targets)> per_sample;
+
+    static Loss categorical_crossentropy();
+    static Loss sparse_categorical_crossentropy();
+    static Loss mean_squared_error();
+    // By Keras' name: "categorical_crossentropy", "sparse_categorical_crossentropy",
+    // "mean_squared_error" or "mse"; throws an adjoint::Error listing them otherwise.
+    static Loss from_name(std::string_view name);
+};
+
+// The metrics compile() can add to the loss, averaged over samples like it.
+enum class Metric {
+    accuracy,  // the share of samples whose largest output is the target class
+};
+
+std::string_view metric_name(Metric m);
+// "accuracy" (or Keras' "acc"); throws an adjoint::Error listing the metrics otherwise.
+Metric metric_from_name(std::string_view name);
 
 }  // namespace adjoint

@@ -11,6 +11,7 @@
 // optimizer's updates. A training step is one run of it; nothing is rebuilt per step.
 #pragma once
 
+#include <concepts>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,7 +19,8 @@
 
 #include <adjoint/core/session.hpp>
 #include <adjoint/models/callbacks.hpp>
-#include <adjoint/models/layers.hpp>
+#include <adjoint/models/dense.hpp>
+#include <adjoint/models/losses.hpp>
 #include <adjoint/models/optimizers.hpp>
 
 namespace adjoint {
@@ -39,23 +41,32 @@ struct FitOptions {
 };
 
 struct Evaluation {
-    double loss = 0, accuracy = 0;
+    double loss = 0;
+    double accuracy = NAN;  // NaN unless the model was compiled with Metric::accuracy
 };
 
 class Sequential {
 public:
     explicit Sequential(SequentialOptions options = {});
     ~Sequential();
+    Sequential(Sequential&&) noexcept;
+    Sequential& operator=(Sequential&&) noexcept;
 
-    void add(Dense layer);
-    // loss: "categorical_crossentropy" (one-hot f32 targets), "sparse_categorical_crossentropy"
-    // (integer class targets) or "mse"; metrics: {} or {"accuracy"}.
-    void compile(const Optimizer& optimizer, const std::string& loss, const std::vector<std::string>& metrics = {});
+    // Any layer, by value: network.add(ad::Dense(512, "relu", 784)). A layer without a
+    // name gets Keras' ("dense", "dense_1", ...).
+    template <std::derived_from<Layer> L> void add(L layer) { add(std::make_unique<L>(std::move(layer))); }
+    void add(std::unique_ptr<Layer> layer);
 
-    // x: (N, ...) u8 (scaled by 1/255) or f32 with input_dim values per sample.
+    // Builds the graph: layers, loss, metrics, gradients and the optimizer's updates.
+    void compile(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics = {});
+    // The same by Keras' names: loss "categorical_crossentropy" (one-hot f32 targets),
+    // "sparse_categorical_crossentropy" (class indices) or "mse"; metrics {} or {"accuracy"}.
+    void compile(const Optimizer& optimizer, std::string_view loss, const std::vector<std::string>& metrics = {});
+
+    // x: (N, ...) u8 (scaled by 1/255) or f32, each sample of the first layer's input shape.
     History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
     Evaluation evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size = 32);
-    // The last layer's outputs, (N, units).
+    // The model's outputs, (N, ...).
     Tensor predict(const Tensor& x, std::int64_t batch_size = 32);
 
     // Keras' table of layers, output shapes and parameter counts.
@@ -64,26 +75,42 @@ public:
     void save_weights(const std::string& path);
     void load_weights(const std::string& path);
 
-    const std::vector<Dense>& layers() const { return layers_; }
+    const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
+    // Layer i as its own type: model.layer<Dense>(0).kernel. Throws if it is not an L.
+    template <std::derived_from<Layer> L> L& layer(std::size_t i) const;
     std::vector<Expr> trainable_weights() const;
     std::int64_t param_count() const;
-    Graph& graph() { return *graph_; }
+
+    // The graph and the session that runs it; after compile(), the nodes a hand-written
+    // loop needs: the input and target placeholders, the output, the mean loss of a
+    // batch, and one training step (the values it returns, the updates it runs).
+    const Graph& graph() const { return graph_; }
     Session& session();
-    // One training step: the values it returns (loss, accuracy) and the optimizer's
-    // updates it runs; together they are the step's graph, for dumps.
+    Expr input() const;
+    Expr targets() const;
+    Expr output() const;
+    Expr loss() const;
+    // {mean loss} or {mean loss, accuracy}.
     std::vector<Expr> train_fetches() const;
     const std::vector<Expr>& train_updates() const;
 
 private:
     struct Compiled;
-    void check_compiled(const char* who) const;
+    const Compiled& compiled(const char* who) const;
     Tensor samples(const Tensor& x, const char* who) const;
-    Tensor targets(const Tensor& y, std::int64_t n, const char* who) const;
+    Tensor target_values(const Tensor& y, std::int64_t n, const char* who) const;
+    [[noreturn]] void not_a(std::size_t i) const;  // layer<L>(i)'s error
 
     SequentialOptions options_;
-    std::unique_ptr<Graph> graph_;
-    std::vector<Dense> layers_;
+    Graph graph_;
+    std::vector<std::unique_ptr<Layer>> layers_;
     std::unique_ptr<Compiled> compiled_;
 };
+
+template <std::derived_from<Layer> L> L& Sequential::layer(std::size_t i) const {
+    auto* l = i < layers_.size() ? dynamic_cast<L*>(layers_[i].get()) : nullptr;
+    if (!l) not_a(i);
+    return *l;
+}
 
 }  // namespace adjoint

@@ -1,0 +1,50 @@
+#include <adjoint/models/activations.hpp>
+
+#include <array>
+
+#include <adjoint/core/error.hpp>
+#include <adjoint/ops/elementwise.hpp>
+#include <adjoint/ops/softmax.hpp>
+
+namespace adjoint {
+
+namespace {
+
+struct Entry {
+    std::string_view name;
+    Expr (*apply)(Expr, std::source_location);
+};
+
+Expr softmax_last(Expr x, std::source_location loc) { return softmax(x, -1, loc); }
+
+// "linear", "softmax", then the table's functions of one tensor.
+constexpr std::array entries{
+    Entry{"linear", nullptr},
+    Entry{"softmax", &softmax_last},
+#define ADJOINT_UNARY(Type, fn, expr, dx) Entry{#fn, &adjoint::fn},
+#include <adjoint/ops/elementwise.def>
+};
+
+}  // namespace
+
+Activation::Activation(std::string_view name) {
+    for (const Entry& e : entries)
+        if (e.name == name) {
+            name_ = e.name;
+            apply_ = e.apply;
+            return;
+        }
+    std::string known;
+    for (const Entry& e : entries) known += fmt::format("{}{}", known.empty() ? "" : ", ", e.name);
+    throw Error(fmt::format("unknown activation \"{}\" ({})", name, known));
+}
+
+Expr Activation::operator()(const Expr& x, std::source_location loc) const { return apply_ ? apply_(x, loc) : x; }
+
+std::vector<std::string_view> Activation::names() {
+    std::vector<std::string_view> out;
+    for (const Entry& e : entries) out.push_back(e.name);
+    return out;
+}
+
+}  // namespace adjoint

@@ -1,0 +1,22 @@
+// What Sequential::compile builds, shared by sequential.cpp and fit.cpp. Internal to models/.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <adjoint/models/sequential.hpp>
+
+namespace adjoint {
+
+struct Sequential::Compiled {
+    Loss loss;
+    Expr x, y;                    // the input and target placeholders
+    Expr output;                  // the last layer's output
+    Expr loss_mean, loss_sum;     // of the batch's per-sample losses
+    std::optional<Expr> accuracy_mean, correct_sum;  // with Metric::accuracy
+    std::vector<Expr> updates;    // the optimizer's, one training step's targets
+    std::unique_ptr<Session> session;
+};
+
+}  // namespace adjoint

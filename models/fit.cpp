@@ -1,0 +1,161 @@
+// Sequential's loops: fit, evaluate and predict run the compiled graph batch by batch, with
+// the inputs and targets checked first.
+#include <chrono>
+#include <cstring>
+
+#include <adjoint/datasets/batches.hpp>
+
+#include "compiled.hpp"
+
+namespace adjoint {
+
+// (N, ...) inputs whose samples hold as many values as the first layer's input shape,
+// viewed as (N, input shape...).
+Tensor Sequential::samples(const Tensor& x, const char* who) const {
+    const Shape& sample = *layers_.front()->input_shape;
+    if (x.empty() || x.shape().rank() == 0 || (x.dtype() != DType::u8 && x.dtype() != DType::f32))
+        throw Error(fmt::format("Sequential::{}: inputs must be u8 or f32 of shape (N, ...), got {} {}", who,
+                                dtype_name(x.dtype()), x.empty() ? Shape{} : x.shape()));
+    const std::int64_t n = x.shape()[0];
+    if (n == 0 || x.numel() / n != sample.numel())
+        throw Error(fmt::format("Sequential::{}: inputs {} have {} values per sample; the model takes {} ({})", who,
+                                x.shape(), n ? x.numel() / n : 0, sample.numel(), sample));
+    Shape s{n};
+    for (std::int64_t d : sample) s.push_back(d);
+    return x.view(s, x.dtype());
+}
+
+// Targets checked against the loss: shaped like the output (f32), or (N,) class indices
+// (u8 or i32, widened to i32).
+Tensor Sequential::target_values(const Tensor& y, std::int64_t n, const char* who) const {
+    const Compiled& c = *compiled_;
+    if (c.loss.targets == Loss::Targets::class_indices) {
+        if (y.empty() || y.shape() != Shape{n} || (y.dtype() != DType::u8 && y.dtype() != DType::i32))
+            throw Error(fmt::format("Sequential::{}: the targets of {} must be u8 or i32 class indices of shape ({},), "
+                                    "got {} {}",
+                                    who, c.loss.name, n, dtype_name(y.dtype()), y.empty() ? Shape{} : y.shape()));
+        if (y.dtype() == DType::i32) return y;
+        Tensor t(y.shape(), DType::i32);
+        for (std::int64_t i = 0; i < n; ++i) t.data<std::int32_t>()[i] = y.data<std::uint8_t>()[i];
+        return t;
+    }
+    const Shape want = c.output.shape().resolve(n);
+    if (y.empty() || y.dtype() != c.output.dtype() || y.shape() != want)
+        throw Error(fmt::format("Sequential::{}: the targets of {} must be {} of shape {}{}, got {} {}", who, c.loss.name,
+                                dtype_name(c.output.dtype()), want,
+                                c.loss.name == "categorical_crossentropy" ? " (to_categorical for class labels)" : "",
+                                dtype_name(y.dtype()), y.empty() ? Shape{} : y.shape()));
+    return y;
+}
+
+History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions& options) {
+    const Compiled& c = compiled("fit");
+    if (options.epochs < 0) throw Error(fmt::format("Sequential::fit: epochs is {}", options.epochs));
+    if (options.batch_size <= 0)
+        throw Error(fmt::format("Sequential::fit: batch_size is {}; it must be positive", options.batch_size));
+    const Tensor x = samples(x_in, "fit");
+    const Tensor y = target_values(y_in, x.shape()[0], "fit");
+    std::optional<std::pair<Tensor, Tensor>> val;
+    if (options.validation_data) {
+        const Tensor vx = samples(options.validation_data->first, "fit (validation data)");
+        val.emplace(vx, target_values(options.validation_data->second, vx.shape()[0], "fit (validation data)"));
+    }
+    Batches batches(x, y, options.batch_size);
+    const std::vector<Expr> fetches = train_fetches();
+    const bool accuracy = c.accuracy_mean.has_value();
+    Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
+    std::vector<Tensor> out;  // reused: a step allocates nothing (tests/alloc)
+    History history;
+    for (int epoch = 1; epoch <= options.epochs && history.stopped_because.empty(); ++epoch) {
+        for (Callback* cb : options.callbacks) cb->on_epoch_begin(epoch, options.epochs, batches.batch_count());
+        const std::vector<std::int64_t> order =
+            options.shuffle
+                ? shuffled_indices(batches.sample_count(), options_.seed * 1000003 + static_cast<std::uint64_t>(epoch))
+                : std::vector<std::int64_t>{};
+        double loss_total = 0, correct_total = 0;
+        std::int64_t seen = 0;
+        const auto start = std::chrono::steady_clock::now();
+        auto mean = [&](double total) { return seen ? total / static_cast<double>(seen) : 0; };
+        for (std::int64_t b = 0; b < batches.batch_count() && history.stopped_because.empty(); ++b) {
+            auto [bx, by] = batches.get(b, order);
+            feeds[0].value = bx;
+            feeds[1].value = by;
+            c.session->run(fetches, feeds, c.updates, out);
+            const std::int64_t rows = bx.shape()[0];
+            loss_total += out[0].item<float>() * static_cast<double>(rows);
+            if (accuracy) correct_total += out[1].item<float>() * static_cast<double>(rows);
+            seen += rows;
+            BatchLogs logs{.epoch = epoch,
+                           .epochs = options.epochs,
+                           .batch = b + 1,
+                           .batches = batches.batch_count(),
+                           .loss = mean(loss_total),
+                           .accuracy = accuracy ? std::optional(mean(correct_total)) : std::nullopt,
+                           .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+            for (Callback* cb : options.callbacks)
+                if (auto why = cb->on_batch_end(logs); why && history.stopped_because.empty())
+                    history.stopped_because = *why;
+        }
+        EpochLogs logs;
+        logs.epoch = epoch;
+        logs.epochs = options.epochs;
+        logs.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        logs.loss = mean(loss_total);
+        if (accuracy) logs.accuracy = mean(correct_total);
+        logs.samples = seen;
+        if (val) {
+            const Evaluation e = evaluate(val->first, val->second, options.batch_size);
+            logs.val_loss = e.loss;
+            if (accuracy) logs.val_accuracy = e.accuracy;
+        }
+        history.epochs.push_back(logs);
+        for (Callback* cb : options.callbacks)
+            if (auto why = cb->on_epoch_end(logs, *this); why && history.stopped_because.empty())
+                history.stopped_because = *why;
+    }
+    return history;
+}
+
+Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int64_t batch_size) {
+    const Compiled& c = compiled("evaluate");
+    if (batch_size <= 0) throw Error(fmt::format("Sequential::evaluate: batch_size is {}; it must be positive", batch_size));
+    const Tensor x = samples(x_in, "evaluate");
+    const Tensor y = target_values(y_in, x.shape()[0], "evaluate");
+    Batches batches(x, y, batch_size);
+    Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
+    std::vector<Expr> fetches{c.loss_sum};
+    if (c.correct_sum) fetches.push_back(*c.correct_sum);
+    std::vector<Tensor> out;
+    double loss = 0, correct = 0;
+    for (std::int64_t b = 0; b < batches.batch_count(); ++b) {
+        auto [bx, by] = batches.get(b);
+        feeds[0].value = bx;
+        feeds[1].value = by;
+        c.session->run(fetches, feeds, {}, out);
+        loss += out[0].item<float>();
+        if (c.correct_sum) correct += out[1].item<float>();
+    }
+    const double n = static_cast<double>(batches.sample_count());
+    return {loss / n, c.correct_sum ? correct / n : NAN};
+}
+
+Tensor Sequential::predict(const Tensor& x_in, std::int64_t batch_size) {
+    const Compiled& c = compiled("predict");
+    if (batch_size <= 0) throw Error(fmt::format("Sequential::predict: batch_size is {}; it must be positive", batch_size));
+    const Tensor x = samples(x_in, "predict");
+    const std::int64_t n = x.shape()[0];
+    Tensor out(c.output.shape().resolve(n), c.output.dtype());
+    const std::size_t row_bytes = out.nbytes() / static_cast<std::size_t>(n);
+    Batches batches(x, Tensor::zeros({n, 1}, DType::u8), batch_size);
+    Feeds feeds{{c.x, Tensor()}};
+    std::vector<Tensor> p;
+    for (std::int64_t b = 0; b < batches.batch_count(); ++b) {
+        feeds[0].value = batches.get(b).first;
+        c.session->run({c.output}, feeds, {}, p);
+        std::memcpy(static_cast<std::byte*>(out.raw()) + static_cast<std::size_t>(b * batches.batch_size()) * row_bytes,
+                    p[0].raw(), p[0].nbytes());
+    }
+    return out;
+}
+
+}  // namespace adjoint
