@@ -86,6 +86,9 @@ void Tensor::copy_from(const Tensor& src) {
 
 namespace {
 
+// Tensors of more elements than this are summarised (numpy's default).
+constexpr std::int64_t threshold = 1000;
+
 // Writes the elements of dims [axis..) starting at `offset`, numpy style: at most
 // `edge` items at each end of an axis once the tensor has more than `threshold` elements.
 struct Printer {
@@ -124,7 +127,7 @@ struct Printer {
 
 std::string to_string(const Tensor& t) {
     if (t.empty()) return "<empty>";
-    Printer p{t, t.numel() > 1000, {}};
+    Printer p{t, t.numel() > threshold, {}};
     if (t.shape().rank() == 0) p.element(0);
     else p.axis(0, 0, t.numel());
     return p.out;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +17,11 @@ namespace adjoint {
 namespace {
 
 constexpr char magic[8] = {'A', 'D', 'J', 'O', 'I', 'N', 'T', '\n'};
+
+// Integers are written byte by byte (put, Reader::get), whatever the machine; tensor bytes
+// are copied as they are in memory, which is little-endian only on such a machine.
+static_assert(std::endian::native == std::endian::little,
+              "checkpoints store tensor bytes as in memory: a big-endian build needs a byte swap here");
 constexpr std::uint32_t version = 1;
 
 template <class T> void put(std::string& out, T v) {

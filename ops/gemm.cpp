@@ -30,10 +30,10 @@ template <class T> T b_at(const T* B, bool t, std::int64_t K, std::int64_t N, st
 
 // Small A (at most in_place_a_max elements) is read in place by the micro-kernel:
 // element (r, k) of a panel is a[r * rs + k * ks], rows of A when it is (M, K), runs of MR
-// values in its rows when it is (K, M). At the network's shapes packing cost 25-100 us
-// per product (a pass over A and a fork-join) against no measurable change in the
-// kernels' time. Larger A is packed: panels stay contiguous, and rows a multiple of
-// 4 KiB apart would otherwise collide in L1 sets (2048^3 fell from 126 to 78-122 GFLOP/s).
+// values in its rows when it is (K, M). At the network's shapes packing A cost a pass over
+// it and a fork-join and saved nothing in the kernels (BENCHMARKS.md, "GEMM design").
+// Larger A is packed: panels stay contiguous, and rows a multiple of 4 KiB apart would
+// otherwise collide in L1 sets.
 constexpr std::int64_t in_place_a_max = 1 << 20;
 
 // Packs op(A) into panels of MR rows: panel p holds, for each k, rows p*MR .. p*MR+MR-1
@@ -66,8 +66,8 @@ template <class T> void pack_b(const T* B, bool t, std::int64_t K, std::int64_t 
     const std::int64_t panels = (N + NR - 1) / NR;
     if (!t && N % NR == 0) {
         // B is (K, N) of whole panels: row by row, each row read once in order and cut
-        // into its panels (W1 in training: 81-110 us per step, against 110-149 us panel
-        // by panel, which walks B's rows with a stride of N).
+        // into its panels (faster than panel by panel, which walks B's rows with a stride
+        // of N: BENCHMARKS.md, "GEMM design").
         parallel_chunks(K, 32, [&](std::int64_t k0, std::int64_t k1) {
             for (std::int64_t k = k0; k < k1; ++k)
                 for (std::int64_t p = 0; p < panels; ++p)

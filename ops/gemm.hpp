@@ -6,7 +6,7 @@
 // the network's shapes, where packing it cost more than it saved) and packed into
 // panels of MR rows otherwise. The micro-kernel keeps an MR x NR block of C in registers
 // (6 x 16 floats = 12 AVX2 registers) and does one broadcast and two FMAs per row per k
-// (96% of the FMA peak on data in L1, measured). K is cut into equal blocks of at most
+// (near the FMA peak on data in L1: BENCHMARKS.md, "GEMM design"). K is cut into equal blocks of at most
 // KC, so that a B micro-panel stays in L1 while the task walks its A panels. Blocks of
 // C (48 rows x NC columns) are independent TBB tasks that run all of K, so a product has
 // no barrier but its end.
