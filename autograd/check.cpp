@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <cstring>
+#include <numeric>
 #include <random>
 
-#include <adjoint/ops/all.hpp>
 #include <adjoint/autograd/gradients.hpp>
+#include <adjoint/ops/all.hpp>
 
 namespace adjoint {
 
@@ -67,9 +67,10 @@ void check_wrt(const std::vector<Expr>& wrt, const Feeds& feeds) {
     for (const Expr& x : wrt) {
         const NodeKind k = x.node().kind;
         if (k != NodeKind::variable && k != NodeKind::placeholder)
-            throw Error(fmt::format("check_gradients: wrt \"{}\" is a {}; only variables and fed placeholders can be "
-                                    "perturbed",
-                                    x.name(), x.node().op_name()));
+            throw Error(
+                fmt::format("check_gradients: wrt \"{}\" is a {}; only variables and fed placeholders can be "
+                            "perturbed",
+                            x.name(), x.node().op_name()));
         if (!is_floating(x.dtype()))
             throw Error(fmt::format("check_gradients: wrt \"{}\" has dtype {}", x.name(), dtype_name(x.dtype())));
         if (k == NodeKind::placeholder &&

@@ -16,8 +16,8 @@ Expr unbroadcast(const Expr& g, const Shape& to) {
     const Shape from = g.shape();
     if (from == to) return g;
     if (from.rank() < to.rank())
-        throw Error(fmt::format("gradients: a rule returned {} for an input of shape {} (node \"{}\")", from, to,
-                                g.name()));
+        throw Error(
+            fmt::format("gradients: a rule returned {} for an input of shape {} (node \"{}\")", from, to, g.name()));
     const std::size_t lead = from.rank() - to.rank();
     std::vector<int> axes;
     for (std::size_t i = 0; i < from.rank(); ++i)
@@ -51,9 +51,10 @@ std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::op
                                     dtype_name(dy->dtype()), dy->shape(), y.name(), dtype_name(y.dtype()), y.shape(),
                                     where(loc)));
     } else if (y.shape().rank() != 0) {
-        throw Error(fmt::format("gradients: output \"{}\" has shape {}, not a scalar; reduce it (sum, mean) or pass dy "
-                                "({})",
-                                y.name(), y.shape(), where(loc)));
+        throw Error(
+            fmt::format("gradients: output \"{}\" has shape {}, not a scalar; reduce it (sum, mean) or pass dy "
+                        "({})",
+                        y.name(), y.shape(), where(loc)));
     }
 
     // Between: on a path from some wrt to y (ids are topological, so two sweeps).

@@ -1,8 +1,8 @@
 // GEMM throughput at the MNIST network's shapes (as the training step runs them, with
 // transposed operands where the gradients read them so) and at 2048^3. Median of --repeat
 // runs of each, through a Session, on --threads threads.
-#include <adjoint/adjoint.hpp>
 #include "ops/gemm.hpp"
+#include <adjoint/adjoint.hpp>
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -38,15 +38,15 @@ int main(int argc, char** argv) {
         std::int64_t m, k, n;
         bool ta, tb;
     };
+    // clang-format off: one product per line
     const Case cases[] = {
-        {"x W1 (forward)", 128, 784, 512, false, false},
-        {"x^T dh = dW1", 784, 128, 512, true, false},
-        {"h W2 (forward)", 128, 512, 10, false, false},
-        {"h^T dz = dW2", 512, 128, 10, true, false},
-        {"dz W2^T = dh", 128, 10, 512, false, true},
-        {"2048^3", 2048, 2048, 2048, false, false},
+        {"x W1 (forward)", 128, 784, 512, false, false}, {"x^T dh = dW1", 784, 128, 512, true, false},
+        {"h W2 (forward)", 128, 512, 10, false, false},  {"h^T dz = dW2", 512, 128, 10, true, false},
+        {"dz W2^T = dh", 128, 10, 512, false, true},     {"2048^3", 2048, 2048, 2048, false, false},
     };
-    fmt::print("micro-kernel: {}\n{:<16} {:>16} {:>10} {:>10}\n", ad_ops::gemm_kernel_name(), "product", "M x K x N", "ms", "GFLOP/s");
+    // clang-format on
+    fmt::print("micro-kernel: {}\n{:<16} {:>16} {:>10} {:>10}\n", ad_ops::gemm_kernel_name(), "product", "M x K x N",
+               "ms", "GFLOP/s");
     for (const Case& c : cases) {
         ad::Graph g;
         const auto a = g.placeholder("a", c.ta ? ad::Shape{c.k, c.m} : ad::Shape{c.m, c.k});

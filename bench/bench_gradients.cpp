@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
         micros.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
     }
     std::sort(micros.begin(), micros.end());
-    fmt::print("gradients() of the MLP loss: {} forward nodes -> {} gradient nodes; median {:.1f} us, best {:.1f} us "
-               "over {} graphs\n",
-               forward, backward, micros[micros.size() / 2], micros.front(), repeat);
+    fmt::print(
+        "gradients() of the MLP loss: {} forward nodes -> {} gradient nodes; median {:.1f} us, best {:.1f} us "
+        "over {} graphs\n",
+        forward, backward, micros[micros.size() / 2], micros.front(), repeat);
 }

@@ -44,8 +44,9 @@ double measure(int threads) {
     std::vector<float> sink(static_cast<std::size_t>(threads));
     const auto t0 = std::chrono::steady_clock::now();
     arena.execute([&] {
-        tbb::parallel_for(0, threads, [&](int t) { sink[static_cast<std::size_t>(t)] = fma_loop(iterations); },
-                          tbb::static_partitioner());
+        tbb::parallel_for(
+            0, threads, [&](int t) { sink[static_cast<std::size_t>(t)] = fma_loop(iterations); },
+            tbb::static_partitioner());
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (sink[0] == 12345.f) std::cout << "";  // keeps the results alive
@@ -57,7 +58,8 @@ double measure(int threads) {
 int main(int argc, char** argv) {
     int repeat = 20;  // about 0.1 s each: the best of 2 s rides out a noisy neighbour
     po::options_description opts("bench_peak: FP32 FMA peak (AVX2), GFLOP/s on 1 and 2 threads");
-    opts.add_options()("help", "show this help")("repeat", po::value(&repeat)->default_value(repeat), "best of how many runs");
+    opts.add_options()("help", "show this help")("repeat", po::value(&repeat)->default_value(repeat),
+                                                 "best of how many runs");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, opts), vm);

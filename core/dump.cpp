@@ -80,7 +80,7 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
     const BoostGraph& bg = detail_data(g).g;
     auto vertex_kept = [&](NodeId v) { return static_cast<bool>(keep[v]); };
     boost::filtered_graph<BoostGraph, boost::keep_all, std::function<bool(NodeId)>> view(bg, boost::keep_all{},
-                                                                                        vertex_kept);
+                                                                                         vertex_kept);
     auto vertex_writer = [&](std::ostream& os, NodeId v) {
         const Node& n = g.node(v);
         // Escape quotes and backslashes for DOT strings; "\n" separates the lines.
@@ -101,7 +101,8 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
             case NodeKind::constant: style = "shape=note, style=filled, fillcolor=\"#eeeeee\""; break;
             case NodeKind::op:
                 if (n.gradient_of) style = "shape=box, style=\"rounded,filled\", fillcolor=\"#f8d7da\"";
-                else if (n.op->writes_variables() > 0) style = "shape=box, style=\"rounded,filled,bold\", fillcolor=\"#d1e7dd\"";
+                else if (n.op->writes_variables() > 0)
+                    style = "shape=box, style=\"rounded,filled,bold\", fillcolor=\"#d1e7dd\"";
                 break;
         }
         os << "[label=\"" << label << "\", " << style << "]";

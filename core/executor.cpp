@@ -12,7 +12,8 @@ namespace adjoint {
 namespace {
 
 struct Run {
-    Run(const Graph& graph, Plan& p, std::vector<Tensor>& r, bool prof) : g(graph), plan(p), results(r), profile(prof) {}
+    Run(const Graph& graph, Plan& p, std::vector<Tensor>& r, bool prof)
+        : g(graph), plan(p), results(r), profile(prof) {}
 
     const Graph& g;
     Plan& plan;

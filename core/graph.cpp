@@ -92,9 +92,10 @@ Expr Graph::append(Node node, std::string_view base_name) {
 Expr Graph::placeholder(std::string name, Shape shape, DType dtype, std::source_location loc) {
     for (std::size_t i = 1; i < shape.rank(); ++i)
         if (shape[i] == batch)
-            throw Error(fmt::format("placeholder \"{}\": shape {} has batch at dim {}; only the leading dim may be "
-                                    "the batch ({})",
-                                    name, shape, i, where(loc)));
+            throw Error(
+                fmt::format("placeholder \"{}\": shape {} has batch at dim {}; only the leading dim may be "
+                            "the batch ({})",
+                            name, shape, i, where(loc)));
     Node n;
     n.kind = NodeKind::placeholder;
     n.type = {shape, dtype};
@@ -113,11 +114,9 @@ Expr Graph::variable(std::string name, Tensor initial_value, std::source_locatio
     return append(std::move(n), name);
 }
 
-Expr Graph::variable(std::string name, Shape shape, const Initializer& init, DType dtype,
-                     std::source_location loc) {
+Expr Graph::variable(std::string name, Shape shape, const Initializer& init, DType dtype, std::source_location loc) {
     if (shape.has_batch())
-        throw Error(fmt::format("variable \"{}\": shape {} may not have a batch dim ({})", name, shape,
-                                where(loc)));
+        throw Error(fmt::format("variable \"{}\": shape {} may not have a batch dim ({})", name, shape, where(loc)));
     Node n;
     n.kind = NodeKind::variable;
     n.type = {shape, dtype};
@@ -153,11 +152,12 @@ Expr Graph::append_op(std::shared_ptr<const OpBase> op, std::span<const Expr> in
         n.type = op->infer(types, batch);
     } catch (const std::exception& ex) {
         std::string shapes;
-        for (const auto& t : types) shapes += fmt::format("{}{} {}", shapes.empty() ? "" : ", ", t.shape, dtype_name(t.dtype));
+        for (const auto& t : types)
+            shapes += fmt::format("{}{} {}", shapes.empty() ? "" : ", ", t.shape, dtype_name(t.dtype));
         std::string prefix;
         for (const auto& f : data().frames) prefix += f.prefix;
-        throw Error(fmt::format("{} \"{}{}\" on {}: {} (built at {})", op->name(), prefix, name, shapes,
-                                ex.what(), where(loc)));
+        throw Error(fmt::format("{} \"{}{}\" on {}: {} (built at {})", op->name(), prefix, name, shapes, ex.what(),
+                                where(loc)));
     }
     n.kind = NodeKind::op;
     n.op = std::move(op);

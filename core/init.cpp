@@ -12,8 +12,7 @@ namespace {
 double unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 Tensor fill(const Shape& shape, DType dtype, auto&& next) {
-    if (shape.has_batch())
-        throw Error(fmt::format("initializer: variable shape {} may not have a batch dim", shape));
+    if (shape.has_batch()) throw Error(fmt::format("initializer: variable shape {} may not have a batch dim", shape));
     Tensor t(shape, dtype);
     visit_floating(dtype, "initializer", [&](auto tag) {
         using T = decltype(tag);
@@ -29,8 +28,7 @@ Initializer zeros() {
 }
 
 Initializer constant(double value) {
-    return {fmt::format("constant({})", value),
-            [value](const Shape& s, DType t) { return Tensor::full(s, value, t); }};
+    return {fmt::format("constant({})", value), [value](const Shape& s, DType t) { return Tensor::full(s, value, t); }};
 }
 
 Initializer uniform(double low, double high, std::uint64_t seed) {

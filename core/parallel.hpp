@@ -47,11 +47,13 @@ template <class T, class Partial, class Combine>
 T parallel_reduce_ordered(std::int64_t n, std::int64_t grain, T identity, Partial&& partial, Combine&& combine) {
     constexpr std::int64_t max_chunks = 64;
     if (n <= 0) return identity;
-    const std::int64_t size = std::max<std::int64_t>(std::max<std::int64_t>(grain, 1), (n + max_chunks - 1) / max_chunks);
+    const std::int64_t size =
+        std::max<std::int64_t>(std::max<std::int64_t>(grain, 1), (n + max_chunks - 1) / max_chunks);
     const std::int64_t chunks = (n + size - 1) / size;
     std::array<T, max_chunks> parts;
     parallel_chunks(chunks, 1, [&](std::int64_t c0, std::int64_t c1) {
-        for (std::int64_t c = c0; c < c1; ++c) parts[static_cast<std::size_t>(c)] = partial(c * size, std::min(n, (c + 1) * size));
+        for (std::int64_t c = c0; c < c1; ++c)
+            parts[static_cast<std::size_t>(c)] = partial(c * size, std::min(n, (c + 1) * size));
     });
     T acc = identity;
     for (std::int64_t c = 0; c < chunks; ++c) acc = combine(acc, parts[static_cast<std::size_t>(c)]);

@@ -8,8 +8,8 @@
 
 namespace adjoint {
 
-std::unique_ptr<Plan> Plan::compile(const Graph& g, std::span<const NodeId> fetches,
-                                    std::span<const NodeId> targets, std::span<const FeedType> feeds) {
+std::unique_ptr<Plan> Plan::compile(const Graph& g, std::span<const NodeId> fetches, std::span<const NodeId> targets,
+                                    std::span<const FeedType> feeds) {
     auto plan = std::make_unique<Plan>();
     PlanBuilder b(g, *plan, fetches, targets);
     b.find_writes();
@@ -84,12 +84,12 @@ void PlanBuilder::resolve_types(std::span<const FeedType> feeds) {
             throw Error(fmt::format("{}: with batch size {}: {}", node_label(node), p.batch, ex.what()));
         }
         if (type[n].shape.has_batch())
-            throw Error(fmt::format("{} has shape {}, but this run's batch size is unknown: feed a placeholder that "
-                                    "has a batch dim",
-                                    node_label(node), node.type.shape));
+            throw Error(
+                fmt::format("{} has shape {}, but this run's batch size is unknown: feed a placeholder that "
+                            "has a batch dim",
+                            node_label(node), node.type.shape));
         new_value(n);
     }
-
 }
 
 std::string PlanBuilder::who_needs(NodeId n) const {
@@ -129,7 +129,6 @@ void PlanBuilder::make_steps() {
         if (step_of[f] != none) p.steps[step_of[f]].fetch_positions.push_back(i);
         else p.leaf_fetches.push_back({value_of[f], i});
     }
-
 }
 
 }  // namespace adjoint

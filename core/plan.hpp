@@ -35,9 +35,9 @@ struct PlanStep {
     NodeId node;
     const OpBase* op;
     std::size_t first_input, input_count;  // into Plan::input_ptrs
-    std::size_t output;                     // index into Plan::values
-    std::vector<std::size_t> successors;    // steps of the same phase that wait for this one
-    std::uint32_t predecessors = 0;         // how many steps of the same phase it waits for
+    std::size_t output;                    // index into Plan::values
+    std::vector<std::size_t> successors;   // steps of the same phase that wait for this one
+    std::uint32_t predecessors = 0;        // how many steps of the same phase it waits for
     Phase phase = Phase::compute;
     std::vector<std::size_t> fetch_positions;  // where its value goes in the results
     std::span<std::byte> workspace;            // scratch (OpBase::workspace_bytes), in a pooled buffer
@@ -70,17 +70,17 @@ public:
     };
 
     std::vector<PlanStep> steps;
-    std::vector<Tensor> values;              // one per needed node
-    std::vector<const Tensor*> input_ptrs;   // steps' inputs, pointing into values
+    std::vector<Tensor> values;             // one per needed node
+    std::vector<const Tensor*> input_ptrs;  // steps' inputs, pointing into values
     // assign_targets: values that are a variable's own storage (assigns, and values
     // computed in place into the variable they are assigned to).
     std::vector<Binding> placeholders, variables, assign_targets;
     struct LeafFetch {
         std::size_t value, position;
     };
-    std::vector<LeafFetch> leaf_fetches;      // fetched placeholders, variables, constants
+    std::vector<LeafFetch> leaf_fetches;  // fetched placeholders, variables, constants
     std::vector<Tensor> buffers;
-    std::unique_ptr<std::atomic<std::uint32_t>[]> pending;  // per step, reset each run
+    std::unique_ptr<std::atomic<std::uint32_t>[]> pending;    // per step, reset each run
     std::array<std::vector<std::size_t>, phase_count> roots;  // steps of each phase with no predecessor
     std::int64_t batch = -1;
     std::size_t peak = 0, unshared = 0;

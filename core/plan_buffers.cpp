@@ -99,7 +99,6 @@ void PlanBuilder::assign_buffers() {
         if (workspace_of[s] != none)
             p.steps[s].workspace = {static_cast<std::byte*>(p.buffers[workspace_of[s]].raw()), workspace[s]};
     }
-
 }
 
 void PlanBuilder::link_steps() {

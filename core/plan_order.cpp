@@ -17,9 +17,19 @@ std::string node_label(const Node& n) {
 // stack, and the per-node tables sized.
 PlanBuilder::PlanBuilder(const Graph& graph, Plan& plan, std::span<const NodeId> fetch_ids,
                          std::span<const NodeId> target_ids)
-    : g(graph), p(plan), fetches(fetch_ids), targets(target_ids), needed(graph.size(), false), phase(graph.size(), Phase::compute),
-      assigned_by(graph.size(), none), computed_into(graph.size(), none), in_place_value(graph.size(), none),
-      after(graph.size()), value_of(graph.size(), none), step_of(graph.size(), none), type(graph.size()) {
+    : g(graph),
+      p(plan),
+      fetches(fetch_ids),
+      targets(target_ids),
+      needed(graph.size(), false),
+      phase(graph.size(), Phase::compute),
+      assigned_by(graph.size(), none),
+      computed_into(graph.size(), none),
+      in_place_value(graph.size(), none),
+      after(graph.size()),
+      value_of(graph.size(), none),
+      step_of(graph.size(), none),
+      type(graph.size()) {
     std::vector<NodeId> stack(fetches.begin(), fetches.end());
     stack.insert(stack.end(), targets.begin(), targets.end());
     while (!stack.empty()) {
@@ -67,7 +77,8 @@ void PlanBuilder::find_writes() {
         if (!g.node(a).op->is_assign()) continue;
         const NodeId v = g.node(a).inputs[1];
         const Node& value = g.node(v);
-        if (value.kind != NodeKind::op || !value.op->elementwise() || fetched[v] || phase[v] != Phase::compute) continue;
+        if (value.kind != NodeKind::op || !value.op->elementwise() || fetched[v] || phase[v] != Phase::compute)
+            continue;
         bool ok = true;
         for (NodeId c : g.consumers(v)) ok = ok && (!needed[c] || c == a);
         for (NodeId in : value.inputs)
@@ -77,7 +88,6 @@ void PlanBuilder::find_writes() {
         in_place_value[var] = v;
         phase[v] = Phase::update;
     }
-
 }
 
 void PlanBuilder::order_steps() {
@@ -119,11 +129,11 @@ void PlanBuilder::order_steps() {
         std::string stuck;
         for (NodeId n : ops)
             if (waiting[n] != 0 && writes(g.node(n)) > 0) stuck += fmt::format(" \"{}\"", g.node(n).name);
-        throw Error(fmt::format("these updates (assigns or fused optimizer steps) read a variable that another "
-                                "update of the same run must write first, in a cycle:{}",
-                                stuck));
+        throw Error(
+            fmt::format("these updates (assigns or fused optimizer steps) read a variable that another "
+                        "update of the same run must write first, in a cycle:{}",
+                        stuck));
     }
-
 }
 
 }  // namespace adjoint

@@ -48,20 +48,17 @@ struct Session::Impl {
             graph.check_owns(f.node, "feed");
             const Node& n = graph.node(f.node.id());
             if (n.kind != NodeKind::placeholder)
-                throw Error(fmt::format("feed for \"{}\": only placeholders can be fed, this is a {}",
-                                        n.name, n.op_name()));
-            if (f.value.empty())
-                throw Error(fmt::format("feed for placeholder \"{}\" is an empty tensor", n.name));
+                throw Error(
+                    fmt::format("feed for \"{}\": only placeholders can be fed, this is a {}", n.name, n.op_name()));
+            if (f.value.empty()) throw Error(fmt::format("feed for placeholder \"{}\" is an empty tensor", n.name));
             if (f.value.dtype() != n.type.dtype)
-                throw Error(fmt::format("placeholder \"{}\" holds {} but was fed {}", n.name,
-                                        dtype_name(n.type.dtype), dtype_name(f.value.dtype())));
+                throw Error(fmt::format("placeholder \"{}\" holds {} but was fed {}", n.name, dtype_name(n.type.dtype),
+                                        dtype_name(f.value.dtype())));
             const Shape& want = n.type.shape;
             const Shape& got = f.value.shape();
             bool fits = want.rank() == got.rank();
             for (std::size_t i = 0; fits && i < want.rank(); ++i) fits = want[i] == batch || want[i] == got[i];
-            if (!fits)
-                throw Error(fmt::format("placeholder \"{}\" has shape {} but was fed {}", n.name, want,
-                                        got));
+            if (!fits) throw Error(fmt::format("placeholder \"{}\" has shape {} but was fed {}", n.name, want, got));
             for (const FeedType& earlier : feed_types)
                 if (earlier.node == n.id) throw Error(fmt::format("placeholder \"{}\" is fed twice", n.name));
             feed_types.push_back({n.id, {got, f.value.dtype()}});
@@ -98,7 +95,8 @@ struct Session::Impl {
 };
 
 Session::Session(const Graph& graph, SessionOptions options) {
-    if (options.threads < 0) throw Error(fmt::format("Session: threads is {}; use 0 for all cores or a positive count", options.threads));
+    if (options.threads < 0)
+        throw Error(fmt::format("Session: threads is {}; use 0 for all cores or a positive count", options.threads));
     // TBB does not run more threads than cores (it warns and ignores the rest), so a
     // larger request is capped here; results do not depend on the count anyway.
     const int cores = tbb::info::default_concurrency();
@@ -122,15 +120,16 @@ Error in_call(const char* who, const std::source_location& loc, const std::vecto
     for (std::size_t i = 0; i < fetches.size() && i < 4; ++i)
         what += fmt::format("{}\"{}\"", i ? ", " : " fetching ", fetches[i].valid() ? fetches[i].name() : "(empty)");
     if (fetches.size() > 4) what += fmt::format(" and {} more", fetches.size() - 4);
-    if (!targets.empty()) what += fmt::format("{} {} target{}", fetches.empty() ? " running" : " and", targets.size(),
-                                              targets.size() == 1 ? "" : "s");
+    if (!targets.empty())
+        what += fmt::format("{} {} target{}", fetches.empty() ? " running" : " and", targets.size(),
+                            targets.size() == 1 ? "" : "s");
     return Error(fmt::format("{} ({}){}: {}", who, where(loc), what, e.what()));
 }
 
 }  // namespace
 
-std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& feeds,
-                                 const std::vector<Expr>& targets, std::source_location loc) {
+std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
+                                 std::source_location loc) {
     std::vector<Tensor> results;
     run(fetches, feeds, targets, results, loc);
     return results;

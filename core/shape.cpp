@@ -7,8 +7,7 @@
 namespace adjoint {
 
 static void check_dim(std::int64_t d, std::size_t i) {
-    if (d < 0 && d != batch)
-        throw Error(fmt::format("Shape: dim {} is {}; dims are >= 0 (or adjoint::batch)", i, d));
+    if (d < 0 && d != batch) throw Error(fmt::format("Shape: dim {} is {}; dims are >= 0 (or adjoint::batch)", i, d));
 }
 
 Shape::Shape(std::initializer_list<std::int64_t> dims)
@@ -74,9 +73,9 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
         if (da == db || db == 1) out[i] = da;
         else if (da == 1) out[i] = db;
         else
-            throw std::invalid_argument(fmt::format(
-                "shapes {} and {} do not broadcast: dim {} is {} vs {}", a, b, i,
-                da == batch ? "batch" : std::to_string(da), db == batch ? "batch" : std::to_string(db)));
+            throw std::invalid_argument(fmt::format("shapes {} and {} do not broadcast: dim {} is {} vs {}", a, b, i,
+                                                    da == batch ? "batch" : std::to_string(da),
+                                                    db == batch ? "batch" : std::to_string(db)));
     }
     return Shape(std::span<const std::int64_t>(out.data(), rank));
 }
@@ -85,8 +84,7 @@ std::array<bool, Shape::max_rank> axis_mask(std::span<const int> axes, std::size
     std::array<bool, Shape::max_rank> mask{};
     for (int a : axes) {
         const int r = static_cast<int>(rank);
-        if (a < -r || a >= r)
-            throw std::invalid_argument(fmt::format("axis {} is out of range for rank {}", a, rank));
+        if (a < -r || a >= r) throw std::invalid_argument(fmt::format("axis {} is out of range for rank {}", a, rank));
         const std::size_t k = static_cast<std::size_t>(a < 0 ? a + r : a);
         if (mask[k]) throw std::invalid_argument(fmt::format("axis {} is repeated", a));
         mask[k] = true;

@@ -6,15 +6,13 @@
 
 namespace adjoint {
 
-static std::shared_ptr<std::byte> allocate(std::size_t bytes, std::size_t& capacity, const Shape& shape,
-                                           DType dtype) {
+static std::shared_ptr<std::byte> allocate(std::size_t bytes, std::size_t& capacity, const Shape& shape, DType dtype) {
     // Round up so that vector loops may read a whole last cache line.
-    capacity = (std::max<std::size_t>(bytes, 1) + Tensor::alignment - 1) / Tensor::alignment *
-               Tensor::alignment;
+    capacity = (std::max<std::size_t>(bytes, 1) + Tensor::alignment - 1) / Tensor::alignment * Tensor::alignment;
     void* p = std::aligned_alloc(Tensor::alignment, capacity);
     if (!p)
-        throw Error(fmt::format("Tensor: out of memory allocating {:.1f} MB for {} {}", static_cast<double>(bytes) / 1e6,
-                                dtype_name(dtype), shape));
+        throw Error(fmt::format("Tensor: out of memory allocating {:.1f} MB for {} {}",
+                                static_cast<double>(bytes) / 1e6, dtype_name(dtype), shape));
     return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
 }
 
@@ -61,8 +59,8 @@ Tensor Tensor::view(const Shape& shape, DType dtype) const {
     t.shape_ = shape;
     t.dtype_ = dtype;
     if (t.nbytes() > capacity_)
-        throw Error(fmt::format("Tensor::view: {} {} needs {} bytes, the storage holds {}",
-                                dtype_name(dtype), shape, t.nbytes(), capacity_));
+        throw Error(fmt::format("Tensor::view: {} {} needs {} bytes, the storage holds {}", dtype_name(dtype), shape,
+                                t.nbytes(), capacity_));
     return t;
 }
 

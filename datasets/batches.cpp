@@ -16,7 +16,8 @@ std::vector<std::int64_t> shuffled_indices(std::int64_t n, std::uint64_t seed) {
     for (std::int64_t i = n - 1; i > 0; --i) {
         // Uniform j in [0, i] by rejection: no modulo bias.
         const std::uint64_t range = static_cast<std::uint64_t>(i) + 1;
-        const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % range;
+        const std::uint64_t limit =
+            std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % range;
         std::uint64_t r;
         do r = rng();
         while (r >= limit);
@@ -45,8 +46,8 @@ Batches::Batches(const Tensor& inputs, const Tensor& targets, std::int64_t batch
     if (inputs.dtype() != DType::u8 && inputs.dtype() != DType::f32)
         throw Error(fmt::format("Batches: inputs must be u8 or f32, got {}", dtype_name(inputs.dtype())));
     if (inputs.shape().rank() == 0 || targets.shape().rank() == 0 || targets.shape()[0] != n_)
-        throw Error(fmt::format("Batches: inputs {} and targets {} must have the same number of rows",
-                                inputs.shape(), targets.shape()));
+        throw Error(fmt::format("Batches: inputs {} and targets {} must have the same number of rows", inputs.shape(),
+                                targets.shape()));
     if (batch_size <= 0) throw Error(fmt::format("Batches: batch size is {}; it must be positive", batch_size));
     batch_ = std::min(batch_, std::max<std::int64_t>(n_, 1));
     row_in_ = n_ ? inputs.numel() / n_ : 0;
@@ -68,23 +69,29 @@ std::pair<Tensor, Tensor> Batches::get(std::int64_t b, const std::vector<std::in
     const auto* ty = static_cast<const std::byte*>(targets_.raw());
     const auto x_row_bytes = row_in_ * static_cast<std::int64_t>(dtype_size(inputs_.dtype()));
     // Through call_isa_cloned(): the u8 -> f32 division runs 8 lanes wide where the CPU can.
-    call_isa_cloned([&](std::int64_t r0, std::int64_t r1) {
-        for (std::int64_t r = r0; r < r1; ++r) {
-            const std::int64_t i = order.empty() ? start + r : order[static_cast<std::size_t>(start + r)];
-            if (r + 1 < r1) {  // shuffled rows are scattered: fetch the next while this one converts
-                const std::int64_t next = order.empty() ? start + r + 1 : order[static_cast<std::size_t>(start + r + 1)];
-                const auto* p = static_cast<const char*>(inputs_.raw()) + next * x_row_bytes;
-                for (std::int64_t off = 0; off < x_row_bytes; off += 64) __builtin_prefetch(p + off);
+    call_isa_cloned(
+        [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1; ++r) {
+                const std::int64_t i = order.empty() ? start + r : order[static_cast<std::size_t>(start + r)];
+                if (r + 1 < r1) {  // shuffled rows are scattered: fetch the next while this one converts
+                    const std::int64_t next =
+                        order.empty() ? start + r + 1 : order[static_cast<std::size_t>(start + r + 1)];
+                    const auto* p = static_cast<const char*>(inputs_.raw()) + next * x_row_bytes;
+                    for (std::int64_t off = 0; off < x_row_bytes; off += 64) __builtin_prefetch(p + off);
+                }
+                if (inputs_.dtype() == DType::u8) {
+                    const std::uint8_t* src = inputs_.data<std::uint8_t>().data() + i * row_in_;
+                    for (std::int64_t k = 0; k < row_in_; ++k)
+                        x[r * row_in_ + k] = src[k] / 255.f;  // as x.astype(float32) / 255
+                } else {
+                    std::memcpy(x + r * row_in_, inputs_.data<float>().data() + i * row_in_,
+                                static_cast<std::size_t>(row_in_) * 4);
+                }
+                std::memcpy(y + static_cast<std::size_t>(r) * y_bytes, ty + static_cast<std::size_t>(i) * y_bytes,
+                            y_bytes);
             }
-            if (inputs_.dtype() == DType::u8) {
-                const std::uint8_t* src = inputs_.data<std::uint8_t>().data() + i * row_in_;
-                for (std::int64_t k = 0; k < row_in_; ++k) x[r * row_in_ + k] = src[k] / 255.f;  // as x.astype(float32) / 255
-            } else {
-                std::memcpy(x + r * row_in_, inputs_.data<float>().data() + i * row_in_, static_cast<std::size_t>(row_in_) * 4);
-            }
-            std::memcpy(y + static_cast<std::size_t>(r) * y_bytes, ty + static_cast<std::size_t>(i) * y_bytes, y_bytes);
-        }
-    }, 0, rows);
+        },
+        0, rows);
     Shape xs = x_.shape(), ys = y_.shape();
     xs[0] = ys[0] = rows;
     return {x_.view(xs, DType::f32), y_.view(ys, y_.dtype())};

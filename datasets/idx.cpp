@@ -146,10 +146,11 @@ Tensor read_idx(const std::string& path) {
         throw Error(fmt::format("read_idx: \"{}\": dims {} of {} need {} bytes of data, the file has {}", path,
                                 dims_text, type->name, payload, src.file_size() - std::min(src.file_size(), header)));
     if (src.gzip() && static_cast<std::uint32_t>(header + payload) != src.isize())
-        throw Error(fmt::format("read_idx: \"{}\": dims {} of {} need {} bytes of data, the gzip stream holds {} "
-                                "(mod 2^32)",
-                                path, dims_text, type->name, payload,
-                                static_cast<std::uint32_t>(src.isize() - static_cast<std::uint32_t>(header))));
+        throw Error(
+            fmt::format("read_idx: \"{}\": dims {} of {} need {} bytes of data, the gzip stream holds {} "
+                        "(mod 2^32)",
+                        path, dims_text, type->name, payload,
+                        static_cast<std::uint32_t>(src.isize() - static_cast<std::uint32_t>(header))));
 
     Tensor out(shape, type->dtype);
     if (type->bytes == 1 && type->dtype == DType::u8) {
@@ -186,7 +187,8 @@ void write_idx(const std::string& path, const Tensor& t, bool gzip) {
         put_be(&u, 4);
     }
     const std::size_t size = dtype_size(t.dtype());
-    for (std::int64_t i = 0; i < t.numel(); ++i) put_be(static_cast<const unsigned char*>(t.raw()) + i * static_cast<std::int64_t>(size), size);
+    for (std::int64_t i = 0; i < t.numel(); ++i)
+        put_be(static_cast<const unsigned char*>(t.raw()) + i * static_cast<std::int64_t>(size), size);
     if (gzip) {
         gzFile f = gzopen(path.c_str(), "wb");
         if (!f || gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) != static_cast<int>(bytes.size()) ||

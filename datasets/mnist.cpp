@@ -41,8 +41,7 @@ void check_pair(const Tensor& images, const std::string& images_path, const Tens
 }  // namespace
 
 Mnist load_mnist(const std::string& dir, int classes) {
-    if (!std::filesystem::is_directory(dir))
-        throw Error(fmt::format("load_mnist: \"{}\" is not a directory", dir));
+    if (!std::filesystem::is_directory(dir)) throw Error(fmt::format("load_mnist: \"{}\" is not a directory", dir));
     Mnist m;
     std::string a, b, c, d;
     m.train_images = load(dir, "train-images-idx3-ubyte", 3, a);

@@ -4,7 +4,7 @@
 #include <fmt/core.h>
 namespace ad = adjoint;
 int main() {
-    ad::Mnist data = ad::load_mnist("data/mnist");                 // u8 images, scaled per batch
+    ad::Mnist data = ad::load_mnist("data/mnist");  // u8 images, scaled per batch
     ad::Tensor train_labels = ad::to_categorical(data.train_labels, 10);
     ad::Tensor test_labels = ad::to_categorical(data.test_labels, 10);
 

@@ -27,8 +27,9 @@ std::optional<std::string> SaveBest::on_epoch_end(const EpochLogs& logs, Sequent
     else value = logs.val_accuracy;
     if (!value)
         throw Error(fmt::format("SaveBest: \"{}\" is not available: {}", monitor_,
-                                monitor_.starts_with("val_") && !logs.val_loss ? "fit() was given no validation data"
-                                                                              : "compile the model with the accuracy metric"));
+                                monitor_.starts_with("val_") && !logs.val_loss
+                                    ? "fit() was given no validation data"
+                                    : "compile the model with the accuracy metric"));
     const bool higher_is_better = monitor_.ends_with("accuracy");
     if (!std::isfinite(*value)) return std::nullopt;
     if (!best_ || (higher_is_better ? *value > *best_ : *value < *best_)) {

@@ -26,7 +26,8 @@ constexpr std::uint32_t version = 1;
 
 template <class T> void put(std::string& out, T v) {
     static_assert(std::is_integral_v<T>);
-    for (std::size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<char>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff));
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+        out.push_back(static_cast<char>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff));
 }
 
 std::uint32_t crc_of(const void* p, std::size_t n) {
@@ -55,7 +56,8 @@ struct Reader {
     template <class T> T get(const char* what) {
         need(sizeof(T), what);
         std::uint64_t v = 0;
-        for (std::size_t i = 0; i < sizeof(T); ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(data[pos + i])) << (8 * i);
+        for (std::size_t i = 0; i < sizeof(T); ++i)
+            v |= static_cast<std::uint64_t>(static_cast<unsigned char>(data[pos + i])) << (8 * i);
         pos += sizeof(T);
         return static_cast<T>(v);
     }
@@ -131,7 +133,8 @@ std::vector<NamedTensor> load_checkpoint(const std::string& path) {
     r.pos = sizeof magic;
     const auto v = r.get<std::uint32_t>("the version");
     if (v != version)
-        throw Error(fmt::format("load_checkpoint: \"{}\" has format version {}; this build reads version {}", path, v, version));
+        throw Error(fmt::format("load_checkpoint: \"{}\" has format version {}; this build reads version {}", path, v,
+                                version));
     const auto count = r.get<std::uint32_t>("the tensor count");
     std::vector<NamedTensor> tensors;
     std::set<std::string> names;
@@ -142,7 +145,8 @@ std::vector<NamedTensor> load_checkpoint(const std::string& path) {
         r.pos += name_len;
         const auto dtype = r.get<std::uint8_t>("a dtype");
         if (dtype > static_cast<std::uint8_t>(DType::u8))
-            throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has unknown dtype code {}", path, name, dtype));
+            throw Error(
+                fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has unknown dtype code {}", path, name, dtype));
         const auto rank = r.get<std::uint8_t>("a rank");
         if (rank > Shape::max_rank)
             throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has rank {}", path, name, rank));
@@ -151,28 +155,32 @@ std::vector<NamedTensor> load_checkpoint(const std::string& path) {
         for (std::uint8_t i = 0; i < rank; ++i) {
             const auto d = r.get<std::int64_t>("a dim");
             if (d < 0 || (d > 0 && elements > data.size() / static_cast<std::uint64_t>(d)))
-                throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has an impossible dim {}", path, name, d));
+                throw Error(
+                    fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has an impossible dim {}", path, name, d));
             shape.push_back(d);
             elements *= static_cast<std::uint64_t>(d);
         }
         const auto bytes = r.get<std::uint64_t>("a byte count");
         const std::uint64_t expected = elements * dtype_size(static_cast<DType>(dtype));
         if (bytes != expected)
-            throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" of shape {} needs {} bytes, the file says {}",
-                                    path, name, shape, expected, bytes));
+            throw Error(
+                fmt::format("load_checkpoint: \"{}\": tensor \"{}\" of shape {} needs {} bytes, the file says {}", path,
+                            name, shape, expected, bytes));
         r.need(bytes + 4, "tensor data and checksum");
         Tensor t(shape, static_cast<DType>(dtype));
         std::memcpy(t.raw(), data.data() + r.pos, bytes);
         r.pos += bytes;
         const auto crc = r.get<std::uint32_t>("a checksum");
         if (crc != crc_of(t.raw(), t.nbytes()))
-            throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" fails its CRC-32 check (the file is corrupt)", path, name));
+            throw Error(fmt::format(
+                "load_checkpoint: \"{}\": tensor \"{}\" fails its CRC-32 check (the file is corrupt)", path, name));
         if (!names.insert(name).second)
             throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" appears twice", path, name));
         tensors.push_back({std::move(name), std::move(t)});
     }
     if (r.pos != data.size())
-        throw Error(fmt::format("load_checkpoint: \"{}\" has {} trailing bytes after {} tensors", path, data.size() - r.pos, count));
+        throw Error(fmt::format("load_checkpoint: \"{}\" has {} trailing bytes after {} tensors", path,
+                                data.size() - r.pos, count));
     return tensors;
 }
 

@@ -11,11 +11,11 @@ namespace adjoint {
 
 struct Sequential::Compiled {
     Loss loss;
-    Expr x, y;                    // the input and target placeholders
-    Expr output;                  // the last layer's output
-    Expr loss_mean, loss_sum;     // of the batch's per-sample losses
+    Expr x, y;                                       // the input and target placeholders
+    Expr output;                                     // the last layer's output
+    Expr loss_mean, loss_sum;                        // of the batch's per-sample losses
     std::optional<Expr> accuracy_mean, correct_sum;  // with Metric::accuracy
-    std::vector<Expr> updates;    // the optimizer's, one training step's targets
+    std::vector<Expr> updates;                       // the optimizer's, one training step's targets
     std::unique_ptr<Session> session;
 };
 

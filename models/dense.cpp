@@ -16,9 +16,10 @@ Dense::Dense(std::int64_t units_, Activation activation_, std::int64_t input_dim
 
 Shape Dense::output_shape(const Shape& input) const {
     if (input.rank() != 1)
-        throw Error(fmt::format("Dense \"{}\": one sample is {}; Dense takes samples of shape (features,) "
-                                "(reshape the inputs first)",
-                                name, input));
+        throw Error(
+            fmt::format("Dense \"{}\": one sample is {}; Dense takes samples of shape (features,) "
+                        "(reshape the inputs first)",
+                        name, input));
     return Shape{units};
 }
 
@@ -30,7 +31,7 @@ std::int64_t Dense::param_count(const Shape& input) const {
 Expr Dense::build(Graph& g, const Expr& input, std::uint64_t model_seed) {
     const Shape in = input.shape();
     const Shape sample(std::span<const std::int64_t>(in.begin() + 1, in.end()));  // one sample: no batch dim
-    (void)output_shape(sample);  // checks the input
+    (void)output_shape(sample);                                                   // checks the input
     kernel = g.variable("kernel", {sample[0], units}, init::glorot_uniform(seed.value_or(model_seed)));
     bias = g.variable("bias", {units}, init::zeros());
     if (activation.name() == "relu") return matmul_bias(input, kernel, bias, true);

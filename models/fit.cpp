@@ -31,9 +31,10 @@ Tensor Sequential::target_values(const Tensor& y, std::int64_t n, const char* wh
     const Compiled& c = *compiled_;
     if (c.loss.targets == Loss::Targets::class_indices) {
         if (y.empty() || y.shape() != Shape{n} || (y.dtype() != DType::u8 && y.dtype() != DType::i32))
-            throw Error(fmt::format("Sequential::{}: the targets of {} must be u8 or i32 class indices of shape ({},), "
-                                    "got {} {}",
-                                    who, c.loss.name, n, dtype_name(y.dtype()), y.empty() ? Shape{} : y.shape()));
+            throw Error(
+                fmt::format("Sequential::{}: the targets of {} must be u8 or i32 class indices of shape ({},), "
+                            "got {} {}",
+                            who, c.loss.name, n, dtype_name(y.dtype()), y.empty() ? Shape{} : y.shape()));
         if (y.dtype() == DType::i32) return y;
         Tensor t(y.shape(), DType::i32);
         for (std::int64_t i = 0; i < n; ++i) t.data<std::int32_t>()[i] = y.data<std::uint8_t>()[i];
@@ -41,8 +42,8 @@ Tensor Sequential::target_values(const Tensor& y, std::int64_t n, const char* wh
     }
     const Shape want = c.output.shape().resolve(n);
     if (y.empty() || y.dtype() != c.output.dtype() || y.shape() != want)
-        throw Error(fmt::format("Sequential::{}: the targets of {} must be {} of shape {}{}, got {} {}", who, c.loss.name,
-                                dtype_name(c.output.dtype()), want,
+        throw Error(fmt::format("Sequential::{}: the targets of {} must be {} of shape {}{}, got {} {}", who,
+                                c.loss.name, dtype_name(c.output.dtype()), want,
                                 c.loss.name == "categorical_crossentropy" ? " (to_categorical for class labels)" : "",
                                 dtype_name(y.dtype()), y.empty() ? Shape{} : y.shape()));
     return y;
@@ -118,7 +119,8 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
 
 Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int64_t batch_size) {
     const Compiled& c = compiled("evaluate");
-    if (batch_size <= 0) throw Error(fmt::format("Sequential::evaluate: batch_size is {}; it must be positive", batch_size));
+    if (batch_size <= 0)
+        throw Error(fmt::format("Sequential::evaluate: batch_size is {}; it must be positive", batch_size));
     const Tensor x = samples(x_in, "evaluate");
     const Tensor y = target_values(y_in, x.shape()[0], "evaluate");
     Batches batches(x, y, batch_size);
@@ -141,7 +143,8 @@ Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int
 
 Tensor Sequential::predict(const Tensor& x_in, std::int64_t batch_size) {
     const Compiled& c = compiled("predict");
-    if (batch_size <= 0) throw Error(fmt::format("Sequential::predict: batch_size is {}; it must be positive", batch_size));
+    if (batch_size <= 0)
+        throw Error(fmt::format("Sequential::predict: batch_size is {}; it must be positive", batch_size));
     const Tensor x = samples(x_in, "predict");
     const std::int64_t n = x.shape()[0];
     Tensor out(c.output.shape().resolve(n), c.output.dtype());

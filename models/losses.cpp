@@ -57,9 +57,10 @@ Loss Loss::from_name(std::string_view name) {
     if (name == "categorical_crossentropy") return categorical_crossentropy();
     if (name == "sparse_categorical_crossentropy") return sparse_categorical_crossentropy();
     if (name == "mean_squared_error" || name == "mse") return mean_squared_error();
-    throw Error(fmt::format("unknown loss \"{}\" (categorical_crossentropy, sparse_categorical_crossentropy, "
-                            "mean_squared_error or mse)",
-                            name));
+    throw Error(
+        fmt::format("unknown loss \"{}\" (categorical_crossentropy, sparse_categorical_crossentropy, "
+                    "mean_squared_error or mse)",
+                    name));
 }
 
 std::string_view metric_name(Metric m) {

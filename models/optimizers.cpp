@@ -17,7 +17,8 @@ void check(const char* who, const char* what, double v, double lo, double hi, bo
 }
 
 void check_lr(const char* who, double lr) {
-    if (!std::isfinite(lr) || lr <= 0) throw Error(fmt::format("{}: learning rate is {}; it must be positive and finite", who, lr));
+    if (!std::isfinite(lr) || lr <= 0)
+        throw Error(fmt::format("{}: learning rate is {}; it must be positive and finite", who, lr));
 }
 
 void check_pairs(const char* who, const std::vector<Expr>& vars, const std::vector<Expr>& grads) {

@@ -22,7 +22,8 @@ std::string bar(std::int64_t done, std::int64_t total, double seconds) {
         const double eta = done ? seconds / static_cast<double>(done) * static_cast<double>(total - done) : 0;
         s += fmt::format(" - ETA: {:.0f}s", std::ceil(eta));
     } else {
-        s += fmt::format(" - {:.0f}s {:.0f}ms/step", std::round(seconds), 1000 * seconds / static_cast<double>(std::max<std::int64_t>(total, 1)));
+        s += fmt::format(" - {:.0f}s {:.0f}ms/step", std::round(seconds),
+                         1000 * seconds / static_cast<double>(std::max<std::int64_t>(total, 1)));
     }
     return s;
 }
@@ -68,7 +69,8 @@ std::optional<std::string> ProgressLogger::on_epoch_end(const EpochLogs& l, Sequ
                                 l.samples_per_second(), metrics(l.loss, l.accuracy), val);
             break;
         case Mode::json: {
-            std::string j = fmt::format(R"({{"epoch": {}, "seconds": {:.4f}, "loss": {})", l.epoch, l.seconds, json_number(l.loss));
+            std::string j =
+                fmt::format(R"({{"epoch": {}, "seconds": {:.4f}, "loss": {})", l.epoch, l.seconds, json_number(l.loss));
             if (l.accuracy) j += fmt::format(R"(, "accuracy": {})", json_number(l.accuracy));
             j += fmt::format(R"(, "samples_per_second": {:.1f})", l.samples_per_second());
             if (l.val_loss) j += fmt::format(R"(, "val_loss": {})", json_number(l.val_loss));

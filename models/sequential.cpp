@@ -35,9 +35,10 @@ void Sequential::add(std::unique_ptr<Layer> layer) {
     if (!layer) throw Error("Sequential::add: the layer is null");
     if (compiled_) throw Error("Sequential::add: the model is already compiled; add every layer before compile()");
     if (layers_.empty() && !layer->input_shape)
-        throw Error(fmt::format("Sequential::add: the first layer ({}) needs its input shape (Keras' input_shape; "
-                                "Dense's input_dim)",
-                                layer->type()));
+        throw Error(
+            fmt::format("Sequential::add: the first layer ({}) needs its input shape (Keras' input_shape; "
+                        "Dense's input_dim)",
+                        layer->type()));
     // Keras' names: the type's stem, then _1, _2, ... for the next layers of that stem.
     if (layer->name.empty()) {
         const std::string stem = snake_case(layer->type());
@@ -88,9 +89,10 @@ void Sequential::compile(const Optimizer& optimizer, const Loss& loss, const std
         auto scope = g.scope("loss");
         const Expr per_sample = loss.per_sample(h, c->y);
         if (!(per_sample.shape() == Shape{batch}))
-            throw Error(fmt::format("Sequential::compile: loss \"{}\" gives values of shape {}; one per sample, "
-                                    "(batch,), is needed",
-                                    loss.name, per_sample.shape()));
+            throw Error(
+                fmt::format("Sequential::compile: loss \"{}\" gives values of shape {}; one per sample, "
+                            "(batch,), is needed",
+                            loss.name, per_sample.shape()));
         c->loss_mean = mean(per_sample);
         c->loss_sum = sum(per_sample);
     }

@@ -19,7 +19,8 @@ TypedShape ArgMax::infer(std::span<const TypedShape> in, std::int64_t) const {
     const Shape out = reduced_shape(in[0].shape, a, false);
     const auto mask = axis_mask(a, in[0].shape.rank());
     for (std::size_t i = 0; i < in[0].shape.rank(); ++i)
-        if (mask[i] && in[0].shape[i] == 0) throw std::invalid_argument(fmt::format("argmax over an empty axis of {}", in[0].shape));
+        if (mask[i] && in[0].shape[i] == 0)
+            throw std::invalid_argument(fmt::format("argmax over an empty axis of {}", in[0].shape));
     return {out, DType::i32};
 }
 

@@ -23,7 +23,9 @@ void Assign::reference(const Inputs& x, Tensor& y) const {
 }
 
 // y = value (the variable's new value): d value = dy; the old value is overwritten.
-Grads Assign::gradient(const GradContext& c) const { return grads(c, no_gradient, [&] { return c.dy; }); }
+Grads Assign::gradient(const GradContext& c) const {
+    return grads(c, no_gradient, [&] { return c.dy; });
+}
 
 }  // namespace adjoint::ops
 

@@ -12,7 +12,7 @@ namespace adjoint::ops {
 
 struct BroadcastIndex {
     std::size_t rank = 0;
-    std::array<std::int64_t, Shape::max_rank> dims{};  // output dims
+    std::array<std::int64_t, Shape::max_rank> dims{};    // output dims
     std::array<std::int64_t, Shape::max_rank> a{}, b{};  // element strides of each input
 
     BroadcastIndex(const Shape& out, const Shape& sa, const Shape& sb);

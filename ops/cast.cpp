@@ -19,7 +19,9 @@ template <class To, class From> To convert(From v) {
         constexpr double lo = static_cast<double>(std::numeric_limits<To>::lowest());
         constexpr double hi = static_cast<double>(std::numeric_limits<To>::max());
         const double d = std::trunc(static_cast<double>(v));
-        return d <= lo ? std::numeric_limits<To>::lowest() : d >= hi ? std::numeric_limits<To>::max() : static_cast<To>(d);
+        return d <= lo   ? std::numeric_limits<To>::lowest()
+               : d >= hi ? std::numeric_limits<To>::max()
+                         : static_cast<To>(d);
     } else if constexpr (std::is_integral_v<From> && std::is_integral_v<To> && sizeof(To) < sizeof(From)) {
         // i32 -> u8 saturates too.
         return v < From(0) ? To(0) : v > From(std::numeric_limits<To>::max()) ? std::numeric_limits<To>::max() : To(v);
@@ -61,8 +63,10 @@ void Cast::reference(const Inputs& x, Tensor& y) const {
         for (std::int64_t i = 0; i < x[0].numel(); ++i) {
             long double v = naive::get(x[0], i);
             if constexpr (std::is_integral_v<To>) {
-                v = std::isnan(v) ? 0 : std::clamp(std::trunc(v), static_cast<long double>(std::numeric_limits<To>::lowest()),
-                                                   static_cast<long double>(std::numeric_limits<To>::max()));
+                v = std::isnan(v)
+                        ? 0
+                        : std::clamp(std::trunc(v), static_cast<long double>(std::numeric_limits<To>::lowest()),
+                                     static_cast<long double>(std::numeric_limits<To>::max()));
             }
             y.data<To>()[static_cast<std::size_t>(i)] = static_cast<To>(v);
         }

@@ -58,7 +58,8 @@ void SoftmaxCrossEntropy::reference(const Inputs& x, Tensor& y) const {
     for (std::int64_t r = 0; r < rows::count(x[0]); ++r) {
         const rows::NaiveRow row(x[0], r, C);
         long double loss = 0;
-        for (std::int64_t c = 0; c < C; ++c) loss += naive::get(x[1], r * C + c) * (row.lse - row.x[static_cast<std::size_t>(c)]);
+        for (std::int64_t c = 0; c < C; ++c)
+            loss += naive::get(x[1], r * C + c) * (row.lse - row.x[static_cast<std::size_t>(c)]);
         naive::set(y, r, loss);
     }
 }
@@ -70,7 +71,10 @@ void SoftmaxCrossEntropy::reference(const Inputs& x, Tensor& y) const {
 // both stay finite at logits of 1e4.
 Grads SoftmaxCrossEntropy::gradient(const GradContext& c) const {
     return grads(
-        c, [&] { return make(SoftmaxCrossEntropyGrad{}, {c.x[0], c.x[1], c.dy}, std::source_location::current()); },
+        c,
+        [&] {
+            return make(SoftmaxCrossEntropyGrad{}, {c.x[0], c.x[1], c.dy}, std::source_location::current());
+        },
         [&] { return -(log_softmax(c.x[0]) * per_row(c.dy)); });
 }
 
@@ -138,7 +142,8 @@ TypedShape SparseSoftmaxCrossEntropy::infer(std::span<const TypedShape> in, std:
             fmt::format("labels have dtype {}; they must be i32 or u8 class indices", dtype_name(in[1].dtype)));
     const Shape r = rows::of(in[0].shape);
     if (!(r == in[1].shape))
-        throw std::invalid_argument(fmt::format("logits {} need labels of shape {}, got {}", in[0].shape, r, in[1].shape));
+        throw std::invalid_argument(
+            fmt::format("logits {} need labels of shape {}, got {}", in[0].shape, r, in[1].shape));
     return {r, in[0].dtype};
 }
 
@@ -152,7 +157,8 @@ void SparseSoftmaxCrossEntropy::forward(const Inputs& x, Tensor& y) const {
             const L* labels = x[1].data<L>().data();
             T* out = y.data<T>().data();
             rows::check_labels(labels, R, C);
-            rows::for_rows(R, C, [&](std::int64_t r) { out[r] = rows::logsumexp(logits + r * C, C) - logits[r * C + labels[r]]; });
+            rows::for_rows(
+                R, C, [&](std::int64_t r) { out[r] = rows::logsumexp(logits + r * C, C) - logits[r * C + labels[r]]; });
         };
         if (x[1].dtype() == DType::i32) loss(std::int32_t{});
         else loss(std::uint8_t{});
@@ -164,7 +170,8 @@ void SparseSoftmaxCrossEntropy::reference(const Inputs& x, Tensor& y) const {
     for (std::int64_t r = 0; r < rows::count(x[0]); ++r) {
         const long double label = naive::get(x[1], r);
         if (label < 0 || label >= C)
-            throw Error(fmt::format("label {} in row {} is out of range [0, {})", static_cast<std::int64_t>(label), r, C));
+            throw Error(
+                fmt::format("label {} in row {} is out of range [0, {})", static_cast<std::int64_t>(label), r, C));
     }
     for (std::int64_t r = 0; r < rows::count(x[0]); ++r) {
         const rows::NaiveRow row(x[0], r, C);
@@ -186,7 +193,8 @@ std::string OneHot::attrs() const { return fmt::format("depth={} dtype={}", dept
 TypedShape OneHot::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 1);
     if (in[0].dtype != DType::i32 && in[0].dtype != DType::u8)
-        throw std::invalid_argument(fmt::format("labels have dtype {}; they must be i32 or u8", dtype_name(in[0].dtype)));
+        throw std::invalid_argument(
+            fmt::format("labels have dtype {}; they must be i32 or u8", dtype_name(in[0].dtype)));
     if (depth <= 0) throw std::invalid_argument(fmt::format("depth is {}; it must be positive", depth));
     Shape s = in[0].shape;
     s.push_back(depth);
@@ -203,7 +211,8 @@ void OneHot::forward(const Inputs& x, Tensor& y) const {
                 using T = decltype(tag);
                 T* out = y.data<T>().data();
                 std::fill(out, out + y.numel(), T(0));
-                for (std::int64_t r = 0; r < x[0].numel(); ++r) out[r * depth + static_cast<std::int64_t>(labels[r])] = T(1);
+                for (std::int64_t r = 0; r < x[0].numel(); ++r)
+                    out[r * depth + static_cast<std::int64_t>(labels[r])] = T(1);
             });
         }
     });

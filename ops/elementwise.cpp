@@ -102,7 +102,8 @@ template <class D> void Binary<D>::reference(const Inputs& x, Tensor& y) const {
 // Each rule is written for the broadcast shape; the autograd pass sums it back.
 template <class D> Grads Binary<D>::gradient(const GradContext& c) const {
     const Expr &a = c.x[0], &b = c.x[1];
-    return grads(c, [&] { return D::rule_a(a, b, c.y, c.dy); }, [&] { return D::rule_b(a, b, c.y, c.dy); });
+    return grads(
+        c, [&] { return D::rule_a(a, b, c.y, c.dy); }, [&] { return D::rule_b(a, b, c.y, c.dy); });
 }
 
 // ---- comparisons
@@ -123,9 +124,7 @@ template <class D> void Compare<D>::reference(const Inputs& x, Tensor& y) const 
     });
 }
 // Piecewise constant: no gradient.
-template <class D> Grads Compare<D>::gradient(const GradContext& c) const {
-    return grads(c, no_gradient, no_gradient);
-}
+template <class D> Grads Compare<D>::gradient(const GradContext& c) const { return grads(c, no_gradient, no_gradient); }
 
 // ---- the table's rules and instantiations
 
@@ -134,20 +133,18 @@ namespace {
 Expr from_first(const Expr& y, const Expr& a) { return cast(equal(y, a), y.dtype()); }
 }  // namespace
 
-#define ADJOINT_UNARY(Type, fn, expr, dx)                                                              \
-    Expr Type::rule([[maybe_unused]] const Expr& x, [[maybe_unused]] const Expr& y, const Expr& dy) { \
-        return dx;                                                                                     \
-    }                                                                                                  \
+#define ADJOINT_UNARY(Type, fn, expr, dx)                                                                          \
+    Expr Type::rule([[maybe_unused]] const Expr& x, [[maybe_unused]] const Expr& y, const Expr& dy) { return dx; } \
     template struct Unary<Type>;
-#define ADJOINT_BINARY(Type, fn, expr, da, db)                                                             \
-    std::optional<Expr> Type::rule_a([[maybe_unused]] const Expr& a, [[maybe_unused]] const Expr& b,       \
-                                     [[maybe_unused]] const Expr& y, const Expr& dy) {                     \
-        return da;                                                                                         \
-    }                                                                                                      \
-    std::optional<Expr> Type::rule_b([[maybe_unused]] const Expr& a, [[maybe_unused]] const Expr& b,       \
-                                     [[maybe_unused]] const Expr& y, [[maybe_unused]] const Expr& dy) {    \
-        return db;                                                                                         \
-    }                                                                                                      \
+#define ADJOINT_BINARY(Type, fn, expr, da, db)                                                          \
+    std::optional<Expr> Type::rule_a([[maybe_unused]] const Expr& a, [[maybe_unused]] const Expr& b,    \
+                                     [[maybe_unused]] const Expr& y, const Expr& dy) {                  \
+        return da;                                                                                      \
+    }                                                                                                   \
+    std::optional<Expr> Type::rule_b([[maybe_unused]] const Expr& a, [[maybe_unused]] const Expr& b,    \
+                                     [[maybe_unused]] const Expr& y, [[maybe_unused]] const Expr& dy) { \
+        return db;                                                                                      \
+    }                                                                                                   \
     template struct Binary<Type>;
 #define ADJOINT_COMPARE(Type, fn, expr) template struct Compare<Type>;
 #include <adjoint/ops/elementwise.def>
@@ -186,17 +183,16 @@ namespace adjoint {
 #include <adjoint/ops/elementwise.def>
 
 Expr pow(Expr x, double p, std::source_location loc) {
-    if (!std::isfinite(p)) throw Error(fmt::format("pow \"{}\": exponent {} is not finite ({})", x.name(), p, where(loc)));
+    if (!std::isfinite(p))
+        throw Error(fmt::format("pow \"{}\": exponent {} is not finite ({})", x.name(), p, where(loc)));
     return ops::make(ops::Pow{p}, {x}, loc);
 }
 
 Expr operator-(Operand x) { return ops::make(ops::Neg{}, {x.e}, x.loc); }
 
-#define ADJOINT_OPERATOR(sym, Op)                                                                      \
-    Expr operator sym(Operand a, const Expr& b) { return ops::make(ops::Op{}, {a.e, b}, a.loc); }     \
-    Expr operator sym(Operand a, double b) {                                                           \
-        return ops::make(ops::Op{}, {a.e, scalar_like(a.e, b, a.loc)}, a.loc);                         \
-    }                                                                                                  \
+#define ADJOINT_OPERATOR(sym, Op)                                                                                     \
+    Expr operator sym(Operand a, const Expr& b) { return ops::make(ops::Op{}, {a.e, b}, a.loc); }                     \
+    Expr operator sym(Operand a, double b) { return ops::make(ops::Op{}, {a.e, scalar_like(a.e, b, a.loc)}, a.loc); } \
     Expr operator sym(double a, Operand b) { return ops::make(ops::Op{}, {scalar_like(b.e, a, b.loc), b.e}, b.loc); }
 ADJOINT_OPERATOR(+, Add)
 ADJOINT_OPERATOR(-, Sub)

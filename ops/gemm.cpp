@@ -111,7 +111,7 @@ void kernel_portable(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t 
 
 // The AVX2 micro-kernel: 12 accumulators, 2 loads of B and 6 broadcasts of A per k.
 __attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t ks,
-                                                      const float* b, float* c, std::int64_t ldc, bool accumulate) {
+                                                     const float* b, float* c, std::int64_t ldc, bool accumulate) {
     const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (accumulate) {
@@ -165,7 +165,6 @@ template <class T> std::size_t packed_bytes(std::int64_t n) {
     return (static_cast<std::size_t>(n) * sizeof(T) + 63) / 64 * 64;
 }
 
-
 }  // namespace
 
 const char* gemm_kernel_name() { return has_avx2() ? "avx2+fma" : "portable"; }
@@ -202,7 +201,9 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
     // Packing buffers: the plan's workspace for this step, or (called outside a plan) an
     // allocation of our own.
     const bool a_in_place = M * K <= in_place_a_max;
-    const std::size_t a_bytes = packed_bytes<T>(!a_in_place ? a_panels * MR * K : M % MR ? MR * K : 0),
+    const std::size_t a_bytes = packed_bytes<T>(!a_in_place ? a_panels * MR * K
+                                                : M % MR    ? MR * K
+                                                            : 0),
                       need = a_bytes + packed_bytes<T>(b_panels * NR * K);
     std::unique_ptr<std::byte[], void (*)(std::byte*)> own{nullptr, [](std::byte* q) { std::free(q); }};
     std::byte* base = workspace.data();
@@ -275,7 +276,8 @@ template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t,
                            std::span<std::byte>, Epilogue<double>);
 template std::size_t gemm_workspace_bytes<float>(std::int64_t, std::int64_t, std::int64_t);
 template std::size_t gemm_workspace_bytes<double>(std::int64_t, std::int64_t, std::int64_t);
-template void gemm_reference<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*, float*);
+template void gemm_reference<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*,
+                                    float*);
 template void gemm_reference<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, const double*,
                                      double*);
 

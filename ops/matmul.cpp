@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "gemm.hpp"
-#include <adjoint/ops/reduce.hpp>
 #include <adjoint/ops/elementwise.hpp>
+#include <adjoint/ops/reduce.hpp>
 
 namespace adjoint::ops {
 
@@ -26,8 +26,8 @@ TypedShape MatMul::infer(std::span<const TypedShape> in, std::int64_t) const {
     const std::int64_t kb = transpose_b ? b[1] : b[0], n = transpose_b ? b[0] : b[1];
     auto dim = [](std::int64_t d) { return d == batch ? std::string("batch") : std::to_string(d); };
     if (ka != kb)
-        throw std::invalid_argument(fmt::format("{}{} x {}{}: inner dimensions {} and {} differ", a, transpose_a ? "^T" : "",
-                                                b, transpose_b ? "^T" : "", dim(ka), dim(kb)));
+        throw std::invalid_argument(fmt::format("{}{} x {}{}: inner dimensions {} and {} differ", a,
+                                                transpose_a ? "^T" : "", b, transpose_b ? "^T" : "", dim(ka), dim(kb)));
     return {Shape{m, n}, in[0].dtype};
 }
 
@@ -74,10 +74,15 @@ Grads MatMul::gradient(const GradContext& c) const {
     const Expr &a = c.x[0], &b = c.x[1], &dy = c.dy;
     return grads(
         c,
-        [&] { return transpose_a ? matmul(b, dy, {.a = transpose_b, .b = true}) : matmul(dy, b, {.a = false, .b = !transpose_b}); },
-        [&] { return transpose_b ? matmul(dy, a, {.a = true, .b = transpose_a}) : matmul(a, dy, {.a = !transpose_a, .b = false}); });
+        [&] {
+            return transpose_a ? matmul(b, dy, {.a = transpose_b, .b = true})
+                               : matmul(dy, b, {.a = false, .b = !transpose_b});
+        },
+        [&] {
+            return transpose_b ? matmul(dy, a, {.a = true, .b = transpose_a})
+                               : matmul(a, dy, {.a = !transpose_a, .b = false});
+        });
 }
-
 
 std::string MatMulBias::attrs() const {
     const std::string t = MatMul{transpose_a, transpose_b}.attrs();
@@ -89,8 +94,9 @@ TypedShape MatMulBias::infer(std::span<const TypedShape> in, std::int64_t batch_
     const TypedShape y = MatMul{transpose_a, transpose_b}.infer(in.first(2), batch_size);
     expect_same_dtype(in[0], in[2]);
     if (in[2].shape.rank() != 1 || in[2].shape[0] != y.shape[1])
-        throw std::invalid_argument(fmt::format("the bias is {}; it must be ({},), one value per column of the {} product",
-                                                in[2].shape, y.shape[1], y.shape));
+        throw std::invalid_argument(
+            fmt::format("the bias is {}; it must be ({},), one value per column of the {} product", in[2].shape,
+                        y.shape[1], y.shape));
     return y;
 }
 

@@ -14,8 +14,8 @@ void expect_floating(const TypedShape& t, std::string_view which) {
 
 void expect_same_dtype(const TypedShape& a, const TypedShape& b) {
     if (a.dtype != b.dtype)
-        throw std::invalid_argument(fmt::format("dtypes {} and {} differ (cast one of them)", dtype_name(a.dtype),
-                                                dtype_name(b.dtype)));
+        throw std::invalid_argument(
+            fmt::format("dtypes {} and {} differ (cast one of them)", dtype_name(a.dtype), dtype_name(b.dtype)));
 }
 
 std::string format_axes(std::span<const int> axes) {

@@ -30,9 +30,7 @@ using OpList = std::variant<
     SGDApply, MomentumApply, RMSpropApply, AdamApply>;
 
 template <class V> struct all_ops;
-template <class... T> struct all_ops<std::variant<T...>> {
-    static constexpr bool value = (Op<T> && ...);
-};
+template <class... T> struct all_ops<std::variant<T...>> { static constexpr bool value = (Op<T> && ...); };
 static_assert(all_ops<OpList>::value, "every alternative of OpList must satisfy ops::Op");
 
 }  // namespace adjoint::ops

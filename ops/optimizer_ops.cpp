@@ -23,7 +23,8 @@ TypedShape same_shapes(std::span<const TypedShape> in, std::size_t n) {
     for (std::size_t i = 1; i < n; ++i) {
         expect_same_dtype(in[0], in[i]);
         if (!(in[i].shape == in[0].shape))
-            throw std::invalid_argument(fmt::format("input {} is {}, input 0 is {}: they must match", i, in[i].shape, in[0].shape));
+            throw std::invalid_argument(
+                fmt::format("input {} is {}, input 0 is {}: they must match", i, in[i].shape, in[0].shape));
     }
     return in[0];
 }

@@ -6,11 +6,11 @@
 #include <cmath>
 #include <limits>
 
-#include <adjoint/ops/elementwise.hpp>
-#include <adjoint/ops/cast.hpp>
-#include <adjoint/ops/shape_ops.hpp>
 #include "naive.hpp"
 #include "reduce_kernel.hpp"
+#include <adjoint/ops/cast.hpp>
+#include <adjoint/ops/elementwise.hpp>
+#include <adjoint/ops/shape_ops.hpp>
 
 namespace adjoint::ops {
 
@@ -133,11 +133,13 @@ TypedShape Max::infer(std::span<const TypedShape> in, std::int64_t) const {
 }
 
 void Max::forward(const Inputs& x, Tensor& y) const {
-    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, lowest<decltype(tag)>(), Larger{}); });
+    visit_dtype(x[0].dtype(),
+                [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, lowest<decltype(tag)>(), Larger{}); });
 }
 void Max::reference(const Inputs& x, Tensor& y) const {
-    naive_reduce(x[0], y, axes, -std::numeric_limits<long double>::infinity(),
-                 [](long double acc, long double v) { return std::isnan(acc) || std::isnan(v) ? NAN : std::max(acc, v); });
+    naive_reduce(x[0], y, axes, -std::numeric_limits<long double>::infinity(), [](long double acc, long double v) {
+        return std::isnan(acc) || std::isnan(v) ? NAN : std::max(acc, v);
+    });
 }
 
 // y = max of x over axes: dy goes to the elements equal to the max, split evenly

@@ -39,7 +39,8 @@ void reduce_folded(const T* __restrict x, T* __restrict y, const Folded& f, T id
             return s;
         };
         if (O == 1) {  // one long run: ordered chunks
-            y[0] = parallel_reduce_ordered<T>(R, 1 << 14, identity, [&](std::int64_t b, std::int64_t e) { return run(x + b, e - b); }, op);
+            y[0] = parallel_reduce_ordered<T>(
+                R, 1 << 14, identity, [&](std::int64_t b, std::int64_t e) { return run(x + b, e - b); }, op);
             return;
         }
         parallel_chunks(O, std::max<std::int64_t>(1, (1 << 14) / std::max<std::int64_t>(R, 1)),

@@ -39,9 +39,10 @@ template <class T> T logsumexp(const T* x, std::int64_t C) {
 
 // Calls row(r) for every row, in parallel.
 template <class F> void for_rows(std::int64_t R, std::int64_t C, F row) {
-    parallel_chunks(R, std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(C, 1)), [&](std::int64_t r0, std::int64_t r1) {
-        for (std::int64_t r = r0; r < r1; ++r) row(r);
-    });
+    parallel_chunks(R, std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(C, 1)),
+                    [&](std::int64_t r0, std::int64_t r1) {
+                        for (std::int64_t r = r0; r < r1; ++r) row(r);
+                    });
 }
 
 // y = softmax of one row x of C values: max, exp(x - max) and their sum, then divide.
@@ -58,7 +59,8 @@ template <class T> void softmax_row(const T* x, T* y, std::int64_t C) {
 template <class L> void check_labels(const L* lab, std::int64_t R, std::int64_t C) {
     for (std::int64_t r = 0; r < R; ++r)
         if (static_cast<std::int64_t>(lab[r]) < 0 || static_cast<std::int64_t>(lab[r]) >= C)
-            throw Error(fmt::format("label {} in row {} is out of range [0, {})", static_cast<std::int64_t>(lab[r]), r, C));
+            throw Error(
+                fmt::format("label {} in row {} is out of range [0, {})", static_cast<std::int64_t>(lab[r]), r, C));
 }
 
 // Row r of a (..., C) tensor as long doubles, and its max and logsumexp.
@@ -67,7 +69,8 @@ struct NaiveRow {
     long double max = 0, lse = 0;
     NaiveRow(const Tensor& t, std::int64_t r, std::int64_t C) : x(static_cast<std::size_t>(C)) {
         for (std::int64_t c = 0; c < C; ++c) x[static_cast<std::size_t>(c)] = naive::get(t, r * C + c);
-        max = *std::max_element(x.begin(), x.end(), [](long double a, long double b) { return a < b || std::isnan(b); });
+        max =
+            *std::max_element(x.begin(), x.end(), [](long double a, long double b) { return a < b || std::isnan(b); });
         long double s = 0;
         for (long double v : x) s += std::exp(v - max);
         lse = max + std::log(s);

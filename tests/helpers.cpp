@@ -34,8 +34,8 @@ Tensor edge_tensor(const Shape& shape, DType dtype, std::uint64_t seed, int ever
     visit_floating(dtype, "edge_tensor", [&](auto tag) {
         using T = decltype(tag);
         using L = std::numeric_limits<T>;
-        const T edges[] = {L::quiet_NaN(), L::infinity(), -L::infinity(), T(-0.0), T(0),
-                           L::denorm_min(), -L::denorm_min(), L::max()};
+        const T edges[] = {L::quiet_NaN(), L::infinity(),   -L::infinity(),   T(-0.0),
+                           T(0),           L::denorm_min(), -L::denorm_min(), L::max()};
         for (T& v : t.data<T>())
             if (rng() % static_cast<std::uint64_t>(every) == 0) v = edges[rng() % std::size(edges)];
     });
@@ -156,7 +156,8 @@ Built placeholders(Graph& g, std::vector<Spec>& specs) {
     for (std::size_t i = 0; i < specs.size(); ++i) {
         if (is_floating(specs[i].dtype)) specs[i].dtype = DType::f64;
         b.xs.push_back(g.placeholder(fmt::format("x{}", i), specs[i].shape, specs[i].dtype));
-        b.feeds.push_back({b.xs.back(), random_tensor(specs[i].shape, specs[i].dtype, specs[i].lo, specs[i].hi, 77 + i)});
+        b.feeds.push_back(
+            {b.xs.back(), random_tensor(specs[i].shape, specs[i].dtype, specs[i].lo, specs[i].hi, 77 + i)});
         if (is_floating(specs[i].dtype)) b.floating.push_back(b.xs.back());
     }
     return b;

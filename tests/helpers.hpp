@@ -40,13 +40,13 @@ std::vector<double> values(const Tensor& t);
 // Runs what `a` does, expects an adjoint::Error whose message contains every one of
 // `parts`, and returns the message.
 std::string error_of(const std::function<void()>& a);
-#define CHECK_ERROR(expr, ...)                                                              \
-    do {                                                                                    \
-        const std::string msg_ = ::adjoint::test::error_of([&] { (void)(expr); });          \
-        for (const char* part_ : {__VA_ARGS__}) {                                           \
-            INFO("message: ", msg_);                                                        \
-            CHECK(msg_.find(part_) != std::string::npos);                                   \
-        }                                                                                   \
+#define CHECK_ERROR(expr, ...)                                                     \
+    do {                                                                           \
+        const std::string msg_ = ::adjoint::test::error_of([&] { (void)(expr); }); \
+        for (const char* part_ : {__VA_ARGS__}) {                                  \
+            INFO("message: ", msg_);                                               \
+            CHECK(msg_.find(part_) != std::string::npos);                          \
+        }                                                                          \
     } while (0)
 
 // An input of an op under test: its shape (may start with `batch`), dtype and range.

@@ -30,24 +30,25 @@ struct Flags {
 
 // Parses and checks every flag before any work starts. Returns false after --help.
 bool parse(int argc, char** argv, Flags& f) {
-    po::options_description opts("Usage: mnist [flags]\nTrains 784-512-10 on MNIST and prints the test accuracy.\nFlags");
-    opts.add_options()
-        ("help", "show this help")
-        ("epochs", po::value(&f.epochs)->default_value(f.epochs), "training epochs")
-        ("batch-size", po::value(&f.batch_size)->default_value(f.batch_size), "samples per step")
-        ("optimizer", po::value(&f.optimizer)->default_value(f.optimizer), "sgd, momentum, rmsprop or adam")
-        ("lr", po::value(&f.lr), "learning rate (default: rmsprop and adam 0.001, sgd and momentum 0.01)")
-        ("hidden", po::value(&f.hidden)->default_value(f.hidden), "units of the hidden layer")
-        ("threads", po::value(&f.threads)->default_value(f.threads), "threads (0 = all cores)")
-        ("seed", po::value(&f.seed)->default_value(f.seed), "seed of the initial weights and the shuffles")
-        ("data-dir", po::value(&f.data_dir)->default_value(f.data_dir), "folder with the four MNIST IDX files (raw or .gz)")
-        ("save", po::value(&f.save), "write the trained weights to FILE")
-        ("load", po::value(&f.load), "start from the weights in FILE")
-        ("evaluate-only", po::bool_switch(&f.evaluate_only), "skip training: evaluate the --load weights")
-        ("dump-graph", po::value(&f.dump_graph), "write the training graph to FILE (.txt or .dot)")
-        ("json", po::bool_switch(&f.json), "one JSON object per epoch and one for the evaluation")
-        ("quiet", po::bool_switch(&f.quiet), "print only the final result")
-        ("profile", po::bool_switch(&f.profile), "time every kernel and print where the time went");
+    po::options_description opts(
+        "Usage: mnist [flags]\nTrains 784-512-10 on MNIST and prints the test accuracy.\nFlags");
+    opts.add_options()("help", "show this help")("epochs", po::value(&f.epochs)->default_value(f.epochs),
+                                                 "training epochs")(
+        "batch-size", po::value(&f.batch_size)->default_value(f.batch_size), "samples per step")(
+        "optimizer", po::value(&f.optimizer)->default_value(f.optimizer), "sgd, momentum, rmsprop or adam")(
+        "lr", po::value(&f.lr), "learning rate (default: rmsprop and adam 0.001, sgd and momentum 0.01)")(
+        "hidden", po::value(&f.hidden)->default_value(f.hidden), "units of the hidden layer")(
+        "threads", po::value(&f.threads)->default_value(f.threads), "threads (0 = all cores)")(
+        "seed", po::value(&f.seed)->default_value(f.seed), "seed of the initial weights and the shuffles")(
+        "data-dir", po::value(&f.data_dir)->default_value(f.data_dir),
+        "folder with the four MNIST IDX files (raw or .gz)")(
+        "save", po::value(&f.save), "write the trained weights to FILE")("load", po::value(&f.load),
+                                                                         "start from the weights in FILE")(
+        "evaluate-only", po::bool_switch(&f.evaluate_only), "skip training: evaluate the --load weights")(
+        "dump-graph", po::value(&f.dump_graph), "write the training graph to FILE (.txt or .dot)")(
+        "json", po::bool_switch(&f.json), "one JSON object per epoch and one for the evaluation")(
+        "quiet", po::bool_switch(&f.quiet), "print only the final result")(
+        "profile", po::bool_switch(&f.profile), "time every kernel and print where the time went");
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, opts), vm);
     if (vm.count("help")) {
@@ -55,18 +56,23 @@ bool parse(int argc, char** argv, Flags& f) {
         return false;
     }
     po::notify(vm);
-    auto bad = [](const std::string& flag, const std::string& why) { throw ad::Error(fmt::format("--{}: {}", flag, why)); };
+    auto bad = [](const std::string& flag, const std::string& why) {
+        throw ad::Error(fmt::format("--{}: {}", flag, why));
+    };
     if (f.epochs < 1 && !f.evaluate_only) bad("epochs", fmt::format("{} is not a positive number of epochs", f.epochs));
     if (f.batch_size < 1) bad("batch-size", fmt::format("{} is not a positive batch size", f.batch_size));
-    if (vm.count("lr") && (!std::isfinite(f.lr) || f.lr <= 0)) bad("lr", fmt::format("{} is not a positive, finite learning rate", f.lr));
+    if (vm.count("lr") && (!std::isfinite(f.lr) || f.lr <= 0))
+        bad("lr", fmt::format("{} is not a positive, finite learning rate", f.lr));
     if (f.optimizer != "sgd" && f.optimizer != "momentum" && f.optimizer != "rmsprop" && f.optimizer != "adam")
         bad("optimizer", fmt::format("\"{}\" is not one of sgd, momentum, rmsprop, adam", f.optimizer));
     if (f.hidden < 1) bad("hidden", fmt::format("{} is not a positive number of units", f.hidden));
     if (f.threads < 0) bad("threads", fmt::format("{} is negative (0 = all cores)", f.threads));
     if (!std::filesystem::is_directory(f.data_dir))
-        bad("data-dir", fmt::format("\"{}\" is not a directory (scripts/fetch-mnist fetches MNIST into data/mnist)", f.data_dir));
+        bad("data-dir",
+            fmt::format("\"{}\" is not a directory (scripts/fetch-mnist fetches MNIST into data/mnist)", f.data_dir));
     if (f.evaluate_only && f.load.empty()) bad("evaluate-only", "needs --load FILE (the weights to evaluate)");
-    if (!f.load.empty() && !std::filesystem::is_regular_file(f.load)) bad("load", fmt::format("\"{}\" is not a file", f.load));
+    if (!f.load.empty() && !std::filesystem::is_regular_file(f.load))
+        bad("load", fmt::format("\"{}\" is not a file", f.load));
     // Checked now, not after training: a save that cannot happen would lose the weights.
     if (!f.save.empty()) {
         const std::filesystem::path dir = std::filesystem::path(f.save).parent_path();
@@ -111,13 +117,14 @@ int run(const Flags& f) {
 
     double train_accuracy = NAN;
     if (!f.evaluate_only) {
-        const auto mode = f.json ? ad::ProgressLogger::Mode::json
+        const auto mode = f.json    ? ad::ProgressLogger::Mode::json
                           : f.quiet ? ad::ProgressLogger::Mode::quiet
                                     : ad::ProgressLogger::mode_for(STDOUT_FILENO);
         ad::ProgressLogger progress(std::cout, mode);
         ad::StopOnNaN stop_on_nan;
-        const ad::History h = network.fit(data.train_images, train_labels,
-                                          {.epochs = f.epochs, .batch_size = f.batch_size, .callbacks = {&progress, &stop_on_nan}});
+        const ad::History h =
+            network.fit(data.train_images, train_labels,
+                        {.epochs = f.epochs, .batch_size = f.batch_size, .callbacks = {&progress, &stop_on_nan}});
         if (!h.stopped_because.empty()) fmt::print(stderr, "mnist: training stopped: {}\n", h.stopped_because);
         if (!h.epochs.empty()) train_accuracy = h.epochs.back().accuracy.value_or(NAN);
     }
@@ -127,10 +134,13 @@ int run(const Flags& f) {
     const double eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
     if (!f.save.empty()) network.save_weights(f.save);
     if (f.json)
-        fmt::print(R"({{"test_loss": {:.6f}, "test_accuracy": {:.6f}, "train_accuracy": {}, "eval_seconds": {:.4f}, "startup_seconds": {:.4f}}})" "\n",
-                   test.loss, test.accuracy, std::isnan(train_accuracy) ? std::string("null") : fmt::format("{:.6f}", train_accuracy), eval_seconds, startup);
-    else
-        fmt::print("test_loss: {:.4f}\ntest_acc: {:.4f}\n", test.loss, test.accuracy);
+        fmt::print(
+            R"({{"test_loss": {:.6f}, "test_accuracy": {:.6f}, "train_accuracy": {}, "eval_seconds": {:.4f}, "startup_seconds": {:.4f}}})"
+            "\n",
+            test.loss, test.accuracy,
+            std::isnan(train_accuracy) ? std::string("null") : fmt::format("{:.6f}", train_accuracy), eval_seconds,
+            startup);
+    else fmt::print("test_loss: {:.4f}\ntest_acc: {:.4f}\n", test.loss, test.accuracy);
     return 0;
 }
 

@@ -8,6 +8,8 @@
 //   auto out = sess.run({y}, {{x, some_tensor}});
 #pragma once
 
+#include <adjoint/autograd/check.hpp>
+#include <adjoint/autograd/gradients.hpp>
 #include <adjoint/core/dump.hpp>
 #include <adjoint/core/error.hpp>
 #include <adjoint/core/graph.hpp>
@@ -15,18 +17,16 @@
 #include <adjoint/core/session.hpp>
 #include <adjoint/core/shape.hpp>
 #include <adjoint/core/tensor.hpp>
-#include <adjoint/ops/all.hpp>
-#include <adjoint/autograd/check.hpp>
-#include <adjoint/autograd/gradients.hpp>
 #include <adjoint/datasets/batches.hpp>
 #include <adjoint/datasets/idx.hpp>
 #include <adjoint/datasets/mnist.hpp>
+#include <adjoint/models/activations.hpp>
 #include <adjoint/models/callbacks.hpp>
 #include <adjoint/models/checkpoint.hpp>
-#include <adjoint/models/activations.hpp>
 #include <adjoint/models/dense.hpp>
 #include <adjoint/models/layer.hpp>
 #include <adjoint/models/losses.hpp>
 #include <adjoint/models/optimizers.hpp>
 #include <adjoint/models/progress.hpp>
 #include <adjoint/models/sequential.hpp>
+#include <adjoint/ops/all.hpp>

@@ -13,11 +13,11 @@ TEST_CASE("gradients: values, fan-out, broadcasting, VJPs") {
     const Expr x = g.placeholder("x", {batch, 3});
     const Expr w = g.variable("w", Tensor::from({{1.f}, {2.f}, {3.f}}));
     const Expr b = g.variable("b", Tensor::from({0.5f}));
-    const Expr y = matmul(x, w) + b;            // (batch, 1): b broadcast over the batch
-    const Expr loss = sum(y * y + y);           // fan-out: y used three times
+    const Expr y = matmul(x, w) + b;   // (batch, 1): b broadcast over the batch
+    const Expr loss = sum(y * y + y);  // fan-out: y used three times
     const auto gs = gradients(loss, {w, b, x});
     CHECK(gs[0].shape() == Shape{3, 1});
-    CHECK(gs[1].shape() == Shape{1});           // summed back over the batch
+    CHECK(gs[1].shape() == Shape{1});  // summed back over the batch
     CHECK(gs[2].shape() == Shape{batch, 3});
     Session sess(g);
     const Tensor xv = Tensor::from({{1.f, 0.f, 0.f}, {0.f, 1.f, 0.f}});
@@ -51,7 +51,7 @@ TEST_CASE("gradients: a wrt that the output does not depend on gets zeros of its
     CHECK(values(r[0]) == std::vector<double>{0, 0, 0});
     CHECK(values(r[1]) == std::vector<double>{0, 0});
     CHECK(r[2].shape() == Shape{4, 2});
-    CHECK(r[3].shape() == Shape{4, 2});         // zeros with the run's batch size
+    CHECK(r[3].shape() == Shape{4, 2});  // zeros with the run's batch size
     CHECK(values(r[3]) == std::vector<double>(8, 0));
 }
 
@@ -61,8 +61,10 @@ TEST_CASE("gradients: errors name the node at fault") {
     const Expr w = g.variable("w", {3, 2}, init::zeros());
     const Expr y = matmul(x, w);
     CHECK_ERROR(gradients(y, {w}), "output \"matmul\" has shape (batch, 2), not a scalar", "test_gradients.cpp");
-    CHECK_ERROR(gradients(y, {w}, g.placeholder("s", {batch, 3})), "dy \"s\" is f32 (batch, 3) but output \"matmul\" is f32 (batch, 2)");
-    CHECK_ERROR(gradients(sum(y), {other.variable("v", {2}, init::zeros())}), "wrt", "node \"v\" belongs to another graph");
+    CHECK_ERROR(gradients(y, {w}, g.placeholder("s", {batch, 3})),
+                "dy \"s\" is f32 (batch, 3) but output \"matmul\" is f32 (batch, 2)");
+    CHECK_ERROR(gradients(sum(y), {other.variable("v", {2}, init::zeros())}), "wrt",
+                "node \"v\" belongs to another graph");
     CHECK_ERROR(gradients(sum(cast(y, DType::i32)), {w}), "output \"sum", "has dtype i32");
     CHECK_ERROR(gradients(sum(y), {Expr{}}), "empty Expr");
 }
@@ -90,7 +92,8 @@ TEST_CASE("gradients: nodes are named under grad/, carry provenance, and show in
     }
     std::ostringstream text, dot;
     dump_text(g, text);
-    CHECK(text.str().find(fmt::format("  ; gradient of {} \"h1/matmul\" by the matmul rule", h.id())) != std::string::npos);
+    CHECK(text.str().find(fmt::format("  ; gradient of {} \"h1/matmul\" by the matmul rule", h.id())) !=
+          std::string::npos);
     dump_dot(g, dot, {dw});
     CHECK(dot.str().find("#f8d7da") != std::string::npos);  // gradient nodes have their own colour
 }
@@ -201,9 +204,27 @@ TEST_CASE("gradients: every rule at the edges of its domain: no 0 * inf where th
         {"x / 2", [](Expr x) { return x / 2.0; }, {0}, {0.5}, {0}},
         {"2 / x", [](Expr x) { return 2.0 / x; }, {1, -2}, {-2, -0.5}, {4, -0.5}},
         {"maximum(x, 0)", [](Expr x) { return maximum(x, x * 0.0); }, {0, 1}, {1, 1}, {0, 0}},
-        {"softmax over 1", [](Expr x) { return softmax(reshape(x, {x.shape()[0], 1})); }, {0, 3}, {0, 0}, {0, 0}},
-        {"log_softmax over 1", [](Expr x) { return log_softmax(reshape(x, {x.shape()[0], 1})); }, {0, 3}, {0, 0}, {0, 0}},
-        {"softmax over 1, axis 0", [](Expr x) { return softmax(reshape(x, {1, x.shape()[0]}), 0); }, {0, 3}, {0, 0}, {0, 0}},
+        {"softmax over 1",
+         [](Expr x) {
+             return softmax(reshape(x, {x.shape()[0], 1}));
+         },
+         {0, 3},
+         {0, 0},
+         {0, 0}},
+        {"log_softmax over 1",
+         [](Expr x) {
+             return log_softmax(reshape(x, {x.shape()[0], 1}));
+         },
+         {0, 3},
+         {0, 0},
+         {0, 0}},
+        {"softmax over 1, axis 0",
+         [](Expr x) {
+             return softmax(reshape(x, {1, x.shape()[0]}), 0);
+         },
+         {0, 3},
+         {0, 0},
+         {0, 0}},
     };
     for (const Case& c : cases) {
         INFO(std::string(c.name));

@@ -64,13 +64,13 @@ TEST_CASE("dump_dot: Graphviz with distinct node kinds and shapes, optionally pr
     dump_dot(g, pruned, {y});
     const std::string a = all.str(), p = pruned.str();
     CHECK(a.rfind("digraph G {", 0) == 0);
-    CHECK(a.find("shape=invhouse") != std::string::npos);   // placeholder
-    CHECK(a.find("shape=cylinder") != std::string::npos);   // variable
-    CHECK(a.find("shape=note") != std::string::npos);       // constant
+    CHECK(a.find("shape=invhouse") != std::string::npos);  // placeholder
+    CHECK(a.find("shape=cylinder") != std::string::npos);  // variable
+    CHECK(a.find("shape=note") != std::string::npos);      // constant
     CHECK(a.find("matmul\\nmatmul\\nf32 (batch, 2)") != std::string::npos);
-    CHECK(a.find("0->2") != std::string::npos);              // x -> matmul
+    CHECK(a.find("0->2") != std::string::npos);  // x -> matmul
     CHECK(a.find(other.name()) != std::string::npos);
-    CHECK(p.find(other.name()) == std::string::npos);        // not needed by y
+    CHECK(p.find(other.name()) == std::string::npos);  // not needed by y
     CHECK(p.find("mul") != std::string::npos);
 }
 

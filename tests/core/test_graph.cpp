@@ -102,7 +102,8 @@ TEST_CASE("Graph: shape mismatches are errors naming the op, the node, both shap
     CHECK_ERROR(sum(a, {2}), "axis 2 is out of range for rank 2");
     CHECK_ERROR(sum(a, {1, -1}), "axis -1 is repeated");
     CHECK_ERROR(broadcast_to(a, {3, 3}), "do not broadcast");
-    CHECK_ERROR(sparse_softmax_cross_entropy(a, g.placeholder("l4", {4}, DType::i32)), "need labels of shape (2,), got (4,)");
+    CHECK_ERROR(sparse_softmax_cross_entropy(a, g.placeholder("l4", {4}, DType::i32)),
+                "need labels of shape (2,), got (4,)");
     CHECK_ERROR(sparse_softmax_cross_entropy(a, g.placeholder("l", {2})), "labels have dtype f32");
     CHECK_ERROR(softmax_cross_entropy(a, g.placeholder("p", {2, 4})), "differ in shape");
     CHECK_ERROR(assign(a, a), "assign: \"a\" is a placeholder, not a variable");
@@ -153,7 +154,7 @@ TEST_CASE("Graph: a handle; returned from functions, moved, and outlived by its 
     Graph moved = std::move(same);
     CHECK(moved == g);
     CHECK_ERROR(same.placeholder("w", {1}), "this handle was moved from");  // NOLINT(bugprone-use-after-move)
-    CHECK_ERROR((void)same.size(), "moved from");                             // NOLINT(bugprone-use-after-move)
+    CHECK_ERROR((void)same.size(), "moved from");                           // NOLINT(bugprone-use-after-move)
     // Exprs and Sessions outlive every Graph variable: the nodes live as long as they do.
     Expr survivor;
     std::unique_ptr<Session> kept;

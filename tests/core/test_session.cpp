@@ -76,7 +76,8 @@ TEST_CASE("Session: buffers are reused once their last reader is done") {
     const Tensor got = sess.run({h}, feeds)[0];
     std::vector<double> want = values(feeds[0].value);
     for (double& v : want)
-        for (int i = 0; i < 20; ++i) v = static_cast<float>(static_cast<float>(std::tanh(static_cast<float>(v))) * 0.5f);
+        for (int i = 0; i < 20; ++i)
+            v = static_cast<float>(static_cast<float>(std::tanh(static_cast<float>(v))) * 0.5f);
     const std::vector<double> have = values(got);
     for (std::size_t i = 0; i < want.size(); i += 997) CHECK(have[i] == doctest::Approx(want[i]).epsilon(1e-6));
 }
@@ -90,8 +91,8 @@ TEST_CASE("Session: results are bit-for-bit the same on 1, 2 and 4 threads") {
     const Expr h = relu(matmul(x, w1) + b1);
     const Expr logits = matmul(h, w2);
     const Expr big = g.placeholder("big", {3000, 700});
-    const std::vector<Expr> fetches{logits, sum(h), sum(h, {0}), mean(logits, {1}), sum(big), max(big, {0}),
-                                    sum(big, {1}), softmax(logits), sum(x * x)};
+    const std::vector<Expr> fetches{logits,        sum(h),        sum(h, {0}),     mean(logits, {1}), sum(big),
+                                    max(big, {0}), sum(big, {1}), softmax(logits), sum(x * x)};
     const Feeds feeds{{x, random_tensor({128, 784}, DType::f32, 0, 1, 4)},
                       {big, random_tensor({3000, 700}, DType::f32, -1, 1, 5)}};
     std::vector<std::vector<Tensor>> runs;
@@ -113,11 +114,11 @@ TEST_CASE("Session: assigns write after every read, only when the run succeeds")
     const Expr u = g.variable("u", Tensor::from({10.f, 20.f}));
     const Expr labels = g.placeholder("labels", {2}, DType::i32);
     const Expr read = v * 1.f;
-    const Expr step_v = assign(v, v + u);   // reads v, u
-    const Expr step_u = assign(u, u * v);   // reads u and the *old* v
+    const Expr step_v = assign(v, v + u);  // reads v, u
+    const Expr step_u = assign(u, u * v);  // reads u and the *old* v
     Session sess(g);
     const auto out = sess.run({read, step_v, step_u, v});
-    CHECK(values(out[0]) == std::vector<double>{1, 2});    // read before the assign
+    CHECK(values(out[0]) == std::vector<double>{1, 2});  // read before the assign
     CHECK(values(out[1]) == std::vector<double>{11, 22});
     CHECK(values(out[2]) == std::vector<double>{10, 40});  // u * old v
     CHECK(values(out[3]) == std::vector<double>{1, 2});    // a fetched variable shows its value at the start
@@ -156,9 +157,9 @@ TEST_CASE("Session: an assign's element-wise value is computed into the variable
     const Expr w = g.variable("w", Tensor::full({256, 256}, 1.0));
     const Expr v = g.variable("v", Tensor::full({256, 256}, 2.0));
     const Expr grad = g.placeholder("grad", {256, 256});
-    const Expr read = sum(w * 1.f);                        // reads the old w
-    const Expr update = assign(w, w - grad * 0.5f);        // sub: element-wise, read only by the assign
-    const Expr swap_v = assign(v, v + w);                  // reads w, which another assign writes: not in place
+    const Expr read = sum(w * 1.f);                  // reads the old w
+    const Expr update = assign(w, w - grad * 0.5f);  // sub: element-wise, read only by the assign
+    const Expr swap_v = assign(v, v + w);            // reads w, which another assign writes: not in place
     Session sess(g);
     const Feeds feeds{{grad, Tensor::full({256, 256}, 2.0)}};
     // In place: the value needs no buffer of its own (the copy is gone).
@@ -166,11 +167,12 @@ TEST_CASE("Session: an assign's element-wise value is computed into the variable
     const PlanInfo copying = sess.plan_info({read, w - grad * 0.5f}, feeds, {});
     CHECK(alone.peak_bytes < copying.peak_bytes);
     const auto r = sess.run({read}, feeds, {update, swap_v});
-    CHECK(r[0].item<float>() == 65536.f);                  // before the update
-    CHECK(sess.value(w).data<float>()[0] == 0.f);          // 1 - 2 * 0.5
-    CHECK(sess.value(v).data<float>()[0] == 3.f);          // 2 + the old w
+    CHECK(r[0].item<float>() == 65536.f);          // before the update
+    CHECK(sess.value(w).data<float>()[0] == 0.f);  // 1 - 2 * 0.5
+    CHECK(sess.value(v).data<float>()[0] == 3.f);  // 2 + the old w
     // A failing kernel elsewhere in the run still leaves the variable untouched.
-    const Expr bad = sum(sparse_softmax_cross_entropy(g.constant(Tensor::zeros({1, 2})), g.constant(Tensor::from<std::int32_t>({5}))));
+    const Expr bad = sum(
+        sparse_softmax_cross_entropy(g.constant(Tensor::zeros({1, 2})), g.constant(Tensor::from<std::int32_t>({5}))));
     CHECK_ERROR(sess.run({bad}, feeds, {update}), "label 5 in row 0");
     CHECK(sess.value(w).data<float>()[0] == 0.f);
 }
@@ -203,12 +205,15 @@ TEST_CASE("Session: feed errors name the placeholder, the fetch and the line of 
     const std::string missing = error_of([&] { sess.run({z}, {{x, ok}}); });
     CHECK(missing.rfind("Session::run (", 0) == 0);
     CHECK(missing.find(fmt::format("test_session.cpp:{}) fetching \"add\": ", line)) != std::string::npos);
-    CHECK(missing.find("placeholder \"y\" f32 (batch, 3) is needed by fetch \"add\" but was not fed") != std::string::npos);
+    CHECK(missing.find("placeholder \"y\" f32 (batch, 3) is needed by fetch \"add\" but was not fed") !=
+          std::string::npos);
     CHECK_ERROR(sess.run({sum(x), z * 2.f}, {{x, ok}}), "fetching \"sum\", \"mul_1\"", "needed by fetch \"mul_1\"");
     CHECK_ERROR(sess.run({sum(x)}, {{x, ok}}, {z}), "and 1 target", "needed by target \"add\"");
     CHECK_ERROR(sess.plan_info({z}, {{x, ok}}), "Session::plan_info (", "test_session.cpp");
-    CHECK_ERROR(sess.run({z}, {{x, ok}, {y, Tensor::zeros({4, 2})}}), "placeholder \"y\" has shape (batch, 3) but was fed (4, 2)");
-    CHECK_ERROR(sess.run({z}, {{x, ok}, {y, Tensor::zeros({4, 3}, DType::f64)}}), "placeholder \"y\" holds f32 but was fed f64");
+    CHECK_ERROR(sess.run({z}, {{x, ok}, {y, Tensor::zeros({4, 2})}}),
+                "placeholder \"y\" has shape (batch, 3) but was fed (4, 2)");
+    CHECK_ERROR(sess.run({z}, {{x, ok}, {y, Tensor::zeros({4, 3}, DType::f64)}}),
+                "placeholder \"y\" holds f32 but was fed f64");
     CHECK_ERROR(sess.run({z}, {{x, ok}, {y, Tensor::zeros({5, 3})}}),
                 "placeholder \"y\" is fed a batch of 5 but placeholder \"x\" a batch of 4");
     CHECK_ERROR(sess.run({z}, {{x, ok}, {y, ok}, {x, ok}}), "placeholder \"x\" is fed twice");

@@ -40,7 +40,8 @@ TEST_CASE("Tensor: from, zeros, full, typed access, 64-byte alignment") {
     CHECK_ERROR(a.item<float>(), "shape (3, 2)", "not one element");
     CHECK_ERROR(Tensor::from({{1.f, 2.f}, {3.f}}), "ragged rows");
     CHECK_ERROR(Tensor::from<float>(std::vector<float>{1, 2, 3}, Shape{2, 2}), "3 values for shape (2, 2)");
-    CHECK_ERROR(Tensor({1000000, 1000000, 1000}, DType::f64), "out of memory allocating", "f64 (1000000, 1000000, 1000)");
+    CHECK_ERROR(Tensor({1000000, 1000000, 1000}, DType::f64), "out of memory allocating",
+                "f64 (1000000, 1000000, 1000)");
     // Copies share storage; clone does not.
     Tensor b = a;
     Tensor c = a.clone();

@@ -28,7 +28,8 @@ TEST_CASE("to_categorical: one-hot rows") {
 TEST_CASE("Batches: 60,000 / 128 = 468 full batches and one of 96, scaled to [0, 1]") {
     Tensor images({60000, 784}, DType::u8);
     for (std::int64_t i = 0; i < 60000; ++i)
-        for (std::int64_t k = 0; k < 784; ++k) images.data<std::uint8_t>()[i * 784 + k] = static_cast<std::uint8_t>(i % 256);
+        for (std::int64_t k = 0; k < 784; ++k)
+            images.data<std::uint8_t>()[i * 784 + k] = static_cast<std::uint8_t>(i % 256);
     Tensor labels({60000}, DType::i32);
     for (std::int64_t i = 0; i < 60000; ++i) labels.data<std::int32_t>()[i] = static_cast<std::int32_t>(i);
     Batches b(images, labels, 128);

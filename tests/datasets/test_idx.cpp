@@ -29,7 +29,8 @@ void write(const std::string& path, const Bytes& b, bool gzip = false) {
         gzwrite(f, b.data(), static_cast<unsigned>(b.size()));
         gzclose(f);
     } else {
-        std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+        std::ofstream(path, std::ios::binary)
+            .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
     }
 }
 

@@ -89,7 +89,8 @@ TEST_CASE("Sequential: learns, evaluates, predicts; sparse labels and other opti
         CAPTURE(opt);
         auto m = model(3, opt, lr);
         const Evaluation before = m->evaluate(test.x, test.onehot);
-        const History h = m->fit(data.x, data.onehot, {.epochs = 20, .batch_size = 32, .validation_data = std::pair{test.x, test.onehot}});
+        const History h = m->fit(data.x, data.onehot,
+                                 {.epochs = 20, .batch_size = 32, .validation_data = std::pair{test.x, test.onehot}});
         const Evaluation after = m->evaluate(test.x, test.onehot);
         CHECK(after.loss < before.loss);
         CHECK(after.accuracy > 0.7);
@@ -128,7 +129,8 @@ TEST_CASE("Sequential: callbacks stop on NaN and save the best weights") {
 
     auto good = model();
     SaveBest best(dir / "best.ckpt", "val_accuracy");
-    good->fit(data.x, data.onehot, {.epochs = 3, .validation_data = std::pair{data.x, data.onehot}, .callbacks = {&best}});
+    good->fit(data.x, data.onehot,
+              {.epochs = 3, .validation_data = std::pair{data.x, data.onehot}, .callbacks = {&best}});
     REQUIRE(best.best().has_value());
     CHECK(fs::exists(dir / "best.ckpt"));
     CHECK_ERROR(SaveBest("x", "f1"), "cannot monitor \"f1\"");
@@ -142,7 +144,8 @@ TEST_CASE("Sequential: checkpoints round-trip bit for bit; a bad file changes no
     auto m = model();
     m->fit(data.x, data.onehot, {.epochs = 1});
     m->save_weights(dir / "w.ckpt");
-    CHECK((fs::status(dir / "w.ckpt").permissions() & fs::perms::others_read) != fs::perms::none);  // not mkstemp's 0600
+    CHECK((fs::status(dir / "w.ckpt").permissions() & fs::perms::others_read) !=
+          fs::perms::none);  // not mkstemp's 0600
     const auto trained = weights(*m);
     auto fresh = model(99);
     fresh->load_weights(dir / "w.ckpt");
@@ -179,7 +182,8 @@ TEST_CASE("Sequential: checkpoints round-trip bit for bit; a bad file changes no
     wide.add(Dense(3, "softmax"));
     wide.compile(RMSprop(), "categorical_crossentropy");
     wide.save_weights(dir / "wide.ckpt");
-    CHECK_ERROR(other->load_weights(dir / "wide.ckpt"), "\"dense/kernel\" is f32 (20, 32) in the file but f32 (20, 16) in the model");
+    CHECK_ERROR(other->load_weights(dir / "wide.ckpt"),
+                "\"dense/kernel\" is f32 (20, 32) in the file but f32 (20, 16) in the model");
     save_checkpoint(dir / "partial.ckpt", {{"dense/kernel", Tensor::zeros({20, 16})}});
     CHECK_ERROR(other->load_weights(dir / "partial.ckpt"), "has no tensor \"dense/bias\"");
     CHECK(same_weights(weights(*other), before));
@@ -215,7 +219,8 @@ TEST_CASE("Sequential: errors name the call and the values") {
     m.add(Dense(3, "softmax"));
     m.compile(RMSprop(), "categorical_crossentropy", {"accuracy"});
     CHECK_ERROR(m.add(Dense(2)), "already compiled");
-    CHECK_ERROR(m.fit(Tensor::zeros({300, 21}), data.onehot), "inputs (300, 21) have 21 values per sample; the model takes 20");
+    CHECK_ERROR(m.fit(Tensor::zeros({300, 21}), data.onehot),
+                "inputs (300, 21) have 21 values per sample; the model takes 20");
     CHECK_ERROR(m.fit(data.x, data.labels), "the targets of categorical_crossentropy must be f32 of shape (300, 3)",
                 "to_categorical");
     CHECK_ERROR(m.fit(data.x, data.onehot, {.batch_size = 0}), "batch_size is 0");
@@ -285,7 +290,8 @@ TEST_CASE("Sequential: holds any Layer; names, shapes and parameters come from t
     Dense wants_flat(4);
     wants_flat.input_shape = Shape{2, 10};
     Sequential flat;
-    CHECK_ERROR(flat.add(wants_flat), "Dense \"dense\": one sample is (2, 10); Dense takes samples of shape (features,)");
+    CHECK_ERROR(flat.add(wants_flat),
+                "Dense \"dense\": one sample is (2, 10); Dense takes samples of shape (features,)");
     CHECK(snake_case("MaxPooling2D") == "max_pooling2d");
     CHECK(snake_case("GlobalAveragePooling2D") == "global_average_pooling2d");
     CHECK(snake_case("Conv2D") == "conv2d");
@@ -308,7 +314,8 @@ TEST_CASE("Sequential: compile honours its metrics; losses are objects, custom o
     CHECK(h.epochs[0].val_loss.has_value());
     CHECK(std::isnan(plain.evaluate(data.x, data.onehot).accuracy));
     SaveBest best_acc("unused.ckpt", "accuracy");
-    CHECK_ERROR(plain.fit(data.x, data.onehot, {.epochs = 1, .callbacks = {&best_acc}}), "compile the model with the accuracy metric");
+    CHECK_ERROR(plain.fit(data.x, data.onehot, {.epochs = 1, .callbacks = {&best_acc}}),
+                "compile the model with the accuracy metric");
     // With it, by enum.
     Sequential with({.seed = 1});
     with.add(Dense(3, "softmax", 20));

@@ -54,7 +54,8 @@ template <> void op_case<ops::Neg>() {
     CHECK(neg(Graph().placeholder("x", {2})).node().op_name() == "neg");
 }
 template <> void op_case<ops::Exp>() {
-    unary_case([](Expr x) { return exp(x); }, {0, 1, -1, -inf, inf, -1000}, {1, std::exp(1.0), std::exp(-1.0), 0, inf, 0});
+    unary_case([](Expr x) { return exp(x); }, {0, 1, -1, -inf, inf, -1000},
+               {1, std::exp(1.0), std::exp(-1.0), 0, inf, 0});
 }
 template <> void op_case<ops::Log>() {
     unary_case([](Expr x) { return log(x); }, {1, std::exp(2.0), 0.5, 0, -1, inf},
@@ -95,7 +96,8 @@ namespace {
 // Hand values on a broadcast (2, 3) op (3,), then edge values, the empty tensor, the
 // reference check on several broadcasting patterns (batched and not, with edge values),
 // and gradients broadcast both ways.
-template <class F> void binary_case(F f, std::vector<double> want, std::vector<double> edges, std::vector<double> edge_want) {
+template <class F>
+void binary_case(F f, std::vector<double> want, std::vector<double> edges, std::vector<double> edge_want) {
     auto g = [&](Exprs e) { return f(e[0], e[1]); };
     const Tensor a = Tensor::from({{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}});
     const Tensor b = Tensor::from({2.f, 2.f, -1.f});
@@ -136,11 +138,13 @@ template <> void op_case<ops::Sub>() {
     CHECK(values(eval([](Exprs e) { return 1.f - e[0]; }, {Tensor::from({1.f, 3.f})})) == std::vector<double>{0, -2});
 }
 template <> void op_case<ops::Mul>() {
-    binary_case([](Expr a, Expr b) { return a * b; }, {2, 4, -3, 8, 10, -6}, {inf, 0, -0.0, 3, 1, nan}, {nan, -0.0, nan});
+    binary_case([](Expr a, Expr b) { return a * b; }, {2, 4, -3, 8, 10, -6}, {inf, 0, -0.0, 3, 1, nan},
+                {nan, -0.0, nan});
     CHECK(values(eval([](Exprs e) { return e[0] * 2.f; }, {Tensor::from({1.5f})})) == std::vector<double>{3});
 }
 template <> void op_case<ops::Div>() {
-    binary_case([](Expr a, Expr b) { return a / b; }, {0.5, 1, -3, 2, 2.5, -6}, {1, 0, 0, 0, 1, -inf}, {inf, nan, -0.0});
+    binary_case([](Expr a, Expr b) { return a / b; }, {0.5, 1, -3, 2, 2.5, -6}, {1, 0, 0, 0, 1, -inf},
+                {inf, nan, -0.0});
     CHECK(values(eval([](Exprs e) { return 1.f / e[0]; }, {Tensor::from({4.f})})) == std::vector<double>{0.25});
 }
 template <> void op_case<ops::Maximum>() {
@@ -153,12 +157,14 @@ template <> void op_case<ops::Minimum>() {
                 {nan, nan, 0});
 }
 template <> void op_case<ops::Equal>() {
-    const Tensor out = eval([](Exprs e) { return equal(e[0], e[1]); },
-                            {Tensor::from<std::int32_t>({{1, 2, 3}, {3, 2, 1}}), Tensor::from<std::int32_t>({3, 2, 1})});
+    const Tensor out =
+        eval([](Exprs e) { return equal(e[0], e[1]); },
+             {Tensor::from<std::int32_t>({{1, 2, 3}, {3, 2, 1}}), Tensor::from<std::int32_t>({3, 2, 1})});
     CHECK(out.dtype() == DType::u8);
     CHECK(values(out) == std::vector<double>{0, 1, 0, 1, 1, 1});
     // NaN equals nothing, -0 equals 0.
-    CHECK(values(eval([](Exprs e) { return equal(e[0], e[1]); }, {Tensor::from({NAN, -0.f, 1.f}), Tensor::from({NAN, 0.f, 2.f})})) ==
+    CHECK(values(eval([](Exprs e) { return equal(e[0], e[1]); },
+                      {Tensor::from({NAN, -0.f, 1.f}), Tensor::from({NAN, 0.f, 2.f})})) ==
           std::vector<double>{0, 1, 0});
     auto g = [](Exprs e) { return equal(e[0], e[1]); };
     agrees_with_reference(g, {{Shape{batch, 10}, DType::i32, 0, 3}, {Shape{batch, 10}, DType::i32, 0, 3}}, 0);

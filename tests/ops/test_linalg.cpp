@@ -10,8 +10,9 @@ using Exprs = std::span<const Expr>;
 }
 
 template <> void op_case<ops::MatMul>() {
-    const Tensor out = eval([](Exprs e) { return matmul(e[0], e[1]); },
-                            {Tensor::from({{1.f, 2.f}, {3.f, 4.f}}), Tensor::from({{5.f, 6.f, 7.f}, {8.f, 9.f, 10.f}})});
+    const Tensor out =
+        eval([](Exprs e) { return matmul(e[0], e[1]); },
+             {Tensor::from({{1.f, 2.f}, {3.f, 4.f}}), Tensor::from({{5.f, 6.f, 7.f}, {8.f, 9.f, 10.f}})});
     CHECK(out.shape() == Shape{2, 3});
     CHECK(values(out) == std::vector<double>{21, 24, 27, 47, 54, 61});
     auto g = [](Exprs e) { return matmul(e[0], e[1]); };
@@ -31,8 +32,10 @@ template <> void op_case<ops::MatMul>() {
     // Either operand read transposed, without a transposed copy: values, the reference,
     // and gradients (whose rules use the flags too).
     const Tensor a = Tensor::from({{1.f, 2.f}, {3.f, 4.f}}), b = Tensor::from({{5.f, 6.f}, {7.f, 8.f}});
-    CHECK(values(eval([](Exprs e) { return matmul(e[0], e[1], {.a = true}); }, {a, b})) == std::vector<double>{26, 30, 38, 44});
-    CHECK(values(eval([](Exprs e) { return matmul(e[0], e[1], {.b = true}); }, {a, b})) == std::vector<double>{17, 23, 39, 53});
+    CHECK(values(eval([](Exprs e) { return matmul(e[0], e[1], {.a = true}); }, {a, b})) ==
+          std::vector<double>{26, 30, 38, 44});
+    CHECK(values(eval([](Exprs e) { return matmul(e[0], e[1], {.b = true}); }, {a, b})) ==
+          std::vector<double>{17, 23, 39, 53});
     CHECK(values(eval([](Exprs e) { return matmul(e[0], e[1], {.a = true, .b = true}); }, {a, b})) ==
           std::vector<double>{23, 31, 34, 46});
     for (bool ta : {false, true})
@@ -40,12 +43,17 @@ template <> void op_case<ops::MatMul>() {
             CAPTURE(ta);
             CAPTURE(tb);
             auto t = [&](Exprs e) { return matmul(e[0], e[1], {.a = ta, .b = tb}); };
-            agrees_with_reference(t, {{ta ? Shape{300, 37} : Shape{37, 300}, DType::f64}, {tb ? Shape{29, 300} : Shape{300, 29}, DType::f64}}, 1e-12);
-            agrees_with_reference(t, {{ta ? Shape{784, 96} : Shape{96, 784}}, {tb ? Shape{70, 784} : Shape{784, 70}}}, 1e-4);
+            agrees_with_reference(t,
+                                  {{ta ? Shape{300, 37} : Shape{37, 300}, DType::f64},
+                                   {tb ? Shape{29, 300} : Shape{300, 29}, DType::f64}},
+                                  1e-12);
+            agrees_with_reference(t, {{ta ? Shape{784, 96} : Shape{96, 784}}, {tb ? Shape{70, 784} : Shape{784, 70}}},
+                                  1e-4);
             check_op_gradients(t, {{ta ? Shape{4, 3} : Shape{3, 4}}, {tb ? Shape{5, 4} : Shape{4, 5}}});
         }
-    CHECK_ERROR(eval([](Exprs e) { return matmul(e[0], e[1], {.a = true}); }, {Tensor::zeros({2, 3}), Tensor::zeros({3, 2})}),
-                "(2, 3)^T x (3, 2): inner dimensions 2 and 3 differ");
+    CHECK_ERROR(
+        eval([](Exprs e) { return matmul(e[0], e[1], {.a = true}); }, {Tensor::zeros({2, 3}), Tensor::zeros({3, 2})}),
+        "(2, 3)^T x (3, 2): inner dimensions 2 and 3 differ");
 }
 
 template <> void op_case<ops::MatMulBias>() {
@@ -72,7 +80,8 @@ template <> void op_case<ops::MatMulBias>() {
                         const Expr sum_ = matmul(a, wv, {.a = ta}) + bias;
                         const Expr plain = relu_ ? relu(sum_) : sum_;
                         auto input = [&](const Expr& e, std::uint64_t seed, int every) {
-                            return edges ? edge_tensor(e.shape(), dt, seed, every) : random_tensor(e.shape(), dt, -1, 1, seed);
+                            return edges ? edge_tensor(e.shape(), dt, seed, every)
+                                         : random_tensor(e.shape(), dt, -1, 1, seed);
                         };
                         const Feeds feeds{{a, input(a, 1, static_cast<int>(4 * k))},
                                           {wv, input(wv, 2, static_cast<int>(4 * k))},
@@ -84,8 +93,8 @@ template <> void op_case<ops::MatMulBias>() {
     // relu keeps NaN in the fused epilogue as it does alone (a NaN input row stays NaN).
     {
         const Tensor xs = Tensor::from({{NAN, 1.f}, {1.f, 1.f}}), ws = Tensor::from({{1.f}, {-1.f}});
-        const std::vector<double> y = values(eval([](Exprs e) { return matmul_bias(e[0], e[1], e[2], true); },
-                                                  {xs, ws, Tensor::from({0.f})}));
+        const std::vector<double> y =
+            values(eval([](Exprs e) { return matmul_bias(e[0], e[1], e[2], true); }, {xs, ws, Tensor::from({0.f})}));
         CHECK(std::isnan(y[0]));
         CHECK(y[1] == 0);
     }
@@ -102,11 +111,13 @@ template <> void op_case<ops::MatMulBias>() {
     CHECK_ERROR(matmul_bias(g.placeholder("x", {batch, 4}), g.placeholder("w", {4, 5}), g.placeholder("b", {4})),
                 "the bias is (4,); it must be (5,)");
     CHECK(matmul_bias(g.placeholder("y", {2, 4}), g.placeholder("v", {4, 5}), g.placeholder("c", {5}), true)
-              .node().op->attrs() == "relu");
+              .node()
+              .op->attrs() == "relu");
 }
 
 template <> void op_case<ops::Transpose>() {
-    const Tensor out = eval([](Exprs e) { return transpose(e[0]); }, {Tensor::from({{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}})});
+    const Tensor out =
+        eval([](Exprs e) { return transpose(e[0]); }, {Tensor::from({{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}})});
     CHECK(out.shape() == Shape{3, 2});
     CHECK(values(out) == std::vector<double>{1, 4, 2, 5, 3, 6});
     agrees_with_reference([](Exprs e) { return transpose(e[0]); }, {{Shape{batch, 70}}}, 0);
@@ -115,11 +126,18 @@ template <> void op_case<ops::Transpose>() {
 }
 
 template <> void op_case<ops::Reshape>() {
-    const Tensor out = eval([](Exprs e) { return reshape(e[0], {3, 2}); }, {Tensor::from({{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}})});
+    const Tensor out = eval(
+        [](Exprs e) {
+            return reshape(e[0], {3, 2});
+        },
+        {Tensor::from({{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}})});
     CHECK(out.shape() == Shape{3, 2});
     CHECK(values(out) == std::vector<double>{1, 2, 3, 4, 5, 6});
-    const Tensor flat = agrees_with_reference([](Exprs e) { return reshape(e[0], {batch, 12}); },
-                                              {{Shape{batch, 3, 4}}}, 0);
+    const Tensor flat = agrees_with_reference(
+        [](Exprs e) {
+            return reshape(e[0], {batch, 12});
+        },
+        {{Shape{batch, 3, 4}}}, 0);
     CHECK(flat.shape() == Shape{128, 12});
     check_op_gradients([](Exprs e) { return reshape(e[0], {2, 6}); }, {{Shape{3, 4}}});
 }
@@ -135,8 +153,13 @@ template <> void op_case<ops::BroadcastTo>() {
     Session sess(g);
     const Tensor rv = random_tensor({1, 5}, DType::f32, -1, 1, 1);
     CHECK(sess.run({wide}, {{row, rv}, {other, Tensor::zeros({3, 2})}})[0].shape() == Shape{3, 5});
-    CHECK_ERROR(sess.run({wide}, {{row, rv}}), "broadcast_to \"broadcast_to\"", "has shape (batch, 5), but this run's batch size is unknown");
-    agrees_with_reference([](Exprs e) { return broadcast_to(e[0], {batch, 5}); }, {{Shape{batch, 1}}, {Shape{1, 5}}}, 0);
+    CHECK_ERROR(sess.run({wide}, {{row, rv}}), "broadcast_to \"broadcast_to\"",
+                "has shape (batch, 5), but this run's batch size is unknown");
+    agrees_with_reference(
+        [](Exprs e) {
+            return broadcast_to(e[0], {batch, 5});
+        },
+        {{Shape{batch, 1}}, {Shape{1, 5}}}, 0);
     agrees_with_reference([](Exprs e) { return broadcast_to(e[0], {4, 3, 5}); }, {{Shape{3, 1}, DType::i32, 0, 9}}, 0);
     check_op_gradients([](Exprs e) { return broadcast_to(e[0], {2, 3, 4}); }, {{Shape{3, 1}}});
 }
@@ -150,7 +173,8 @@ template <> void op_case<ops::Cast>() {
     const Tensor f = eval([](Exprs e) { return cast(e[0], DType::f32); }, {Tensor::from<std::uint8_t>({0, 128, 255})});
     CHECK(values(f) == std::vector<double>{0, 128, 255});
     agrees_with_reference([](Exprs e) { return cast(e[0], DType::f64); }, {{Shape{batch, 9}, DType::u8, 0, 255}}, 0);
-    agrees_with_reference([](Exprs e) { return cast(e[0], DType::i32); }, {{Shape{batch, 9}, DType::f32, -1e3, 1e3}}, 0);
+    agrees_with_reference([](Exprs e) { return cast(e[0], DType::i32); }, {{Shape{batch, 9}, DType::f32, -1e3, 1e3}},
+                          0);
     // Between floating types the gradient is cast back; through integers none flows.
     Graph g;
     const Expr x = g.placeholder("x", {3});

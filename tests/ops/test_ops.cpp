@@ -3,15 +3,13 @@
 // values, edge values, agreement with its naive reference kernel, gradient checks.
 #include <tuple>
 
-#include "ops/op_list.hpp"
 #include "op_cases.hpp"
+#include "ops/op_list.hpp"
 
 namespace adjoint::test {
 
 template <class V> struct as_tuple;
-template <class... T> struct as_tuple<std::variant<T...>> {
-    using type = std::tuple<T...>;
-};
+template <class... T> struct as_tuple<std::variant<T...>> { using type = std::tuple<T...>; };
 
 TEST_CASE_TEMPLATE_DEFINE("op", Op, every_op) {
     INFO("op: ", Op::name);

@@ -12,7 +12,7 @@ namespace {
 // and checks every written variable against the naive reference kernel (long double,
 // rounded once) on copies: within an ulp or two.
 void update_agrees_with_reference(std::size_t written, const std::function<Expr(std::vector<Expr>)>& build,
-                           std::vector<Tensor> extra = {}, DType dtype = DType::f32) {
+                                  std::vector<Tensor> extra = {}, DType dtype = DType::f32) {
     const Shape shape{300, 70};  // several parallel chunks, the last one short
     Graph g;
     std::vector<Expr> in;
@@ -54,7 +54,8 @@ void update_matches_unfused(std::size_t written, const std::function<Expr(std::v
     const Shape shape{300, 70};
     Graph g;
     std::vector<Expr> in;
-    for (std::size_t i = 0; i < written; ++i) in.push_back(g.variable(fmt::format("v{}", i), edge_tensor(shape, dtype, 20 + i)));
+    for (std::size_t i = 0; i < written; ++i)
+        in.push_back(g.variable(fmt::format("v{}", i), edge_tensor(shape, dtype, 20 + i)));
     const Expr grad = g.placeholder("g", shape, dtype);
     in.push_back(grad);
     for (const Tensor& t : extra) in.push_back(g.constant(t));
@@ -90,8 +91,9 @@ template <> void op_case<ops::SGDApply>() {
     CHECK(values(sess.run({up}, {{grad, Tensor::from({2.0, -4.0})}})[0]) == std::vector<double>{0, 4});
     CHECK(values(sess.value(w)) == std::vector<double>{0, 4});
     update_agrees_with_reference(1, [](std::vector<Expr> e) { return sgd_apply(e[0], e[1], 0.01); });
-    update_matches_unfused(1, [](std::vector<Expr> e) { return sgd_apply(e[0], e[1], 0.01); },
-                           [](std::vector<Expr> e) { return std::vector<Expr>{e[0] - e[1] * 0.01}; });
+    update_matches_unfused(
+        1, [](std::vector<Expr> e) { return sgd_apply(e[0], e[1], 0.01); },
+        [](std::vector<Expr> e) { return std::vector<Expr>{e[0] - e[1] * 0.01}; });
     no_gradient_through([](Graph& gr, Expr x) { return sgd_apply(gr.variable("w", Tensor::zeros({2})), x, 0.1); });
     CHECK_ERROR(sgd_apply(grad, grad, 0.1), "sgd_apply", "\"g\" is a placeholder, not a variable");
     CHECK_ERROR(sgd_apply(w, g.placeholder("h", {3}, DType::f64), 0.1), "input 1 is (3,), input 0 is (2,)");
@@ -111,7 +113,8 @@ template <> void op_case<ops::MomentumApply>() {
         CHECK(sess.value(v).item<double>() == doctest::Approx(v_new).epsilon(1e-15));
         CHECK(sess.value(w).item<double>() ==
               doctest::Approx(nesterov ? 1 + 0.9 * v_new - 0.1 * 2 : 1 + v_new).epsilon(1e-15));
-        update_agrees_with_reference(2, [=](std::vector<Expr> e) { return momentum_apply(e[0], e[1], e[2], 0.01, 0.9, nesterov); });
+        update_agrees_with_reference(
+            2, [=](std::vector<Expr> e) { return momentum_apply(e[0], e[1], e[2], 0.01, 0.9, nesterov); });
         update_matches_unfused(
             2, [=](std::vector<Expr> e) { return momentum_apply(e[0], e[1], e[2], 0.01, 0.9, nesterov); },
             [=](std::vector<Expr> e) {
@@ -120,7 +123,8 @@ template <> void op_case<ops::MomentumApply>() {
             });
     }
     no_gradient_through([](Graph& gr, Expr x) {
-        return momentum_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("v", Tensor::zeros({2})), x, 0.1, 0.9, false);
+        return momentum_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("v", Tensor::zeros({2})), x, 0.1, 0.9,
+                              false);
     });
 }
 
@@ -138,9 +142,10 @@ template <> void op_case<ops::RMSpropApply>() {
     CHECK(values(sess.value(a)) == std::vector<double>{5, 4});
     CHECK(values(r[0]) == std::vector<double>{1 - 0.1 * 3 / std::sqrt(5.0), 1 - 0.1 * 2 / 2});
     CHECK(values(r[1]) == std::vector<double>{1, 4});
-    update_agrees_with_reference(2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); });
-    update_agrees_with_reference(2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); }, {},
-                          DType::f64);
+    update_agrees_with_reference(2,
+                                 [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); });
+    update_agrees_with_reference(
+        2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); }, {}, DType::f64);
     for (DType dt : {DType::f32, DType::f64})
         update_matches_unfused(
             2, [](std::vector<Expr> e) { return rmsprop_apply(e[0], e[1], e[2], 1e-3, 0.9, 1e-7); },
@@ -150,12 +155,14 @@ template <> void op_case<ops::RMSpropApply>() {
             },
             {}, dt);
     no_gradient_through([](Graph& gr, Expr x) {
-        return rmsprop_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("a", Tensor::zeros({2})), x, 0.1, 0.9, 1e-7);
+        return rmsprop_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("a", Tensor::zeros({2})), x, 0.1, 0.9,
+                             1e-7);
     });
     // The same variable as weights and state: both would be written, which the plan refuses.
     const Expr twice = rmsprop_apply(w, w, grad, 0.1, 0.9, 1e-7);
     CHECK_ERROR(sess.run({twice}, {{grad, Tensor::from({1.0, 1.0})}}), "variable \"w\" is assigned twice");
-    CHECK_ERROR(rmsprop_apply(w, grad, grad, 0.1, 0.9, 1e-7), "rmsprop_apply", "\"g\" is a placeholder, not a variable");
+    CHECK_ERROR(rmsprop_apply(w, grad, grad, 0.1, 0.9, 1e-7), "rmsprop_apply",
+                "\"g\" is a placeholder, not a variable");
     CHECK_ERROR(rmsprop_apply(w, g.variable("b", Tensor::zeros({3}, DType::f64)), grad, 0.1, 0.9, 1e-7),
                 "input 1 is (3,), input 0 is (2,)");
     CHECK_ERROR(rmsprop_apply(w, a, g.placeholder("h", {2}), 0.1, 0.9, 1e-7), "f32", "f64");
@@ -174,8 +181,9 @@ template <> void op_case<ops::AdamApply>() {
     CHECK(sess.value(m).item<double>() == doctest::Approx(m_new).epsilon(1e-15));
     CHECK(sess.value(v).item<double>() == doctest::Approx(v_new).epsilon(1e-15));
     CHECK(sess.value(w).item<double>() == doctest::Approx(1 - 0.01 * m_new / std::sqrt(v_new)).epsilon(1e-15));
-    update_agrees_with_reference(3, [](std::vector<Expr> e) { return adam_apply(e[0], e[1], e[2], e[3], e[4], 0.9, 0.999, 1e-7); },
-                          {Tensor::scalar(1e-3f)});
+    update_agrees_with_reference(
+        3, [](std::vector<Expr> e) { return adam_apply(e[0], e[1], e[2], e[3], e[4], 0.9, 0.999, 1e-7); },
+        {Tensor::scalar(1e-3f)});
     update_matches_unfused(
         3, [](std::vector<Expr> e) { return adam_apply(e[0], e[1], e[2], e[3], e[4], 0.9, 0.999, 1e-7); },
         [](std::vector<Expr> e) {

@@ -22,7 +22,8 @@ template <> void op_case<ops::Sum>() {
     for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}, {0, 1}})
         agrees_with_reference([&](Exprs e) { return sum(e[0], axes); }, {{Shape{batch, 300}}}, 1e-5);
     for (std::vector<int> axes : {std::vector<int>{0, 2}, {1}, {2}, {0, 1}, {1, 2}})
-        agrees_with_reference([&](Exprs e) { return sum(e[0], axes, true); }, {{Shape{batch, 6, 7}, DType::f64}}, 1e-12);
+        agrees_with_reference([&](Exprs e) { return sum(e[0], axes, true); }, {{Shape{batch, 6, 7}, DType::f64}},
+                              1e-12);
     // A long sum (over 64 chunks) stays close to the naive one.
     agrees_with_reference([](Exprs e) { return sum(e[0]); }, {{Shape{1000, 1000}, DType::f64}}, 1e-12);
     for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}})
@@ -55,7 +56,8 @@ template <> void op_case<ops::ArgMax>() {
     CHECK(values(a) == std::vector<double>{1, 2});
     CHECK(values(eval([](Exprs e) { return argmax(e[0], 0); }, {m23})) == std::vector<double>{1, 0, 1});
     // Ties go to the first index.
-    CHECK(values(eval([](Exprs e) { return argmax(e[0]); }, {Tensor::from({3.f, 7.f, 7.f})})) == std::vector<double>{1});
+    CHECK(values(eval([](Exprs e) { return argmax(e[0]); }, {Tensor::from({3.f, 7.f, 7.f})})) ==
+          std::vector<double>{1});
     agrees_with_reference([](Exprs e) { return argmax(e[0], -1); }, {{Shape{batch, 10}}}, 0);
     check_no_gradient([](Exprs e) { return argmax(e[0]); }, {{Shape{3, 4}}});
 }
@@ -139,7 +141,8 @@ template <> void op_case<ops::Softmax>() {
     CHECK(max_rel_diff(r[0], r[1]) < 1e-15);
     // With NaN, +-inf, -0.0 and denormals among the logits: NaN and infinities where the
     // composite has them, the same values elsewhere.
-    const auto e = sess.run({softmax(x), transpose(softmax(transpose(x), 0))}, {{x, edge_tensor({7, 10}, DType::f64, 6, 8)}});
+    const auto e =
+        sess.run({softmax(x), transpose(softmax(transpose(x), 0))}, {{x, edge_tensor({7, 10}, DType::f64, 6, 8)}});
     CHECK(max_rel_diff(e[0], e[1]) < 1e-15);
     agrees_with_reference([](Exprs e) { return softmax(e[0]); }, {{Shape{batch, 10}, DType::f32, -30, 30}}, 1e-6);
     agrees_with_reference([](Exprs e) { return softmax(e[0]); }, {{Shape{5, 3000}, DType::f64, -30, 30}}, 1e-14);
@@ -169,15 +172,19 @@ template <> void op_case<ops::SoftmaxCrossEntropyGrad>() {
     auto grad = [](Exprs e) {
         return make(ops::SoftmaxCrossEntropyGrad{}, {e[0], e[1], e[2]}, std::source_location::current());
     };
-    agrees_with_reference(grad, {{Shape{batch, 10}, DType::f32, -30, 30}, {Shape{batch, 10}, DType::f32, 0, 1}, {Shape{batch}}}, 1e-6);
+    agrees_with_reference(
+        grad, {{Shape{batch, 10}, DType::f32, -30, 30}, {Shape{batch, 10}, DType::f32, 0, 1}, {Shape{batch}}}, 1e-6);
     // Its own rule, for second order, against central differences.
-    check_op_gradients(grad, {{Shape{3, 5}, DType::f64, -3, 3}, {Shape{3, 5}, DType::f64, 0, 1}, {Shape{3}, DType::f64, -1, 1}});
-    CHECK_ERROR(grad(std::vector<Expr>{x, l, g.placeholder("bad", {batch, 2}, DType::f64)}), "need a loss gradient of shape (batch,)");
+    check_op_gradients(
+        grad, {{Shape{3, 5}, DType::f64, -3, 3}, {Shape{3, 5}, DType::f64, 0, 1}, {Shape{3}, DType::f64, -1, 1}});
+    CHECK_ERROR(grad(std::vector<Expr>{x, l, g.placeholder("bad", {batch, 2}, DType::f64)}),
+                "need a loss gradient of shape (batch,)");
 }
 
 template <> void op_case<ops::SparseSoftmaxCrossEntropy>() {
-    const Tensor out = eval([](Exprs e) { return sparse_softmax_cross_entropy(e[0], e[1]); },
-                            {Tensor::from({{0.f, 0.f, 0.f, 0.f}, {-1e4f, 1e4f, 0.f, 0.f}}), Tensor::from<std::int32_t>({2, 0})});
+    const Tensor out =
+        eval([](Exprs e) { return sparse_softmax_cross_entropy(e[0], e[1]); },
+             {Tensor::from({{0.f, 0.f, 0.f, 0.f}, {-1e4f, 1e4f, 0.f, 0.f}}), Tensor::from<std::int32_t>({2, 0})});
     CHECK(out.data<float>()[0] == doctest::Approx(std::log(4.f)));
     CHECK(out.data<float>()[1] == 2e4f);  // finite at +-1e4
     agrees_with_reference([](Exprs e) { return sparse_softmax_cross_entropy(e[0], e[1]); },
@@ -191,14 +198,16 @@ template <> void op_case<ops::SparseSoftmaxCrossEntropy>() {
     const Expr labels = h.placeholder("labels", {2}, DType::i32);
     const Expr loss = sum(sparse_softmax_cross_entropy(logits, labels));
     Session hs(h);
-    const auto v = hs.run({loss, gradients(loss, {logits})[0]}, {{logits, Tensor::from({{1e4f, -1e4f, 0.f}, {0.f, 0.f, 0.f}})},
-                                                                 {labels, Tensor::from<std::int32_t>({1, 0})}});
+    const auto v = hs.run(
+        {loss, gradients(loss, {logits})[0]},
+        {{logits, Tensor::from({{1e4f, -1e4f, 0.f}, {0.f, 0.f, 0.f}})}, {labels, Tensor::from<std::int32_t>({1, 0})}});
     CHECK(v[0].item<float>() == doctest::Approx(2e4 + std::log(3.0)));
     const std::vector<double> d = values(v[1]);
     CHECK(d[0] == 1);
     CHECK(d[1] == -1);
     CHECK(d[3] == doctest::Approx(1.0 / 3 - 1));
-    CHECK_ERROR(hs.run({gradients(loss, {logits})[0]}, {{logits, Tensor::zeros({2, 3})}, {labels, Tensor::from<std::int32_t>({0, 3})}}),
+    CHECK_ERROR(hs.run({gradients(loss, {logits})[0]},
+                       {{logits, Tensor::zeros({2, 3})}, {labels, Tensor::from<std::int32_t>({0, 3})}}),
                 "label 3 in row 1 is out of range [0, 3)");
 }
 
@@ -206,10 +215,11 @@ template <> void op_case<ops::OneHot>() {
     const Tensor out = eval([](Exprs e) { return one_hot(e[0], 3); }, {Tensor::from<std::int32_t>({2, 0})});
     CHECK(out.shape() == Shape{2, 3});
     CHECK(values(out) == std::vector<double>{0, 0, 1, 1, 0, 0});
-    CHECK(eval([](Exprs e) { return one_hot(e[0], 2, DType::f64); }, {Tensor::from<std::uint8_t>({1})}).dtype() == DType::f64);
+    CHECK(eval([](Exprs e) { return one_hot(e[0], 2, DType::f64); }, {Tensor::from<std::uint8_t>({1})}).dtype() ==
+          DType::f64);
     agrees_with_reference([](Exprs e) { return one_hot(e[0], 10); }, {{Shape{batch}, DType::u8, 0, 10}}, 0);
-    CHECK_ERROR(eval([](Exprs e) { return one_hot(e[0], 3); }, {Tensor::from<std::int32_t>({1, -1})}),
-                "one_hot", "label -1 in row 1 is out of range [0, 3)");
+    CHECK_ERROR(eval([](Exprs e) { return one_hot(e[0], 3); }, {Tensor::from<std::int32_t>({1, -1})}), "one_hot",
+                "label -1 in row 1 is out of range [0, 3)");
     Graph g;
     CHECK_ERROR(one_hot(g.placeholder("f", {2}), 3), "labels have dtype f32");
     // Labels are indices: the rule gives them no gradient (the pass never asks for one of

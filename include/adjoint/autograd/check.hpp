@@ -24,18 +24,18 @@ struct GradCheckOptions {
 };
 
 struct GradCheckEntry {
-    std::string name;           // the wrt node
-    std::int64_t checked = 0;   // Jacobian entries compared
-    double max_abs_error = 0;   // max |symbolic - numeric|
-    double max_rel_error = 0;   // max |symbolic - numeric| / max(|numeric|, 1e-12)
-    bool ok = true;             // every entry within atol + rtol |numeric|
+    std::string name;          // the wrt node
+    std::int64_t checked = 0;  // Jacobian entries compared
+    double max_abs_error = 0;  // max |symbolic - numeric|
+    double max_rel_error = 0;  // max |symbolic - numeric| / max(|numeric|, 1e-12)
+    bool ok = true;            // every entry within atol + rtol |numeric|
 };
 
 struct GradCheckReport {
     std::vector<GradCheckEntry> entries;  // one per wrt
     bool deterministic = true;            // two evaluations of the gradient agreed bit for bit
     bool ok() const;
-    std::string str() const;              // a table for test logs and the console
+    std::string str() const;  // a table for test logs and the console
 };
 
 // Compares the Jacobian of `output` with respect to each of `wrt` (variables or fed

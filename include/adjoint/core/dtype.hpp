@@ -60,8 +60,7 @@ template <class F> decltype(auto) visit_floating(DType t, std::string_view what,
         case DType::f64: return f(double{});
         default: break;
     }
-    throw Error(std::string(what) + ": dtype " + std::string(dtype_name(t)) +
-                " is not supported (f32, f64 only)");
+    throw Error(std::string(what) + ": dtype " + std::string(dtype_name(t)) + " is not supported (f32, f64 only)");
 }
 
 }  // namespace adjoint

@@ -5,10 +5,10 @@
 
 #include <cstdint>
 #include <optional>
-#include <vector>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <adjoint/core/expr.hpp>
 #include <adjoint/core/tensor.hpp>

@@ -20,7 +20,7 @@ class Tensor {
 public:
     static constexpr std::size_t alignment = 64;
 
-    Tensor() = default;  // empty: no storage, shape (), f32
+    Tensor() = default;                // empty: no storage, shape (), f32
     Tensor(Shape shape, DType dtype);  // uninitialised storage
 
     static Tensor zeros(const Shape& shape, DType dtype = DType::f32);
@@ -30,8 +30,7 @@ public:
     // Nested initialiser lists: the element type gives the dtype, the nesting the shape.
     template <class T> static Tensor from(std::initializer_list<T> v);
     template <class T> static Tensor from(std::initializer_list<std::initializer_list<T>> v);
-    template <class T>
-    static Tensor from(std::initializer_list<std::initializer_list<std::initializer_list<T>>> v);
+    template <class T> static Tensor from(std::initializer_list<std::initializer_list<std::initializer_list<T>>> v);
 
     const Shape& shape() const { return shape_; }
     DType dtype() const { return dtype_; }
@@ -76,8 +75,8 @@ std::string to_string(const Tensor& t);
 
 template <class T> void Tensor::check_type(const char* what) const {
     if (dtype_of<T> != dtype_)
-        throw Error(fmt::format("Tensor::{}<{}>: the tensor's dtype is {}", what,
-                                dtype_name(dtype_of<T>), dtype_name(dtype_)));
+        throw Error(
+            fmt::format("Tensor::{}<{}>: the tensor's dtype is {}", what, dtype_name(dtype_of<T>), dtype_name(dtype_)));
 }
 
 template <class T> std::span<T> Tensor::data() {
@@ -92,8 +91,7 @@ template <class T> std::span<const T> Tensor::data() const {
 
 template <class T> T Tensor::item() const {
     check_type<T>("item");
-    if (numel() != 1)
-        throw Error(fmt::format("Tensor::item: the tensor has shape {}, not one element", shape_));
+    if (numel() != 1) throw Error(fmt::format("Tensor::item: the tensor has shape {}, not one element", shape_));
     return data<T>()[0];
 }
 
@@ -106,8 +104,7 @@ template <class T> Tensor Tensor::scalar(T value) {
 template <class T> Tensor Tensor::from(std::span<const T> values, const Shape& shape) {
     Tensor t(shape, dtype_of<T>);
     if (static_cast<std::int64_t>(values.size()) != t.numel())
-        throw Error(fmt::format("Tensor::from: {} values for shape {} ({} elements)", values.size(),
-                                shape, t.numel()));
+        throw Error(fmt::format("Tensor::from: {} values for shape {} ({} elements)", values.size(), shape, t.numel()));
     std::copy(values.begin(), values.end(), t.data<T>().begin());
     return t;
 }
@@ -129,8 +126,7 @@ template <class T> Tensor Tensor::from(std::initializer_list<std::initializer_li
     return t;
 }
 
-template <class T>
-Tensor Tensor::from(std::initializer_list<std::initializer_list<std::initializer_list<T>>> v) {
+template <class T> Tensor Tensor::from(std::initializer_list<std::initializer_list<std::initializer_list<T>>> v) {
     const std::int64_t n0 = static_cast<std::int64_t>(v.size());
     const std::int64_t n1 = n0 ? static_cast<std::int64_t>(v.begin()->size()) : 0;
     const std::int64_t n2 = n1 ? static_cast<std::int64_t>(v.begin()->begin()->size()) : 0;

@@ -4,9 +4,9 @@
 
 #include <adjoint/ops/argmax.hpp>
 #include <adjoint/ops/assign.hpp>
-#include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/cast.hpp>
 #include <adjoint/ops/cross_entropy.hpp>
+#include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/matmul.hpp>
 #include <adjoint/ops/optimizer_ops.hpp>
 #include <adjoint/ops/reduce.hpp>

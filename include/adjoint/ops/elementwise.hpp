@@ -41,22 +41,22 @@ template <class D> struct Compare : NoAttrs {
 };
 
 // One struct per line of the table: ops::Relu, ops::Add, ops::Equal, ...
-#define ADJOINT_UNARY(Type, fn, expr, dx)                                          \
-    struct Type : Unary<Type> {                                                    \
-        static constexpr std::string_view name = #fn;                              \
-        template <class T> static T f(T x) { return expr; }                        \
-        static Expr rule(const Expr& x, const Expr& y, const Expr& dy);            \
+#define ADJOINT_UNARY(Type, fn, expr, dx)                               \
+    struct Type : Unary<Type> {                                         \
+        static constexpr std::string_view name = #fn;                   \
+        template <class T> static T f(T x) { return expr; }             \
+        static Expr rule(const Expr& x, const Expr& y, const Expr& dy); \
     };
-#define ADJOINT_BINARY(Type, fn, expr, da, db)                                                      \
-    struct Type : Binary<Type> {                                                                    \
-        static constexpr std::string_view name = #fn;                                               \
-        template <class T> static T f(T a, T b) { return expr; }                                    \
+#define ADJOINT_BINARY(Type, fn, expr, da, db)                                                          \
+    struct Type : Binary<Type> {                                                                        \
+        static constexpr std::string_view name = #fn;                                                   \
+        template <class T> static T f(T a, T b) { return expr; }                                        \
         static std::optional<Expr> rule_a(const Expr& a, const Expr& b, const Expr& y, const Expr& dy); \
         static std::optional<Expr> rule_b(const Expr& a, const Expr& b, const Expr& y, const Expr& dy); \
     };
-#define ADJOINT_COMPARE(Type, fn, expr)                                                        \
-    struct Type : Compare<Type> {                                                              \
-        static constexpr std::string_view name = #fn;                                          \
+#define ADJOINT_COMPARE(Type, fn, expr)                                                                \
+    struct Type : Compare<Type> {                                                                      \
+        static constexpr std::string_view name = #fn;                                                  \
         template <class T> static std::uint8_t f(T a, T b) { return static_cast<std::uint8_t>(expr); } \
     };
 #include <adjoint/ops/elementwise.def>

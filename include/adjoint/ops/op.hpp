@@ -21,8 +21,8 @@
 namespace adjoint::ops {
 
 template <class T>
-concept Op = requires(const T& op, std::span<const TypedShape> in, std::int64_t batch_size, const Inputs& x,
-                      Tensor& y, const GradContext& c) {
+concept Op = requires(const T& op, std::span<const TypedShape> in, std::int64_t batch_size, const Inputs& x, Tensor& y,
+                      const GradContext& c) {
     { T::name } -> std::convertible_to<std::string_view>;
     { op.attrs() } -> std::convertible_to<std::string>;
     { op.infer(in, batch_size) } -> std::same_as<TypedShape>;
@@ -71,7 +71,8 @@ private:
 template <Op T> Expr make(T op, std::initializer_list<Expr> inputs, std::source_location loc) {
     if (inputs.size() == 0) throw Error(fmt::format("{}: an op needs at least one input", T::name));
     return inputs.begin()->graph().append_op(std::make_shared<OpAdapter<T>>(std::move(op)),
-                                             std::span<const Expr>(inputs.begin(), inputs.size()), std::string(T::name), loc);
+                                             std::span<const Expr>(inputs.begin(), inputs.size()), std::string(T::name),
+                                             loc);
 }
 
 // The op struct behind a node, or nullptr if the node is not a T.
@@ -86,9 +87,7 @@ template <Op T> const T* as(const Node& n) {
 template <class... F> Grads grads(const GradContext& c, F&&... f) {
     Grads out;
     std::size_t i = 0;
-    auto one = [&](auto& fi) {
-        out.push_back(c.wanted[i++] ? std::optional<Expr>(fi()) : std::nullopt);
-    };
+    auto one = [&](auto& fi) { out.push_back(c.wanted[i++] ? std::optional<Expr>(fi()) : std::nullopt); };
     (one(f), ...);
     return out;
 }
