@@ -27,7 +27,7 @@ Expr unbroadcast(const Expr& g, const Shape& to) {
 }
 
 // A node of zeros shaped like `x`: a constant, or a broadcast scalar if x has a batch dim.
-Expr zeros_like(const Expr& x, std::source_location loc) {
+Expr zeros_like(const Expr& x, SourceLocation loc) {
     Graph g = x.graph();
     auto scope = g.gradient_scope(x.id(), "zeros");
     if (!x.shape().has_batch()) return g.constant(Tensor::zeros(x.shape(), x.dtype()), loc);
@@ -36,8 +36,7 @@ Expr zeros_like(const Expr& x, std::source_location loc) {
 
 }  // namespace
 
-std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::optional<Expr> dy,
-                            std::source_location loc) {
+std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::optional<Expr> dy, SourceLocation loc) {
     Graph g = y.graph();
     g.check_owns(y, fmt::format("gradients ({})", where(loc)));
     for (const Expr& w : wrt) g.check_owns(w, fmt::format("gradients: wrt ({})", where(loc)));
@@ -59,7 +58,7 @@ std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::op
 
     // Between: on a path from some wrt to y (ids are topological, so two sweeps).
     const NodeId top = y.id();
-    std::vector<char> from_wrt(top + 1, 0), to_y(top + 1, 0);
+    std::vector<std::uint8_t> from_wrt(top + 1, 0), to_y(top + 1, 0);
     for (const Expr& w : wrt)
         if (w.id() <= top) from_wrt[w.id()] = 1;
     for (NodeId n = 0; n <= top; ++n)
@@ -77,7 +76,7 @@ std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::op
         grad[top] = g.constant("ones", Tensor::full(Shape{}, 1.0, y.dtype()), loc);
     }
     std::vector<Expr> inputs;
-    std::vector<char> wanted;
+    std::vector<std::uint8_t> wanted;
     for (NodeId n = top + 1; n-- > 0;) {
         if (!grad[n] || g.node(n).kind != NodeKind::op || !from_wrt[n] || !to_y[n]) continue;
         // Copies: rules append nodes, which may move the graph's node storage.
@@ -88,8 +87,8 @@ std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::op
         bool any = false;
         for (NodeId in : input_ids) {
             inputs.push_back(g.expr(in));
-            wanted.push_back(from_wrt[in] && is_floating(g.node(in).type.dtype));
-            any = any || wanted.back();
+            wanted.push_back(from_wrt[in] != 0 && is_floating(g.node(in).type.dtype) ? 1 : 0);
+            any = any || wanted.back() != 0;
         }
         if (!any) continue;
         const Expr out = g.expr(n);

@@ -10,24 +10,10 @@
 namespace ad = adjoint;
 namespace po = boost::program_options;
 
-int main(int argc, char** argv) {
-    int nodes = 10000, repeat = 20;
-    po::options_description opts("bench_executor: microseconds per node on a chain of tiny ops");
-    opts.add_options()("help", "show this help")("nodes", po::value(&nodes)->default_value(nodes), "chain length")(
-        "repeat", po::value(&repeat)->default_value(repeat), "runs per thread count");
-    po::variables_map vm;
-    try {
-        po::store(po::parse_command_line(argc, argv, opts), vm);
-        po::notify(vm);
-        if (nodes < 1 || repeat < 1) throw po::error("--nodes and --repeat must be at least 1");
-    } catch (const po::error& e) {
-        std::cerr << "bench_executor: " << e.what() << "\n" << opts;
-        return 2;
-    }
-    if (vm.count("help")) {
-        std::cout << opts;
-        return 0;
-    }
+namespace {
+
+// Times `repeat` runs of a chain of `nodes` adds on 1 and 2 threads.
+int measure(int nodes, int repeat) {
     ad::Graph g;
     const ad::Expr x = g.placeholder("x", {1});
     const ad::Expr one = g.constant(ad::Tensor::from({1.f}));
@@ -50,5 +36,34 @@ int main(int argc, char** argv) {
         std::sort(us.begin(), us.end());
         fmt::print("{} thread{}: {:.3f} us per node (median of {} runs of a {}-node chain)\n", threads,
                    threads > 1 ? "s" : "", us[us.size() / 2] / nodes, repeat, nodes);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int nodes = 10000, repeat = 20;
+    po::options_description opts("bench_executor: microseconds per node on a chain of tiny ops");
+    opts.add_options()("help", "show this help")("nodes", po::value(&nodes)->default_value(nodes), "chain length")(
+        "repeat", po::value(&repeat)->default_value(repeat), "runs per thread count");
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, opts), vm);
+        po::notify(vm);
+        if (nodes < 1 || repeat < 1) throw po::error("--nodes and --repeat must be at least 1");
+    } catch (const po::error& e) {
+        std::cerr << "bench_executor: " << e.what() << "\n" << opts;
+        return 2;
+    }
+    if (vm.count("help")) {
+        std::cout << opts;
+        return 0;
+    }
+    try {
+        return measure(nodes, repeat);
+    } catch (const std::exception& e) {
+        std::cerr << "bench_executor: " << e.what() << "\n";
+        return 1;
     }
 }

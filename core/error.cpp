@@ -4,6 +4,6 @@
 
 namespace adjoint {
 
-std::string where(const std::source_location& loc) { return fmt::format("{}:{}", loc.file_name(), loc.line()); }
+std::string where(const SourceLocation& loc) { return fmt::format("{}:{}", loc.file_name(), loc.line()); }
 
 }  // namespace adjoint

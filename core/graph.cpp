@@ -89,7 +89,7 @@ Expr Graph::append(Node node, std::string_view base_name) {
     return {data_, id};
 }
 
-Expr Graph::placeholder(std::string name, Shape shape, DType dtype, std::source_location loc) {
+Expr Graph::placeholder(std::string name, Shape shape, DType dtype, SourceLocation loc) {
     for (std::size_t i = 1; i < shape.rank(); ++i)
         if (shape[i] == batch)
             throw Error(
@@ -103,7 +103,7 @@ Expr Graph::placeholder(std::string name, Shape shape, DType dtype, std::source_
     return append(std::move(n), name);
 }
 
-Expr Graph::variable(std::string name, Tensor initial_value, std::source_location loc) {
+Expr Graph::variable(std::string name, const Tensor& initial_value, SourceLocation loc) {
     if (initial_value.empty()) throw Error(fmt::format("variable \"{}\": the initial value is empty", name));
     Node n;
     n.kind = NodeKind::variable;
@@ -114,7 +114,7 @@ Expr Graph::variable(std::string name, Tensor initial_value, std::source_locatio
     return append(std::move(n), name);
 }
 
-Expr Graph::variable(std::string name, Shape shape, const Initializer& init, DType dtype, std::source_location loc) {
+Expr Graph::variable(std::string name, Shape shape, const Initializer& init, DType dtype, SourceLocation loc) {
     if (shape.has_batch())
         throw Error(fmt::format("variable \"{}\": shape {} may not have a batch dim ({})", name, shape, where(loc)));
     Node n;
@@ -126,9 +126,9 @@ Expr Graph::variable(std::string name, Shape shape, const Initializer& init, DTy
     return append(std::move(n), name);
 }
 
-Expr Graph::constant(Tensor value, std::source_location loc) { return constant("const", std::move(value), loc); }
+Expr Graph::constant(Tensor value, SourceLocation loc) { return constant("const", std::move(value), loc); }
 
-Expr Graph::constant(std::string name, Tensor value, std::source_location loc) {
+Expr Graph::constant(std::string name, Tensor value, SourceLocation loc) {
     if (value.empty()) throw Error(fmt::format("constant \"{}\": the value is empty", name));
     Node n;
     n.kind = NodeKind::constant;
@@ -139,7 +139,7 @@ Expr Graph::constant(std::string name, Tensor value, std::source_location loc) {
 }
 
 Expr Graph::append_op(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, std::string name,
-                      std::source_location loc) {
+                      SourceLocation loc) {
     std::vector<TypedShape> types;
     std::vector<NodeId> ids;
     for (const Expr& e : inputs) {

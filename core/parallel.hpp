@@ -16,9 +16,10 @@ namespace adjoint {
 // the dynamic loader picking the clone this CPU runs (GCC's target_clones). So loops the
 // compiler vectorises use 8 float lanes where the CPU has them, without building for
 // one CPU. No FMA is enabled and IEEE rules still hold (no reassociation), so both clones
-// give the same bits.
+// give the same bits. clang (14) cannot clone templates: built with it, there is one
+// baseline version.
 template <class F>
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 [[gnu::target_clones("avx2", "default")]]
 #endif
 void call_isa_cloned(const F& f, std::int64_t begin, std::int64_t end) {

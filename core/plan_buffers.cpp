@@ -41,13 +41,15 @@ void PlanBuilder::assign_buffers() {
         for (std::size_t i = 0; i < free_bufs.size(); ++i) {
             const Buffer& b = bufs[free_bufs[i]];
             const bool fits = b.bytes >= need;
-            if (best == none) best = i;
-            else {
+            // Better: the first; a fitting one smaller than the best, or fitting where the best
+            // does not; while none fits, a larger one (it grows the least).
+            auto better = [&] {
                 const Buffer& cur = bufs[free_bufs[best]];
                 const bool cur_fits = cur.bytes >= need;
-                if (fits && (!cur_fits || b.bytes < cur.bytes)) best = i;
-                else if (!fits && !cur_fits && b.bytes > cur.bytes) best = i;
-            }
+                if (fits) return !cur_fits || b.bytes < cur.bytes;
+                return !cur_fits && b.bytes > cur.bytes;
+            };
+            if (best == none || better()) best = i;
         }
         std::size_t b;
         if (best != none) {

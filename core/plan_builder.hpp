@@ -28,7 +28,7 @@ struct PlanBuilder {
     std::vector<TypedShape> type;                 // by node: concrete dtype and shape
     std::vector<std::vector<std::size_t>> edges;  // by step: the steps that wait for it
 
-    PlanBuilder(const Graph& graph, Plan& plan, std::span<const NodeId> fetches, std::span<const NodeId> targets);
+    PlanBuilder(const Graph& graph, Plan& plan, std::span<const NodeId> fetch_ids, std::span<const NodeId> target_ids);
 
     void find_writes();                                   // plan_order.cpp
     void order_steps();                                   // plan_order.cpp

@@ -114,7 +114,7 @@ namespace {
 
 // "Session::run (prog.cpp:40) fetching "loss", "accuracy" and 5 targets: " before a
 // run's error.
-Error in_call(const char* who, const std::source_location& loc, const std::vector<Expr>& fetches,
+Error in_call(const char* who, const SourceLocation& loc, const std::vector<Expr>& fetches,
               const std::vector<Expr>& targets, const std::exception& e) {
     std::string what;
     for (std::size_t i = 0; i < fetches.size() && i < 4; ++i)
@@ -129,14 +129,14 @@ Error in_call(const char* who, const std::source_location& loc, const std::vecto
 }  // namespace
 
 std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
-                                 std::source_location loc) {
+                                 SourceLocation loc) {
     std::vector<Tensor> results;
     run(fetches, feeds, targets, results, loc);
     return results;
 }
 
 void Session::run(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
-                  std::vector<Tensor>& results, std::source_location loc) {
+                  std::vector<Tensor>& results, SourceLocation loc) {
     std::lock_guard lock(impl_->mutex);
     try {
         Plan& plan = impl_->plan_for(fetches, feeds, targets);
@@ -159,7 +159,7 @@ void Session::run(const std::vector<Expr>& fetches, const Feeds& feeds, const st
 }
 
 PlanInfo Session::plan_info(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
-                            std::source_location loc) {
+                            SourceLocation loc) {
     std::lock_guard lock(impl_->mutex);
     try {
         const Plan& p = impl_->plan_for(fetches, feeds, targets);
@@ -181,6 +181,7 @@ std::vector<NodeTiming> Session::profile() const {
             t.seconds += s.seconds;
         }
     std::vector<NodeTiming> out;
+    out.reserve(by_node.size());
     for (const auto& [id, t] : by_node) out.push_back(t);
     return out;
 }

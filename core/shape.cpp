@@ -1,5 +1,6 @@
 #include <adjoint/core/shape.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <adjoint/core/error.hpp>
@@ -33,9 +34,7 @@ std::int64_t Shape::numel() const {
 }
 
 bool Shape::has_batch() const {
-    for (std::int64_t d : *this)
-        if (d == batch) return true;
-    return false;
+    return std::any_of(begin(), end(), [](std::int64_t d) { return d == batch; });
 }
 
 Shape Shape::resolve(std::int64_t value) const {

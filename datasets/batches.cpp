@@ -1,6 +1,7 @@
 // N = samples, B = batch size, D = elements per sample.
 #include <adjoint/datasets/batches.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -34,7 +35,7 @@ Tensor to_categorical(const Tensor& labels, int classes) {
     float* o = out.data<float>().data();
     for (std::int64_t i = 0; i < labels.numel(); ++i) {
         const double l = labels.as_double(i);
-        if (l < 0 || l >= classes || l != static_cast<std::int64_t>(l))
+        if (l < 0 || l >= classes || l != std::trunc(l))
             throw Error(fmt::format("to_categorical: label {} at index {} is not in 0-{}", l, i, classes - 1));
         o[i * classes + static_cast<std::int64_t>(l)] = 1.f;
     }
@@ -82,7 +83,7 @@ std::pair<Tensor, Tensor> Batches::get(std::int64_t b, const std::vector<std::in
                 if (inputs_.dtype() == DType::u8) {
                     const std::uint8_t* src = inputs_.data<std::uint8_t>().data() + i * row_in_;
                     for (std::int64_t k = 0; k < row_in_; ++k)
-                        x[r * row_in_ + k] = src[k] / 255.f;  // as x.astype(float32) / 255
+                        x[r * row_in_ + k] = static_cast<float>(src[k]) / 255.f;  // as x.astype(float32) / 255
                 } else {
                     std::memcpy(x + r * row_in_, inputs_.data<float>().data() + i * row_in_,
                                 static_cast<std::size_t>(row_in_) * 4);

@@ -99,7 +99,7 @@ void decode(const ElementType& type, const unsigned char* in, Tensor& out, std::
         const unsigned char* p = in + i * static_cast<std::int64_t>(type.bytes);
         switch (type.code) {
             case 0x08: out.data<std::uint8_t>()[i] = p[0]; break;
-            case 0x09: out.data<std::int32_t>()[i] = static_cast<std::int8_t>(p[0]); break;
+            case 0x09: out.data<std::int32_t>()[i] = p[0] < 128 ? p[0] : p[0] - 256; break;  // signed byte
             case 0x0B: out.data<std::int32_t>()[i] = from_big_endian<std::int16_t>(p); break;
             case 0x0C: out.data<std::int32_t>()[i] = from_big_endian<std::int32_t>(p); break;
             case 0x0D: out.data<float>()[i] = from_big_endian<float>(p); break;

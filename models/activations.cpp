@@ -12,10 +12,10 @@ namespace {
 
 struct Entry {
     std::string_view name;
-    Expr (*apply)(Expr, std::source_location);
+    Expr (*apply)(const Expr&, SourceLocation);
 };
 
-Expr softmax_last(Expr x, std::source_location loc) { return softmax(x, -1, loc); }
+Expr softmax_last(const Expr& x, SourceLocation loc) { return softmax(x, -1, loc); }
 
 // "linear", "softmax", then the table's functions of one tensor.
 constexpr std::array entries{
@@ -39,10 +39,11 @@ Activation::Activation(std::string_view name) {
     throw Error(fmt::format("unknown activation \"{}\" ({})", name, known));
 }
 
-Expr Activation::operator()(const Expr& x, std::source_location loc) const { return apply_ ? apply_(x, loc) : x; }
+Expr Activation::operator()(const Expr& x, SourceLocation loc) const { return apply_ ? apply_(x, loc) : x; }
 
 std::vector<std::string_view> Activation::names() {
     std::vector<std::string_view> out;
+    out.reserve(entries.size());
     for (const Entry& e : entries) out.push_back(e.name);
     return out;
 }

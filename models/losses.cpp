@@ -20,8 +20,8 @@ std::optional<Expr> logits_of(const Expr& output) {
 
 Expr categorical_crossentropy(const Expr& output, const Expr& onehot) {
     if (const auto logits = logits_of(output)) return softmax_cross_entropy(*logits, onehot);
-    const Expr p = minimum(maximum(output, scalar_like(output, epsilon, std::source_location::current())),
-                           scalar_like(output, 1 - epsilon, std::source_location::current()));
+    const Expr p = minimum(maximum(output, scalar_like(output, epsilon, SourceLocation::current())),
+                           scalar_like(output, 1 - epsilon, SourceLocation::current()));
     return -sum(onehot * log(p), {-1});
 }
 

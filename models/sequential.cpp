@@ -63,6 +63,7 @@ const Sequential::Compiled& Sequential::compiled(const char* who) const {
 
 void Sequential::compile(const Optimizer& optimizer, std::string_view loss, const std::vector<std::string>& metrics) {
     std::vector<Metric> m;
+    m.reserve(metrics.size());
     for (const std::string& name : metrics) m.push_back(metric_from_name(name));
     compile(optimizer, Loss::from_name(loss), m);
 }

@@ -85,6 +85,6 @@ Grads ArgMax::gradient(const GradContext& c) const { return grads(c, no_gradient
 
 namespace adjoint {
 
-Expr argmax(Expr x, int axis, std::source_location loc) { return ops::make(ops::ArgMax{axis}, {x}, loc); }
+Expr argmax(const Expr& x, int axis, SourceLocation loc) { return ops::make(ops::ArgMax{axis}, {x}, loc); }
 
 }  // namespace adjoint

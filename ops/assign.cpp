@@ -31,7 +31,7 @@ Grads Assign::gradient(const GradContext& c) const {
 
 namespace adjoint {
 
-Expr assign(Expr variable, Expr value, std::source_location loc) {
+Expr assign(const Expr& variable, const Expr& value, SourceLocation loc) {
     if (variable.valid() && variable.node().kind != NodeKind::variable)
         throw Error(fmt::format("assign: \"{}\" is a {}, not a variable ({})", variable.name(),
                                 variable.node().op_name(), where(loc)));

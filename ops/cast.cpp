@@ -97,7 +97,7 @@ Grads StopGradient::gradient(const GradContext& c) const { return grads(c, no_gr
 
 namespace adjoint {
 
-Expr cast(Expr x, DType to, std::source_location loc) { return ops::make(ops::Cast{to}, {x}, loc); }
-Expr stop_gradient(Expr x, std::source_location loc) { return ops::make(ops::StopGradient{}, {x}, loc); }
+Expr cast(const Expr& x, DType to, SourceLocation loc) { return ops::make(ops::Cast{to}, {x}, loc); }
+Expr stop_gradient(const Expr& x, SourceLocation loc) { return ops::make(ops::StopGradient{}, {x}, loc); }
 
 }  // namespace adjoint

@@ -73,7 +73,7 @@ Grads SoftmaxCrossEntropy::gradient(const GradContext& c) const {
     return grads(
         c,
         [&] {
-            return make(SoftmaxCrossEntropyGrad{}, {c.x[0], c.x[1], c.dy}, std::source_location::current());
+            return make(SoftmaxCrossEntropyGrad{}, {c.x[0], c.x[1], c.dy}, SourceLocation::current());
         },
         [&] { return -(log_softmax(c.x[0]) * per_row(c.dy)); });
 }
@@ -234,15 +234,15 @@ Grads OneHot::gradient(const GradContext& c) const { return grads(c, no_gradient
 
 namespace adjoint {
 
-Expr softmax_cross_entropy(Expr logits, Expr onehot, std::source_location loc) {
+Expr softmax_cross_entropy(const Expr& logits, const Expr& onehot, SourceLocation loc) {
     return ops::make(ops::SoftmaxCrossEntropy{}, {logits, onehot}, loc);
 }
 
-Expr sparse_softmax_cross_entropy(Expr logits, Expr labels, std::source_location loc) {
+Expr sparse_softmax_cross_entropy(const Expr& logits, const Expr& labels, SourceLocation loc) {
     return ops::make(ops::SparseSoftmaxCrossEntropy{}, {logits, labels}, loc);
 }
 
-Expr one_hot(Expr labels, std::int64_t depth, DType dtype, std::source_location loc) {
+Expr one_hot(const Expr& labels, std::int64_t depth, DType dtype, SourceLocation loc) {
     return ops::make(ops::OneHot{depth, dtype}, {labels}, loc);
 }
 

@@ -175,25 +175,29 @@ Grads Pow::gradient(const GradContext& c) const {
 namespace adjoint {
 
 #define ADJOINT_UNARY(Type, fn, expr, dx) \
-    Expr fn(Expr x, std::source_location loc) { return ops::make(ops::Type{}, {x}, loc); }
+    Expr fn(const Expr& x, SourceLocation loc) { return ops::make(ops::Type{}, {x}, loc); }
 #define ADJOINT_BINARY(Type, fn, expr, da, db) \
-    Expr fn(Expr a, Expr b, std::source_location loc) { return ops::make(ops::Type{}, {a, b}, loc); }
+    Expr fn(const Expr& a, const Expr& b, SourceLocation loc) { return ops::make(ops::Type{}, {a, b}, loc); }
 #define ADJOINT_COMPARE(Type, fn, expr) \
-    Expr fn(Expr a, Expr b, std::source_location loc) { return ops::make(ops::Type{}, {a, b}, loc); }
+    Expr fn(const Expr& a, const Expr& b, SourceLocation loc) { return ops::make(ops::Type{}, {a, b}, loc); }
 #include <adjoint/ops/elementwise.def>
 
-Expr pow(Expr x, double p, std::source_location loc) {
+Expr pow(const Expr& x, double p, SourceLocation loc) {
     if (!std::isfinite(p))
         throw Error(fmt::format("pow \"{}\": exponent {} is not finite ({})", x.name(), p, where(loc)));
     return ops::make(ops::Pow{p}, {x}, loc);
 }
 
-Expr operator-(Operand x) { return ops::make(ops::Neg{}, {x.e}, x.loc); }
+Expr operator-(const Operand& x) { return ops::make(ops::Neg{}, {x.e}, x.loc); }
 
-#define ADJOINT_OPERATOR(sym, Op)                                                                                     \
-    Expr operator sym(Operand a, const Expr& b) { return ops::make(ops::Op{}, {a.e, b}, a.loc); }                     \
-    Expr operator sym(Operand a, double b) { return ops::make(ops::Op{}, {a.e, scalar_like(a.e, b, a.loc)}, a.loc); } \
-    Expr operator sym(double a, Operand b) { return ops::make(ops::Op{}, {scalar_like(b.e, a, b.loc), b.e}, b.loc); }
+#define ADJOINT_OPERATOR(sym, Op)                                                                        \
+    Expr operator sym(const Operand& a, const Expr& b) { return ops::make(ops::Op{}, {a.e, b}, a.loc); } \
+    Expr operator sym(const Operand& a, double b) {                                                      \
+        return ops::make(ops::Op{}, {a.e, scalar_like(a.e, b, a.loc)}, a.loc);                           \
+    }                                                                                                    \
+    Expr operator sym(double a, const Operand& b) {                                                      \
+        return ops::make(ops::Op{}, {scalar_like(b.e, a, b.loc), b.e}, b.loc);                           \
+    }
 ADJOINT_OPERATOR(+, Add)
 ADJOINT_OPERATOR(-, Sub)
 ADJOINT_OPERATOR(*, Mul)

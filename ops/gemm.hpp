@@ -30,17 +30,16 @@ template <class T> struct Epilogue {
     bool relu = false;
 };
 
-// `workspace` holds the packed operands: gemm_workspace_bytes(M, N, K), 64-byte aligned.
-// When it is smaller (empty, say), gemm allocates its own for the call.
+// ta, tb: whether A and B are read transposed. `workspace` holds the packed operands: gemm_workspace_bytes(M, N, K),
+// 64-byte aligned. When it is smaller (empty, say), gemm allocates its own for the call.
 template <class T>
-void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B,
-          T* C, std::span<std::byte> workspace = {}, Epilogue<T> epilogue = {});
+void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C,
+          std::span<std::byte> workspace = {}, Epilogue<T> epilogue = {});
 template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t N, std::int64_t K);
 
 // The triple loop, for tests.
 template <class T>
-void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
-                    const T* B, T* C);
+void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C);
 
 // "avx2+fma" or "portable": the micro-kernel this CPU runs for f32.
 const char* gemm_kernel_name();

@@ -146,12 +146,12 @@ Grads MatMulBias::gradient(const GradContext& c) const {
 
 namespace adjoint {
 
-Expr matmul_bias(Expr x, Expr w, Expr bias, bool relu, Transposed t, std::source_location loc) {
+Expr matmul_bias(const Expr& x, const Expr& w, const Expr& bias, bool relu, Transposed t, SourceLocation loc) {
     return ops::make(ops::MatMulBias{t.a, t.b, relu}, {x, w, bias}, loc);
 }
 
-Expr matmul(Expr x, Expr w, std::source_location loc) { return ops::make(ops::MatMul{}, {x, w}, loc); }
-Expr matmul(Expr x, Expr w, Transposed t, std::source_location loc) {
+Expr matmul(const Expr& x, const Expr& w, SourceLocation loc) { return ops::make(ops::MatMul{}, {x, w}, loc); }
+Expr matmul(const Expr& x, const Expr& w, Transposed t, SourceLocation loc) {
     return ops::make(ops::MatMul{t.a, t.b}, {x, w}, loc);
 }
 

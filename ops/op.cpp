@@ -28,7 +28,7 @@ std::string format_axes(std::span<const int> axes) {
 
 namespace adjoint {
 
-Expr scalar_like(const Expr& x, double value, std::source_location loc) {
+Expr scalar_like(const Expr& x, double value, SourceLocation loc) {
     return x.graph().constant(Tensor::full(Shape{}, value, x.dtype()), loc);
 }
 

@@ -180,7 +180,7 @@ namespace adjoint {
 namespace {
 
 // The inputs an update overwrites must be variables: checked where the user builds it.
-void expect_variables(std::string_view op, std::initializer_list<const Expr*> vars, std::source_location loc) {
+void expect_variables(std::string_view op, std::initializer_list<const Expr*> vars, SourceLocation loc) {
     for (const Expr* v : vars)
         if (v->valid() && v->node().kind != NodeKind::variable)
             throw Error(fmt::format("{}: \"{}\" is a {}, not a variable; the update overwrites it ({})", op, v->name(),
@@ -189,23 +189,24 @@ void expect_variables(std::string_view op, std::initializer_list<const Expr*> va
 
 }  // namespace
 
-Expr sgd_apply(Expr w, Expr g, double lr, std::source_location loc) {
+Expr sgd_apply(const Expr& w, const Expr& g, double lr, SourceLocation loc) {
     expect_variables(ops::SGDApply::name, {&w}, loc);
     return ops::make(ops::SGDApply{lr}, {w, g}, loc);
 }
 
-Expr momentum_apply(Expr w, Expr v, Expr g, double lr, double momentum, bool nesterov, std::source_location loc) {
+Expr momentum_apply(const Expr& w, const Expr& v, const Expr& g, double lr, double momentum, bool nesterov,
+                    SourceLocation loc) {
     expect_variables(ops::MomentumApply::name, {&w, &v}, loc);
     return ops::make(ops::MomentumApply{lr, momentum, nesterov}, {w, v, g}, loc);
 }
 
-Expr rmsprop_apply(Expr w, Expr a, Expr g, double lr, double rho, double eps, std::source_location loc) {
+Expr rmsprop_apply(const Expr& w, const Expr& a, const Expr& g, double lr, double rho, double eps, SourceLocation loc) {
     expect_variables(ops::RMSpropApply::name, {&w, &a}, loc);
     return ops::make(ops::RMSpropApply{lr, rho, eps}, {w, a, g}, loc);
 }
 
-Expr adam_apply(Expr w, Expr m, Expr v, Expr g, Expr lr_t, double beta1, double beta2, double eps,
-                std::source_location loc) {
+Expr adam_apply(const Expr& w, const Expr& m, const Expr& v, const Expr& g, const Expr& lr_t, double beta1,
+                double beta2, double eps, SourceLocation loc) {
     expect_variables(ops::AdamApply::name, {&w, &m, &v}, loc);
     return ops::make(ops::AdamApply{beta1, beta2, eps}, {w, m, v, g, lr_t}, loc);
 }

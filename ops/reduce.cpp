@@ -193,15 +193,15 @@ Grads ElementCount::gradient(const GradContext& c) const { return grads(c, no_gr
 
 namespace adjoint {
 
-Expr sum(Expr x, std::vector<int> axes, bool keepdims, std::source_location loc) {
+Expr sum(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {
     return ops::make(ops::Sum{std::move(axes), keepdims}, {x}, loc);
 }
 
-Expr max(Expr x, std::vector<int> axes, bool keepdims, std::source_location loc) {
+Expr max(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {
     return ops::make(ops::Max{std::move(axes), keepdims}, {x}, loc);
 }
 
-Expr mean(Expr x, std::vector<int> axes, bool keepdims, std::source_location loc) {
+Expr mean(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {
     const Expr s = sum(x, axes, keepdims, loc);
     const Shape shape = x.shape();
     auto mask = axis_mask(axes, shape.rank());
@@ -218,7 +218,7 @@ Expr mean(Expr x, std::vector<int> axes, bool keepdims, std::source_location loc
     return ops::make(ops::Div{}, {s, element_count(x, std::move(axes), loc)}, loc);
 }
 
-Expr element_count(Expr x, std::vector<int> axes, std::source_location loc) {
+Expr element_count(const Expr& x, std::vector<int> axes, SourceLocation loc) {
     return ops::make(ops::ElementCount{std::move(axes)}, {x}, loc);
 }
 

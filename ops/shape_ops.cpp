@@ -139,9 +139,9 @@ Grads BroadcastTo::gradient(const GradContext& c) const {
 
 namespace adjoint {
 
-Expr transpose(Expr x, std::source_location loc) { return ops::make(ops::Transpose{}, {x}, loc); }
-Expr reshape(Expr x, Shape shape, std::source_location loc) { return ops::make(ops::Reshape{shape}, {x}, loc); }
-Expr broadcast_to(Expr x, Shape shape, std::source_location loc) {
+Expr transpose(const Expr& x, SourceLocation loc) { return ops::make(ops::Transpose{}, {x}, loc); }
+Expr reshape(const Expr& x, Shape shape, SourceLocation loc) { return ops::make(ops::Reshape{shape}, {x}, loc); }
+Expr broadcast_to(const Expr& x, Shape shape, SourceLocation loc) {
     return ops::make(ops::BroadcastTo{shape}, {x}, loc);
 }
 

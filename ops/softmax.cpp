@@ -46,7 +46,7 @@ Grads Softmax::gradient(const GradContext& c) const {
 
 namespace adjoint {
 
-Expr softmax(Expr x, int axis, std::source_location loc) {
+Expr softmax(const Expr& x, int axis, SourceLocation loc) {
     if (x.valid() && (axis == -1 || (x.shape().rank() > 0 && axis == static_cast<int>(x.shape().rank()) - 1)))
         return ops::make(ops::Softmax{}, {x}, loc);
     const Expr shift = stop_gradient(max(x, {axis}, true, loc), loc);
@@ -54,7 +54,7 @@ Expr softmax(Expr x, int axis, std::source_location loc) {
     return div(e, sum(e, {axis}, true, loc), loc);
 }
 
-Expr log_softmax(Expr x, int axis, std::source_location loc) {
+Expr log_softmax(const Expr& x, int axis, SourceLocation loc) {
     const Expr z = sub(x, stop_gradient(max(x, {axis}, true, loc), loc), loc);
     return sub(z, log(sum(exp(z, loc), {axis}, true, loc), loc), loc);
 }

@@ -72,6 +72,8 @@ bool same_bits_or_nan(const Tensor& a, const Tensor& b) {
         for (std::size_t i = 0; i < x.size(); ++i) {
             if constexpr (std::is_floating_point_v<T>)
                 if (std::isnan(x[i]) && std::isnan(y[i])) continue;
+            // The bits, not the values: -0.0 differs from 0.0 here.
+            // NOLINTNEXTLINE(bugprone-suspicious-memory-comparison)
             if (std::memcmp(&x[i], &y[i], sizeof(T)) != 0) return false;
         }
         return true;
@@ -134,6 +136,7 @@ Tensor agrees_with_reference(const std::function<Expr(std::span<const Expr>)>& b
 Tensor eval(const std::function<Expr(std::span<const Expr>)>& build, const std::vector<Tensor>& inputs) {
     Graph g;
     std::vector<Expr> xs;
+    xs.reserve(inputs.size());
     for (const Tensor& t : inputs) xs.push_back(g.constant(t));
     const Expr y = build(xs);
     Session sess(g, {.threads = 2});

@@ -15,6 +15,8 @@ namespace po = boost::program_options;
 
 namespace {
 
+constexpr std::int64_t pixels = std::int64_t{28} * 28;  // an MNIST image, flattened
+
 struct Flags {
     int epochs = 5;
     std::int64_t batch_size = 128;
@@ -94,7 +96,7 @@ int run(const Flags& f) {
 
     ad::Sequential network({.seed = f.seed, .threads = f.threads, .profile = f.profile});
     try {
-        network.add(ad::Dense(f.hidden, "relu", 28 * 28));
+        network.add(ad::Dense(f.hidden, "relu", pixels));
         network.add(ad::Dense(10, "softmax"));
         network.compile(*ad::make_optimizer(f.optimizer, f.lr), "categorical_crossentropy", {"accuracy"});
     } catch (const std::exception& e) {

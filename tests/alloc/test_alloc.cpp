@@ -31,7 +31,9 @@ template <class F> long allocations_in(F&& f) {
 
 }  // namespace
 
-// glibc's own implementations, which it exports for exactly this purpose.
+// glibc's own implementations, which it exports for exactly this purpose. Their names
+// are glibc's (reserved), and the replacements name their parameters as they please.
+// NOLINTBEGIN(bugprone-reserved-identifier, readability-inconsistent-declaration-parameter-name)
 extern "C" {
 void* __libc_malloc(std::size_t);
 void* __libc_calloc(std::size_t, std::size_t);
@@ -66,6 +68,7 @@ int posix_memalign(void** p, std::size_t align, std::size_t n) {
 }
 void free(void* p) { __libc_free(p); }
 }
+// NOLINTEND(bugprone-reserved-identifier, readability-inconsistent-declaration-parameter-name)
 
 namespace adjoint::test {
 
@@ -128,8 +131,8 @@ TEST_CASE("Sequential::fit: the allocations of an epoch do not grow with its ste
     m.add(Dense(512, "relu", 784));
     m.add(Dense(10, "softmax"));
     m.compile(RMSprop(), "categorical_crossentropy", {"accuracy"});
-    const auto [x10, y10] = data(10 * 128);
-    const auto [x30, y30] = data(30 * 128);
+    const auto ten_steps = data(10 * 128L), thirty_steps = data(30 * 128L);
+    const Tensor &x10 = ten_steps.first, &y10 = ten_steps.second, &x30 = thirty_steps.first, &y30 = thirty_steps.second;
     const FitOptions one{.epochs = 1, .batch_size = 128};
     m.fit(x10, y10, one);  // compiles the step's plan
     const long ten = allocations_in([&] { m.fit(x10, y10, one); });

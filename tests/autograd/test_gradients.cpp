@@ -189,37 +189,37 @@ TEST_CASE("gradients: every rule at the edges of its domain: no 0 * inf where th
     };
     const double inf = std::numeric_limits<double>::infinity();
     const std::vector<Case> cases{
-        {"pow 0", [](Expr x) { return pow(x, 0); }, {0, 2}, {0, 0}, {0, 0}},
-        {"pow 1", [](Expr x) { return pow(x, 1); }, {0, -2}, {1, 1}, {0, 0}},
-        {"pow 2", [](Expr x) { return pow(x, 2); }, {0, 3}, {0, 6}, {2, 2}},
-        {"pow 3", [](Expr x) { return pow(x, 3); }, {0, 1}, {0, 3}, {0, 6}},
-        {"square", [](Expr x) { return square(x); }, {0, -1}, {0, -2}, {2, 2}},
-        {"relu", [](Expr x) { return relu(x); }, {0, -1, 2}, {0, 0, 1}, {0, 0, 0}},
-        {"neg", [](Expr x) { return -x; }, {0}, {-1}, {0}},
-        {"exp", [](Expr x) { return exp(x); }, {-inf, 0}, {0, 1}, {0, 1}},
-        {"sigmoid", [](Expr x) { return sigmoid(x); }, {-1000, 1000, 0}, {0, 0, 0.25}, {0, 0, 0}},
-        {"tanh", [](Expr x) { return tanh(x); }, {-1000, 1000, 0}, {0, 0, 1}, {0, 0, 0}},
-        {"x - x", [](Expr x) { return x - x; }, {0, 5}, {0, 0}, {0, 0}},
-        {"x * x", [](Expr x) { return x * x; }, {0}, {0}, {2}},
-        {"x / 2", [](Expr x) { return x / 2.0; }, {0}, {0.5}, {0}},
-        {"2 / x", [](Expr x) { return 2.0 / x; }, {1, -2}, {-2, -0.5}, {4, -0.5}},
-        {"maximum(x, 0)", [](Expr x) { return maximum(x, x * 0.0); }, {0, 1}, {1, 1}, {0, 0}},
+        {"pow 0", [](const Expr& x) { return pow(x, 0); }, {0, 2}, {0, 0}, {0, 0}},
+        {"pow 1", [](const Expr& x) { return pow(x, 1); }, {0, -2}, {1, 1}, {0, 0}},
+        {"pow 2", [](const Expr& x) { return pow(x, 2); }, {0, 3}, {0, 6}, {2, 2}},
+        {"pow 3", [](const Expr& x) { return pow(x, 3); }, {0, 1}, {0, 3}, {0, 6}},
+        {"square", [](const Expr& x) { return square(x); }, {0, -1}, {0, -2}, {2, 2}},
+        {"relu", [](const Expr& x) { return relu(x); }, {0, -1, 2}, {0, 0, 1}, {0, 0, 0}},
+        {"neg", [](const Expr& x) { return -x; }, {0}, {-1}, {0}},
+        {"exp", [](const Expr& x) { return exp(x); }, {-inf, 0}, {0, 1}, {0, 1}},
+        {"sigmoid", [](const Expr& x) { return sigmoid(x); }, {-1000, 1000, 0}, {0, 0, 0.25}, {0, 0, 0}},
+        {"tanh", [](const Expr& x) { return tanh(x); }, {-1000, 1000, 0}, {0, 0, 1}, {0, 0, 0}},
+        {"x - x", [](const Expr& x) { return x - x; }, {0, 5}, {0, 0}, {0, 0}},
+        {"x * x", [](const Expr& x) { return x * x; }, {0}, {0}, {2}},
+        {"x / 2", [](const Expr& x) { return x / 2.0; }, {0}, {0.5}, {0}},
+        {"2 / x", [](const Expr& x) { return 2.0 / x; }, {1, -2}, {-2, -0.5}, {4, -0.5}},
+        {"maximum(x, 0)", [](const Expr& x) { return maximum(x, x * 0.0); }, {0, 1}, {1, 1}, {0, 0}},
         {"softmax over 1",
-         [](Expr x) {
+         [](const Expr& x) {
              return softmax(reshape(x, {x.shape()[0], 1}));
          },
          {0, 3},
          {0, 0},
          {0, 0}},
         {"log_softmax over 1",
-         [](Expr x) {
+         [](const Expr& x) {
              return log_softmax(reshape(x, {x.shape()[0], 1}));
          },
          {0, 3},
          {0, 0},
          {0, 0}},
         {"softmax over 1, axis 0",
-         [](Expr x) {
+         [](const Expr& x) {
              return softmax(reshape(x, {1, x.shape()[0]}), 0);
          },
          {0, 3},

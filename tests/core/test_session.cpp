@@ -29,7 +29,7 @@ TEST_CASE("Session: pruning, feeds built at run time, fetching leaves") {
     (void)z;
     Session sess(g);
     Feeds feeds;
-    feeds.emplace_back(unused, Tensor::from({{9.f, 9.f}}));  // feeds known only at run time
+    feeds.push_back({unused, Tensor::from({{9.f, 9.f}})});  // feeds known only at run time
     feeds.pop_back();
     feeds.push_back({x, Tensor::from({{1.f, 1.f}})});
     const auto out = sess.run({y, c, x}, feeds);

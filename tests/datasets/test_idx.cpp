@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 using Bytes = std::vector<unsigned char>;
 
 // Header: 0 0 type rank, then big-endian u32 dims.
-Bytes header(unsigned char type, std::vector<std::uint32_t> dims) {
+Bytes header(unsigned char type, const std::vector<std::uint32_t>& dims) {
     Bytes b{0, 0, type, static_cast<unsigned char>(dims.size())};
     for (std::uint32_t d : dims)
         for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<unsigned char>(d >> s));
@@ -111,9 +111,9 @@ TEST_CASE("read_idx: malformed files are errors naming the file and the numbers"
 TEST_CASE("load_mnist: the four files, raw or .gz, checked against each other") {
     TempDir dir;
     auto images = [&](const std::string& name, std::uint32_t n, bool gz) {
-        write(dir / (name + (gz ? ".gz" : "")), header(0x08, {n, 2, 2}) + Bytes(4 * n, 9), gz);
+        write(dir / (name + (gz ? ".gz" : "")), header(0x08, {n, 2, 2}) + Bytes(4 * std::size_t{n}, 9), gz);
     };
-    auto labels = [&](const std::string& name, Bytes l, bool gz) {
+    auto labels = [&](const std::string& name, const Bytes& l, bool gz) {
         write(dir / (name + (gz ? ".gz" : "")), header(0x08, {static_cast<std::uint32_t>(l.size())}) + l, gz);
     };
     images("train-images-idx3-ubyte", 3, false);

@@ -25,7 +25,7 @@ struct Toy {
     }
 };
 
-std::unique_ptr<Sequential> model(std::uint64_t seed = 7, std::string opt = "rmsprop", double lr = 0.01) {
+std::unique_ptr<Sequential> model(std::uint64_t seed = 7, const std::string& opt = "rmsprop", double lr = 0.01) {
     auto m = std::make_unique<Sequential>(SequentialOptions{.seed = seed, .threads = 2});
     m->add(Dense(16, "relu", 20));
     m->add(Dense(3, "softmax"));
@@ -50,7 +50,7 @@ bool same_weights(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
 
 TEST_CASE("Sequential: the MNIST network's summary, as Keras prints it") {
     Sequential network;
-    network.add(Dense(512, "relu", 28 * 28));
+    network.add(Dense(512, "relu", 28 * 28L));
     network.add(Dense(10, "softmax"));
     network.compile(RMSprop(), "categorical_crossentropy", {"accuracy"});
     CHECK(network.param_count() == 407050);
@@ -85,7 +85,9 @@ TEST_CASE("Sequential: a tiny training run with pinned losses") {
 
 TEST_CASE("Sequential: learns, evaluates, predicts; sparse labels and other optimizers") {
     Toy data(600), test(300, 2);
-    for (auto [opt, lr] : {std::pair{"sgd", 0.1}, {"momentum", 0.05}, {"rmsprop", 0.01}, {"adam", 0.01}}) {
+    for (const auto& [name, rate] : {std::pair{"sgd", 0.1}, {"momentum", 0.05}, {"rmsprop", 0.01}, {"adam", 0.01}}) {
+        const std::string opt = name;
+        const double lr = rate;
         CAPTURE(opt);
         auto m = model(3, opt, lr);
         const Evaluation before = m->evaluate(test.x, test.onehot);

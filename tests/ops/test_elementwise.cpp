@@ -50,43 +50,43 @@ void unary_case(F f, const std::vector<double>& x, const std::vector<double>& wa
 }  // namespace
 
 template <> void op_case<ops::Neg>() {
-    unary_case([](Expr x) { return -x; }, {1, -2, 0, -0.0, inf}, {-1, 2, -0.0, 0, -inf});
+    unary_case([](const Expr& x) { return -x; }, {1, -2, 0, -0.0, inf}, {-1, 2, -0.0, 0, -inf});
     CHECK(neg(Graph().placeholder("x", {2})).node().op_name() == "neg");
 }
 template <> void op_case<ops::Exp>() {
-    unary_case([](Expr x) { return exp(x); }, {0, 1, -1, -inf, inf, -1000},
+    unary_case([](const Expr& x) { return exp(x); }, {0, 1, -1, -inf, inf, -1000},
                {1, std::exp(1.0), std::exp(-1.0), 0, inf, 0});
 }
 template <> void op_case<ops::Log>() {
-    unary_case([](Expr x) { return log(x); }, {1, std::exp(2.0), 0.5, 0, -1, inf},
+    unary_case([](const Expr& x) { return log(x); }, {1, std::exp(2.0), 0.5, 0, -1, inf},
                {0, 2, std::log(0.5), -inf, nan, inf}, 0.01, 5);
 }
 template <> void op_case<ops::Sqrt>() {
-    unary_case([](Expr x) { return sqrt(x); }, {4, 0, 2.25, -0.0, -1, inf}, {2, 0, 1.5, -0.0, nan, inf}, 0.1, 5);
+    unary_case([](const Expr& x) { return sqrt(x); }, {4, 0, 2.25, -0.0, -1, inf}, {2, 0, 1.5, -0.0, nan, inf}, 0.1, 5);
 }
 template <> void op_case<ops::Square>() {
-    unary_case([](Expr x) { return square(x); }, {3, -2, 0.5, -0.0, -inf}, {9, 4, 0.25, 0, inf});
+    unary_case([](const Expr& x) { return square(x); }, {3, -2, 0.5, -0.0, -inf}, {9, 4, 0.25, 0, inf});
 }
 template <> void op_case<ops::Relu>() {
     // NaN passes through, as in PyTorch; -0 becomes +0.
-    unary_case([](Expr x) { return relu(x); }, {-1, 0, 2.5, -0.0, inf, -inf, nan}, {0, 0, 2.5, 0, inf, 0, nan});
+    unary_case([](const Expr& x) { return relu(x); }, {-1, 0, 2.5, -0.0, inf, -inf, nan}, {0, 0, 2.5, 0, inf, 0, nan});
 }
 template <> void op_case<ops::Sigmoid>() {
     // The far tails are exact: no overflow in either branch.
-    unary_case([](Expr x) { return sigmoid(x); }, {0, 80, -80, -1000, 1000, inf, -inf},
+    unary_case([](const Expr& x) { return sigmoid(x); }, {0, 80, -80, -1000, 1000, inf, -inf},
                {0.5, 1, std::exp(-80.0) / (1 + std::exp(-80.0)), 0, 1, 1, 0});
 }
 template <> void op_case<ops::Tanh>() {
-    unary_case([](Expr x) { return tanh(x); }, {0, 1, -20, -0.0, inf}, {0, std::tanh(1.0), -1, -0.0, 1});
+    unary_case([](const Expr& x) { return tanh(x); }, {0, 1, -20, -0.0, inf}, {0, std::tanh(1.0), -1, -0.0, 1});
 }
 template <> void op_case<ops::Softplus>() {
     // log(1 + e^x): exact for large |x| (no overflow, no loss to 1 + tiny).
-    unary_case([](Expr x) { return softplus(x); }, {0, 1, -1, 100, -80, inf, -inf},
+    unary_case([](const Expr& x) { return softplus(x); }, {0, 1, -1, 100, -80, inf, -inf},
                {std::log(2.0), std::log1p(std::exp(1.0)), std::log1p(std::exp(-1.0)), 100, std::exp(-80.0), inf, 0});
 }
 template <> void op_case<ops::Pow>() {
-    unary_case([](Expr x) { return pow(x, 3); }, {2, -1, 0.5, -0.0}, {8, -1, 0.125, -0.0});
-    unary_case([](Expr x) { return pow(x, 0.5); }, {4, 9, 0, inf}, {2, 3, 0, inf}, 0.1, 4);
+    unary_case([](const Expr& x) { return pow(x, 3); }, {2, -1, 0.5, -0.0}, {8, -1, 0.125, -0.0});
+    unary_case([](const Expr& x) { return pow(x, 0.5); }, {4, 9, 0, inf}, {2, 3, 0, inf}, 0.1, 4);
     Graph g;
     CHECK_ERROR(pow(g.placeholder("a", {2}), INFINITY), "exponent inf is not finite");
 }
@@ -97,7 +97,8 @@ namespace {
 // reference check on several broadcasting patterns (batched and not, with edge values),
 // and gradients broadcast both ways.
 template <class F>
-void binary_case(F f, std::vector<double> want, std::vector<double> edges, std::vector<double> edge_want) {
+void binary_case(F f, const std::vector<double>& want, const std::vector<double>& edges,
+                 const std::vector<double>& edge_want) {
     auto g = [&](Exprs e) { return f(e[0], e[1]); };
     const Tensor a = Tensor::from({{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}});
     const Tensor b = Tensor::from({2.f, 2.f, -1.f});
@@ -126,7 +127,7 @@ void binary_case(F f, std::vector<double> want, std::vector<double> edges, std::
 }  // namespace
 
 template <> void op_case<ops::Add>() {
-    binary_case([](Expr a, Expr b) { return a + b; }, {3, 4, 2, 6, 7, 5}, {inf, -inf, -0.0, -0.0, 1, nan},
+    binary_case([](const Expr& a, const Expr& b) { return a + b; }, {3, 4, 2, 6, 7, 5}, {inf, -inf, -0.0, -0.0, 1, nan},
                 {nan, -0.0, nan});
     CHECK(values(eval([](Exprs e) { return e[0] + 1.f; }, {Tensor::from({1.f, 2.f})})) == std::vector<double>{2, 3});
     CHECK(values(eval([](Exprs e) { return 1 + e[0]; }, {Tensor::from({1.0, 2.0})})) == std::vector<double>{2, 3});
@@ -134,27 +135,28 @@ template <> void op_case<ops::Add>() {
     CHECK(add(p, p).node().op_name() == "add");
 }
 template <> void op_case<ops::Sub>() {
-    binary_case([](Expr a, Expr b) { return a - b; }, {-1, 0, 4, 2, 3, 7}, {inf, inf, 0, -0.0, 1, nan}, {nan, 0, nan});
+    binary_case([](const Expr& a, const Expr& b) { return a - b; }, {-1, 0, 4, 2, 3, 7}, {inf, inf, 0, -0.0, 1, nan},
+                {nan, 0, nan});
     CHECK(values(eval([](Exprs e) { return 1.f - e[0]; }, {Tensor::from({1.f, 3.f})})) == std::vector<double>{0, -2});
 }
 template <> void op_case<ops::Mul>() {
-    binary_case([](Expr a, Expr b) { return a * b; }, {2, 4, -3, 8, 10, -6}, {inf, 0, -0.0, 3, 1, nan},
+    binary_case([](const Expr& a, const Expr& b) { return a * b; }, {2, 4, -3, 8, 10, -6}, {inf, 0, -0.0, 3, 1, nan},
                 {nan, -0.0, nan});
     CHECK(values(eval([](Exprs e) { return e[0] * 2.f; }, {Tensor::from({1.5f})})) == std::vector<double>{3});
 }
 template <> void op_case<ops::Div>() {
-    binary_case([](Expr a, Expr b) { return a / b; }, {0.5, 1, -3, 2, 2.5, -6}, {1, 0, 0, 0, 1, -inf},
+    binary_case([](const Expr& a, const Expr& b) { return a / b; }, {0.5, 1, -3, 2, 2.5, -6}, {1, 0, 0, 0, 1, -inf},
                 {inf, nan, -0.0});
     CHECK(values(eval([](Exprs e) { return 1.f / e[0]; }, {Tensor::from({4.f})})) == std::vector<double>{0.25});
 }
 template <> void op_case<ops::Maximum>() {
     // NaN in either input gives NaN, as in numpy.
-    binary_case([](Expr a, Expr b) { return maximum(a, b); }, {2, 2, 3, 4, 5, 6}, {nan, 1, 1, nan, -inf, 0},
-                {nan, nan, 0});
+    binary_case([](const Expr& a, const Expr& b) { return maximum(a, b); }, {2, 2, 3, 4, 5, 6},
+                {nan, 1, 1, nan, -inf, 0}, {nan, nan, 0});
 }
 template <> void op_case<ops::Minimum>() {
-    binary_case([](Expr a, Expr b) { return minimum(a, b); }, {1, 2, -1, 2, 2, -1}, {nan, 1, 1, nan, inf, 0},
-                {nan, nan, 0});
+    binary_case([](const Expr& a, const Expr& b) { return minimum(a, b); }, {1, 2, -1, 2, 2, -1},
+                {nan, 1, 1, nan, inf, 0}, {nan, nan, 0});
 }
 template <> void op_case<ops::Equal>() {
     const Tensor out =

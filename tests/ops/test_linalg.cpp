@@ -67,11 +67,12 @@ template <> void op_case<ops::MatMulBias>() {
     // The same bits as matmul, add and relu, at the network's shapes and at odd ones, with
     // ordinary values and with NaN, +-inf, -0.0 and denormals among them (about one row
     // or column in four meets one), in f32 and f64.
-    for (const auto& [m, k, n] : {std::array<std::int64_t, 3>{128, 784, 512}, {37, 300, 261}, {96, 512, 10}, {7, 5, 9}})
+    for (const auto& mkn : {std::array<std::int64_t, 3>{128, 784, 512}, {37, 300, 261}, {96, 512, 10}, {7, 5, 9}})
         for (bool relu_ : {false, true})
             for (bool ta : {false, true})
                 for (bool edges : {false, true})
                     for (DType dt : {DType::f32, DType::f64}) {
+                        const std::int64_t m = mkn[0], k = mkn[1], n = mkn[2];
                         INFO("m=", m, " n=", n, " relu=", relu_, " ta=", ta, " edges=", edges, " ", dtype_name(dt));
                         Graph g;
                         const Expr a = g.placeholder("a", ta ? Shape{k, m} : Shape{m, k}, dt);

@@ -12,7 +12,7 @@ namespace {
 // and checks every written variable against the naive reference kernel (long double,
 // rounded once) on copies: within an ulp or two.
 void update_agrees_with_reference(std::size_t written, const std::function<Expr(std::vector<Expr>)>& build,
-                                  std::vector<Tensor> extra = {}, DType dtype = DType::f32) {
+                                  const std::vector<Tensor>& extra = {}, DType dtype = DType::f32) {
     const Shape shape{300, 70};  // several parallel chunks, the last one short
     Graph g;
     std::vector<Expr> in;
@@ -30,8 +30,10 @@ void update_agrees_with_reference(std::size_t written, const std::function<Expr(
     const Tensor fast = sess.run({y}, {{grad, gv}})[0];
 
     std::vector<Tensor> copies;
+    copies.reserve(start.size());
     for (const Tensor& t : start) copies.push_back(t.clone());
     std::vector<const Tensor*> ptrs;
+    ptrs.reserve(copies.size() + 1 + extra.size());
     for (const Tensor& t : copies) ptrs.push_back(&t);
     ptrs.push_back(&gv);
     for (const Tensor& t : extra) ptrs.push_back(&t);
@@ -50,7 +52,7 @@ void update_agrees_with_reference(std::size_t written, const std::function<Expr(
 // and denormals among them: the same bits for every written variable.
 void update_matches_unfused(std::size_t written, const std::function<Expr(std::vector<Expr>)>& fused,
                             const std::function<std::vector<Expr>(std::vector<Expr>)>& unfused,
-                            std::vector<Tensor> extra = {}, DType dtype = DType::f32) {
+                            const std::vector<Tensor>& extra = {}, DType dtype = DType::f32) {
     const Shape shape{300, 70};
     Graph g;
     std::vector<Expr> in;
@@ -72,7 +74,7 @@ void update_matches_unfused(std::size_t written, const std::function<Expr(std::v
 }
 
 // No gradient flows through an update: d/dg of sum(update) is zero.
-void no_gradient_through(const std::function<Expr(Graph&, Expr)>& build) {
+void no_gradient_through(const std::function<Expr(Graph&, const Expr&)>& build) {
     Graph g;
     const Expr grad = g.placeholder("g", {2});
     const Expr d = gradients(sum(build(g, grad)), {grad})[0];
@@ -94,7 +96,8 @@ template <> void op_case<ops::SGDApply>() {
     update_matches_unfused(
         1, [](std::vector<Expr> e) { return sgd_apply(e[0], e[1], 0.01); },
         [](std::vector<Expr> e) { return std::vector<Expr>{e[0] - e[1] * 0.01}; });
-    no_gradient_through([](Graph& gr, Expr x) { return sgd_apply(gr.variable("w", Tensor::zeros({2})), x, 0.1); });
+    no_gradient_through(
+        [](Graph& gr, const Expr& x) { return sgd_apply(gr.variable("w", Tensor::zeros({2})), x, 0.1); });
     CHECK_ERROR(sgd_apply(grad, grad, 0.1), "sgd_apply", "\"g\" is a placeholder, not a variable");
     CHECK_ERROR(sgd_apply(w, g.placeholder("h", {3}, DType::f64), 0.1), "input 1 is (3,), input 0 is (2,)");
 }
@@ -122,7 +125,7 @@ template <> void op_case<ops::MomentumApply>() {
                 return std::vector<Expr>{nesterov ? e[0] + v * 0.9 - e[2] * 0.01 : e[0] + v, v};
             });
     }
-    no_gradient_through([](Graph& gr, Expr x) {
+    no_gradient_through([](Graph& gr, const Expr& x) {
         return momentum_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("v", Tensor::zeros({2})), x, 0.1, 0.9,
                               false);
     });
@@ -154,7 +157,7 @@ template <> void op_case<ops::RMSpropApply>() {
                 return std::vector<Expr>{e[0] - e[2] * 1e-3 / (sqrt(a) + 1e-7), a};
             },
             {}, dt);
-    no_gradient_through([](Graph& gr, Expr x) {
+    no_gradient_through([](Graph& gr, const Expr& x) {
         return rmsprop_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("a", Tensor::zeros({2})), x, 0.1, 0.9,
                              1e-7);
     });
@@ -191,7 +194,7 @@ template <> void op_case<ops::AdamApply>() {
             return std::vector<Expr>{e[0] - e[4] * m / (sqrt(v) + 1e-7), m, v};
         },
         {Tensor::scalar(1e-3f)});
-    no_gradient_through([](Graph& gr, Expr x) {
+    no_gradient_through([](Graph& gr, const Expr& x) {
         return adam_apply(gr.variable("w", Tensor::zeros({2})), gr.variable("m", Tensor::zeros({2})),
                           gr.variable("v", Tensor::zeros({2})), x, gr.constant(Tensor::scalar(0.1f)), 0.9, 0.999, 1e-7);
     });

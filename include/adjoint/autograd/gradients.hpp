@@ -3,10 +3,10 @@
 #pragma once
 
 #include <optional>
-#include <source_location>
 #include <vector>
 
 #include <adjoint/core/graph.hpp>
+#include <adjoint/core/source_location.hpp>
 
 namespace adjoint {
 
@@ -18,6 +18,6 @@ namespace adjoint {
 //   from integers; every other op has a rule.
 // Gradient nodes are named "grad/<forward node>/<op>" and carry their provenance.
 std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::optional<Expr> dy = std::nullopt,
-                            std::source_location loc = std::source_location::current());
+                            SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint

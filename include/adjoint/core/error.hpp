@@ -3,7 +3,7 @@
 // in the user's source where it was built.
 #pragma once
 
-#include <source_location>
+#include <adjoint/core/source_location.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -15,6 +15,6 @@ public:
 };
 
 // "prog.cpp:12", for messages that point back into the user's source.
-std::string where(const std::source_location& loc);
+std::string where(const SourceLocation& loc);
 
 }  // namespace adjoint

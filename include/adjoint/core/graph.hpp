@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include <adjoint/core/expr.hpp>
 #include <adjoint/core/init.hpp>
 #include <adjoint/core/op.hpp>
+#include <adjoint/core/source_location.hpp>
 
 namespace adjoint {
 
@@ -41,7 +41,7 @@ struct Node {
     TypedShape type;
     Tensor value;      // a constant's value, a variable's initial value
     std::string init;  // how a variable was initialised, for dumps
-    std::source_location built_at;
+    SourceLocation built_at;
     std::optional<Provenance> gradient_of;
 
     // The op's name ("matmul"), or for the other kinds "placeholder", "variable", "constant".
@@ -53,17 +53,17 @@ public:
     Graph();  // a new, empty graph
 
     Expr placeholder(std::string name, Shape shape, DType dtype = DType::f32,
-                     std::source_location loc = std::source_location::current());
-    Expr variable(std::string name, Tensor initial_value, std::source_location loc = std::source_location::current());
+                     SourceLocation loc = SourceLocation::current());
+    Expr variable(std::string name, const Tensor& initial_value, SourceLocation loc = SourceLocation::current());
     Expr variable(std::string name, Shape shape, const Initializer& init, DType dtype = DType::f32,
-                  std::source_location loc = std::source_location::current());
-    Expr constant(Tensor value, std::source_location loc = std::source_location::current());
-    Expr constant(std::string name, Tensor value, std::source_location loc = std::source_location::current());
+                  SourceLocation loc = SourceLocation::current());
+    Expr constant(Tensor value, SourceLocation loc = SourceLocation::current());
+    Expr constant(std::string name, Tensor value, SourceLocation loc = SourceLocation::current());
 
     // Appends a node applying `op` to `inputs` after checking them (ops::make calls this).
     // The node's name is the current scope plus `name`, made unique.
     Expr append_op(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, std::string name,
-                   std::source_location loc);
+                   SourceLocation loc);
 
     std::size_t size() const;
     const Node& node(NodeId id) const;

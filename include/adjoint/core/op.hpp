@@ -46,7 +46,7 @@ struct GradContext {
     std::span<const Expr> x;
     Expr y;
     Expr dy;
-    std::span<const char> wanted;
+    std::span<const std::uint8_t> wanted;  // 1 where input i's gradient is wanted
 };
 
 // One entry per input: its gradient, or nullopt where none flows (not wanted, or not

@@ -3,10 +3,10 @@
 #pragma once
 
 #include <memory>
-#include <source_location>
 #include <vector>
 
 #include <adjoint/core/graph.hpp>
+#include <adjoint/core/source_location.hpp>
 
 namespace adjoint {
 
@@ -49,18 +49,17 @@ public:
     // has succeeded; a failed run changes no variable. Every error names the line of the
     // call and the fetches: "Session::run (prog.cpp:40) fetching "loss": placeholder ...".
     std::vector<Tensor> run(const std::vector<Expr>& fetches, const Feeds& feeds = {},
-                            const std::vector<Expr>& targets = {},
-                            std::source_location loc = std::source_location::current());
+                            const std::vector<Expr>& targets = {}, SourceLocation loc = SourceLocation::current());
     // The same, into `results` (resized to the fetches). A result tensor whose storage is
     // not shared and is large enough is overwritten in place (Tensor::assign_copy), so a
     // training loop that passes the same vector each step, with the same fetches, targets
     // and feed shapes, allocates nothing once the plan is cached.
     void run(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
-             std::vector<Tensor>& results, std::source_location loc = std::source_location::current());
+             std::vector<Tensor>& results, SourceLocation loc = SourceLocation::current());
 
     // Compiles (or finds) the plan for these fetches and feeds without running it.
     PlanInfo plan_info(const std::vector<Expr>& fetches, const Feeds& feeds = {}, const std::vector<Expr>& targets = {},
-                       std::source_location loc = std::source_location::current());
+                       SourceLocation loc = SourceLocation::current());
     std::size_t cached_plans() const;
     int threads() const;
 

@@ -4,12 +4,12 @@
 // to that table is an activation too.
 #pragma once
 
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <adjoint/core/expr.hpp>
+#include <adjoint/core/source_location.hpp>
 
 namespace adjoint {
 
@@ -23,14 +23,14 @@ public:
     std::string_view name() const { return name_; }
     bool is_linear() const { return apply_ == nullptr; }
     // The activation applied to x (x itself for "linear").
-    Expr operator()(const Expr& x, std::source_location loc = std::source_location::current()) const;
+    Expr operator()(const Expr& x, SourceLocation loc = SourceLocation::current()) const;
 
     // Every known name, in the table's order.
     static std::vector<std::string_view> names();
 
 private:
     std::string_view name_;
-    Expr (*apply_)(Expr, std::source_location) = nullptr;
+    Expr (*apply_)(const Expr&, SourceLocation) = nullptr;
 };
 
 }  // namespace adjoint

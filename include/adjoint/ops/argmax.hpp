@@ -21,6 +21,6 @@ struct ArgMax {
 namespace adjoint {
 
 // The index (i32) of the first largest element along `axis`, which is removed; no gradient.
-Expr argmax(Expr x, int axis = -1, std::source_location loc = std::source_location::current());
+Expr argmax(const Expr& x, int axis = -1, SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint

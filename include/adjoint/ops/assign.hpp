@@ -22,6 +22,6 @@ struct Assign : NoAttrs {
 
 namespace adjoint {
 
-Expr assign(Expr variable, Expr value, std::source_location loc = std::source_location::current());
+Expr assign(const Expr& variable, const Expr& value, SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint

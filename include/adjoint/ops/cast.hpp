@@ -30,7 +30,7 @@ struct StopGradient : NoAttrs {
 
 namespace adjoint {
 
-Expr cast(Expr x, DType to, std::source_location loc = std::source_location::current());
-Expr stop_gradient(Expr x, std::source_location loc = std::source_location::current());
+Expr cast(const Expr& x, DType to, SourceLocation loc = SourceLocation::current());
+Expr stop_gradient(const Expr& x, SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint

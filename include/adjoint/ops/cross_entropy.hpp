@@ -56,10 +56,11 @@ struct OneHot {
 
 namespace adjoint {
 
-Expr softmax_cross_entropy(Expr logits, Expr onehot, std::source_location loc = std::source_location::current());
+Expr softmax_cross_entropy(const Expr& logits, const Expr& onehot, SourceLocation loc = SourceLocation::current());
 // labels: i32 or u8.
-Expr sparse_softmax_cross_entropy(Expr logits, Expr labels, std::source_location loc = std::source_location::current());
-Expr one_hot(Expr labels, std::int64_t depth, DType dtype = DType::f32,
-             std::source_location loc = std::source_location::current());
+Expr sparse_softmax_cross_entropy(const Expr& logits, const Expr& labels,
+                                  SourceLocation loc = SourceLocation::current());
+Expr one_hot(const Expr& labels, std::int64_t depth, DType dtype = DType::f32,
+             SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint

@@ -79,28 +79,28 @@ namespace adjoint {
 
 // The functions of the table: relu(x), sigmoid(x), ..., add(a, b), maximum(a, b), ...,
 // equal(a, b) (u8: cast it to count).
-#define ADJOINT_UNARY(Type, fn, expr, dx) Expr fn(Expr x, std::source_location loc = std::source_location::current());
+#define ADJOINT_UNARY(Type, fn, expr, dx) Expr fn(const Expr& x, SourceLocation loc = SourceLocation::current());
 #define ADJOINT_BINARY(Type, fn, expr, da, db) \
-    Expr fn(Expr a, Expr b, std::source_location loc = std::source_location::current());
+    Expr fn(const Expr& a, const Expr& b, SourceLocation loc = SourceLocation::current());
 #define ADJOINT_COMPARE(Type, fn, expr) \
-    Expr fn(Expr a, Expr b, std::source_location loc = std::source_location::current());
+    Expr fn(const Expr& a, const Expr& b, SourceLocation loc = SourceLocation::current());
 #include <adjoint/ops/elementwise.def>
 
-Expr pow(Expr x, double p, std::source_location loc = std::source_location::current());
+Expr pow(const Expr& x, double p, SourceLocation loc = SourceLocation::current());
 
 // Operators; scalars (double) become constants of the other operand's dtype.
-Expr operator-(Operand x);
-Expr operator+(Operand a, const Expr& b);
-Expr operator+(Operand a, double b);
-Expr operator+(double a, Operand b);
-Expr operator-(Operand a, const Expr& b);
-Expr operator-(Operand a, double b);
-Expr operator-(double a, Operand b);
-Expr operator*(Operand a, const Expr& b);
-Expr operator*(Operand a, double b);
-Expr operator*(double a, Operand b);
-Expr operator/(Operand a, const Expr& b);
-Expr operator/(Operand a, double b);
-Expr operator/(double a, Operand b);
+Expr operator-(const Operand& x);
+Expr operator+(const Operand& a, const Expr& b);
+Expr operator+(const Operand& a, double b);
+Expr operator+(double a, const Operand& b);
+Expr operator-(const Operand& a, const Expr& b);
+Expr operator-(const Operand& a, double b);
+Expr operator-(double a, const Operand& b);
+Expr operator*(const Operand& a, const Expr& b);
+Expr operator*(const Operand& a, double b);
+Expr operator*(double a, const Operand& b);
+Expr operator/(const Operand& a, const Expr& b);
+Expr operator/(const Operand& a, double b);
+Expr operator/(double a, const Operand& b);
 
 }  // namespace adjoint

@@ -44,10 +44,10 @@ struct Transposed {
     bool a = false, b = false;
 };
 
-Expr matmul(Expr x, Expr w, std::source_location loc = std::source_location::current());
-Expr matmul(Expr x, Expr w, Transposed t, std::source_location loc = std::source_location::current());
+Expr matmul(const Expr& x, const Expr& w, SourceLocation loc = SourceLocation::current());
+Expr matmul(const Expr& x, const Expr& w, Transposed t, SourceLocation loc = SourceLocation::current());
 // relu?(op(x) op(w) + bias), bias of shape (N,): what Dense builds.
-Expr matmul_bias(Expr x, Expr w, Expr bias, bool relu = false, Transposed t = {},
-                 std::source_location loc = std::source_location::current());
+Expr matmul_bias(const Expr& x, const Expr& w, const Expr& bias, bool relu = false, Transposed t = {},
+                 SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint

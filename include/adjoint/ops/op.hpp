@@ -11,12 +11,12 @@
 #include <concepts>
 #include <initializer_list>
 #include <memory>
-#include <source_location>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <adjoint/core/graph.hpp>
+#include <adjoint/core/source_location.hpp>
 
 namespace adjoint::ops {
 
@@ -68,7 +68,7 @@ private:
 };
 
 // Appends a node applying `op` to `inputs` (all of one graph) named after the op.
-template <Op T> Expr make(T op, std::initializer_list<Expr> inputs, std::source_location loc) {
+template <Op T> Expr make(T op, std::initializer_list<Expr> inputs, SourceLocation loc) {
     if (inputs.size() == 0) throw Error(fmt::format("{}: an op needs at least one input", T::name));
     return inputs.begin()->graph().append_op(std::make_shared<OpAdapter<T>>(std::move(op)),
                                              std::span<const Expr>(inputs.begin(), inputs.size()), std::string(T::name),
@@ -109,11 +109,11 @@ namespace adjoint {
 // (operators cannot take a defaulted source_location, a converting constructor can).
 struct Operand {
     Expr e;
-    std::source_location loc;
-    Operand(Expr x, std::source_location l = std::source_location::current()) : e(x), loc(l) {}
+    SourceLocation loc;
+    Operand(const Expr& x, SourceLocation l = SourceLocation::current()) : e(x), loc(l) {}
 };
 
 // A scalar as a constant of x's dtype, to mix into expressions: x * 2.f.
-Expr scalar_like(const Expr& x, double value, std::source_location loc);
+Expr scalar_like(const Expr& x, double value, SourceLocation loc);
 
 }  // namespace adjoint

@@ -67,12 +67,12 @@ struct AdamApply {
 namespace adjoint {
 
 // Each returns the variable's new value; fetch it (or run it as a target) to apply the update.
-Expr sgd_apply(Expr w, Expr g, double lr, std::source_location loc = std::source_location::current());
-Expr momentum_apply(Expr w, Expr v, Expr g, double lr, double momentum, bool nesterov,
-                    std::source_location loc = std::source_location::current());
-Expr rmsprop_apply(Expr w, Expr a, Expr g, double lr, double rho, double eps,
-                   std::source_location loc = std::source_location::current());
-Expr adam_apply(Expr w, Expr m, Expr v, Expr g, Expr lr_t, double beta1, double beta2, double eps,
-                std::source_location loc = std::source_location::current());
+Expr sgd_apply(const Expr& w, const Expr& g, double lr, SourceLocation loc = SourceLocation::current());
+Expr momentum_apply(const Expr& w, const Expr& v, const Expr& g, double lr, double momentum, bool nesterov,
+                    SourceLocation loc = SourceLocation::current());
+Expr rmsprop_apply(const Expr& w, const Expr& a, const Expr& g, double lr, double rho, double eps,
+                   SourceLocation loc = SourceLocation::current());
+Expr adam_apply(const Expr& w, const Expr& m, const Expr& v, const Expr& g, const Expr& lr_t, double beta1,
+                double beta2, double eps, SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint

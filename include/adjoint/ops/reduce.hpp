@@ -49,16 +49,16 @@ Shape reduced_shape(const Shape& s, std::span<const int> axes, bool keepdims);
 
 namespace adjoint {
 
-Expr sum(Expr x, std::vector<int> axes = {}, bool keepdims = false,
-         std::source_location loc = std::source_location::current());
-Expr max(Expr x, std::vector<int> axes = {}, bool keepdims = false,
-         std::source_location loc = std::source_location::current());
+Expr sum(const Expr& x, std::vector<int> axes = {}, bool keepdims = false,
+         SourceLocation loc = SourceLocation::current());
+Expr max(const Expr& x, std::vector<int> axes = {}, bool keepdims = false,
+         SourceLocation loc = SourceLocation::current());
 // sum / element_count: a constant divisor when the reduced dims are known, else an
 // element_count node (a mean over the batch dim).
-Expr mean(Expr x, std::vector<int> axes = {}, bool keepdims = false,
-          std::source_location loc = std::source_location::current());
+Expr mean(const Expr& x, std::vector<int> axes = {}, bool keepdims = false,
+          SourceLocation loc = SourceLocation::current());
 // A scalar of x's dtype: how many elements of x lie along `axes` (all if empty), read from
 // x's shape at run time (the batch size, say).
-Expr element_count(Expr x, std::vector<int> axes = {}, std::source_location loc = std::source_location::current());
+Expr element_count(const Expr& x, std::vector<int> axes = {}, SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint

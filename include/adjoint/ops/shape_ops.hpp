@@ -41,8 +41,8 @@ struct BroadcastTo {
 
 namespace adjoint {
 
-Expr transpose(Expr x, std::source_location loc = std::source_location::current());
-Expr reshape(Expr x, Shape shape, std::source_location loc = std::source_location::current());
-Expr broadcast_to(Expr x, Shape shape, std::source_location loc = std::source_location::current());
+Expr transpose(const Expr& x, SourceLocation loc = SourceLocation::current());
+Expr reshape(const Expr& x, Shape shape, SourceLocation loc = SourceLocation::current());
+Expr broadcast_to(const Expr& x, Shape shape, SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint

@@ -22,8 +22,8 @@ namespace adjoint {
 
 // exp(x - max) / sum(exp(x - max)) along `axis`: the softmax op for the last axis, else
 // built from ops (the max a stop_gradient shift).
-Expr softmax(Expr x, int axis = -1, std::source_location loc = std::source_location::current());
+Expr softmax(const Expr& x, int axis = -1, SourceLocation loc = SourceLocation::current());
 // (x - max) - log(sum(exp(x - max))) along `axis`.
-Expr log_softmax(Expr x, int axis = -1, std::source_location loc = std::source_location::current());
+Expr log_softmax(const Expr& x, int axis = -1, SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint
