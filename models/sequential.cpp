@@ -150,9 +150,13 @@ std::vector<Expr> Sequential::train_fetches() const {
 const std::vector<Expr>& Sequential::train_updates() const { return compiled("train_updates").updates; }
 
 std::string Sequential::summary() const {
-    auto thousands = [](std::int64_t v) {
-        std::string s = std::to_string(v);
-        for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+    auto thousands = [](std::int64_t v) {  // 407,050
+        const std::string digits = std::to_string(v);
+        std::string s;
+        for (std::size_t i = 0; i < digits.size(); ++i) {
+            if (i > 0 && (digits.size() - i) % 3 == 0) s += ',';
+            s += digits[i];
+        }
         return s;
     };
     auto none_batch = [](const Shape& sample) {  // (None, 512): Keras' shape of a batch

@@ -1,4 +1,5 @@
 // Optimizer update rules against steps computed by hand (in double, as the formulas say).
+#include <algorithm>
 #include <cmath>
 
 #include "../helpers.hpp"
@@ -25,8 +26,8 @@ std::vector<std::vector<double>> train(const Optimizer& opt, std::vector<float> 
 }
 
 void close(const std::vector<double>& got, const std::vector<double>& want) {
-    REQUIRE(got.size() == want.size());
-    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-6));
+    CHECK(got.size() == want.size());
+    for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-6));
 }
 
 }  // namespace

@@ -62,7 +62,8 @@ void update_matches_unfused(std::size_t written, const std::function<Expr(std::v
     in.push_back(grad);
     for (const Tensor& t : extra) in.push_back(g.constant(t));
     const std::vector<Expr> plain = unfused(in);
-    REQUIRE(plain.size() == written);
+    CHECK(plain.size() == written);
+    if (plain.size() != written) return;
     Session sess(g, {.threads = 2});
     const Feeds feeds{{grad, edge_tensor(shape, dtype, 30)}};
     const std::vector<Tensor> want = sess.run(plain, feeds);  // before the update
