@@ -27,7 +27,8 @@ std::vector<std::vector<double>> train(const Optimizer& opt, std::vector<float> 
 
 void close(const std::vector<double>& got, const std::vector<double>& want) {
     CHECK(got.size() == want.size());
-    for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-6));
+    for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i)
+        CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-6));
 }
 
 }  // namespace

@@ -69,7 +69,8 @@ template <> void op_case<ops::Square>() {
 }
 template <> void op_case<ops::Relu>() {
     // NaN passes through, as in PyTorch; -0 stays -0 (max(-0, 0) may be either zero).
-    unary_case([](const Expr& x) { return relu(x); }, {-1, 0, 2.5, -0.0, inf, -inf, nan}, {0, 0, 2.5, -0.0, inf, 0, nan});
+    unary_case([](const Expr& x) { return relu(x); }, {-1, 0, 2.5, -0.0, inf, -inf, nan},
+               {0, 0, 2.5, -0.0, inf, 0, nan});
 }
 template <> void op_case<ops::Sigmoid>() {
     // The far tails are exact: no overflow in either branch.
