@@ -14,7 +14,8 @@ namespace adjoint {
 // Runs the compute phase, then (if it succeeded) the update phase, and copies each fetched value into
 // `results` (already sized to the fetches; see Tensor::assign_copy). A kernel's
 // exception becomes an adjoint::Error naming the node; when several fail, the first in
-// plan order is reported.
+// plan order among those that ran is reported (once one fails no new step starts, so
+// which others ran, and so which is reported, may depend on the scheduling).
 // With `profile`, each step's kernel time is added to its PlanStep figures.
 void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results, bool profile = false);
 

@@ -22,7 +22,7 @@ std::unique_ptr<Plan> Plan::compile(const Graph& g, std::span<const NodeId> fetc
 }
 
 void PlanBuilder::resolve_types(std::span<const FeedType> feeds) {
-    // Slots: leaves first (bound at each run), then one per step.
+    // Values: leaves first (bound at each run), then one per step.
     auto new_value = [&](NodeId n) {
         value_of[n] = p.values.size();
         p.values.emplace_back();

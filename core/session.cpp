@@ -95,6 +95,7 @@ struct Session::Impl {
 };
 
 Session::Session(const Graph& graph, SessionOptions options) {
+    (void)graph.size();  // a moved-from Graph throws here, where the mistake is made
     if (options.threads < 0)
         throw Error(fmt::format("Session: threads is {}; use 0 for all cores or a positive count", options.threads));
     // TBB does not run more threads than cores (it warns and ignores the rest), so a
@@ -105,10 +106,17 @@ Session::Session(const Graph& graph, SessionOptions options) {
 }
 
 Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
 
-int Session::threads() const { return impl_->threads; }
+Session::Impl& Session::impl() const {
+    if (!impl_) throw Error("Session: this Session was moved from; use the one it was moved to");
+    return *impl_;
+}
 
-std::size_t Session::cached_plans() const { return impl_->plans.size(); }
+int Session::threads() const { return impl().threads; }
+
+std::size_t Session::cached_plans() const { return impl().plans.size(); }
 
 namespace {
 
@@ -137,17 +145,17 @@ std::vector<Tensor> Session::run(const std::vector<Expr>& fetches, const Feeds& 
 
 void Session::run(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
                   std::vector<Tensor>& results, SourceLocation loc) {
-    std::lock_guard lock(impl_->mutex);
+    std::lock_guard lock(impl().mutex);
     try {
-        Plan& plan = impl_->plan_for(fetches, feeds, targets);
+        Plan& plan = impl().plan_for(fetches, feeds, targets);
         for (const Feed& f : feeds)
             for (const auto& b : plan.placeholders)
                 if (b.node == f.node.id()) plan.values[b.value] = f.value;
-        for (const auto& b : plan.variables) plan.values[b.value] = impl_->variable(b.node);
-        for (const auto& b : plan.assign_targets) plan.values[b.value] = impl_->variable(b.node);
+        for (const auto& b : plan.variables) plan.values[b.value] = impl().variable(b.node);
+        for (const auto& b : plan.assign_targets) plan.values[b.value] = impl().variable(b.node);
         results.resize(fetches.size());
         try {
-            execute(impl_->graph, plan, impl_->arena, results, impl_->profile);
+            execute(impl().graph, plan, impl().arena, results, impl().profile);
         } catch (...) {
             for (const auto& b : plan.placeholders) plan.values[b.value] = Tensor();  // drop the user's tensors
             throw;
@@ -160,9 +168,9 @@ void Session::run(const std::vector<Expr>& fetches, const Feeds& feeds, const st
 
 PlanInfo Session::plan_info(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
                             SourceLocation loc) {
-    std::lock_guard lock(impl_->mutex);
+    std::lock_guard lock(impl().mutex);
     try {
-        const Plan& p = impl_->plan_for(fetches, feeds, targets);
+        const Plan& p = impl().plan_for(fetches, feeds, targets);
         return {p.step_count(), p.buffer_count(), p.peak_bytes(), p.unshared_bytes(), p.batch_size()};
     } catch (const Error& e) {
         throw in_call("Session::plan_info", loc, fetches, targets, e);
@@ -170,9 +178,9 @@ PlanInfo Session::plan_info(const std::vector<Expr>& fetches, const Feeds& feeds
 }
 
 std::vector<NodeTiming> Session::profile() const {
-    std::lock_guard lock(impl_->mutex);
+    std::lock_guard lock(impl().mutex);
     std::map<NodeId, NodeTiming> by_node;
-    for (const auto& [key, plan] : impl_->plans)
+    for (const auto& [key, plan] : impl().plans)
         for (const PlanStep& s : plan->steps) {
             if (s.calls == 0) continue;
             NodeTiming& t = by_node[s.node];
@@ -187,25 +195,25 @@ std::vector<NodeTiming> Session::profile() const {
 }
 
 void Session::reset_profile() {
-    std::lock_guard lock(impl_->mutex);
-    for (auto& [key, plan] : impl_->plans)
+    std::lock_guard lock(impl().mutex);
+    for (auto& [key, plan] : impl().plans)
         for (PlanStep& s : plan->steps) s.calls = 0, s.seconds = 0;
 }
 
 Tensor Session::value(const Expr& variable) {
-    std::lock_guard lock(impl_->mutex);
-    impl_->variable_node(variable, "Session::value");
-    return impl_->variable(variable.id()).clone();
+    std::lock_guard lock(impl().mutex);
+    impl().variable_node(variable, "Session::value");
+    return impl().variable(variable.id()).clone();
 }
 
 void Session::set_value(const Expr& variable, const Tensor& value) {
-    std::lock_guard lock(impl_->mutex);
-    const Node& n = impl_->variable_node(variable, "Session::set_value");
+    std::lock_guard lock(impl().mutex);
+    const Node& n = impl().variable_node(variable, "Session::set_value");
     if (value.empty() || value.dtype() != n.type.dtype || value.shape() != n.type.shape)
         throw Error(fmt::format("Session::set_value: variable \"{}\" is {} {}, the value is {} {}", n.name,
                                 dtype_name(n.type.dtype), n.type.shape, dtype_name(value.dtype()),
                                 value.empty() ? Shape{} : value.shape()));
-    impl_->variable(variable.id()).copy_from(value);
+    impl().variable(variable.id()).copy_from(value);
 }
 
 }  // namespace adjoint

@@ -37,6 +37,7 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
 }
 
 double Tensor::as_double(std::int64_t i) const {
+    if (empty()) throw Error("Tensor::as_double: the tensor is empty (it holds no storage)");
     if (i < 0 || i >= numel())
         throw Error(fmt::format("Tensor::as_double: index {} out of range for shape {}", i, shape_));
     return visit_dtype(dtype_, [&](auto tag) {

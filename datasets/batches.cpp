@@ -64,6 +64,11 @@ std::pair<Tensor, Tensor> Batches::get(std::int64_t b, const std::vector<std::in
     if (!order.empty() && static_cast<std::int64_t>(order.size()) != n_)
         throw Error(fmt::format("Batches::get: an order of {} indices for {} samples", order.size(), n_));
     const std::int64_t start = b * batch_, rows = std::min(batch_, n_ - start);
+    if (!order.empty())  // the batch's indices, checked before any row is read
+        for (std::int64_t r = start; r < start + rows; ++r)
+            if (order[static_cast<std::size_t>(r)] < 0 || order[static_cast<std::size_t>(r)] >= n_)
+                throw Error(fmt::format("Batches::get: order[{}] is {}, not a sample of [0, {})", r,
+                                        order[static_cast<std::size_t>(r)], n_));
     float* x = x_.data<float>().data();
     const std::size_t y_bytes = static_cast<std::size_t>(row_out_) * dtype_size(targets_.dtype());
     auto* y = static_cast<std::byte*>(y_.raw());

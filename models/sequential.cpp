@@ -39,16 +39,19 @@ void Sequential::add(std::unique_ptr<Layer> layer) {
             fmt::format("Sequential::add: the first layer ({}) needs its input shape (Keras' input_shape; "
                         "Dense's input_dim)",
                         layer->type()));
-    // Keras' names: the type's stem, then _1, _2, ... for the next layers of that stem.
+    auto taken = [&](const std::string& name) {
+        return std::any_of(layers_.begin(), layers_.end(), [&](const auto& l) { return l->name == name; });
+    };
+    // Keras' names: the type's stem, then the first free of stem_1, stem_2, ...
     if (layer->name.empty()) {
         const std::string stem = snake_case(layer->type());
-        int same = 0;
-        for (const auto& l : layers_) same += l->name == stem || l->name.starts_with(stem + "_");
-        layer->name = same == 0 ? stem : fmt::format("{}_{}", stem, same);
+        layer->name = stem;
+        for (int k = 1; taken(layer->name); ++k) layer->name = fmt::format("{}_{}", stem, k);
     }
-    for (const auto& l : layers_)
-        if (l->name == layer->name)
-            throw Error(fmt::format("Sequential::add: a layer is already named \"{}\"", layer->name));
+    if (layer->name.find('/') != std::string::npos)
+        throw Error(
+            fmt::format("Sequential::add: layer name \"{}\" has a '/' (it names the layer's scope)", layer->name));
+    if (taken(layer->name)) throw Error(fmt::format("Sequential::add: a layer is already named \"{}\"", layer->name));
     // Checked now, where the mistake is made: each layer takes the previous one's output.
     Shape in = layers_.empty() ? *layer->input_shape : *layers_.front()->input_shape;
     for (const auto& l : layers_) in = l->output_shape(in);
@@ -126,6 +129,11 @@ std::int64_t Sequential::param_count() const {
         in = l->output_shape(in);
     }
     return total;
+}
+
+const Layer& Sequential::layer(std::size_t i) const {
+    if (i >= layers_.size()) not_a(i);
+    return *layers_[i];
 }
 
 void Sequential::not_a(std::size_t i) const {

@@ -1,4 +1,4 @@
-// Reduction kernels shared by sum, max and argmax. Internal to ops/.
+// Reduction kernels shared by sum and max. Internal to ops/.
 //
 // The reduced axes are first folded into the form (outer, R, inner) when they are one
 // contiguous block (after dropping size-1 dims); every reduction the network needs has

@@ -135,13 +135,13 @@ int run(const Flags& f) {
     const ad::Evaluation test = network.evaluate(data.test_images, test_labels, f.batch_size);
     const double eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
     if (!f.save.empty()) network.save_weights(f.save);
+    // JSON has no NaN or infinity: what is not a finite number is null.
+    auto json = [](double v) { return std::isfinite(v) ? fmt::format("{:.6f}", v) : std::string("null"); };
     if (f.json)
         fmt::print(
-            R"({{"test_loss": {:.6f}, "test_accuracy": {:.6f}, "train_accuracy": {}, "eval_seconds": {:.4f}, "startup_seconds": {:.4f}}})"
+            R"({{"test_loss": {}, "test_accuracy": {}, "train_accuracy": {}, "eval_seconds": {:.4f}, "startup_seconds": {:.4f}}})"
             "\n",
-            test.loss, test.accuracy,
-            std::isnan(train_accuracy) ? std::string("null") : fmt::format("{:.6f}", train_accuracy), eval_seconds,
-            startup);
+            json(test.loss), json(test.accuracy), json(train_accuracy), eval_seconds, startup);
     else fmt::print("test_loss: {:.4f}\ntest_acc: {:.4f}\n", test.loss, test.accuracy);
     return 0;
 }

@@ -121,7 +121,8 @@ TEST_CASE("Graph: nodes of another graph and empty handles are refused") {
     const Expr x = g.placeholder("x", {2});
     const Expr y = h.placeholder("y", {2});
     CHECK_ERROR(x + y, "node \"y\" belongs to another graph");
-    CHECK_ERROR(relu(Expr{}), "empty");
+    CHECK_ERROR(relu(Expr{}), "relu (", "test_graph.cpp", "input 0 is an empty Expr");
+    CHECK_ERROR(x + Expr{}, "add (", "input 1 is an empty Expr");
     CHECK_ERROR(g.node(99), "node id 99 is not in this graph of 1 nodes");
 }
 
@@ -169,6 +170,10 @@ TEST_CASE("Graph: a handle; returned from functions, moved, and outlived by its 
     CHECK(more.graph().size() == 6);
     const Expr a = more.graph().expr(0);
     CHECK(values(kept->run({more}, {{a, Tensor::from({0.f, 0.f})}})[0]) == std::vector<double>{3, 3});
+    // Sessions move too; the moved-from one refuses.
+    Session moved_session = std::move(*kept);
+    CHECK(values(moved_session.run({more}, {{a, Tensor::from({0.f, 0.f})}})[0]) == std::vector<double>{3, 3});
+    CHECK_ERROR(kept->run({more}), "this Session was moved from");  // NOLINT(bugprone-use-after-move)
 }
 
 }  // namespace adjoint::test

@@ -38,6 +38,11 @@ TEST_CASE("Tensor: from, zeros, full, typed access, 64-byte alignment") {
     CHECK(Tensor::scalar(7.f).item<float>() == 7.f);
     CHECK_ERROR(a.data<double>(), "Tensor::data<f64>", "dtype is f32");
     CHECK_ERROR(a.item<float>(), "shape (3, 2)", "not one element");
+    // An empty tensor refuses every read instead of reading nothing.
+    CHECK(Tensor().empty());
+    CHECK_ERROR(Tensor().item<float>(), "the tensor is empty");
+    CHECK_ERROR(Tensor().data<float>(), "the tensor is empty");
+    CHECK_ERROR(Tensor().as_double(0), "the tensor is empty");
     CHECK_ERROR(Tensor::from({{1.f, 2.f}, {3.f}}), "ragged rows");
     CHECK_ERROR(Tensor::from<float>(std::vector<float>{1, 2, 3}, Shape{2, 2}), "3 values for shape (2, 2)");
     CHECK_ERROR(Tensor({1000000, 1000000, 1000}, DType::f64), "out of memory allocating",

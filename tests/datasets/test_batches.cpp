@@ -52,6 +52,12 @@ TEST_CASE("Batches: 60,000 / 128 = 468 full batches and one of 96, scaled to [0,
     CHECK_ERROR(Batches(images, labels, 0), "batch size is 0");
     CHECK_ERROR(Batches(images, Tensor::zeros({5}), 10), "same number of rows");
     CHECK_ERROR(b.get(469), "batch 469 of 469");
+    auto bad = order;
+    bad[130] = 60000;
+    CHECK_ERROR(b.get(1, bad), "order[130] is 60000, not a sample of [0, 60000)");
+    bad[130] = -1;
+    CHECK_ERROR(b.get(1, bad), "order[130] is -1");
+    CHECK_ERROR(b.get(0, std::vector<std::int64_t>(5, 0)), "an order of 5 indices for 60000 samples");
 }
 
 }  // namespace adjoint::test

@@ -68,7 +68,7 @@ template <> void op_case<ops::Square>() {
     unary_case([](const Expr& x) { return square(x); }, {3, -2, 0.5, -0.0, -inf}, {9, 4, 0.25, 0, inf});
 }
 template <> void op_case<ops::Relu>() {
-    // NaN passes through, as in PyTorch; -0 stays -0 (max(-0, 0) may be either zero).
+    // NaN passes through, as in PyTorch; -0 stays -0 (x < 0 is false for it).
     unary_case([](const Expr& x) { return relu(x); }, {-1, 0, 2.5, -0.0, inf, -inf, nan},
                {0, 0, 2.5, -0.0, inf, 0, nan});
 }

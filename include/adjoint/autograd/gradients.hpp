@@ -14,7 +14,7 @@ namespace adjoint {
 // - y must be a scalar unless `dy` is given: then the result is the vector-Jacobian
 //   product dy^T (dy / dwrt), and dy must have y's shape and dtype.
 // - A wrt that y does not depend on gets a node of zeros of its shape.
-// - Nothing flows through stop_gradient, argmax, equal, one_hot, count, or casts to and
+// - Nothing flows through stop_gradient, argmax, equal, one_hot, element_count, or casts to and
 //   from integers; every other op has a rule.
 // Gradient nodes are named "grad/<forward node>/<op>" and carry their provenance.
 std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::optional<Expr> dy = std::nullopt,

@@ -40,8 +40,10 @@ class Session {
 public:
     explicit Session(const Graph& graph, SessionOptions options = {});
     ~Session();
-    Session(const Session&) = delete;
+    Session(const Session&) = delete;  // it holds variables' values and compiled plans
     Session& operator=(const Session&) = delete;
+    Session(Session&&) noexcept;  // a moved-from Session refuses every call
+    Session& operator=(Session&&) noexcept;
 
     // Computes the fetches (any nodes of the graph) from the feeds and returns one Tensor
     // per fetch; `targets` are computed too but not returned (no copy is made), as for
@@ -74,6 +76,7 @@ public:
 
 private:
     struct Impl;
+    Impl& impl() const;  // throws for a moved-from Session
     std::unique_ptr<Impl> impl_;
 };
 

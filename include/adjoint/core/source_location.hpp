@@ -1,13 +1,14 @@
-// SourceLocation: where in the user's program a node was built or a run was asked for.
-// It is SourceLocation; clang before 15 (whose tools, clang-tidy and the fuzzers'
-// clang 14, read this code too) lacks the builtin that libstdc++'s needs, so there it is a
-// stand-in with the same interface, made from the builtins clang 14 has.
+// SourceLocation: where in the user's program a node was built or a run was asked for,
+// taken where a defaulted argument is evaluated, in the caller. The same type whatever
+// compiles the program (g++, or clang 14, whose tools read this code too and whose
+// std::source_location does not work with libstdc++), so that the library and the
+// programs using it agree on every signature that takes one.
 #pragma once
 
 #include <cstdint>
 
-#if defined(__clang__) && __clang_major__ < 15
 namespace adjoint {
+
 class SourceLocation {
 public:
     static constexpr SourceLocation current(const char* file = __builtin_FILE(),
@@ -24,10 +25,5 @@ private:
     const char* file_ = "";
     std::uint_least32_t line_ = 0;
 };
+
 }  // namespace adjoint
-#else
-#include <source_location>
-namespace adjoint {
-using SourceLocation = std::source_location;
-}  // namespace adjoint
-#endif

@@ -2,6 +2,7 @@
 // storage (a Tensor is a handle); clone() makes a deep copy.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -74,6 +75,9 @@ private:
 std::string to_string(const Tensor& t);
 
 template <class T> void Tensor::check_type(const char* what) const {
+    if (!storage_)
+        throw Error(
+            fmt::format("Tensor::{}<{}>: the tensor is empty (it holds no storage)", what, dtype_name(dtype_of<T>)));
     if (dtype_of<T> != dtype_)
         throw Error(
             fmt::format("Tensor::{}<{}>: the tensor's dtype is {}", what, dtype_name(dtype_of<T>), dtype_name(dtype_)));

@@ -19,6 +19,7 @@ public:
     // listing the known names when `name` is not one of them.
     Activation(std::string_view name = "linear");
     Activation(const char* name) : Activation(std::string_view(name)) {}
+    Activation(const std::string& name) : Activation(std::string_view(name)) {}
 
     std::string_view name() const { return name_; }
     bool is_linear() const { return apply_ == nullptr; }

@@ -75,9 +75,11 @@ public:
     void save_weights(const std::string& path);
     void load_weights(const std::string& path);
 
-    const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
-    // Layer i as its own type: model.layer<Dense>(0).kernel. Throws if it is not an L.
-    template <std::derived_from<Layer> L> L& layer(std::size_t i) const;
+    std::size_t layer_count() const { return layers_.size(); }
+    // Layer i, or as its own type: model.layer<Dense>(0).kernel (throws if it is not an
+    // L). Read-only: a layer renamed after compile() would no longer match its weights.
+    const Layer& layer(std::size_t i) const;
+    template <std::derived_from<Layer> L> const L& layer(std::size_t i) const;
     std::vector<Expr> trainable_weights() const;
     std::int64_t param_count() const;
 
@@ -107,8 +109,8 @@ private:
     std::unique_ptr<Compiled> compiled_;
 };
 
-template <std::derived_from<Layer> L> L& Sequential::layer(std::size_t i) const {
-    auto* l = i < layers_.size() ? dynamic_cast<L*>(layers_[i].get()) : nullptr;
+template <std::derived_from<Layer> L> const L& Sequential::layer(std::size_t i) const {
+    const auto* l = i < layers_.size() ? dynamic_cast<const L*>(layers_[i].get()) : nullptr;
     if (!l) not_a(i);
     return *l;
 }

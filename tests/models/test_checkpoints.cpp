@@ -1,0 +1,105 @@
+// Sequential's weights files: round trips, corrupt files refused with nothing changed,
+// failed saves that leave the old file.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+
+#include <filesystem>
+#include <fstream>
+
+#include "toy.hpp"
+
+namespace adjoint::test {
+
+namespace {
+namespace fs = std::filesystem;
+}  // namespace
+
+TEST_CASE("Sequential: checkpoints round-trip bit for bit; a bad file changes nothing") {
+    Toy data;
+    TempDir dir;
+    auto m = model();
+    m->fit(data.x, data.onehot, {.epochs = 1});
+    m->save_weights(dir / "w.ckpt");
+    CHECK((fs::status(dir / "w.ckpt").permissions() & fs::perms::others_read) !=
+          fs::perms::none);  // not mkstemp's 0600
+    const auto trained = weights(*m);
+    auto fresh = model(99);
+    fresh->load_weights(dir / "w.ckpt");
+    CHECK(same_weights(weights(*fresh), trained));
+    CHECK(fresh->evaluate(data.x, data.onehot).loss == m->evaluate(data.x, data.onehot).loss);
+
+    // Corrupt copies: every one is refused and leaves the weights as they were.
+    std::string bytes;
+    {
+        std::ifstream f(dir / "w.ckpt", std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(f), {});
+    }
+    auto write = [&](const std::string& name, const std::string& content) {
+        std::ofstream(dir / name, std::ios::binary) << content;
+        return dir / name;
+    };
+    auto other = model(5);
+    const auto before = weights(*other);
+    std::string flipped = bytes;
+    flipped[flipped.size() - 10] ^= 0x40;
+    CHECK_ERROR(other->load_weights(write("flip", flipped)), "fails its CRC-32 check");
+    CHECK_ERROR(other->load_weights(write("short", bytes.substr(0, bytes.size() - 7))), "is truncated");
+    std::string magic = bytes;
+    magic[0] = 'X';
+    CHECK_ERROR(other->load_weights(write("magic", magic)), "bad magic");
+    CHECK_ERROR(other->load_weights(write("tail", bytes + "x")), "1 trailing bytes");
+    std::string version = bytes;
+    version[8] = 2;
+    CHECK_ERROR(other->load_weights(write("version", version)), "format version 2");
+    CHECK_ERROR(other->load_weights(dir / "none"), "cannot open");
+    // A checkpoint of another architecture.
+    Sequential wide({.seed = 1});
+    wide.add(Dense(32, "relu", 20));
+    wide.add(Dense(3, "softmax"));
+    wide.compile(RMSprop(), "categorical_crossentropy");
+    wide.save_weights(dir / "wide.ckpt");
+    CHECK_ERROR(other->load_weights(dir / "wide.ckpt"),
+                "\"dense/kernel\" is f32 (20, 32) in the file but f32 (20, 16) in the model");
+    save_checkpoint(dir / "partial.ckpt", {{"dense/kernel", Tensor::zeros({20, 16})}});
+    CHECK_ERROR(other->load_weights(dir / "partial.ckpt"), "has no tensor \"dense/bias\"");
+    CHECK(same_weights(weights(*other), before));
+
+    // A save that fails leaves the old file as it was.
+    fs::create_directory(dir / "ro");
+    m->save_weights(dir / "ro/w.ckpt");
+    fs::permissions(dir / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+    if (getuid() != 0) {  // root writes anyway
+        CHECK_ERROR(m->save_weights(dir / "ro/w.ckpt"), "cannot create a temporary file");
+    }
+    fs::permissions(dir / "ro", fs::perms::owner_all);
+    CHECK(load_checkpoint(dir / "ro/w.ckpt").size() == 4);
+    // Writes that fail midway: the file size limit binds root too. The old file stays whole.
+    const auto read_all = [](const std::string& path) {
+        std::ifstream f(path, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(f), {});
+    };
+    const std::string old_bytes = read_all(dir / "ro/w.ckpt");
+    auto other_trained = model(11);
+    other_trained->fit(data.x, data.onehot, {.epochs = 1});
+    rlimit limit{};
+    getrlimit(RLIMIT_FSIZE, &limit);
+    const rlimit small{old_bytes.size() / 2, limit.rlim_max};
+    const auto handler = std::signal(SIGXFSZ, SIG_IGN);  // else the kernel ends the process
+    setrlimit(RLIMIT_FSIZE, &small);
+    const std::string message = error_of([&] { other_trained->save_weights(dir / "ro/w.ckpt"); });
+    setrlimit(RLIMIT_FSIZE, &limit);
+    std::signal(SIGXFSZ, handler);
+    CHECK(message.find("cannot write") != std::string::npos);
+    CHECK(read_all(dir / "ro/w.ckpt") == old_bytes);
+    CHECK_ERROR(m->save_weights(dir / "missing/dir/w.ckpt"), "cannot create a temporary file");
+    // No temporary file (".<name>.XXXXXX", as mkstemp fills it in) is left behind.
+    for (const std::string& folder : {dir.path.string(), dir / "ro"})
+        for (const auto& e : fs::directory_iterator(folder)) {
+            CAPTURE(e.path().string());
+            CHECK(e.path().filename().string().front() != '.');
+        }
+}
+
+}  // namespace adjoint::test

@@ -1,0 +1,147 @@
+// The Layer interface, losses and metrics, activations, and the model's own nodes.
+#include <algorithm>
+
+#include "toy.hpp"
+
+namespace adjoint::test {
+
+namespace {
+
+// A layer of the test's own, through the Layer interface alone: y = x * scale + shift,
+// one trainable (features,) vector each.
+class Affine : public Layer {
+public:
+    explicit Affine(std::int64_t features_in = 0) {
+        if (features_in > 0) input_shape = Shape{features_in};
+    }
+    std::string_view type() const override { return "Affine"; }
+    Shape output_shape(const Shape& input) const override { return input; }
+    std::int64_t param_count(const Shape& input) const override { return 2 * input.numel(); }
+    Expr build(Graph& g, const Expr& input, std::uint64_t) override {
+        const std::int64_t n = input.shape().back();
+        scale = g.variable("scale", Tensor::full({n}, 1.0));
+        shift = g.variable("shift", Tensor::zeros({n}));
+        return input * scale + shift;
+    }
+    std::vector<Expr> trainable_weights() const override {
+        if (!scale.valid()) return {};
+        return {scale, shift};
+    }
+    Expr scale, shift;
+};
+
+}  // namespace
+
+TEST_CASE("Sequential: holds any Layer; names, shapes and parameters come from the layers") {
+    Toy data;
+    Sequential m({.seed = 3, .threads = 2});
+    m.add(Affine(20));
+    m.add(Dense(8, "tanh"));
+    m.add(Affine());
+    m.add(Dense(3, "softmax"));
+    CHECK(m.layer(0).name == "affine");
+    CHECK(m.layer(2).name == "affine_1");
+    CHECK(m.layer(3).name == "dense_1");
+    CHECK(m.param_count() == 40 + (20 * 8 + 8) + 16 + (8 * 3 + 3));
+    const std::string s = m.summary();
+    CHECK(s.find(" affine (Affine)            (None, 20)                40\n") != std::string::npos);
+    CHECK(s.find(" affine_1 (Affine)          (None, 8)                 16\n") != std::string::npos);
+    m.compile(Adam(0.01), "categorical_crossentropy", {"accuracy"});
+    CHECK(m.trainable_weights().size() == 8);
+    CHECK(m.trainable_weights()[0].name() == "affine/scale");
+    CHECK(m.layer<Affine>(2).shift.name() == "affine_1/shift");
+    CHECK(m.layer<Dense>(1).kernel.shape() == Shape{20, 8});
+    CHECK_ERROR(m.layer<Dense>(0), "layer 0 (\"affine\") is a Affine, not the type asked for");
+    const Evaluation before = m.evaluate(data.x, data.onehot);
+    m.fit(data.x, data.onehot, {.epochs = 10});
+    CHECK(m.evaluate(data.x, data.onehot).loss < before.loss);
+    // A layer that cannot take its input is refused when it is added.
+    Dense wants_flat(4);
+    wants_flat.input_shape = Shape{2, 10};
+    Sequential flat;
+    CHECK_ERROR(flat.add(wants_flat),
+                "Dense \"dense\": one sample is (2, 10); Dense takes samples of shape (features,)");
+    CHECK(snake_case("MaxPooling2D") == "max_pooling2d");
+    CHECK(snake_case("GlobalAveragePooling2D") == "global_average_pooling2d");
+    CHECK(snake_case("Conv2D") == "conv2d");
+}
+
+TEST_CASE("Sequential: compile honours its metrics; losses are objects, custom ones too") {
+    Toy data;
+    // No metrics: no accuracy node, no accuracy in the logs or the evaluation.
+    Sequential plain({.seed = 1});
+    plain.add(Dense(3, "softmax", 20));
+    plain.compile(SGD(0.1), Loss::categorical_crossentropy());
+    CHECK(plain.train_fetches().size() == 1);
+    bool has_accuracy_node = false;
+    for (NodeId i = 0; i < plain.graph().size(); ++i)
+        has_accuracy_node = has_accuracy_node || plain.graph().node(i).name.starts_with("accuracy/");
+    CHECK(!has_accuracy_node);
+    const History h = plain.fit(data.x, data.onehot, {.epochs = 1, .validation_data = std::pair{data.x, data.onehot}});
+    CHECK(!h.epochs[0].accuracy.has_value());
+    CHECK(!h.epochs[0].val_accuracy.has_value());
+    CHECK(h.epochs[0].val_loss.has_value());
+    CHECK(std::isnan(plain.evaluate(data.x, data.onehot).accuracy));
+    SaveBest best_acc("unused.ckpt", "accuracy");
+    CHECK_ERROR(plain.fit(data.x, data.onehot, {.epochs = 1, .callbacks = {&best_acc}}),
+                "compile the model with the accuracy metric");
+    // With it, by enum.
+    Sequential with({.seed = 1});
+    with.add(Dense(3, "softmax", 20));
+    with.compile(SGD(0.1), Loss::categorical_crossentropy(), {Metric::accuracy});
+    CHECK(with.train_fetches().size() == 2);
+    CHECK(with.fit(data.x, data.onehot, {.epochs = 1}).epochs[0].accuracy.has_value());
+    CHECK(metric_name(metric_from_name("acc")) == "accuracy");
+    CHECK_ERROR(Loss::from_name("hinge"), "unknown loss \"hinge\"");
+    // A loss of the user's own: mean absolute error, through the same graph machinery.
+    const Loss mae{"mean_absolute_error", Loss::Targets::like_output,
+                   [](const Expr& y, const Expr& t) { return mean(sqrt(square(y - t) + 1e-12), {-1}); }};
+    Sequential custom({.seed = 1});
+    custom.add(Dense(3, "sigmoid", 20));
+    custom.compile(Adam(0.01), mae);
+    const double first = custom.fit(data.x, data.onehot, {.epochs = 1}).epochs[0].loss;
+    CHECK(custom.fit(data.x, data.onehot, {.epochs = 5}).epochs.back().loss < first);
+    const Loss wrong{"per_batch", Loss::Targets::like_output, [](const Expr& y, const Expr& t) { return sum(y - t); }};
+    Sequential bad;
+    bad.add(Dense(3, "softmax", 20));
+    CHECK_ERROR(bad.compile(SGD(0.1), wrong), "loss \"per_batch\" gives values of shape (); one per sample");
+}
+
+TEST_CASE("Sequential: activations are the element-wise table's, by name") {
+    Toy data;
+    CHECK_ERROR(Dense(4, "rellu", 3), "unknown activation \"rellu\"", "softplus", "relu", "linear", "softmax");
+    const std::vector<std::string_view> names = Activation::names();
+    CHECK(std::find(names.begin(), names.end(), "softplus") != names.end());
+    for (std::string_view name : {"softplus", "sigmoid", "tanh", "exp", "linear"}) {
+        CAPTURE(std::string(name));
+        Sequential m({.seed = 2});
+        m.add(Dense(6, name, 20));
+        m.add(Dense(3, "softmax"));
+        m.compile(Adam(0.01), "categorical_crossentropy");
+        const Expr hidden = m.graph().expr(m.layer<Dense>(0).bias.id() + 2);  // after kernel, bias and matmul_bias
+        CHECK(hidden.node().op_name() == (name == "linear" ? "variable" : name));
+        const double first = m.fit(data.x, data.onehot, {.epochs = 1}).epochs[0].loss;
+        CHECK(m.fit(data.x, data.onehot, {.epochs = 3}).epochs.back().loss < first);
+    }
+}
+
+TEST_CASE("Sequential: its placeholders, output, loss and session drive a hand-written step") {
+    Toy data;
+    auto m = model();
+    CHECK(m->input().name() == "input");
+    CHECK(m->targets().name() == "targets");
+    CHECK(m->output().node().op_name() == "softmax");
+    CHECK(m->loss().shape() == Shape{});
+    // One step by hand, with the model's own fetches and updates: the same as fit's.
+    auto twin = model();
+    Batches batches(data.x, data.onehot, 300);
+    auto [bx, by] = batches.get(0);
+    const auto out = m->session().run(m->train_fetches(), {{m->input(), bx}, {m->targets(), by}}, m->train_updates());
+    twin->fit(data.x, data.onehot, {.epochs = 1, .batch_size = 300, .shuffle = false});
+    CHECK(same_weights(weights(*m), weights(*twin)));
+    CHECK(out[0].item<float>() > 0);
+    Sequential uncompiled;
+    CHECK_ERROR(uncompiled.input(), "Sequential::input: call compile() first");
+}
+
+}  // namespace adjoint::test
