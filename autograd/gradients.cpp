@@ -79,9 +79,9 @@ std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::op
     std::vector<std::uint8_t> wanted;
     for (NodeId n = top + 1; n-- > 0;) {
         if (!grad[n] || g.node(n).kind != NodeKind::op || !from_wrt[n] || !to_y[n]) continue;
-        // Copies: rules append nodes, which may move the graph's node storage.
-        const std::vector<NodeId> input_ids = g.node(n).inputs;
-        const std::shared_ptr<const OpBase> op = g.node(n).op;
+        // Nodes never move, so the forward node may be read while its rule appends.
+        const std::vector<NodeId>& input_ids = g.node(n).inputs;
+        const OpBase* op = g.node(n).op.get();
         inputs.clear();
         wanted.clear();
         bool any = false;

@@ -42,7 +42,7 @@ NodeId Graph::checked(NodeId id) const {
     return id;
 }
 
-const Node& Graph::node(NodeId id) const { return data().g[checked(id)]; }
+const Node& Graph::node(NodeId id) const { return data().nodes[checked(id)]; }
 
 Expr Graph::expr(NodeId id) const { return {data_, checked(id)}; }
 
@@ -82,10 +82,11 @@ Expr Graph::append(Node node, std::string_view base_name) {
             node.gradient_of = it->gradient;
             break;
         }
-    const NodeId id = boost::add_vertex(d.g);
+    const NodeId id = d.nodes.size();
     node.id = id;
-    for (NodeId in : node.inputs) boost::add_edge(in, id, d.g);
-    d.g[id] = std::move(node);
+    d.nodes.push_back(std::move(node));
+    boost::add_vertex(d.g);
+    for (NodeId in : d.nodes.back().inputs) boost::add_edge(in, id, d.g);
     return {data_, id};
 }
 

@@ -1,8 +1,10 @@
 // The storage behind Graph, for the parts of the library that traverse it (plans, dumps,
-// autograd): a Boost.Graph adjacency list of nodes, the names in use, and the open
-// scopes. Internal to the library.
+// autograd): the nodes, at addresses that never move (a std::deque only appends), so a
+// Node& stays valid as the graph grows; their edges as a Boost.Graph adjacency list; the
+// names in use; and the open scopes. Internal to the library.
 #pragma once
 
+#include <deque>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -14,9 +16,9 @@
 
 namespace adjoint {
 
-// Edges run from an input to its consumer; a node that reads the same input twice
-// (x * x) has two parallel edges. Node::inputs keeps the positional order.
-using BoostGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, Node>;
+// Vertex v is node v. Edges run from an input to its consumer; a node that reads the same
+// input twice (x * x) has two parallel edges. Node::inputs keeps the positional order.
+using BoostGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS>;
 
 namespace detail {
 
@@ -26,6 +28,7 @@ struct GraphData {
         std::optional<Provenance> gradient;  // set inside a gradient scope
     };
 
+    std::deque<Node> nodes;  // by id
     BoostGraph g;
     std::unordered_map<std::string, int> name_count;  // base name -> times used
     std::vector<Frame> frames;

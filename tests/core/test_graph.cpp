@@ -170,6 +170,11 @@ TEST_CASE("Graph: a handle; returned from functions, moved, and outlived by its 
     CHECK(more.graph().size() == 6);
     const Expr a = more.graph().expr(0);
     CHECK(values(kept->run({more}, {{a, Tensor::from({0.f, 0.f})}})[0]) == std::vector<double>{3, 3});
+    // A Node& stays valid while the graph grows (nodes never move).
+    const Node& first = g.node(0);
+    for (int i = 0; i < 2000; ++i) (void)relu(x);
+    CHECK(first.name == "x");
+    CHECK(&first == &g.node(0));
     // Sessions move too; the moved-from one refuses.
     Session moved_session = std::move(*kept);
     CHECK(values(moved_session.run({more}, {{a, Tensor::from({0.f, 0.f})}})[0]) == std::vector<double>{3, 3});

@@ -29,7 +29,7 @@ public:
     NodeId id() const { return id_; }
     // The graph the node belongs to (a handle sharing it, see Graph).
     Graph graph() const;
-    // Valid until the next node is added to the graph.
+    // The node; the reference stays valid as long as the graph (nodes never move).
     const Node& node() const;
     // Name and shape by value: a reference into the graph would dangle once it grows.
     std::string name() const;

@@ -6,7 +6,9 @@
 // A Graph is a handle, like a std::shared_ptr: copies of it, the Exprs of its nodes and
 // the Sessions that run it all share the same nodes, which live as long as any of them.
 // So a Graph can be returned from a function or kept in an object, and an Expr never
-// dangles. A moved-from Graph is empty: using it is an adjoint::Error.
+// dangles; nodes never move, so a Node& stays valid as the graph grows. A moved-from
+// Graph is empty: using it is an adjoint::Error. A graph is built from one thread at a
+// time, and not while a Session of it compiles or runs.
 #pragma once
 
 #include <cstdint>
@@ -66,7 +68,7 @@ public:
                    SourceLocation loc);
 
     std::size_t size() const;
-    const Node& node(NodeId id) const;
+    const Node& node(NodeId id) const;  // valid as long as the graph
     Expr expr(NodeId id) const;
     // Consumers of a node, in id order.
     std::vector<NodeId> consumers(NodeId id) const;
