@@ -129,8 +129,9 @@ template <class D> Grads Compare<D>::gradient(const GradContext& c) const { retu
 // ---- the table's rules and instantiations
 
 namespace {
-// 1 where y came from the first input (y == a), else 0, in y's dtype: max and min's rules.
-Expr from_first(const Expr& y, const Expr& a) { return cast(equal(y, a), y.dtype()); }
+// 1 where y came from the first input (y is a, NaN included), else 0, in y's dtype: max
+// and min's rules.
+Expr from_first(const Expr& y, const Expr& a) { return cast(same(y, a), y.dtype()); }
 }  // namespace
 
 #define ADJOINT_UNARY(Type, fn, expr, dx)                                                                          \

@@ -131,7 +131,7 @@ void MatMulBias::reference(const Inputs& x, Tensor& y) const {
 }
 
 Grads MatMulBias::gradient(const GradContext& c) const {
-    const Expr dz = relu ? relu_grad(c.dy, c.y) : c.dy;
+    const Expr dz = relu ? mask(c.dy, c.y) : c.dy;
     Grads g(3);
     if (c.wanted[0] || c.wanted[1]) {
         const Grads ab = MatMul{transpose_a, transpose_b}.gradient({c.x.first(2), c.y, dz, c.wanted.first(2)});

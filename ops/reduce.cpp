@@ -142,12 +142,14 @@ void Max::reference(const Inputs& x, Tensor& y) const {
     });
 }
 
-// y = max of x over axes: dy goes to the elements equal to the max, split evenly
-// between ties (as TensorFlow does): dx = dy * [x == y] / #{x == y}.
+// y = max of x over axes: dy goes to the elements that are the max (the NaNs, when there
+// are), split evenly between ties (as TensorFlow does):
+//   dx = dy / #{x is y}  where x is y, else 0
+// selected by mask, so an infinite dy gives the other elements 0, not 0 * inf.
 Grads Max::gradient(const GradContext& c) const {
     return grads(c, [&] {
-        const Expr is_max = cast(equal(c.x[0], kept(c.y, c.x[0], axes, keepdims)), c.x[0].dtype());
-        return kept(c.dy, c.x[0], axes, keepdims) * (is_max / sum(is_max, axes, true));
+        const Expr is_max = cast(same(c.x[0], kept(c.y, c.x[0], axes, keepdims)), c.x[0].dtype());
+        return mask(kept(c.dy, c.x[0], axes, keepdims) / sum(is_max, axes, true), is_max);
     });
 }
 

@@ -225,6 +225,29 @@ TEST_CASE("gradients: every rule at the edges of its domain: no 0 * inf where th
          {0, 3},
          {0, 0},
          {0, 0}},
+        {"log", [](const Expr& x) { return log(x); }, {1, 2}, {1, 0.5}, {-1, -0.25}},
+        {"sqrt", [](const Expr& x) { return sqrt(x); }, {4}, {0.25}, {-0.03125}},
+        {"softplus", [](const Expr& x) { return softplus(x); }, {0, -1000, 1000}, {0.5, 0, 1}, {0.25, 0, 0}},
+        {"minimum(x, 0)", [](const Expr& x) { return minimum(x, x * 0.0); }, {0, 1, -1}, {1, 0, 1}, {0, 0, 0}},
+        {"2 / x at inf", [](const Expr& x) { return 2.0 / x; }, {inf, -inf}, {-0.0, -0.0}, {0, 0}},
+        {"sum", [](const Expr& x) { return sum(x); }, {0, 5}, {1, 1}, {0, 0}},
+        {"mean", [](const Expr& x) { return mean(x); }, {0, 5}, {0.5, 0.5}, {0, 0}},
+        {"max, tied", [](const Expr& x) { return max(x); }, {1, 3, 3}, {0, 0.5, 0.5}, {0, 0, 0}},
+        {"softmax_cross_entropy, equal logits",
+         [](const Expr& x) {
+             const Expr labels = x.graph().constant(Tensor::from({{1.0, 0.0}}));
+             return softmax_cross_entropy(reshape(x, {1, 2}), labels);
+         },
+         {0, 0},
+         {-0.5, 0.5},
+         {0, 0}},
+        {"matmul",
+         [](const Expr& x) {
+             return matmul(reshape(x, {1, 2}), x.graph().constant(Tensor::from({{2.0}, {3.0}})));
+         },
+         {0, 1},
+         {2, 3},
+         {0, 0}},
     };
     for (const Case& c : cases) {
         INFO(std::string(c.name));
@@ -239,6 +262,35 @@ TEST_CASE("gradients: every rule at the edges of its domain: no 0 * inf where th
         CHECK(values(r[0]) == c.d1);
         CHECK(values(r[1]) == c.d2);
     }
+}
+
+TEST_CASE("gradients: a NaN input's gradient goes where y came from; an infinite dy gives unselected inputs 0") {
+    const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+    Graph g;
+    const Expr a = g.placeholder("a", {4}, DType::f64), b = g.placeholder("b", {4}, DType::f64);
+    const Expr dy = g.placeholder("dy", {4}, DType::f64);
+    const Feeds feeds{{a, Tensor::from({nan, 1.0, 2.0, -1.0})},
+                      {b, Tensor::from({5.0, nan, 2.0, 0.0})},
+                      {dy, Tensor::from({inf, inf, inf, inf})}};
+    Session sess(g);
+    // maximum: y = [NaN (a), NaN (b), 2 (a tie: a), 0 (b)]
+    const auto mx = sess.run(gradients(maximum(a, b), {a, b}, dy), feeds);
+    CHECK(values(mx[0]) == std::vector<double>{inf, 0, inf, 0});
+    CHECK(values(mx[1]) == std::vector<double>{0, inf, 0, inf});
+    // minimum: y = [NaN (a), NaN (b), 2 (a), -1 (a)]
+    const auto mn = sess.run(gradients(minimum(a, b), {a, b}, dy), feeds);
+    CHECK(values(mn[0]) == std::vector<double>{inf, 0, inf, inf});
+    CHECK(values(mn[1]) == std::vector<double>{0, inf, 0, 0});
+    // relu: the negative entry gets 0, not 0 * inf.
+    CHECK(values(sess.run(gradients(relu(b), {b}, dy), feeds)[0]) == std::vector<double>{inf, 0, inf, 0});
+    // max over all: a NaN is the max; the others get 0.
+    const Expr top = g.placeholder("top", {}, DType::f64);
+    const auto r =
+        sess.run(gradients(max(a), {a}, top), {{a, Tensor::from({nan, 1.0, 2.0, -1.0})}, {top, Tensor::scalar(inf)}});
+    CHECK(values(r[0]) == std::vector<double>{inf, 0, 0, 0});
+    const auto t =
+        sess.run(gradients(max(b), {b}, top), {{b, Tensor::from({3.0, 1.0, 3.0, 0.0})}, {top, Tensor::scalar(inf)}});
+    CHECK(values(t[0]) == std::vector<double>{inf, 0, inf, 0});
 }
 
 }  // namespace adjoint::test

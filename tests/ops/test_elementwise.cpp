@@ -176,19 +176,33 @@ template <> void op_case<ops::Equal>() {
     check_no_gradient(g, {{Shape{3, 4}}, {Shape{3, 4}}});
 }
 
-template <> void op_case<ops::ReluGrad>() {
-    const Tensor out = eval([](Exprs e) { return relu_grad(e[0], e[1]); },
+template <> void op_case<ops::Mask>() {
+    const Tensor out = eval([](Exprs e) { return mask(e[0], e[1]); },
                             {Tensor::from({5.f, 6.f, 7.f, 8.f, INFINITY}), Tensor::from({-1.f, 0.f, 2.f, NAN, -1.f})});
     CHECK(values(out) == std::vector<double>{0, 0, 7, 0, 0});  // 0 at the kink and for NaN, never 0 * inf
-    agrees_with_reference([](Exprs e) { return relu_grad(e[0], e[1]); }, {{Shape{batch, 20}}, {Shape{batch, 20}}}, 0);
-    agrees_with_reference([](Exprs e) { return relu_grad(e[0], e[1]); },
+    agrees_with_reference([](Exprs e) { return mask(e[0], e[1]); }, {{Shape{batch, 20}}, {Shape{batch, 20}}}, 0);
+    agrees_with_reference([](Exprs e) { return mask(e[0], e[1]); },
                           {{Shape{10, 20}, DType::f32, 0, 0, 4}, {Shape{10, 20}, DType::f32, 0, 0, 4}}, 0);
-    check_op_gradients([](Exprs e) { return relu_grad(e[0], e[1]); }, {{Shape{3, 4}}, {Shape{3, 4}}});
+    check_op_gradients([](Exprs e) { return mask(e[0], e[1]); }, {{Shape{3, 4}}, {Shape{3, 4}}});
     // It is what relu's rule emits.
     Graph g;
     const Expr x = g.placeholder("x", {2});
     const Expr d = gradients(sum(relu(x)), {x})[0];
-    CHECK(d.node().op_name() == "relu_grad");
+    CHECK(d.node().op_name() == "mask");
+}
+
+template <> void op_case<ops::Same>() {
+    // Equal, or both NaN; -0 is 0.
+    CHECK(values(eval([](Exprs e) { return same(e[0], e[1]); },
+                      {Tensor::from({NAN, NAN, -0.f, 1.f, INFINITY}), Tensor::from({NAN, 1.f, 0.f, 2.f, INFINITY})})) ==
+          std::vector<double>{1, 0, 1, 0, 1});
+    CHECK(values(eval([](Exprs e) { return same(e[0], e[1]); },
+                      {Tensor::from<std::int32_t>({1, 2}), Tensor::from<std::int32_t>({1, 3})})) ==
+          std::vector<double>{1, 0});
+    auto g = [](Exprs e) { return same(e[0], e[1]); };
+    agrees_with_reference(g, {{Shape{20, 10}, DType::f32, 0, 0, 3}, {Shape{10}, DType::f32, 0, 0, 3}}, 0);
+    agrees_with_reference(g, {{Shape{batch, 10}, DType::i32, 0, 3}, {Shape{batch, 10}, DType::i32, 0, 3}}, 0);
+    check_no_gradient(g, {{Shape{3, 4}}, {Shape{3, 4}}});
 }
 
 }  // namespace adjoint::test

@@ -22,7 +22,7 @@ struct MatMul {
 // are the GEMM's epilogue, applied to each tile of the product while it is in cache, so
 // neither the product nor the biased product is written out. The same bits as matmul,
 // add and relu (the epilogue calls relu's own scalar function), NaN and infinities
-// included. Rule: dz = relu ? relu_grad(dy, y) : dy (y > 0 exactly where x w + b > 0);
+// included. Rule: dz = relu ? mask(dy, y) : dy (y > 0 exactly where x w + b > 0);
 // dx and dw as matmul's rule with dz; dbias = sum(dz, rows).
 struct MatMulBias {
     static constexpr std::string_view name = "matmul_bias";
