@@ -88,7 +88,12 @@ void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Ten
     Run run(g, plan, results, profile);
     arena.execute([&] {
         run.phase(Phase::compute);
-        if (!run.failed) run.phase(Phase::update);
+        if (run.failed) return;
+        // Variables as they were, for an update phase that may fail (Plan::snapshots).
+        for (Plan::Snapshot& s : plan.snapshots) s.copy.copy_from(plan.values[s.value]);
+        run.phase(Phase::update);
+        if (run.failed)
+            for (const Plan::Snapshot& s : plan.snapshots) plan.values[s.value].copy_from(s.copy);
     });
     if (run.failed) throw Error(run.error);
 }

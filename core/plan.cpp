@@ -2,6 +2,7 @@
 // value a type and a step.
 #include "plan.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "plan_builder.hpp"
@@ -129,6 +130,15 @@ void PlanBuilder::make_steps() {
         if (step_of[f] != none) p.steps[step_of[f]].fetch_positions.push_back(i);
         else p.leaf_fetches.push_back({value_of[f], i});
     }
+    // Snapshots, if a kernel that may fail runs in the update phase: one that writes no
+    // variable and is not an element-wise value computed into one.
+    const bool fallible_update = std::any_of(order.begin(), order.end(), [&](NodeId n) {
+        return phase[n] == Phase::update && writes(g.node(n)) == 0 && computed_into[n] == none;
+    });
+    if (fallible_update)
+        for (const Plan::Binding& v : p.variables)
+            if (assigned_by[v.node] != none || in_place_value[v.node] != none)
+                p.snapshots.push_back({v.value, Tensor(type[v.node].shape, type[v.node].dtype)});
 }
 
 }  // namespace adjoint

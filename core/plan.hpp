@@ -79,6 +79,15 @@ public:
         std::size_t value, position;
     };
     std::vector<LeafFetch> leaf_fetches;  // fetched placeholders, variables, constants
+    // When the update phase also computes from updated values (a fetch downstream of an
+    // assign), a kernel there may fail after variables were written: a copy of each
+    // variable the run writes is taken before the phase and put back if it fails. Copies
+    // made once, with the plan. (Writers and element-wise kernels never fail.)
+    struct Snapshot {
+        std::size_t value;  // the variable, in values
+        Tensor copy;
+    };
+    std::vector<Snapshot> snapshots;
     std::vector<Tensor> buffers;
     std::unique_ptr<std::atomic<std::uint32_t>[]> pending;    // per step, reset each run
     std::array<std::vector<std::size_t>, phase_count> roots;  // steps of each phase with no predecessor

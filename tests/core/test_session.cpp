@@ -141,6 +141,19 @@ TEST_CASE("Session: assigns write after every read, only when the run succeeds")
                 "sparse_softmax_cross_entropy", "label 7 in row 1 is out of range [0, 2)", "test_session.cpp");
     CHECK(values(sess.value(v)) == std::vector<double>{21, 62});
     CHECK(values(sess.value(u)) == std::vector<double>{10, 40});
+    // Also a kernel that fails after the updates, computing from an updated value (the
+    // update phase): the variables are put back as they were.
+    const Expr one_label = g.placeholder("one_label", {1}, DType::i32);
+    const Expr downstream = sum(sparse_softmax_cross_entropy(reshape(assign(v, v + 1.f), {1, 2}), one_label));
+    const Expr also = assign(u, u * 3.f);
+    CHECK_ERROR(sess.run({downstream}, {{one_label, Tensor::from<std::int32_t>({7})}}, {also}), "label 7 in row 0");
+    CHECK(values(sess.value(v)) == std::vector<double>{21, 62});
+    CHECK(values(sess.value(u)) == std::vector<double>{10, 40});
+    sess.run({downstream}, {{one_label, Tensor::from<std::int32_t>({1})}}, {also});
+    CHECK(values(sess.value(v)) == std::vector<double>{22, 63});
+    CHECK(values(sess.value(u)) == std::vector<double>{30, 120});
+    sess.set_value(v, Tensor::from({21.f, 62.f}));
+    sess.set_value(u, Tensor::from({10.f, 40.f}));
     // The session stays usable.
     sess.run({guarded}, {{labels, Tensor::from<std::int32_t>({1, 0})}});
     CHECK(sess.value(v).data<float>()[0] == doctest::Approx(21 + 2 * std::log1p(std::exp(-1.f))));

@@ -67,7 +67,9 @@ public:
     // std::invalid_argument with the reason when the inputs do not fit.
     virtual TypedShape infer(std::span<const TypedShape> inputs, std::int64_t batch_size) const = 0;
     // Computes y (already allocated with the inferred shape) from the inputs. May throw
-    // std::exception with the reason (a label out of range, say).
+    // std::exception with the reason (a label out of range, say), except in ops that
+    // write variables or are element-wise: those run where a failure could leave a
+    // variable half written, so whatever could go wrong must be refused by infer.
     virtual void forward(const Inputs& x, Tensor& y) const = 0;
     // The naive version of forward (plain loops, one thread) that tests compare against.
     virtual void reference(const Inputs& x, Tensor& y) const = 0;
@@ -78,7 +80,8 @@ public:
     // assign, 2 or 3 for an optimizer's fused update (a variable and its state). y is the
     // storage of input 0; the kernel writes the others through Inputs::overwritten. A plan
     // runs such an op after every other reader of those variables, and only once every
-    // other kernel of the run has succeeded.
+    // other kernel of the run has succeeded (kernels downstream of it run after it: if
+    // one of those fails, the plan puts the variables back; see Plan::snapshots).
     virtual std::size_t writes_variables() const { return 0; }
     // Scratch bytes forward() would like for these (concrete) input types, such as a
     // matrix product's packed operands. A plan provides it from its buffer pool, so a
