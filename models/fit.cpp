@@ -11,7 +11,7 @@ namespace adjoint {
 
 // (N, ...) inputs whose samples hold as many values as the first layer's input shape,
 // viewed as (N, input shape...).
-Tensor Sequential::samples(const Tensor& x, const char* who) const {
+Tensor Sequential::samples(const Tensor& x, std::string_view who) const {
     const Shape& sample = *layers_.front()->input_shape;
     if (x.empty() || x.shape().rank() == 0 || (x.dtype() != DType::u8 && x.dtype() != DType::f32))
         throw Error(fmt::format("Sequential::{}: inputs must be u8 or f32 of shape (N, ...), got {} {}", who,
@@ -27,7 +27,7 @@ Tensor Sequential::samples(const Tensor& x, const char* who) const {
 
 // Targets checked against the loss: shaped like the output (f32), or (N,) class indices
 // (u8 or i32, widened to i32).
-Tensor Sequential::target_values(const Tensor& y, std::int64_t n, const char* who) const {
+Tensor Sequential::target_values(const Tensor& y, std::int64_t n, std::string_view who) const {
     const Compiled& c = *compiled_;
     if (c.loss.targets == Loss::Targets::class_indices) {
         if (y.empty() || y.shape() != Shape{n} || (y.dtype() != DType::u8 && y.dtype() != DType::i32))
@@ -35,9 +35,16 @@ Tensor Sequential::target_values(const Tensor& y, std::int64_t n, const char* wh
                 fmt::format("Sequential::{}: the targets of {} must be u8 or i32 class indices of shape ({},), "
                             "got {} {}",
                             who, c.loss.name, n, dtype_name(y.dtype()), y.empty() ? Shape{} : y.shape()));
-        if (y.dtype() == DType::i32) return y;
+        // Every label a class of the output, checked here where the sample can be named.
+        const std::int64_t classes = c.output.shape().back();
         Tensor t(y.shape(), DType::i32);
-        for (std::int64_t i = 0; i < n; ++i) t.data<std::int32_t>()[i] = y.data<std::uint8_t>()[i];
+        for (std::int64_t i = 0; i < n; ++i) {
+            const auto label = static_cast<std::int64_t>(y.as_double(i));
+            if (label < 0 || label >= classes)
+                throw Error(fmt::format("Sequential::{}: label {} of sample {} is not one of the output's {} classes",
+                                        who, label, i, classes));
+            t.data<std::int32_t>()[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(label);
+        }
         return t;
     }
     const Shape want = c.output.shape().resolve(n);
@@ -49,17 +56,19 @@ Tensor Sequential::target_values(const Tensor& y, std::int64_t n, const char* wh
     return y;
 }
 
-History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions& options) {
-    const Compiled& c = compiled("fit");
-    if (options.epochs < 0) throw Error(fmt::format("Sequential::fit: epochs is {}", options.epochs));
+History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions& options, SourceLocation loc) {
+    const std::string who = fmt::format("fit ({})", where(loc)),
+                      val_who = fmt::format("fit ({}, validation data)", where(loc));
+    const Compiled& c = compiled(who);
+    if (options.epochs < 0) throw Error(fmt::format("Sequential::{}: epochs is {}", who, options.epochs));
     if (options.batch_size <= 0)
-        throw Error(fmt::format("Sequential::fit: batch_size is {}; it must be positive", options.batch_size));
-    const Tensor x = samples(x_in, "fit");
-    const Tensor y = target_values(y_in, x.shape()[0], "fit");
+        throw Error(fmt::format("Sequential::{}: batch_size is {}; it must be positive", who, options.batch_size));
+    const Tensor x = samples(x_in, who);
+    const Tensor y = target_values(y_in, x.shape()[0], who);
     std::optional<std::pair<Tensor, Tensor>> val;
     if (options.validation_data) {
-        const Tensor vx = samples(options.validation_data->first, "fit (validation data)");
-        val.emplace(vx, target_values(options.validation_data->second, vx.shape()[0], "fit (validation data)"));
+        const Tensor vx = samples(options.validation_data->first, val_who);
+        val.emplace(vx, target_values(options.validation_data->second, vx.shape()[0], val_who));
     }
     Batches batches(x, y, options.batch_size);
     const std::vector<Expr> fetches = train_fetches();
@@ -81,7 +90,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
             auto [bx, by] = batches.get(b, order);
             feeds[0].value = bx;
             feeds[1].value = by;
-            c.session->run(fetches, feeds, c.updates, out);
+            c.session->run(fetches, feeds, c.updates, out, loc);
             const std::int64_t rows = bx.shape()[0];
             loss_total += out[0].item<float>() * static_cast<double>(rows);
             if (accuracy) correct_total += out[1].item<float>() * static_cast<double>(rows);
@@ -105,7 +114,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
         if (accuracy) logs.accuracy = mean(correct_total);
         logs.samples = seen;
         if (val) {
-            const Evaluation e = evaluate(val->first, val->second, options.batch_size);
+            const Evaluation e = evaluate(val->first, val->second, options.batch_size, loc);
             logs.val_loss = e.loss;
             if (accuracy) logs.val_accuracy = e.accuracy;
         }
@@ -117,12 +126,13 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
     return history;
 }
 
-Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int64_t batch_size) {
-    const Compiled& c = compiled("evaluate");
+Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int64_t batch_size, SourceLocation loc) {
+    const std::string who = fmt::format("evaluate ({})", where(loc));
+    const Compiled& c = compiled(who);
     if (batch_size <= 0)
-        throw Error(fmt::format("Sequential::evaluate: batch_size is {}; it must be positive", batch_size));
-    const Tensor x = samples(x_in, "evaluate");
-    const Tensor y = target_values(y_in, x.shape()[0], "evaluate");
+        throw Error(fmt::format("Sequential::{}: batch_size is {}; it must be positive", who, batch_size));
+    const Tensor x = samples(x_in, who);
+    const Tensor y = target_values(y_in, x.shape()[0], who);
     Batches batches(x, y, batch_size);
     Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
     std::vector<Expr> fetches{c.loss_sum};
@@ -133,7 +143,7 @@ Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int
         auto [bx, by] = batches.get(b);
         feeds[0].value = bx;
         feeds[1].value = by;
-        c.session->run(fetches, feeds, {}, out);
+        c.session->run(fetches, feeds, {}, out, loc);
         loss += out[0].item<float>();
         if (c.correct_sum) correct += out[1].item<float>();
     }
@@ -141,11 +151,12 @@ Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int
     return {loss / n, c.correct_sum ? correct / n : NAN};
 }
 
-Tensor Sequential::predict(const Tensor& x_in, std::int64_t batch_size) {
-    const Compiled& c = compiled("predict");
+Tensor Sequential::predict(const Tensor& x_in, std::int64_t batch_size, SourceLocation loc) {
+    const std::string who = fmt::format("predict ({})", where(loc));
+    const Compiled& c = compiled(who);
     if (batch_size <= 0)
-        throw Error(fmt::format("Sequential::predict: batch_size is {}; it must be positive", batch_size));
-    const Tensor x = samples(x_in, "predict");
+        throw Error(fmt::format("Sequential::{}: batch_size is {}; it must be positive", who, batch_size));
+    const Tensor x = samples(x_in, who);
     const std::int64_t n = x.shape()[0];
     Tensor out(c.output.shape().resolve(n), c.output.dtype());
     const std::size_t row_bytes = out.nbytes() / static_cast<std::size_t>(n);
@@ -154,7 +165,7 @@ Tensor Sequential::predict(const Tensor& x_in, std::int64_t batch_size) {
     std::vector<Tensor> p;
     for (std::int64_t b = 0; b < batches.batch_count(); ++b) {
         feeds[0].value = batches.get(b).first;
-        c.session->run({c.output}, feeds, {}, p);
+        c.session->run({c.output}, feeds, {}, p, loc);
         std::memcpy(static_cast<std::byte*>(out.raw()) + static_cast<std::size_t>(b * batches.batch_size()) * row_bytes,
                     p[0].raw(), p[0].nbytes());
     }

@@ -59,24 +59,44 @@ void Sequential::add(std::unique_ptr<Layer> layer) {
     layers_.push_back(std::move(layer));
 }
 
-const Sequential::Compiled& Sequential::compiled(const char* who) const {
+const Sequential::Compiled& Sequential::compiled(std::string_view who) const {
     if (!compiled_) throw Error(fmt::format("Sequential::{}: call compile() first", who));
     return *compiled_;
 }
 
-void Sequential::compile(const Optimizer& optimizer, std::string_view loss, const std::vector<std::string>& metrics) {
+void Sequential::compile(const Optimizer& optimizer, std::string_view loss, const std::vector<std::string>& metrics,
+                         SourceLocation loc) {
     std::vector<Metric> m;
-    m.reserve(metrics.size());
-    for (const std::string& name : metrics) m.push_back(metric_from_name(name));
-    compile(optimizer, Loss::from_name(loss), m);
+    std::optional<Loss> parsed;
+    try {
+        for (const std::string& name : metrics) m.push_back(metric_from_name(name));
+        parsed = Loss::from_name(loss);
+    } catch (const Error& e) {
+        throw Error(fmt::format("Sequential::compile ({}): {}", where(loc), e.what()));
+    }
+    compile(optimizer, *parsed, m, loc);
 }
 
-void Sequential::compile(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics) {
-    if (compiled_) throw Error("Sequential::compile: the model is already compiled");
-    if (layers_.empty()) throw Error("Sequential::compile: the model has no layers");
-    if (!loss.per_sample) throw Error(fmt::format("Sequential::compile: loss \"{}\" has no function", loss.name));
+// Builds into a graph of its own, which becomes the model's only once everything has
+// been built: a compile that fails (a loss that does not fit, say) leaves nothing behind,
+// and a second try names its nodes as the first would have.
+void Sequential::compile(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics,
+                         SourceLocation loc) {
+    const std::string who = fmt::format("Sequential::compile ({})", where(loc));
+    if (compiled_) throw Error(fmt::format("{}: the model is already compiled", who));
+    if (layers_.empty()) throw Error(fmt::format("{}: the model has no layers", who));
+    if (!loss.per_sample) throw Error(fmt::format("{}: loss \"{}\" has no function", who, loss.name));
+    try {
+        build(optimizer, loss, metrics);
+    } catch (const Error& e) {
+        if (std::string_view(e.what()).starts_with("Sequential::")) throw;
+        throw Error(fmt::format("{}: {}", who, e.what()));  // an op's error while building: name the call too
+    }
+}
+
+void Sequential::build(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics) {
     auto c = std::make_unique<Compiled>();
-    Graph& g = graph_;
+    Graph g;
     c->loss = loss;
     Shape input{batch};
     for (std::int64_t d : *layers_.front()->input_shape) input.push_back(d);
@@ -93,10 +113,8 @@ void Sequential::compile(const Optimizer& optimizer, const Loss& loss, const std
         auto scope = g.scope("loss");
         const Expr per_sample = loss.per_sample(h, c->y);
         if (!(per_sample.shape() == Shape{batch}))
-            throw Error(
-                fmt::format("Sequential::compile: loss \"{}\" gives values of shape {}; one per sample, "
-                            "(batch,), is needed",
-                            loss.name, per_sample.shape()));
+            throw Error(fmt::format("loss \"{}\" gives values of shape {}; one per sample, (batch,), is needed",
+                                    loss.name, per_sample.shape()));
         c->loss_mean = mean(per_sample);
         c->loss_sum = sum(per_sample);
     }
@@ -107,9 +125,12 @@ void Sequential::compile(const Optimizer& optimizer, const Loss& loss, const std
         c->accuracy_mean = mean(correct);
         c->correct_sum = sum(correct);
     }
-    const std::vector<Expr> weights = trainable_weights();
+    std::vector<Expr> weights;
+    for (const auto& l : layers_)
+        for (const Expr& w : l->trainable_weights()) weights.push_back(w);
     c->updates = optimizer.apply(g, weights, gradients(c->loss_mean, weights));
     c->session = std::make_unique<Session>(g, SessionOptions{.threads = options_.threads, .profile = options_.profile});
+    graph_ = g;
     compiled_ = std::move(c);
 }
 

@@ -105,8 +105,12 @@ TEST_CASE("Sequential: errors name the call and the values") {
     CHECK_ERROR(Dense(0, "relu", 3), "units is 0");
     CHECK_ERROR(Dense(4, "rellu", 3), "unknown activation \"rellu\"");
     m.add(Dense(4, "relu", 20));
-    CHECK_ERROR(m.fit(data.x, data.onehot), "Sequential::fit: call compile() first");
-    CHECK_ERROR(m.compile(RMSprop(), "hinge"), "unknown loss \"hinge\"");
+    // The line of the call, in the model's errors and in those of the runs it makes.
+    const int line = __LINE__ + 1;
+    const std::string early = error_of([&] { m.fit(data.x, data.onehot); });
+    CHECK(early.find(fmt::format("test_sequential.cpp:{}): call compile() first", line)) != std::string::npos);
+    CHECK_ERROR(m.compile(RMSprop(), "hinge"), "Sequential::compile (", "test_sequential.cpp",
+                "unknown loss \"hinge\"");
     CHECK_ERROR(m.compile(RMSprop(), "mse", {"f1"}), "unknown metric \"f1\"");
     m.add(Dense(3, "softmax"));
     m.compile(RMSprop(), "categorical_crossentropy", {"accuracy"});
@@ -119,6 +123,24 @@ TEST_CASE("Sequential: errors name the call and the values") {
     CHECK_ERROR(m.evaluate(data.x, Tensor::zeros({299, 3})), "Sequential::evaluate", "(300, 3)");
     CHECK_ERROR(m.predict(Tensor::zeros({5, 20}, DType::f64)), "inputs must be u8 or f32");
     CHECK_ERROR(m.layer<Dense>(7), "there is no layer 7 (the model has 2)");
+    // Labels out of the output's classes are refused naming the sample, before any run.
+    Sequential sparse({.seed = 1});
+    sparse.add(Dense(3, "softmax", 20));
+    sparse.compile(SGD(0.1), "sparse_categorical_crossentropy");
+    Tensor labels = data.labels.clone();
+    labels.data<std::uint8_t>()[17] = 3;
+    CHECK_ERROR(sparse.fit(data.x, labels), "Sequential::fit (",
+                "label 3 of sample 17 is not one of the output's 3 classes");
+    CHECK_ERROR(sparse.evaluate(data.x, labels), "Sequential::evaluate (", "label 3 of sample 17");
+    // A compile that fails leaves nothing behind: the next one names its nodes the same.
+    Sequential retry;
+    retry.add(Dense(3, "softmax", 20));
+    const Loss wrong{"per_batch", Loss::Targets::like_output, [](const Expr& y, const Expr& t) { return sum(y - t); }};
+    CHECK_ERROR(retry.compile(SGD(0.1), wrong), "Sequential::compile (", "one per sample");
+    CHECK(retry.graph().size() == 0);
+    retry.compile(SGD(0.1), "categorical_crossentropy");
+    CHECK(retry.trainable_weights()[0].name() == "dense/kernel");
+    CHECK(retry.input().name() == "input");
     Sequential named;
     Dense first(4, "relu", 20);
     first.name = "hidden";

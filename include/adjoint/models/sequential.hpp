@@ -58,16 +58,21 @@ public:
     void add(std::unique_ptr<Layer> layer);
 
     // Builds the graph: layers, loss, metrics, gradients and the optimizer's updates.
-    void compile(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics = {});
+    // Errors of these calls name the line of the call.
+    void compile(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics = {},
+                 SourceLocation loc = SourceLocation::current());
     // The same by Keras' names: loss "categorical_crossentropy" (one-hot f32 targets),
     // "sparse_categorical_crossentropy" (class indices) or "mse"; metrics {} or {"accuracy"}.
-    void compile(const Optimizer& optimizer, std::string_view loss, const std::vector<std::string>& metrics = {});
+    void compile(const Optimizer& optimizer, std::string_view loss, const std::vector<std::string>& metrics = {},
+                 SourceLocation loc = SourceLocation::current());
 
     // x: (N, ...) u8 (scaled by 1/255) or f32, each sample of the first layer's input shape.
-    History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
-    Evaluation evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size = 32);
+    History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {},
+                SourceLocation loc = SourceLocation::current());
+    Evaluation evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size = 32,
+                        SourceLocation loc = SourceLocation::current());
     // The model's outputs, (N, ...).
-    Tensor predict(const Tensor& x, std::int64_t batch_size = 32);
+    Tensor predict(const Tensor& x, std::int64_t batch_size = 32, SourceLocation loc = SourceLocation::current());
 
     // Keras' table of layers, output shapes and parameter counts.
     std::string summary() const;
@@ -98,9 +103,11 @@ public:
 
 private:
     struct Compiled;
-    const Compiled& compiled(const char* who) const;
-    Tensor samples(const Tensor& x, const char* who) const;
-    Tensor target_values(const Tensor& y, std::int64_t n, const char* who) const;
+    // `who`: "fit (prog.cpp:12)", for the errors.
+    const Compiled& compiled(std::string_view who) const;
+    void build(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics);  // compile's work
+    Tensor samples(const Tensor& x, std::string_view who) const;
+    Tensor target_values(const Tensor& y, std::int64_t n, std::string_view who) const;
     [[noreturn]] void not_a(std::size_t i) const;  // layer<L>(i)'s error
 
     SequentialOptions options_;
