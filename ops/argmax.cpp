@@ -8,6 +8,7 @@
 
 #include "../core/parallel.hpp"
 #include "naive.hpp"
+#include "op_list.hpp"
 
 namespace adjoint::ops {
 
@@ -85,6 +86,6 @@ Grads ArgMax::gradient(const GradContext& c) const { return grads(c, no_gradient
 
 namespace adjoint {
 
-Expr argmax(const Expr& x, int axis, SourceLocation loc) { return ops::make(ops::ArgMax{axis}, {x}, loc); }
+Expr argmax(const Expr& x, int axis, SourceLocation loc) { return ops::make_listed(ops::ArgMax{axis}, {x}, loc); }
 
 }  // namespace adjoint

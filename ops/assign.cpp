@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "naive.hpp"
+#include "op_list.hpp"
 
 namespace adjoint::ops {
 
@@ -35,7 +36,7 @@ Expr assign(const Expr& variable, const Expr& value, SourceLocation loc) {
     if (variable.valid() && variable.node().kind != NodeKind::variable)
         throw Error(fmt::format("assign: \"{}\" is a {}, not a variable ({})", variable.name(),
                                 variable.node().op_name(), where(loc)));
-    return ops::make(ops::Assign{}, {variable, value}, loc);
+    return ops::make_listed(ops::Assign{}, {variable, value}, loc);
 }
 
 }  // namespace adjoint

@@ -8,6 +8,7 @@
 
 #include "../core/parallel.hpp"
 #include "naive.hpp"
+#include "op_list.hpp"
 
 namespace adjoint::ops {
 
@@ -97,7 +98,7 @@ Grads StopGradient::gradient(const GradContext& c) const { return grads(c, no_gr
 
 namespace adjoint {
 
-Expr cast(const Expr& x, DType to, SourceLocation loc) { return ops::make(ops::Cast{to}, {x}, loc); }
-Expr stop_gradient(const Expr& x, SourceLocation loc) { return ops::make(ops::StopGradient{}, {x}, loc); }
+Expr cast(const Expr& x, DType to, SourceLocation loc) { return ops::make_listed(ops::Cast{to}, {x}, loc); }
+Expr stop_gradient(const Expr& x, SourceLocation loc) { return ops::make_listed(ops::StopGradient{}, {x}, loc); }
 
 }  // namespace adjoint

@@ -7,6 +7,7 @@
 #include <adjoint/ops/shape_ops.hpp>
 #include <adjoint/ops/softmax.hpp>
 
+#include "op_list.hpp"
 #include "softmax_rows.hpp"
 
 namespace adjoint::ops {
@@ -73,7 +74,7 @@ Grads SoftmaxCrossEntropy::gradient(const GradContext& c) const {
     return grads(
         c,
         [&] {
-            return make(SoftmaxCrossEntropyGrad{}, {c.x[0], c.x[1], c.dy}, SourceLocation::current());
+            return make_listed(SoftmaxCrossEntropyGrad{}, {c.x[0], c.x[1], c.dy}, SourceLocation::current());
         },
         [&] { return -(log_softmax(c.x[0]) * per_row(c.dy)); });
 }
@@ -235,15 +236,15 @@ Grads OneHot::gradient(const GradContext& c) const { return grads(c, no_gradient
 namespace adjoint {
 
 Expr softmax_cross_entropy(const Expr& logits, const Expr& onehot, SourceLocation loc) {
-    return ops::make(ops::SoftmaxCrossEntropy{}, {logits, onehot}, loc);
+    return ops::make_listed(ops::SoftmaxCrossEntropy{}, {logits, onehot}, loc);
 }
 
 Expr sparse_softmax_cross_entropy(const Expr& logits, const Expr& labels, SourceLocation loc) {
-    return ops::make(ops::SparseSoftmaxCrossEntropy{}, {logits, labels}, loc);
+    return ops::make_listed(ops::SparseSoftmaxCrossEntropy{}, {logits, labels}, loc);
 }
 
 Expr one_hot(const Expr& labels, std::int64_t depth, DType dtype, SourceLocation loc) {
-    return ops::make(ops::OneHot{depth, dtype}, {labels}, loc);
+    return ops::make_listed(ops::OneHot{depth, dtype}, {labels}, loc);
 }
 
 }  // namespace adjoint

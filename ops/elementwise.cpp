@@ -7,6 +7,7 @@
 #include "../core/parallel.hpp"
 #include "broadcast.hpp"
 #include "naive.hpp"
+#include "op_list.hpp"
 #include <adjoint/ops/cast.hpp>
 
 namespace adjoint::ops {
@@ -176,28 +177,28 @@ Grads Pow::gradient(const GradContext& c) const {
 namespace adjoint {
 
 #define ADJOINT_UNARY(Type, fn, expr, dx) \
-    Expr fn(const Expr& x, SourceLocation loc) { return ops::make(ops::Type{}, {x}, loc); }
+    Expr fn(const Expr& x, SourceLocation loc) { return ops::make_listed(ops::Type{}, {x}, loc); }
 #define ADJOINT_BINARY(Type, fn, expr, da, db) \
-    Expr fn(const Expr& a, const Expr& b, SourceLocation loc) { return ops::make(ops::Type{}, {a, b}, loc); }
+    Expr fn(const Expr& a, const Expr& b, SourceLocation loc) { return ops::make_listed(ops::Type{}, {a, b}, loc); }
 #define ADJOINT_COMPARE(Type, fn, expr) \
-    Expr fn(const Expr& a, const Expr& b, SourceLocation loc) { return ops::make(ops::Type{}, {a, b}, loc); }
+    Expr fn(const Expr& a, const Expr& b, SourceLocation loc) { return ops::make_listed(ops::Type{}, {a, b}, loc); }
 #include <adjoint/ops/elementwise.def>
 
 Expr pow(const Expr& x, double p, SourceLocation loc) {
     if (!std::isfinite(p))
         throw Error(fmt::format("pow \"{}\": exponent {} is not finite ({})", x.name(), p, where(loc)));
-    return ops::make(ops::Pow{p}, {x}, loc);
+    return ops::make_listed(ops::Pow{p}, {x}, loc);
 }
 
-Expr operator-(const Operand& x) { return ops::make(ops::Neg{}, {x.e}, x.loc); }
+Expr operator-(const Operand& x) { return ops::make_listed(ops::Neg{}, {x.e}, x.loc); }
 
-#define ADJOINT_OPERATOR(sym, Op)                                                                        \
-    Expr operator sym(const Operand& a, const Expr& b) { return ops::make(ops::Op{}, {a.e, b}, a.loc); } \
-    Expr operator sym(const Operand& a, double b) {                                                      \
-        return ops::make(ops::Op{}, {a.e, scalar_like(a.e, b, a.loc)}, a.loc);                           \
-    }                                                                                                    \
-    Expr operator sym(double a, const Operand& b) {                                                      \
-        return ops::make(ops::Op{}, {scalar_like(b.e, a, b.loc), b.e}, b.loc);                           \
+#define ADJOINT_OPERATOR(sym, Op)                                                                               \
+    Expr operator sym(const Operand& a, const Expr& b) { return ops::make_listed(ops::Op{}, {a.e, b}, a.loc); } \
+    Expr operator sym(const Operand& a, double b) {                                                             \
+        return ops::make_listed(ops::Op{}, {a.e, scalar_like(a.e, b, a.loc)}, a.loc);                           \
+    }                                                                                                           \
+    Expr operator sym(double a, const Operand& b) {                                                             \
+        return ops::make_listed(ops::Op{}, {scalar_like(b.e, a, b.loc), b.e}, b.loc);                           \
     }
 ADJOINT_OPERATOR(+, Add)
 ADJOINT_OPERATOR(-, Sub)

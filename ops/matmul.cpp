@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "gemm.hpp"
+#include "op_list.hpp"
 #include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/reduce.hpp>
 
@@ -147,12 +148,12 @@ Grads MatMulBias::gradient(const GradContext& c) const {
 namespace adjoint {
 
 Expr matmul_bias(const Expr& x, const Expr& w, const Expr& bias, bool relu, Transposed t, SourceLocation loc) {
-    return ops::make(ops::MatMulBias{t.a, t.b, relu}, {x, w, bias}, loc);
+    return ops::make_listed(ops::MatMulBias{t.a, t.b, relu}, {x, w, bias}, loc);
 }
 
-Expr matmul(const Expr& x, const Expr& w, SourceLocation loc) { return ops::make(ops::MatMul{}, {x, w}, loc); }
+Expr matmul(const Expr& x, const Expr& w, SourceLocation loc) { return ops::make_listed(ops::MatMul{}, {x, w}, loc); }
 Expr matmul(const Expr& x, const Expr& w, Transposed t, SourceLocation loc) {
-    return ops::make(ops::MatMul{t.a, t.b}, {x, w}, loc);
+    return ops::make_listed(ops::MatMul{t.a, t.b}, {x, w}, loc);
 }
 
 }  // namespace adjoint

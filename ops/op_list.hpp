@@ -5,6 +5,8 @@
 // Internal to the library and its tests.
 #pragma once
 
+#include <initializer_list>
+#include <type_traits>
 #include <variant>
 
 #include <adjoint/ops/all.hpp>
@@ -32,5 +34,17 @@ using OpList = std::variant<
 template <class V> struct all_ops;
 template <class... T> struct all_ops<std::variant<T...>> { static constexpr bool value = (Op<T> && ...); };
 static_assert(all_ops<OpList>::value, "every alternative of OpList must satisfy ops::Op");
+
+template <class T, class V> struct listed;
+template <class T, class... U> struct listed<T, std::variant<U...>> {
+    static constexpr bool value = (std::is_same_v<T, U> || ...);
+};
+
+// ops::make for the library's own ops (every op function in ops/ calls this one): an op
+// missing from OpList does not compile, so none can miss its test case either.
+template <Op T> Expr make_listed(T op, std::initializer_list<Expr> inputs, SourceLocation loc) {
+    static_assert(listed<T, OpList>::value, "add the op to OpList in ops/op_list.hpp (and its test case)");
+    return make(std::move(op), inputs, loc);
+}
 
 }  // namespace adjoint::ops

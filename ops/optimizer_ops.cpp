@@ -10,6 +10,7 @@
 
 #include "../core/parallel.hpp"
 #include "naive.hpp"
+#include "op_list.hpp"
 
 namespace adjoint::ops {
 
@@ -191,24 +192,24 @@ void expect_variables(std::string_view op, std::initializer_list<const Expr*> va
 
 Expr sgd_apply(const Expr& w, const Expr& g, double lr, SourceLocation loc) {
     expect_variables(ops::SGDApply::name, {&w}, loc);
-    return ops::make(ops::SGDApply{lr}, {w, g}, loc);
+    return ops::make_listed(ops::SGDApply{lr}, {w, g}, loc);
 }
 
 Expr momentum_apply(const Expr& w, const Expr& v, const Expr& g, double lr, double momentum, bool nesterov,
                     SourceLocation loc) {
     expect_variables(ops::MomentumApply::name, {&w, &v}, loc);
-    return ops::make(ops::MomentumApply{lr, momentum, nesterov}, {w, v, g}, loc);
+    return ops::make_listed(ops::MomentumApply{lr, momentum, nesterov}, {w, v, g}, loc);
 }
 
 Expr rmsprop_apply(const Expr& w, const Expr& a, const Expr& g, double lr, double rho, double eps, SourceLocation loc) {
     expect_variables(ops::RMSpropApply::name, {&w, &a}, loc);
-    return ops::make(ops::RMSpropApply{lr, rho, eps}, {w, a, g}, loc);
+    return ops::make_listed(ops::RMSpropApply{lr, rho, eps}, {w, a, g}, loc);
 }
 
 Expr adam_apply(const Expr& w, const Expr& m, const Expr& v, const Expr& g, const Expr& lr_t, double beta1,
                 double beta2, double eps, SourceLocation loc) {
     expect_variables(ops::AdamApply::name, {&w, &m, &v}, loc);
-    return ops::make(ops::AdamApply{beta1, beta2, eps}, {w, m, v, g, lr_t}, loc);
+    return ops::make_listed(ops::AdamApply{beta1, beta2, eps}, {w, m, v, g, lr_t}, loc);
 }
 
 }  // namespace adjoint

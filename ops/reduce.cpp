@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "naive.hpp"
+#include "op_list.hpp"
 #include "reduce_kernel.hpp"
 #include <adjoint/ops/cast.hpp>
 #include <adjoint/ops/elementwise.hpp>
@@ -196,11 +197,11 @@ Grads ElementCount::gradient(const GradContext& c) const { return grads(c, no_gr
 namespace adjoint {
 
 Expr sum(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {
-    return ops::make(ops::Sum{std::move(axes), keepdims}, {x}, loc);
+    return ops::make_listed(ops::Sum{std::move(axes), keepdims}, {x}, loc);
 }
 
 Expr max(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {
-    return ops::make(ops::Max{std::move(axes), keepdims}, {x}, loc);
+    return ops::make_listed(ops::Max{std::move(axes), keepdims}, {x}, loc);
 }
 
 Expr mean(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {
@@ -216,12 +217,12 @@ Expr mean(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation lo
             else n *= shape[i];
         }
     // An empty reduction gives 0 * inf = NaN, as numpy's mean does.
-    if (known) return ops::make(ops::Mul{}, {s, scalar_like(x, 1.0 / static_cast<double>(n), loc)}, loc);
-    return ops::make(ops::Div{}, {s, element_count(x, std::move(axes), loc)}, loc);
+    if (known) return ops::make_listed(ops::Mul{}, {s, scalar_like(x, 1.0 / static_cast<double>(n), loc)}, loc);
+    return ops::make_listed(ops::Div{}, {s, element_count(x, std::move(axes), loc)}, loc);
 }
 
 Expr element_count(const Expr& x, std::vector<int> axes, SourceLocation loc) {
-    return ops::make(ops::ElementCount{std::move(axes)}, {x}, loc);
+    return ops::make_listed(ops::ElementCount{std::move(axes)}, {x}, loc);
 }
 
 }  // namespace adjoint

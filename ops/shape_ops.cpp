@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "broadcast.hpp"
+#include "op_list.hpp"
 
 namespace adjoint::ops {
 
@@ -139,10 +140,10 @@ Grads BroadcastTo::gradient(const GradContext& c) const {
 
 namespace adjoint {
 
-Expr transpose(const Expr& x, SourceLocation loc) { return ops::make(ops::Transpose{}, {x}, loc); }
-Expr reshape(const Expr& x, Shape shape, SourceLocation loc) { return ops::make(ops::Reshape{shape}, {x}, loc); }
+Expr transpose(const Expr& x, SourceLocation loc) { return ops::make_listed(ops::Transpose{}, {x}, loc); }
+Expr reshape(const Expr& x, Shape shape, SourceLocation loc) { return ops::make_listed(ops::Reshape{shape}, {x}, loc); }
 Expr broadcast_to(const Expr& x, Shape shape, SourceLocation loc) {
-    return ops::make(ops::BroadcastTo{shape}, {x}, loc);
+    return ops::make_listed(ops::BroadcastTo{shape}, {x}, loc);
 }
 
 }  // namespace adjoint

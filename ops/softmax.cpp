@@ -6,6 +6,7 @@
 #include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/reduce.hpp>
 
+#include "op_list.hpp"
 #include "softmax_rows.hpp"
 
 namespace adjoint::ops {
@@ -48,7 +49,7 @@ namespace adjoint {
 
 Expr softmax(const Expr& x, int axis, SourceLocation loc) {
     if (x.valid() && (axis == -1 || (x.shape().rank() > 0 && axis == static_cast<int>(x.shape().rank()) - 1)))
-        return ops::make(ops::Softmax{}, {x}, loc);
+        return ops::make_listed(ops::Softmax{}, {x}, loc);
     const Expr shift = stop_gradient(max(x, {axis}, true, loc), loc);
     const Expr e = exp(sub(x, shift, loc), loc);
     return div(e, sum(e, {axis}, true, loc), loc);
