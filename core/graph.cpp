@@ -151,6 +151,7 @@ Expr Graph::append_op(std::shared_ptr<const OpBase> op, std::span<const Expr> in
     Node n;
     try {
         n.type = op->infer(types, batch);
+        if (!n.type.shape.has_batch()) (void)byte_size(n.type.shape, n.type.dtype);  // fits, or an Error
     } catch (const std::exception& ex) {
         std::string shapes;
         for (const auto& t : types)

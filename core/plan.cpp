@@ -81,6 +81,7 @@ void PlanBuilder::resolve_types(std::span<const FeedType> feeds) {
         for (NodeId in : node.inputs) in_types.push_back(type[in]);
         try {
             type[n] = node.op->infer(in_types, p.batch);
+            if (!type[n].shape.has_batch()) (void)byte_size(type[n].shape, type[n].dtype);  // fits, or an Error
         } catch (const std::exception& ex) {
             throw Error(fmt::format("{}: with batch size {}: {}", node_label(node), p.batch, ex.what()));
         }

@@ -73,7 +73,7 @@ void PlanBuilder::assign_buffers() {
             }
         for (NodeId a : after[n]) edge(s, step_of[a]);
         const TypedShape& t = type[n];
-        const std::size_t bytes = static_cast<std::size_t>(t.shape.numel()) * dtype_size(t.dtype);
+        const std::size_t bytes = byte_size(t.shape, t.dtype);  // checked when its type was resolved
         p.unshared += bytes;
         if (writes(g.node(n)) == 0 && computed_into[n] == none)  // those live in the variable
             buffer_of[s] = take(s, bytes);

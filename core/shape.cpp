@@ -28,7 +28,8 @@ std::int64_t Shape::numel() const {
     std::int64_t n = 1;
     for (std::int64_t d : *this) {
         if (d < 0) throw Error(fmt::format("Shape {}: element count needs a known batch size", *this));
-        n *= d;
+        if (__builtin_mul_overflow(n, d, &n))
+            throw Error(fmt::format("Shape {}: its element count overflows a 64-bit integer", *this));
     }
     return n;
 }

@@ -1,15 +1,28 @@
 #include <adjoint/core/tensor.hpp>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 namespace adjoint {
 
+std::size_t byte_size(const Shape& shape, DType dtype) {
+    std::size_t bytes = 0;
+    if (__builtin_mul_overflow(static_cast<std::size_t>(shape.numel()), dtype_size(dtype), &bytes))
+        throw Error(fmt::format("{} {}: its byte count overflows a 64-bit integer", dtype_name(dtype), shape));
+    return bytes;
+}
+
+std::size_t Tensor::nbytes() const { return byte_size(shape_, dtype_); }
+
 static std::shared_ptr<std::byte> allocate(std::size_t bytes, std::size_t& capacity, const Shape& shape, DType dtype) {
     // Round up so that vector loops may read a whole last cache line.
-    capacity = (std::max<std::size_t>(bytes, 1) + Tensor::alignment - 1) / Tensor::alignment * Tensor::alignment;
-    void* p = std::aligned_alloc(Tensor::alignment, capacity);
+    void* p = nullptr;
+    if (bytes <= SIZE_MAX - Tensor::alignment) {
+        capacity = (std::max<std::size_t>(bytes, 1) + Tensor::alignment - 1) / Tensor::alignment * Tensor::alignment;
+        p = std::aligned_alloc(Tensor::alignment, capacity);
+    }
     if (!p)
         throw Error(fmt::format("Tensor: out of memory allocating {:.1f} MB for {} {}",
                                 static_cast<double>(bytes) / 1e6, dtype_name(dtype), shape));

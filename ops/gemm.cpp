@@ -9,6 +9,9 @@
 #include <memory>
 #include <new>
 
+#include <adjoint/core/error.hpp>
+#include <fmt/format.h>
+
 #include "../core/parallel.hpp"
 #include <adjoint/ops/elementwise.hpp>
 
@@ -162,8 +165,24 @@ void micro(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const 
 }
 
 // Bytes of n packed elements, rounded up to whole cache lines.
-template <class T> std::size_t packed_bytes(std::int64_t n) {
-    return (static_cast<std::size_t>(n) * sizeof(T) + 63) / 64 * 64;
+// The packed operands' bytes, each rounded up to whole cache lines: A's (when it is not read
+// in place, or for its partial last panel) and B's. Checked: an adjoint::Error if a count
+// overflows.
+struct Packing {
+    std::size_t a_bytes = 0, b_bytes = 0;
+};
+template <class T> Packing packing(std::int64_t M, std::int64_t N, std::int64_t K) {
+    auto bytes = [&](std::int64_t rows, std::int64_t k) {  // rows x k elements of T, in cache lines
+        std::size_t n = 0;
+        if (__builtin_mul_overflow(static_cast<std::size_t>(rows), static_cast<std::size_t>(k), &n) ||
+            __builtin_mul_overflow(n, sizeof(T), &n) || n > SIZE_MAX - 63)
+            throw Error(
+                fmt::format("matmul: packing a {} x {} by {} x {} product overflows a 64-bit byte count", M, K, K, N));
+        return (n + 63) / 64 * 64;
+    };
+    const bool a_in_place = M * K <= in_place_a_max;  // M * K fits: it is A's element count
+    const std::int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
+    return {!a_in_place ? bytes(a_panels * MR, K) : M % MR ? bytes(MR, K) : 0, bytes(b_panels * NR, K)};
 }
 
 }  // namespace
@@ -172,8 +191,8 @@ const char* gemm_kernel_name() { return has_avx2() ? "avx2+fma" : "portable"; }
 
 template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t N, std::int64_t K) {
     if (M == 0 || N == 0 || K == 0) return 0;
-    const std::int64_t a_packed = M * K > in_place_a_max ? (M + MR - 1) / MR * MR * K : M % MR ? MR * K : 0;
-    return packed_bytes<T>(a_packed) + packed_bytes<T>((N + NR - 1) / NR * NR * K);
+    const Packing p = packing<T>(M, N, K);
+    return p.a_bytes + p.b_bytes;
 }
 
 template <class T>
@@ -202,10 +221,8 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
     // Packing buffers: the plan's workspace for this step, or (called outside a plan) an
     // allocation of our own.
     const bool a_in_place = M * K <= in_place_a_max;
-    const std::size_t a_bytes = packed_bytes<T>(!a_in_place ? a_panels * MR * K
-                                                : M % MR    ? MR * K
-                                                            : 0),
-                      need = a_bytes + packed_bytes<T>(b_panels * NR * K);
+    const Packing packed = packing<T>(M, N, K);
+    const std::size_t a_bytes = packed.a_bytes, need = packed.a_bytes + packed.b_bytes;
     std::unique_ptr<std::byte[], void (*)(std::byte*)> own{nullptr, [](std::byte* q) { std::free(q); }};
     std::byte* base = workspace.data();
     if (workspace.size() < need) {

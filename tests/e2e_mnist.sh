@@ -38,6 +38,20 @@ refused load --load "$work/missing.ckpt"
 refused dump-graph --dump-graph "$work/graph.png"
 refused save --save "$work/no/such/folder/w.ckpt"
 refused save --save "$work"
+refused save --save ""
+refused save --save /proc/x/w.ckpt
+refused save --save /proc/w.ckpt
+refused load --load ""
+refused dump-graph --dump-graph ""
+refused seed --seed -1
+refused seed --seed 1e3
+refused hidden --hidden 4611686018427387904
+refused batch-size --batch-size 99999999999
+refused epochs --epochs 2000000
+refused threads --threads 70000
+status=0
+"$mnist" --data-dir "$data" stray >/dev/null 2>"$work/err" || status=$?
+[ "$status" -eq 2 ] && grep -q 'unexpected argument "stray"' "$work/err" && ok || fail "a stray argument should be refused: $(cat "$work/err")"
 status=0
 "$mnist" --batch-size banana >/dev/null 2>"$work/err" || status=$?
 [ "$status" -eq 2 ] && grep -q "batch-size" "$work/err" && ok || fail "a non-numeric --batch-size should be refused: $(cat "$work/err")"
@@ -62,10 +76,11 @@ again=$(accuracy_of "$work/eval.json")
 "$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --dump-graph "$work/graph.txt" --quiet >/dev/null
 grep -q 'grad/' "$work/graph.txt" && ok || fail "the text dump lacks gradient nodes"
 
-# A model too large for memory is an error naming the flag, not a crash.
+# A model too large for memory (here: a 2 GB address space) is an error naming the flag,
+# not a crash.
 status=0
-"$mnist" --data-dir "$data" --hidden 100000000 --epochs 1 >/dev/null 2>"$work/err" || status=$?
-[ "$status" -eq 1 ] && grep -q -- '--hidden 100000000' "$work/err" && grep -q 'out of memory' "$work/err" && ok || fail "a huge --hidden should be refused: $(cat "$work/err")"
+(ulimit -v 2000000; "$mnist" --data-dir "$data" --hidden 1048576 --epochs 1) >/dev/null 2>"$work/err" || status=$?
+[ "$status" -eq 1 ] && grep -q -- '--hidden 1048576' "$work/err" && grep -q 'out of memory' "$work/err" && ok || fail "a huge --hidden should be refused: $(cat "$work/err")"
 
 # A checkpoint of another width is refused, naming the tensor.
 status=0

@@ -3,8 +3,13 @@
 //   5 epochs of batch 128, then the test accuracy.
 #include <adjoint/adjoint.hpp>
 #include <boost/program_options.hpp>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fmt/core.h>
 #include <fstream>
@@ -30,29 +35,51 @@ struct Flags {
     bool evaluate_only = false, json = false, quiet = false, profile = false;
 };
 
+// Upper bounds of the numeric flags: far above any use, far below what would overflow.
+constexpr int max_epochs = 1000000, max_threads = 1 << 16;
+constexpr std::int64_t max_batch_size = 1 << 24, max_hidden = 1 << 20;
+
+// Whether a file can be created in `dir` (tried for real: permissions, read-only or
+// pseudo file systems). An empty string if so, else the reason.
+std::string cannot_create_in(const std::filesystem::path& dir) {
+    std::string probe = (dir.empty() ? std::filesystem::path(".") : dir) / ".mnist-write-test-XXXXXX";
+    const int fd = mkstemp(probe.data());
+    if (fd < 0) return std::strerror(errno);
+    close(fd);
+    unlink(probe.c_str());
+    return {};
+}
+
 // Parses and checks every flag before any work starts. Returns false after --help.
 bool parse(int argc, char** argv, Flags& f) {
     po::options_description opts(
         "Usage: mnist [flags]\nTrains 784-512-10 on MNIST and prints the test accuracy.\nFlags");
-    opts.add_options()("help", "show this help")("epochs", po::value(&f.epochs)->default_value(f.epochs),
-                                                 "training epochs")(
-        "batch-size", po::value(&f.batch_size)->default_value(f.batch_size), "samples per step")(
-        "optimizer", po::value(&f.optimizer)->default_value(f.optimizer), "sgd, momentum, rmsprop or adam")(
-        "lr", po::value(&f.lr), "learning rate (default: rmsprop and adam 0.001, sgd and momentum 0.01)")(
-        "hidden", po::value(&f.hidden)->default_value(f.hidden), "units of the hidden layer")(
-        "threads", po::value(&f.threads)->default_value(f.threads), "threads (0 = all cores)")(
-        "seed", po::value(&f.seed)->default_value(f.seed), "seed of the initial weights and the shuffles")(
-        "data-dir", po::value(&f.data_dir)->default_value(f.data_dir),
-        "folder with the four MNIST IDX files (raw or .gz)")(
-        "save", po::value(&f.save), "write the trained weights to FILE")("load", po::value(&f.load),
-                                                                         "start from the weights in FILE")(
-        "evaluate-only", po::bool_switch(&f.evaluate_only), "skip training: evaluate the --load weights")(
-        "dump-graph", po::value(&f.dump_graph), "write the training graph to FILE (.txt or .dot)")(
-        "json", po::bool_switch(&f.json), "one JSON object per epoch and one for the evaluation")(
-        "quiet", po::bool_switch(&f.quiet), "print only the final result")(
-        "profile", po::bool_switch(&f.profile), "time every kernel and print where the time went");
+    std::string seed = "0";
+    auto add = opts.add_options();
+    add("help", "show this help");
+    add("epochs", po::value(&f.epochs)->default_value(f.epochs), "training epochs");
+    add("batch-size", po::value(&f.batch_size)->default_value(f.batch_size), "samples per step");
+    add("optimizer", po::value(&f.optimizer)->default_value(f.optimizer), "sgd, momentum, rmsprop or adam");
+    add("lr", po::value(&f.lr), "learning rate (default: rmsprop and adam 0.001, sgd and momentum 0.01)");
+    add("hidden", po::value(&f.hidden)->default_value(f.hidden), "units of the hidden layer");
+    add("threads", po::value(&f.threads)->default_value(f.threads), "threads (0 = all cores)");
+    add("seed", po::value(&seed)->default_value(seed), "seed of the initial weights and the shuffles (0 to 2^64 - 1)");
+    add("data-dir", po::value(&f.data_dir)->default_value(f.data_dir),
+        "folder with the four MNIST IDX files (raw or .gz)");
+    add("save", po::value(&f.save), "write the trained weights to FILE");
+    add("load", po::value(&f.load), "start from the weights in FILE");
+    add("evaluate-only", po::bool_switch(&f.evaluate_only), "skip training: evaluate the --load weights");
+    add("dump-graph", po::value(&f.dump_graph), "write the training graph to FILE (.txt or .dot)");
+    add("json", po::bool_switch(&f.json), "one JSON object per epoch and one for the evaluation");
+    add("quiet", po::bool_switch(&f.quiet), "print only the final result");
+    add("profile", po::bool_switch(&f.profile), "time every kernel and print where the time went");
+    // No positional arguments: a stray word is collected, to be refused by name.
+    po::options_description all;
+    all.add(opts).add_options()("stray", po::value<std::vector<std::string>>());
+    po::positional_options_description stray;
+    stray.add("stray", -1);
     po::variables_map vm;
-    po::store(po::parse_command_line(argc, argv, opts), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).positional(stray).run(), vm);
     if (vm.count("help")) {
         std::cout << opts << "\n";
         return false;
@@ -61,14 +88,26 @@ bool parse(int argc, char** argv, Flags& f) {
     auto bad = [](const std::string& flag, const std::string& why) {
         throw ad::Error(fmt::format("--{}: {}", flag, why));
     };
+    if (vm.count("stray"))
+        throw ad::Error(fmt::format("unexpected argument \"{}\" (every flag starts with --; see --help)",
+                                    vm["stray"].as<std::vector<std::string>>().front()));
     if (f.epochs < 1 && !f.evaluate_only) bad("epochs", fmt::format("{} is not a positive number of epochs", f.epochs));
-    if (f.batch_size < 1) bad("batch-size", fmt::format("{} is not a positive batch size", f.batch_size));
+    if (f.epochs > max_epochs) bad("epochs", fmt::format("{} is more than {}", f.epochs, max_epochs));
+    if (f.batch_size < 1 || f.batch_size > max_batch_size)
+        bad("batch-size", fmt::format("{} is not a batch size from 1 to {}", f.batch_size, max_batch_size));
     if (vm.count("lr") && (!std::isfinite(f.lr) || f.lr <= 0))
         bad("lr", fmt::format("{} is not a positive, finite learning rate", f.lr));
     if (f.optimizer != "sgd" && f.optimizer != "momentum" && f.optimizer != "rmsprop" && f.optimizer != "adam")
         bad("optimizer", fmt::format("\"{}\" is not one of sgd, momentum, rmsprop, adam", f.optimizer));
-    if (f.hidden < 1) bad("hidden", fmt::format("{} is not a positive number of units", f.hidden));
-    if (f.threads < 0) bad("threads", fmt::format("{} is negative (0 = all cores)", f.threads));
+    if (f.hidden < 1 || f.hidden > max_hidden)
+        bad("hidden", fmt::format("{} is not a number of units from 1 to {}", f.hidden, max_hidden));
+    if (f.threads < 0 || f.threads > max_threads)
+        bad("threads", fmt::format("{} is not a thread count from 0 (all cores) to {}", f.threads, max_threads));
+    const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), f.seed);
+    if (ec != std::errc() || end != seed.data() + seed.size())
+        bad("seed", fmt::format("\"{}\" is not a whole number from 0 to 18446744073709551615", seed));
+    for (const char* flag : {"save", "load", "dump-graph", "data-dir"})
+        if (vm.count(flag) && vm[flag].as<std::string>().empty()) bad(flag, "the file name is empty");
     if (!std::filesystem::is_directory(f.data_dir))
         bad("data-dir",
             fmt::format("\"{}\" is not a directory (scripts/fetch-mnist fetches MNIST into data/mnist)", f.data_dir));
@@ -81,6 +120,8 @@ bool parse(int argc, char** argv, Flags& f) {
         if (!dir.empty() && !std::filesystem::is_directory(dir))
             bad("save", fmt::format("the folder \"{}\" does not exist", dir.string()));
         if (std::filesystem::is_directory(f.save)) bad("save", fmt::format("\"{}\" is a folder", f.save));
+        if (const std::string why = cannot_create_in(dir); !why.empty())
+            bad("save", fmt::format("cannot create a file in \"{}\": {}", dir.empty() ? "." : dir.string(), why));
     }
     if (!f.dump_graph.empty() && !f.dump_graph.ends_with(".txt") && !f.dump_graph.ends_with(".dot"))
         bad("dump-graph", fmt::format("\"{}\" must end in .txt or .dot", f.dump_graph));

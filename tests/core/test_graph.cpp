@@ -110,6 +110,16 @@ TEST_CASE("Graph: shape mismatches are errors naming the op, the node, both shap
     CHECK_ERROR(assign(w, g.placeholder("v", {batch, 10})), "the variable is (512, 10) but the value is (batch, 10)");
     CHECK_ERROR(pow(a, INFINITY), "exponent inf is not finite");
     CHECK_ERROR(max(g.placeholder("e", {0, 3}), {0}), "max over axis 0 of (0, 3), which is empty");
+    // Shapes whose element or byte counts overflow are refused where they are made, or at
+    // the run that gives them their batch size, naming the node.
+    CHECK_ERROR(g.variable("huge", {784, 1LL << 62}, init::zeros()), "(784, 4611686018427387904)", "overflows");
+    CHECK_ERROR(broadcast_to(g.constant(Tensor::scalar(1.f)), {1LL << 32, 1LL << 32}), "broadcast_to \"broadcast_to",
+                "element count overflows", "test_graph.cpp");
+    const Expr labels = g.placeholder("labels", {batch}, DType::i32);
+    const Expr wide = one_hot(labels, 1LL << 62);
+    Session sess(g);
+    CHECK_ERROR(sess.run({wide}, {{labels, Tensor::from<std::int32_t>({0, 1})}}), "one_hot \"one_hot\"",
+                "(2, 4611686018427387904)", "overflows");
     // A failed node leaves the graph as it was.
     const std::size_t before = g.size();
     CHECK_ERROR(a + b, "do not broadcast");

@@ -47,6 +47,13 @@ TEST_CASE("Tensor: from, zeros, full, typed access, 64-byte alignment") {
     CHECK_ERROR(Tensor::from<float>(std::vector<float>{1, 2, 3}, Shape{2, 2}), "3 values for shape (2, 2)");
     CHECK_ERROR(Tensor({1000000, 1000000, 1000}, DType::f64), "out of memory allocating",
                 "f64 (1000000, 1000000, 1000)");
+    // Element and byte counts are checked: an overflow is an error naming the shape, never
+    // a small allocation that the kernels then overrun.
+    CHECK_ERROR(Tensor(Shape{1LL << 40, 1LL << 40}, DType::f32), "Shape (1099511627776, 1099511627776)",
+                "element count overflows");
+    CHECK_ERROR(Tensor(Shape{1LL << 61, 2}, DType::f32), "f32 (2305843009213693952, 2)", "byte count overflows");
+    CHECK_ERROR(Tensor(Shape{1LL << 60, 4}, DType::u8), "out of memory");
+    CHECK(byte_size(Shape{3, 5}, DType::f64) == 120);
     // Copies share storage; clone does not.
     Tensor b = a;
     Tensor c = a.clone();

@@ -32,7 +32,8 @@ public:
     std::int64_t back() const { return dims_[rank_ - 1]; }
     void push_back(std::int64_t d);
 
-    // Number of elements; requires every dim to be known.
+    // Number of elements; requires every dim to be known. An adjoint::Error if it
+    // overflows 64 bits.
     std::int64_t numel() const;
     // Whether any dim is `batch`.
     bool has_batch() const;

@@ -36,7 +36,7 @@ public:
     const Shape& shape() const { return shape_; }
     DType dtype() const { return dtype_; }
     std::int64_t numel() const { return shape_.numel(); }
-    std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype_); }
+    std::size_t nbytes() const;
     bool empty() const { return storage_ == nullptr; }
 
     // Typed element access, checked against the dtype.
@@ -70,6 +70,10 @@ private:
     Shape shape_;
     DType dtype_ = DType::f32;
 };
+
+// The bytes of a tensor of this shape and dtype; an adjoint::Error naming them if the
+// count overflows.
+std::size_t byte_size(const Shape& shape, DType dtype);
 
 // numpy-like text: "[[0, 0], [3.5, 3.5]]", "7"; long tensors are summarised with "...".
 std::string to_string(const Tensor& t);
