@@ -1,5 +1,8 @@
 #include <adjoint/datasets/idx.hpp>
 
+#include "../core/file.hpp"
+
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -35,21 +38,16 @@ constexpr std::array<ElementType, 6> element_types{{
 class Source {
 public:
     explicit Source(const std::string& path) : path_(path) {
-        std::ifstream probe(path, std::ios::binary | std::ios::ate);
-        if (!probe) throw Error(fmt::format("read_idx: cannot open \"{}\"", path));
-        file_size_ = static_cast<std::uint64_t>(probe.tellg());
-        probe.seekg(0);
+        ReadableFile f(path, "read_idx");  // a regular file, or an Error naming it
+        file_size_ = f.size();
         unsigned char magic[2] = {0, 0};
-        probe.read(reinterpret_cast<char*>(magic), 2);
-        gzip_ = file_size_ >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-        if (gzip_ && file_size_ >= 18) {  // ISIZE: the uncompressed size mod 2^32, last 4 bytes
-            unsigned char tail[4];
-            probe.seekg(-4, std::ios::end);
-            probe.read(reinterpret_cast<char*>(tail), 4);
-            isize_ = tail[0] | (tail[1] << 8) | (tail[2] << 16) | (static_cast<std::uint32_t>(tail[3]) << 24);
+        gzip_ = pread(f.fd(), magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+        const int fd = f.release();
+        file_ = gzdopen(fd, "rb");
+        if (!file_) {
+            close(fd);
+            throw Error(fmt::format("read_idx: cannot read \"{}\" (out of memory)", path));
         }
-        file_ = gzopen(path.c_str(), "rb");
-        if (!file_) throw Error(fmt::format("read_idx: cannot open \"{}\"", path));
     }
     ~Source() { gzclose(file_); }
     Source(const Source&) = delete;
@@ -74,15 +72,17 @@ public:
 
     bool gzip() const { return gzip_; }
     std::uint64_t file_size() const { return file_size_; }
-    std::uint32_t isize() const { return isize_; }
 
 private:
     std::string path_;
     gzFile file_ = nullptr;
     bool gzip_ = false;
     std::uint64_t file_size_ = 0;
-    std::uint32_t isize_ = 0;
 };
+
+// Deflate's largest ratio: a compressed byte inflates to at most 1032 bytes. A gzip file
+// can therefore hold no more data than this many times its size.
+constexpr std::uint64_t max_inflation = 1032;
 
 template <class T> T from_big_endian(const unsigned char* p) {
     std::array<unsigned char, sizeof(T)> b;
@@ -141,27 +141,31 @@ Tensor read_idx(const std::string& path) {
         count *= d;
     }
     const std::uint64_t header = 4 + 4 * rank, payload = count * type->bytes;
-    // Against what the file holds, before allocating anything.
+    // Against what the file can hold, before allocating anything: exactly its size when
+    // raw; when gzip, at most what its size can inflate to (a forged size is caught here,
+    // and a short stream when it is read).
     if (!src.gzip() && header + payload != src.file_size())
         throw Error(fmt::format("read_idx: \"{}\": dims {} of {} need {} bytes of data, the file has {}", path,
                                 dims_text, type->name, payload, src.file_size() - std::min(src.file_size(), header)));
-    if (src.gzip() && static_cast<std::uint32_t>(header + payload) != src.isize())
+    if (src.gzip() && (header + payload) / max_inflation > src.file_size())
         throw Error(
-            fmt::format("read_idx: \"{}\": dims {} of {} need {} bytes of data, the gzip stream holds {} "
-                        "(mod 2^32)",
-                        path, dims_text, type->name, payload,
-                        static_cast<std::uint32_t>(src.isize() - static_cast<std::uint32_t>(header))));
+            fmt::format("read_idx: \"{}\": dims {} of {} need {} bytes of data, more than a gzip file of {} "
+                        "bytes can hold (deflate inflates a byte to {} at most)",
+                        path, dims_text, type->name, payload, src.file_size(), max_inflation));
 
-    Tensor out(shape, type->dtype);
-    if (type->bytes == 1 && type->dtype == DType::u8) {
-        if (src.read(out.raw(), payload) != payload)
-            throw Error(fmt::format("read_idx: \"{}\" is truncated: {} bytes of data expected", path, payload));
-    } else {
-        std::vector<unsigned char> raw(payload);
-        if (src.read(raw.data(), payload) != payload)
-            throw Error(fmt::format("read_idx: \"{}\" is truncated: {} bytes of data expected", path, payload));
-        decode(*type, raw.data(), out, static_cast<std::int64_t>(count));
+    Tensor out;
+    std::vector<unsigned char> raw;
+    try {
+        out = Tensor(shape, type->dtype);
+        if (type->bytes != 1 || type->dtype != DType::u8) raw.resize(payload);
+    } catch (const std::exception& e) {
+        throw Error(fmt::format("read_idx: \"{}\": dims {} of {}: {}", path, dims_text, type->name, e.what()));
     }
+    void* dest = raw.empty() ? out.raw() : raw.data();
+    if (const std::size_t got = src.read(dest, payload); got != payload)
+        throw Error(fmt::format("read_idx: \"{}\" is truncated: dims {} of {} need {} bytes of data, it holds {}", path,
+                                dims_text, type->name, payload, got));
+    if (!raw.empty()) decode(*type, raw.data(), out, static_cast<std::int64_t>(count));
     unsigned char extra;
     if (src.read(&extra, 1) != 0)
         throw Error(fmt::format("read_idx: \"{}\" has trailing bytes after {} elements", path, count));

@@ -23,6 +23,7 @@ Tensor load(const std::string& dir, const std::string& name, std::size_t rank, s
     if (t.dtype() != DType::u8 || t.shape().rank() != rank)
         throw Error(fmt::format("load_mnist: \"{}\" holds {} {}; expected u8 of rank {}", path, dtype_name(t.dtype()),
                                 t.shape(), rank));
+    if (t.numel() == 0) throw Error(fmt::format("load_mnist: \"{}\" holds no data: its shape is {}", path, t.shape()));
     return t;
 }
 
@@ -51,8 +52,9 @@ Mnist load_mnist(const std::string& dir, int classes) {
     check_pair(m.train_images, a, m.train_labels, b, classes);
     check_pair(m.test_images, c, m.test_labels, d, classes);
     if (m.train_images.shape()[1] != m.test_images.shape()[1] || m.train_images.shape()[2] != m.test_images.shape()[2])
-        throw Error(fmt::format("load_mnist: training images are {} but test images are {}", m.train_images.shape(),
-                                m.test_images.shape()));
+        throw Error(fmt::format("load_mnist: \"{}\" holds images of {} x {} but \"{}\" of {} x {}", a,
+                                m.train_images.shape()[1], m.train_images.shape()[2], c, m.test_images.shape()[1],
+                                m.test_images.shape()[2]));
     return m;
 }
 

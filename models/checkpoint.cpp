@@ -1,15 +1,14 @@
 #include <adjoint/models/checkpoint.hpp>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "../core/file.hpp"
+
 #include <zlib.h>
 
 #include <bit>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <limits>
 #include <set>
 
 namespace adjoint {
@@ -63,18 +62,30 @@ struct Reader {
     }
 };
 
-void fail_errno(const std::string& what, const std::string& path) {
-    throw Error(fmt::format("save_checkpoint: {} \"{}\": {}", what, path, std::strerror(errno)));
-}
-
 }  // namespace
 
-void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& tensors) {
+std::optional<std::int64_t> first_non_finite(const Tensor& t) {
+    if (t.empty() || !is_floating(t.dtype())) return std::nullopt;
+    return visit_floating(t.dtype(), "first_non_finite", [&](auto tag) -> std::optional<std::int64_t> {
+        const auto d = t.data<decltype(tag)>();
+        for (std::size_t i = 0; i < d.size(); ++i)
+            if (!std::isfinite(d[i])) return static_cast<std::int64_t>(i);
+        return std::nullopt;
+    });
+}
+
+void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& tensors,
+                     const CheckpointOptions& options) {
     std::string out(magic, sizeof magic);
     put(out, version);
     put(out, static_cast<std::uint32_t>(tensors.size()));
     for (const NamedTensor& t : tensors) {
         if (t.value.empty()) throw Error(fmt::format("save_checkpoint: tensor \"{}\" is empty", t.name));
+        if (const auto bad = first_non_finite(t.value); bad && !options.allow_non_finite)
+            throw Error(
+                fmt::format("save_checkpoint: tensor \"{}\" holds {} at index {}; \"{}\" was not written "
+                            "(CheckpointOptions::allow_non_finite saves it anyway)",
+                            t.name, t.value.as_double(*bad), *bad, path));
         put(out, static_cast<std::uint32_t>(t.name.size()));
         out += t.name;
         put(out, static_cast<std::uint8_t>(t.value.dtype()));
@@ -84,48 +95,11 @@ void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& te
         out.append(static_cast<const char*>(t.value.raw()), t.value.nbytes());
         put(out, crc_of(t.value.raw(), t.value.nbytes()));
     }
-    // Write a temporary file beside the target, flush it to disk, then rename: the target
-    // is either the old file or the complete new one.
-    const std::filesystem::path target(path);
-    const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
-    std::string name = ".";  // appended, not "." + ...: g++ 12 warns falsely (-Wrestrict) on that
-    name += target.filename().string();
-    name += ".XXXXXX";
-    std::string tmp = (std::filesystem::path(dir) / name).string();
-    const int fd = mkstemp(tmp.data());
-    if (fd < 0) fail_errno("cannot create a temporary file for", path);
-    // mkstemp makes the file 0600; keep the mode of the file we replace, else 0644.
-    struct stat old {};
-    fchmod(fd, stat(path.c_str(), &old) == 0 ? (old.st_mode & 07777) : 0644);
-    std::size_t done = 0;
-    while (done < out.size()) {
-        const ssize_t n = write(fd, out.data() + done, out.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            close(fd);
-            unlink(tmp.c_str());
-            fail_errno("cannot write", tmp);
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        unlink(tmp.c_str());
-        fail_errno("cannot flush", tmp);
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        unlink(tmp.c_str());
-        fail_errno("cannot rename the temporary file onto", path);
-    }
-    if (const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {  // make the rename durable
-        fsync(dfd);
-        close(dfd);
-    }
+    replace_file(path, out, "save_checkpoint");
 }
 
-std::vector<NamedTensor> load_checkpoint(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw Error(fmt::format("load_checkpoint: cannot open \"{}\"", path));
-    const std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+std::vector<NamedTensor> load_checkpoint(const std::string& path, const CheckpointOptions& options) {
+    const std::string data = read_file(path, "load_checkpoint");
     Reader r{path, data};
     r.need(sizeof magic, "the magic");
     if (std::memcmp(data.data(), magic, sizeof magic) != 0)
@@ -154,19 +128,23 @@ std::vector<NamedTensor> load_checkpoint(const std::string& path) {
         std::uint64_t elements = 1;
         for (std::uint8_t i = 0; i < rank; ++i) {
             const auto d = r.get<std::int64_t>("a dim");
-            if (d < 0 || (d > 0 && elements > data.size() / static_cast<std::uint64_t>(d)))
-                throw Error(
-                    fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has an impossible dim {}", path, name, d));
+            if (d < 0 || __builtin_mul_overflow(elements, static_cast<std::uint64_t>(d), &elements) ||
+                elements > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+                throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has an impossible dim {} (dim {})",
+                                        path, name, d, i));
             shape.push_back(d);
-            elements *= static_cast<std::uint64_t>(d);
         }
         const auto bytes = r.get<std::uint64_t>("a byte count");
-        const std::uint64_t expected = elements * dtype_size(static_cast<DType>(dtype));
-        if (bytes != expected)
+        std::uint64_t expected = 0;
+        if (__builtin_mul_overflow(elements, dtype_size(static_cast<DType>(dtype)), &expected) || bytes != expected)
             throw Error(
                 fmt::format("load_checkpoint: \"{}\": tensor \"{}\" of shape {} needs {} bytes, the file says {}", path,
                             name, shape, expected, bytes));
-        r.need(bytes + 4, "tensor data and checksum");
+        if (data.size() - r.pos < bytes + 4)
+            throw Error(
+                fmt::format("load_checkpoint: \"{}\" is truncated: tensor \"{}\" of shape {} needs {} bytes of "
+                            "data and a checksum at offset {}, {} remain",
+                            path, name, shape, bytes + 4, r.pos, data.size() - r.pos));
         Tensor t(shape, static_cast<DType>(dtype));
         std::memcpy(t.raw(), data.data() + r.pos, bytes);
         r.pos += bytes;
@@ -174,6 +152,11 @@ std::vector<NamedTensor> load_checkpoint(const std::string& path) {
         if (crc != crc_of(t.raw(), t.nbytes()))
             throw Error(fmt::format(
                 "load_checkpoint: \"{}\": tensor \"{}\" fails its CRC-32 check (the file is corrupt)", path, name));
+        if (const auto bad = first_non_finite(t); bad && !options.allow_non_finite)
+            throw Error(
+                fmt::format("load_checkpoint: \"{}\": tensor \"{}\" holds {} at index {} "
+                            "(CheckpointOptions::allow_non_finite loads it anyway)",
+                            path, name, t.as_double(*bad), *bad));
         if (!names.insert(name).second)
             throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" appears twice", path, name));
         tensors.push_back({std::move(name), std::move(t)});

@@ -17,7 +17,8 @@ Tensor Sequential::samples(const Tensor& x, std::string_view who) const {
         throw Error(fmt::format("Sequential::{}: inputs must be u8 or f32 of shape (N, ...), got {} {}", who,
                                 dtype_name(x.dtype()), x.empty() ? Shape{} : x.shape()));
     const std::int64_t n = x.shape()[0];
-    if (n == 0 || x.numel() / n != sample.numel())
+    if (n == 0) throw Error(fmt::format("Sequential::{}: the inputs {} hold no samples", who, x.shape()));
+    if (x.numel() / n != sample.numel())
         throw Error(fmt::format("Sequential::{}: inputs {} have {} values per sample; the model takes {} ({})", who,
                                 x.shape(), n ? x.numel() / n : 0, sample.numel(), sample));
     Shape s{n};

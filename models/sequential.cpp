@@ -212,16 +212,16 @@ std::string Sequential::summary() const {
     return out + rule + "\n";
 }
 
-void Sequential::save_weights(const std::string& path) {
+void Sequential::save_weights(const std::string& path, const CheckpointOptions& options) {
     const Compiled& c = compiled("save_weights");
     std::vector<NamedTensor> tensors;
     for (const Expr& w : trainable_weights()) tensors.push_back({w.name(), c.session->value(w)});
-    save_checkpoint(path, tensors);
+    save_checkpoint(path, tensors, options);
 }
 
-void Sequential::load_weights(const std::string& path) {
+void Sequential::load_weights(const std::string& path, const CheckpointOptions& options) {
     const Compiled& c = compiled("load_weights");
-    const std::vector<NamedTensor> loaded = load_checkpoint(path);
+    const std::vector<NamedTensor> loaded = load_checkpoint(path, options);
     const std::vector<Expr> weights = trainable_weights();
     std::map<std::string, const Tensor*> by_name;
     for (const NamedTensor& t : loaded) by_name[t.name] = &t.value;

@@ -1,5 +1,6 @@
 // IDX files built byte by byte in the test: every element type, raw and gzip, and each
 // way a file can be malformed.
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -93,8 +94,8 @@ TEST_CASE("read_idx: malformed files are errors naming the file and the numbers"
         CHECK_ERROR(read_idx(p), "truncated inside its header of 3 dims");
         write(p, header(0x08, {2, 3}) + Bytes{1, 2, 3}, gz);
         CHECK_ERROR(read_idx(p), "dims 2 x 3 of u8 need 6 bytes of data");
-        write(p, header(0x0C, {2}) + Bytes(12, 0), gz);
-        CHECK_ERROR(read_idx(p), "dims 2 of i32 need 8 bytes of data");
+        write(p, header(0x0C, {2}) + Bytes(12, 0), gz);  // gzip: found while reading
+        CHECK_ERROR(read_idx(p), gz ? "has trailing bytes after 2 elements" : "dims 2 of i32 need 8 bytes of data");
         write(p, header(0x0D, {0xffffffff, 0xffffffff, 0xffffffff}) + Bytes{1}, gz);
         CHECK_ERROR(read_idx(p), "overflow");
     }
@@ -104,8 +105,19 @@ TEST_CASE("read_idx: malformed files are errors naming the file and the numbers"
     write(p, good, true);
     const auto size = fs::file_size(p);
     fs::resize_file(p, size - 12);
-    CHECK_ERROR(read_idx(p), p.c_str());
+    const std::string cut = error_of([&] { (void)read_idx(p); });
+    CHECK(cut.find(p) != std::string::npos);
+    CHECK((cut.find("is truncated") != std::string::npos || cut.find("unexpected end of file") != std::string::npos));
     CHECK_ERROR(read_idx(dir / "missing"), "cannot open");
+    // A small gzip file that declares a huge payload (its trailer forged to match, or
+    // not) is refused before anything is allocated: no gzip file holds more than 1032
+    // times its size.
+    write(p, header(0x08, {0xffffff, 0xffffff}), true);
+    CHECK_ERROR(read_idx(p), p.c_str(), "need 281474943156225 bytes of data, more than a gzip file of", "can hold");
+    // Only regular files: a directory or a FIFO is refused by name, at once.
+    CHECK_ERROR(read_idx(dir.path.string()), "is not a regular file (a directory)");
+    REQUIRE(mkfifo((dir / "fifo").c_str(), 0600) == 0);
+    CHECK_ERROR(read_idx(dir / "fifo"), "fifo\" is not a regular file (a FIFO)");
 }
 
 TEST_CASE("load_mnist: the four files, raw or .gz, checked against each other") {
@@ -136,6 +148,18 @@ TEST_CASE("load_mnist: the four files, raw or .gz, checked against each other") 
     write(dir / "train-images-idx3-ubyte", header(0x0D, {3, 2, 2}) + Bytes(48, 0));
     CHECK_ERROR(load_mnist(dir.path.string()), "holds f32 (3, 2, 2); expected u8 of rank 3");
     CHECK_ERROR(load_mnist(dir / "nowhere"), "is not a directory");
+    // Images of another size, and a file of no samples, name their files.
+    images("train-images-idx3-ubyte", 3, false);
+    write(dir / "t10k-images-idx3-ubyte.gz", header(0x08, {2, 3, 3}) + Bytes(18, 9), true);
+    CHECK_ERROR(load_mnist(dir.path.string()), "train-images-idx3-ubyte\" holds images of 2 x 2 but",
+                "t10k-images-idx3-ubyte.gz\" of 3 x 3");
+    images("t10k-images-idx3-ubyte", 0, true);
+    labels("t10k-labels-idx1-ubyte", {}, false);
+    CHECK_ERROR(load_mnist(dir.path.string()), "t10k-images-idx3-ubyte.gz\" holds no data: its shape is (0, 2, 2)");
+    // Labels that are not whole numbers of the classes, NaN among them, are refused
+    // before any conversion (a NaN cast to an integer is undefined behaviour).
+    CHECK_ERROR(to_categorical(Tensor::from({0.f, NAN}), 3), "label nan at index 1 is not in 0-2");
+    CHECK_ERROR(to_categorical(Tensor::from({0.5f}), 3), "label 0.5 at index 0");
 }
 
 }  // namespace adjoint::test

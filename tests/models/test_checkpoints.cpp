@@ -1,9 +1,12 @@
 // Sequential's weights files: round trips, corrupt files refused with nothing changed,
 // failed saves that leave the old file.
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
+#include <limits>
 
 #include <filesystem>
 #include <fstream>
@@ -14,6 +17,11 @@ namespace adjoint::test {
 
 namespace {
 namespace fs = std::filesystem;
+
+std::string read_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+}
 }  // namespace
 
 TEST_CASE("Sequential: checkpoints round-trip bit for bit; a bad file changes nothing") {
@@ -100,6 +108,58 @@ TEST_CASE("Sequential: checkpoints round-trip bit for bit; a bad file changes no
             CAPTURE(e.path().string());
             CHECK(e.path().filename().string().front() != '.');
         }
+}
+
+TEST_CASE("Checkpoints: NaN and infinite weights are refused both ways unless allowed") {
+    Toy data;
+    TempDir dir;
+    auto m = model();
+    m->save_weights(dir / "good.ckpt");
+    const std::string good = read_bytes(dir / "good.ckpt");
+    // A model whose weights went non-finite: not saved over the good checkpoint.
+    Tensor kernel = m->session().value(m->layer<Dense>(0).kernel);
+    kernel.data<float>()[7] = NAN;
+    m->session().set_value(m->layer<Dense>(0).kernel, kernel);
+    CHECK_ERROR(m->save_weights(dir / "good.ckpt"), "tensor \"dense/kernel\" holds nan at index 7", "was not written",
+                "allow_non_finite");
+    CHECK(read_bytes(dir / "good.ckpt") == good);
+    // Asked for, it is saved; and loading it is refused unless asked for too.
+    m->save_weights(dir / "nan.ckpt", {.allow_non_finite = true});
+    auto other = model(5);
+    const auto before = weights(*other);
+    CHECK_ERROR(other->load_weights(dir / "nan.ckpt"), "\"dense/kernel\" holds nan at index 7");
+    CHECK(same_weights(weights(*other), before));
+    other->load_weights(dir / "nan.ckpt", {.allow_non_finite = true});
+    CHECK(std::isnan(other->session().value(other->layer<Dense>(0).kernel).data<float>()[7]));
+    save_checkpoint(dir / "inf.ckpt", {{"w", Tensor::from({1.f, INFINITY})}}, {.allow_non_finite = true});
+    CHECK_ERROR(load_checkpoint(dir / "inf.ckpt"), "\"w\" holds inf at index 1");
+    CHECK(first_non_finite(Tensor::from({1.0, -std::numeric_limits<double>::infinity()})) == 1);
+    CHECK(!first_non_finite(Tensor::from<std::int32_t>({1, 2})).has_value());
+}
+
+TEST_CASE("Checkpoints: only regular files are read; no temporary is left beside a save") {
+    TempDir dir;
+    save_checkpoint(dir / "w.ckpt", {{"w", Tensor::from({1.f, 2.f})}});
+    fs::create_directory(dir / "folder");
+    CHECK_ERROR(load_checkpoint(dir / "folder"), "load_checkpoint", "folder\" is not a regular file (a directory)");
+    // A FIFO is refused at once rather than waited on.
+    REQUIRE(mkfifo((dir / "fifo").c_str(), 0600) == 0);
+    CHECK_ERROR(load_checkpoint(dir / "fifo"), "fifo\" is not a regular file (a FIFO)");
+    fs::create_symlink("loop", dir / "loop");
+    CHECK_ERROR(load_checkpoint(dir / "loop"), "cannot open", "loop\"", "symbolic links");
+    CHECK_ERROR(load_checkpoint(dir / "none"), "cannot open", "No such file");
+    // A payload cut short says so, naming the tensor.
+    const std::string bytes = read_bytes(dir / "w.ckpt");
+    std::ofstream(dir / "cut.ckpt", std::ios::binary) << bytes.substr(0, bytes.size() - 6);
+    CHECK_ERROR(load_checkpoint(dir / "cut.ckpt"), "is truncated: tensor \"w\" of shape (2,) needs 12 bytes");
+    // Saves leave no temporary behind, and remove those a killed save left.
+    std::ofstream(dir / ".w.ckpt.abcdef") << "a save killed midway";
+    save_checkpoint(dir / "w.ckpt", {{"w", Tensor::from({3.f})}});
+    for (const auto& e : fs::directory_iterator(dir.path)) {
+        CAPTURE(e.path().string());
+        CHECK(e.path().filename().string().front() != '.');
+    }
+    CHECK(load_checkpoint(dir / "w.ckpt")[0].value.as_double(0) == 3);
 }
 
 }  // namespace adjoint::test

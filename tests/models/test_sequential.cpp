@@ -122,6 +122,7 @@ TEST_CASE("Sequential: errors name the call and the values") {
     CHECK_ERROR(m.fit(data.x, data.onehot, {.batch_size = 0}), "batch_size is 0");
     CHECK_ERROR(m.evaluate(data.x, Tensor::zeros({299, 3})), "Sequential::evaluate", "(300, 3)");
     CHECK_ERROR(m.predict(Tensor::zeros({5, 20}, DType::f64)), "inputs must be u8 or f32");
+    CHECK_ERROR(m.fit(Tensor::zeros({0, 20}, DType::u8), Tensor::zeros({0, 3})), "the inputs (0, 20) hold no samples");
     CHECK_ERROR(m.layer<Dense>(7), "there is no layer 7 (the model has 2)");
     // Labels out of the output's classes are refused naming the sample, before any run.
     Sequential sparse({.seed = 1});

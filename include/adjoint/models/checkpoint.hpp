@@ -5,11 +5,15 @@
 //   u64 byte count, the bytes (row-major, little-endian), u32 CRC-32 of the bytes.
 //   All integers little-endian.
 //
-// Reading validates the whole file before returning anything; writing goes to a
-// temporary file in the same folder, fsyncs it and renames it over the target, so a crash
-// never leaves a half-written file under the real name.
+// Reading validates the whole file before returning anything. Writing goes to an unnamed
+// file in the same folder, flushed and then renamed over the target, so a crash never
+// leaves a half-written file under the real name, nor (where the file system has
+// O_TMPFILE) a temporary beside it. Weights that are NaN or infinite are refused both
+// ways unless asked for: a model that diverged is not saved over a good checkpoint, and
+// one that did is not loaded.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,9 +26,20 @@ struct NamedTensor {
     Tensor value;
 };
 
-void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& tensors);
-// Throws an adjoint::Error naming the file and what is wrong (magic, version, a size that
-// does not match the dims or the file, a checksum, a repeated name).
-std::vector<NamedTensor> load_checkpoint(const std::string& path);
+struct CheckpointOptions {
+    bool allow_non_finite = false;  // save and load tensors holding NaN or infinities
+};
+
+// Throws an adjoint::Error naming the tensor and the first bad index for a non-finite
+// value; the file at `path` is then as it was.
+void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& tensors,
+                     const CheckpointOptions& options = {});
+// Throws an adjoint::Error naming the file and what is wrong (not a regular file, magic,
+// version, a truncation, a size that does not match the dims, a checksum, a repeated
+// name, a non-finite value).
+std::vector<NamedTensor> load_checkpoint(const std::string& path, const CheckpointOptions& options = {});
+
+// The index of the first NaN or infinity of a floating tensor, if any.
+std::optional<std::int64_t> first_non_finite(const Tensor& t);
 
 }  // namespace adjoint

@@ -19,6 +19,7 @@
 
 #include <adjoint/core/session.hpp>
 #include <adjoint/models/callbacks.hpp>
+#include <adjoint/models/checkpoint.hpp>
 #include <adjoint/models/dense.hpp>
 #include <adjoint/models/losses.hpp>
 #include <adjoint/models/optimizers.hpp>
@@ -76,9 +77,11 @@ public:
 
     // Keras' table of layers, output shapes and parameter counts.
     std::string summary() const;
-    // Weights (kernels and biases) by name; a failed load changes nothing.
-    void save_weights(const std::string& path);
-    void load_weights(const std::string& path);
+    // Weights (kernels and biases) by name, in a checkpoint (models/checkpoint.hpp): a
+    // failed load changes nothing, a failed save leaves the old file; NaN or infinite
+    // weights are refused both ways unless `options` allow them.
+    void save_weights(const std::string& path, const CheckpointOptions& options = {});
+    void load_weights(const std::string& path, const CheckpointOptions& options = {});
 
     std::size_t layer_count() const { return layers_.size(); }
     // Layer i, or as its own type: model.layer<Dense>(0).kernel (throws if it is not an

@@ -1,0 +1,44 @@
+// Files, the one way every reader and writer of the library uses them (IDX files, MNIST,
+// checkpoints). Reading: regular files only; a directory, FIFO, device or socket is
+// refused by name, without blocking on a FIFO; the size is known before anything is read,
+// so no reader allocates more than the file can justify. Writing: atomically, so that a
+// crash or a failure leaves the old file or the whole new one. Internal to the library.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace adjoint {
+
+class ReadableFile {
+public:
+    // Throws an adjoint::Error "<who>: cannot open "<path>": <reason>" or "... is not a
+    // regular file (a directory)".
+    ReadableFile(const std::string& path, std::string_view who);
+    ~ReadableFile();
+    ReadableFile(const ReadableFile&) = delete;
+    ReadableFile& operator=(const ReadableFile&) = delete;
+
+    int fd() const { return fd_; }
+    std::uint64_t size() const { return size_; }
+    // Gives up the descriptor (to zlib's gzdopen, which closes it).
+    int release();
+
+private:
+    int fd_ = -1;
+    std::uint64_t size_ = 0;
+};
+
+// Writes `bytes` to `path`: into an unnamed file in the same folder (O_TMPFILE; where
+// the file system lacks it, a ".<name>.XXXXXX" file), flushed to disk, then given a
+// temporary name and renamed over `path`; the folder is flushed too. The new file keeps
+// the mode of the one it replaces (else 0644). Temporaries of `path` left by a process
+// killed mid-save are removed first. On failure `path` is as it was and an adjoint::Error
+// says "<who>: <what failed> "<file>": <reason>".
+void replace_file(const std::string& path, std::string_view bytes, std::string_view who);
+
+// Reads the whole file; an adjoint::Error naming it on failure.
+std::string read_file(const std::string& path, std::string_view who);
+
+}  // namespace adjoint
