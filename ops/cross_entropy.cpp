@@ -28,7 +28,8 @@ Expr per_row(const Expr& dy) {
 
 }  // namespace
 
-// ---- softmax_cross_entropy: loss = sum_c l_c (logsumexp(x) - x_c)
+// ---- softmax_cross_entropy: loss = sum_c l_c (logsumexp(x) - x_c), each term formed as
+// (max - x_c) + log(sum(exp(x - max))), exact at any magnitude
 
 TypedShape SoftmaxCrossEntropy::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 2);
@@ -46,9 +47,10 @@ void SoftmaxCrossEntropy::forward(const Inputs& x, Tensor& y) const {
         const T* labels = x[1].data<T>().data();
         T* out = y.data<T>().data();
         rows::for_rows(rows::count(x[0]), C, [&](std::int64_t r) {
-            const T lse = rows::logsumexp(logits + r * C, C);
+            const auto lse = rows::logsumexp(logits + r * C, C);
             T loss = 0;
-            for (std::int64_t c = 0; c < C; ++c) loss += labels[r * C + c] * (lse - logits[r * C + c]);
+            for (std::int64_t c = 0; c < C; ++c)  // a class of label 0 adds nothing, even at an infinite -log p
+                if (const T l = labels[r * C + c]; l != T(0)) loss += l * ((lse.max - logits[r * C + c]) + lse.log_sum);
             out[r] = loss;
         });
     });
@@ -60,7 +62,7 @@ void SoftmaxCrossEntropy::reference(const Inputs& x, Tensor& y) const {
         const rows::NaiveRow row(x[0], r, C);
         long double loss = 0;
         for (std::int64_t c = 0; c < C; ++c)
-            loss += naive::get(x[1], r * C + c) * (row.lse - row.x[static_cast<std::size_t>(c)]);
+            if (const long double l = naive::get(x[1], r * C + c); l != 0) loss += l * row.minus_log_p(c);
         naive::set(y, r, loss);
     }
 }
@@ -158,8 +160,10 @@ void SparseSoftmaxCrossEntropy::forward(const Inputs& x, Tensor& y) const {
             const L* labels = x[1].data<L>().data();
             T* out = y.data<T>().data();
             rows::check_labels(labels, R, C);
-            rows::for_rows(
-                R, C, [&](std::int64_t r) { out[r] = rows::logsumexp(logits + r * C, C) - logits[r * C + labels[r]]; });
+            rows::for_rows(R, C, [&](std::int64_t r) {
+                const auto lse = rows::logsumexp(logits + r * C, C);
+                out[r] = (lse.max - logits[r * C + labels[r]]) + lse.log_sum;
+            });
         };
         if (x[1].dtype() == DType::i32) loss(std::int32_t{});
         else loss(std::uint8_t{});
@@ -176,7 +180,7 @@ void SparseSoftmaxCrossEntropy::reference(const Inputs& x, Tensor& y) const {
     }
     for (std::int64_t r = 0; r < rows::count(x[0]); ++r) {
         const rows::NaiveRow row(x[0], r, C);
-        naive::set(y, r, row.lse - row.x[static_cast<std::size_t>(naive::get(x[1], r))]);
+        naive::set(y, r, row.minus_log_p(static_cast<std::int64_t>(naive::get(x[1], r))));
     }
 }
 

@@ -28,13 +28,17 @@ inline void expect_logits(const TypedShape& t) {
     if (t.shape.back() == 0) throw std::invalid_argument(fmt::format("logits {} have no classes", t.shape));
 }
 
-// max and log(sum(exp(x - max))) of one row of C logits: the row's logsumexp, stably.
-template <class T> T logsumexp(const T* x, std::int64_t C) {
+// A row's logsumexp in two parts, max m and log(sum(exp(x - m))), for the cross-entropy
+// lse - x_c = (m - x_c) + log_sum: adding m back first would lose the log to rounding at
+// large logits ([1e30, 1e30, 1e30] would give 1e30 - 1e30 = 0, not log 3). NaN in a row
+// (or +inf, which makes inf - inf) gives NaN.
+template <class T> struct LogSumExp { T max, log_sum; };
+template <class T> LogSumExp<T> logsumexp(const T* x, std::int64_t C) {
     T m = x[0];
     for (std::int64_t c = 1; c < C; ++c) m = x[c] > m ? x[c] : m;
     T s = 0;
     for (std::int64_t c = 0; c < C; ++c) s += std::exp(x[c] - m);
-    return m + std::log(s);
+    return {m, std::log(s)};
 }
 
 // Calls row(r) for every row, in parallel.
@@ -63,19 +67,21 @@ template <class L> void check_labels(const L* lab, std::int64_t R, std::int64_t 
                 fmt::format("label {} in row {} is out of range [0, {})", static_cast<std::int64_t>(lab[r]), r, C));
 }
 
-// Row r of a (..., C) tensor as long doubles, and its max and logsumexp.
+// Row r of a (..., C) tensor as long doubles, its max and log(sum(exp(x - max))).
 struct NaiveRow {
     std::vector<long double> x;
-    long double max = 0, lse = 0;
+    long double max = 0, log_sum = 0;
     NaiveRow(const Tensor& t, std::int64_t r, std::int64_t C) : x(static_cast<std::size_t>(C)) {
         for (std::int64_t c = 0; c < C; ++c) x[static_cast<std::size_t>(c)] = naive::get(t, r * C + c);
         max =
             *std::max_element(x.begin(), x.end(), [](long double a, long double b) { return a < b || std::isnan(b); });
         long double s = 0;
         for (long double v : x) s += std::exp(v - max);
-        lse = max + std::log(s);
+        log_sum = std::log(s);
     }
-    long double p(std::int64_t c) const { return std::exp(x[static_cast<std::size_t>(c)] - lse); }
+    // softmax, and logsumexp - x_c, without forming logsumexp itself
+    long double p(std::int64_t c) const { return std::exp(x[static_cast<std::size_t>(c)] - max - log_sum); }
+    long double minus_log_p(std::int64_t c) const { return (max - x[static_cast<std::size_t>(c)]) + log_sum; }
 };
 
 // R, the number of rows of the logits.

@@ -1,5 +1,6 @@
 // Reductions, counting, and the softmax family.
 #include <cmath>
+#include <limits>
 
 #include "op_cases.hpp"
 
@@ -82,6 +83,28 @@ template <> void op_case<ops::ElementCount>() {
     CHECK(values(sess.run({d}, {{x, Tensor::zeros({4, 2})}})[0]) == std::vector<double>(8, 0.125));
 }
 
+namespace {
+
+// The per-row losses of softmax_cross_entropy and sparse_softmax_cross_entropy on rows of
+// logits with the label on class `label` of each, in f32.
+std::pair<std::vector<double>, std::vector<double>> cross_entropies(const std::vector<std::vector<float>>& rows,
+                                                                    const std::vector<std::int32_t>& labels) {
+    const auto n = static_cast<std::int64_t>(rows.size()), c = static_cast<std::int64_t>(rows[0].size());
+    Tensor x({n, c}, DType::f32), onehot = Tensor::zeros({n, c});
+    for (std::int64_t r = 0; r < n; ++r)
+        for (std::int64_t k = 0; k < c; ++k) {
+            x.data<float>()[static_cast<std::size_t>(r * c + k)] =
+                rows[static_cast<std::size_t>(r)][static_cast<std::size_t>(k)];
+            onehot.data<float>()[static_cast<std::size_t>(r * c + k)] =
+                labels[static_cast<std::size_t>(r)] == k ? 1.f : 0.f;
+        }
+    const Tensor l = Tensor::from<std::int32_t>(labels, Shape{n});
+    return {values(eval([](Exprs e) { return softmax_cross_entropy(e[0], e[1]); }, {x, onehot})),
+            values(eval([](Exprs e) { return sparse_softmax_cross_entropy(e[0], e[1]); }, {x, l}))};
+}
+
+}  // namespace
+
 template <> void op_case<ops::SoftmaxCrossEntropy>() {
     // Hand values: uniform logits over 4 classes give log(4) whatever the label.
     const Tensor out = eval([](Exprs e) { return softmax_cross_entropy(e[0], e[1]); },
@@ -110,6 +133,27 @@ template <> void op_case<ops::SoftmaxCrossEntropy>() {
     // The composites too (softmax over axis 0 is built from ops).
     check_op_gradients([](Exprs e) { return softmax(e[0], 0); }, {{Shape{3, 5}, DType::f64, -3, 3}});
     check_op_gradients([](Exprs e) { return log_softmax(e[0], 0); }, {{Shape{3, 5}, DType::f64, -3, 3}});
+    // Exact across the float range: equal huge logits give log 3 (forming logsumexp first
+    // would lose it: 1e30 + log 3 = 1e30); FLT_MAX beside -FLT_MAX overflows to inf only
+    // where the true loss does; NaN and +inf logits give NaN, never a silent number.
+    const float big = std::numeric_limits<float>::max(), inf = std::numeric_limits<float>::infinity();
+    const auto [dense, sparse] = cross_entropies({{1e30f, 1e30f, 1e30f},
+                                                  {-1e30f, -1e30f, -1e30f},
+                                                  {big, -big, 0},
+                                                  {big, -big, 0},
+                                                  {NAN, 0, 0},
+                                                  {inf, 0, 0},
+                                                  {-inf, 0, 0}},
+                                                 {0, 2, 0, 1, 1, 0, 1});
+    for (const auto& losses : {dense, sparse}) {
+        CHECK(losses[0] == doctest::Approx(std::log(3.0)).epsilon(1e-6));
+        CHECK(losses[1] == doctest::Approx(std::log(3.0)).epsilon(1e-6));
+        CHECK(losses[2] == 0);
+        CHECK(std::isinf(losses[3]));
+        CHECK(std::isnan(losses[4]));
+        CHECK(std::isnan(losses[5]));
+        CHECK(losses[6] == doctest::Approx(std::log(2.0)).epsilon(1e-6));
+    }
     // Stable at +-1e4: finite loss and gradient, the gradient softmax - labels.
     Graph h;
     const Expr logits = h.placeholder("logits", {1, 3});
