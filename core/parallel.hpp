@@ -17,12 +17,15 @@ namespace adjoint {
 // compiler vectorises use 8 float lanes where the CPU has them, without building for
 // one CPU. No FMA is enabled and IEEE rules still hold (no reassociation), so both clones
 // give the same bits. clang (14) cannot clone templates: built with it, there is one
-// baseline version.
-template <class F>
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-[[gnu::target_clones("avx2", "default")]]
+// baseline version. Neither is there under ThreadSanitizer: the loader runs a clone's
+// resolver (an ifunc) while relocating the library, before the TSan runtime is set up,
+// and the resolver's instrumented entry crashes there.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
+#define ADJOINT_ISA_CLONES [[gnu::target_clones("avx2", "default")]]
+#else
+#define ADJOINT_ISA_CLONES
 #endif
-void call_isa_cloned(const F& f, std::int64_t begin, std::int64_t end) {
+template <class F> ADJOINT_ISA_CLONES void call_isa_cloned(const F& f, std::int64_t begin, std::int64_t end) {
     f(begin, end);
 }
 

@@ -3,7 +3,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
+#include <type_traits>
 
 namespace adjoint {
 
@@ -43,6 +45,16 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
     Tensor t(shape, dtype);
     visit_dtype(dtype, [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_integral_v<T>) {
+            // Converting a double outside [lowest, max + 1) (or NaN) to an integer is
+            // undefined; a fraction inside it is truncated toward zero.
+            constexpr double lowest = static_cast<double>(std::numeric_limits<T>::lowest());  // exact
+            constexpr double beyond = static_cast<double>(std::numeric_limits<T>::max()) + 1;
+            if (!(value >= lowest && value < beyond))
+                throw Error(fmt::format("Tensor::full: {} is not a value of dtype {} (from {} to {})", value,
+                                        dtype_name(dtype), +std::numeric_limits<T>::lowest(),
+                                        +std::numeric_limits<T>::max()));
+        }
         auto d = t.data<T>();
         std::fill(d.begin(), d.end(), static_cast<T>(value));
     });

@@ -217,7 +217,7 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
         finish(C, N, M, N, 0);
         return;
     }
-    const std::int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
+    const std::int64_t a_panels = (M + MR - 1) / MR;
     // Packing buffers: the plan's workspace for this step, or (called outside a plan) an
     // allocation of our own.
     const bool a_in_place = M * K <= in_place_a_max;

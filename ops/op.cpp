@@ -29,7 +29,13 @@ std::string format_axes(std::span<const int> axes) {
 namespace adjoint {
 
 Expr scalar_like(const Expr& x, double value, SourceLocation loc) {
-    return x.graph().constant(Tensor::full(Shape{}, value, x.dtype()), loc);
+    Tensor scalar;
+    try {
+        scalar = Tensor::full(Shape{}, value, x.dtype());
+    } catch (const Error& e) {
+        throw Error(fmt::format("the scalar operand at {} does not fit \"{}\": {}", where(loc), x.name(), e.what()));
+    }
+    return x.graph().constant(std::move(scalar), loc);
 }
 
 }  // namespace adjoint

@@ -62,11 +62,7 @@ TypedShape Reshape::infer(std::span<const TypedShape> in, std::int64_t batch_siz
     const Shape to = shape.resolve(batch_size);
     // While building, a batch dim must stay a batch dim: compare the other dims.
     auto batch_dims = [](const Shape& s) { return std::count(s.begin(), s.end(), batch); };
-    auto rest = [](const Shape& s) {
-        std::int64_t n = 1;
-        for (std::int64_t d : s) n *= d == batch ? 1 : d;
-        return n;
-    };
+    auto rest = [](const Shape& s) { return s.resolve(1).numel(); };  // checked: an overflow is an Error
     if (batch_dims(from) != batch_dims(to) || batch_dims(from) > 1)
         throw std::invalid_argument(
             fmt::format("cannot reshape {} to {}: the batch dim must stay one dim of its own", from, to));

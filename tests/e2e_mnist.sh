@@ -6,6 +6,8 @@ set -euo pipefail
 source_root=$1
 mnist=$2
 data=$source_root/data/mnist
+source "$source_root/tests/memory_limit.sh"
+memory_limit_for "$mnist"
 "$source_root/scripts/fetch-mnist" "$data"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -76,10 +78,9 @@ again=$(accuracy_of "$work/eval.json")
 "$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --dump-graph "$work/graph.txt" --quiet >/dev/null
 grep -q 'grad/' "$work/graph.txt" && ok || fail "the text dump lacks gradient nodes"
 
-# A model too large for memory (here: a 2 GB address space) is an error naming the flag,
-# not a crash.
+# A model too large for memory (here: 2 GB) is an error naming the flag, not a crash.
 status=0
-(ulimit -v 2000000; "$mnist" --data-dir "$data" --hidden 1048576 --epochs 1) >/dev/null 2>"$work/err" || status=$?
+with_memory_limit 2000 "$mnist" --data-dir "$data" --hidden 1048576 --epochs 1 >/dev/null 2>"$work/err" || status=$?
 [ "$status" -eq 1 ] && grep -q -- '--hidden 1048576' "$work/err" && grep -q 'out of memory' "$work/err" && ok || fail "a huge --hidden should be refused: $(cat "$work/err")"
 
 # A checkpoint of another width is refused, naming the tensor.

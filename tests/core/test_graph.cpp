@@ -98,6 +98,10 @@ TEST_CASE("Graph: shape mismatches are errors naming the op, the node, both shap
     CHECK_ERROR(transpose(b), "(4,) is not 2-D");
     CHECK_ERROR(reshape(a, {4, 2}), "cannot reshape (2, 3) (6 elements) to (4, 2) (8 elements)");
     CHECK_ERROR(reshape(x, {784}), "the batch dim must stay one dim of its own");
+    // A target whose element count overflows is refused, not wrapped around (found by
+    // fuzz_graph: 2^31 x 2^32 x 2^31 wrapped to a small count).
+    CHECK_ERROR(reshape(a, {1LL << 31, 1LL << 32, 1LL << 31}), "reshape", "element count overflows", "test_graph.cpp");
+    CHECK_ERROR(reshape(x, {batch, 1LL << 62, 4}), "element count overflows");
     CHECK_ERROR(g.placeholder("p2", {3, batch}), "placeholder \"p2\": shape (3, batch) has batch at dim 1");
     CHECK_ERROR(sum(a, {2}), "axis 2 is out of range for rank 2");
     CHECK_ERROR(sum(a, {1, -1}), "axis -1 is repeated");

@@ -36,6 +36,20 @@ TEST_CASE("Tensor: from, zeros, full, typed access, 64-byte alignment") {
     CHECK(values(Tensor::zeros({2, 2}, DType::i32)) == std::vector<double>{0, 0, 0, 0});
     CHECK(values(Tensor::full({3}, 2.5, DType::f64)) == std::vector<double>{2.5, 2.5, 2.5});
     CHECK(Tensor::scalar(7.f).item<float>() == 7.f);
+    // An integer tensor holds no NaN, infinity or out-of-range value (converting one is
+    // undefined behaviour): refused, naming the value and the dtype.
+    CHECK(values(Tensor::full({2}, -3.5, DType::i32)) == std::vector<double>{-3, -3});
+    CHECK(values(Tensor::full({1}, 255, DType::u8)) == std::vector<double>{255});
+    CHECK_ERROR(Tensor::full({2}, NAN, DType::i32), "Tensor::full: nan is not a value of dtype i32");
+    CHECK_ERROR(Tensor::full({2}, 1e30, DType::i32), "1e+30 is not a value of dtype i32", "-2147483648 to 2147483647");
+    CHECK_ERROR(Tensor::full({2}, 256, DType::u8), "256 is not a value of dtype u8 (from 0 to 255)");
+    CHECK_ERROR(Tensor::full({2}, -1, DType::u8), "-1 is not a value of dtype u8");
+    {
+        Graph g;
+        const Expr labels = g.placeholder("labels", {batch}, DType::i32);
+        CHECK_ERROR(NAN - labels, "the scalar operand at", "test_tensor.cpp", "does not fit \"labels\"", "nan");
+        CHECK_ERROR(labels * INFINITY, "does not fit \"labels\"", "inf is not a value of dtype i32");
+    }
     CHECK_ERROR(a.data<double>(), "Tensor::data<f64>", "dtype is f32");
     CHECK_ERROR(a.item<float>(), "shape (3, 2)", "not one element");
     // An empty tensor refuses every read instead of reading nothing.

@@ -11,7 +11,8 @@
 namespace adjoint {
 
 struct SessionOptions {
-    int threads = 0;       // TBB threads for this session; 0 or more than the cores = all cores
+    int threads = 0;       // TBB threads for this session; 0 or more than the cores = all cores (or
+                           // all a tbb::global_control allows beyond them)
     bool profile = false;  // time every kernel (see Session::profile)
 };
 
