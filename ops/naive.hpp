@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <type_traits>
 
 #include <adjoint/core/tensor.hpp>
 
@@ -37,11 +38,15 @@ inline long double get(const Tensor& t, std::int64_t i) {
     });
 }
 
-// Element i of t set to v (converted once: rounded for floating dtypes).
+// Element i of t set to v (converted once: rounded for floating dtypes; for integer
+// dtypes, v is a whole number within 64 bits, wrapped around as integer sums wrap).
 inline void set(Tensor& t, std::int64_t i, long double v) {
     visit_dtype(t.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        t.data<T>()[static_cast<std::size_t>(i)] = static_cast<T>(v);
+        if constexpr (std::is_integral_v<T>)
+            t.data<T>()[static_cast<std::size_t>(i)] =
+                static_cast<T>(static_cast<std::make_unsigned_t<T>>(static_cast<std::int64_t>(v)));
+        else t.data<T>()[static_cast<std::size_t>(i)] = static_cast<T>(v);
     });
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "naive.hpp"
 #include "op_list.hpp"
@@ -54,7 +55,16 @@ template <class T, class Op> void reduce(const Tensor& x, Tensor& y, std::span<c
 }
 
 struct Plus {
-    template <class T> T operator()(T a, T b) const { return a + b; }
+    // Integers wrap around on overflow (two's complement), as numpy's sums do: adding in
+    // the unsigned type is defined, and converting back is modular (C++20).
+    template <class T> T operator()(T a, T b) const {
+        if constexpr (std::is_integral_v<T>) {
+            using U = std::make_unsigned_t<T>;
+            return static_cast<T>(static_cast<U>(static_cast<U>(a) + static_cast<U>(b)));
+        } else {
+            return a + b;
+        }
+    }
 };
 struct Larger {  // NaN wins, as in numpy
     template <class T> T operator()(T a, T b) const { return b > a || b != b ? b : a; }
@@ -209,15 +219,15 @@ Expr mean(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation lo
     const Shape shape = x.shape();
     auto mask = axis_mask(axes, shape.rank());
     if (axes.empty()) mask.fill(true);
-    std::int64_t n = 1;
+    double n = 1;  // in double: the reduced dims of an empty tensor may multiply past 2^63
     bool known = true;
     for (std::size_t i = 0; i < shape.rank(); ++i)
         if (mask[i]) {
             if (shape[i] == batch) known = false;
-            else n *= shape[i];
+            else n *= static_cast<double>(shape[i]);
         }
     // An empty reduction gives 0 * inf = NaN, as numpy's mean does.
-    if (known) return ops::make_listed(ops::Mul{}, {s, scalar_like(x, 1.0 / static_cast<double>(n), loc)}, loc);
+    if (known) return ops::make_listed(ops::Mul{}, {s, scalar_like(x, 1.0 / n, loc)}, loc);
     return ops::make_listed(ops::Div{}, {s, element_count(x, std::move(axes), loc)}, loc);
 }
 

@@ -198,6 +198,22 @@ TEST_CASE("Session: an assign's element-wise value is computed into the variable
     CHECK(sess.value(w).data<float>()[0] == 0.f);
 }
 
+TEST_CASE("Session: values without elements, whatever their other dims, cost nothing") {
+    // (2^62, 0) holds no element; kernels walking its 2^62 rows never ended (found by
+    // fuzz_graph). Its sum is 0, its gradient empty, and the step runs.
+    Graph g;
+    const Expr v = g.variable("v", Tensor::from({2.f}));
+    const Expr wide = broadcast_to(v, {1LL << 62, 0});
+    const Expr loss = sum(wide) + sum(exp(wide) * wide) + sum(sum(wide, {0}));
+    const Expr dv = gradients(loss, {v})[0];
+    Session sess(g);
+    const auto out = sess.run({wide, loss, dv}, {}, {assign(v, v - dv)});
+    CHECK(out[0].shape() == Shape{1LL << 62, 0});
+    CHECK(values(out[1]) == std::vector<double>{0});
+    CHECK(values(out[2]) == std::vector<double>{0});
+    CHECK(values(sess.value(v)) == std::vector<double>{2});
+}
+
 TEST_CASE("Session: set_value and value") {
     Graph g;
     const Expr w = g.variable("w", {2, 2}, init::zeros());

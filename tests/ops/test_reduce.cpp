@@ -19,6 +19,17 @@ template <> void op_case<ops::Sum>() {
     CHECK(values(rows) == std::vector<double>{9, 12});
     CHECK(values(eval([](Exprs e) { return sum(e[0]); }, {Tensor::from<std::int32_t>({1, 2, 3})})) ==
           std::vector<double>{6});
+    // Integer sums wrap around, as numpy's do (they overflowed, undefined behaviour, found
+    // by fuzz_graph): every folding of the kernel, and the reference.
+    const std::int32_t big = std::numeric_limits<std::int32_t>::max();
+    const Tensor ints = Tensor::from<std::int32_t>({{{big, 1}, {-2, big}}, {{3, big}, {big, big}}});
+    CHECK(values(eval([](Exprs e) { return sum(e[0]); }, {ints})) == std::vector<double>{2147483645});
+    CHECK(values(eval([](Exprs e) { return sum(e[0], {0, 2}); }, {ints})) == std::vector<double>{2, 2147483643});
+    CHECK(values(eval([](Exprs e) { return sum(e[0], {2}); }, {ints})) ==
+          std::vector<double>{-2147483648, 2147483645, -2147483646, -2});
+    for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}, {0, 2}})
+        agrees_with_reference([&](Exprs e) { return sum(e[0], axes); }, {{Shape{3, 200, 5}, DType::i32, 2e9, 2.1e9}},
+                              0);
     // Every layout the kernel folds, and one it cannot fold (axes 0 and 2 of 3).
     for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}, {0, 1}})
         agrees_with_reference([&](Exprs e) { return sum(e[0], axes); }, {{Shape{batch, 300}}}, 1e-5);
