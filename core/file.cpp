@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -43,12 +44,6 @@ ReadableFile::ReadableFile(const std::string& path, std::string_view who) {
 
 ReadableFile::~ReadableFile() {
     if (fd_ >= 0) close(fd_);
-}
-
-int ReadableFile::release() {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
 }
 
 }  // namespace adjoint
@@ -97,9 +92,15 @@ void replace_file(const std::string& path, std::string_view bytes, std::string_v
     const std::filesystem::path target(path);
     const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
     const std::string name = target.filename().string();
-    remove_stale_temporaries(dir, name);
     struct stat old {};
-    const mode_t mode = stat(path.c_str(), &old) == 0 ? (old.st_mode & 07777) : 0644;
+    const bool exists = stat(path.c_str(), &old) == 0;
+    // The rename below would put a regular file in place of a FIFO or a device (as root,
+    // /dev/null too), and fail on a directory: only a regular file is replaced.
+    if (exists && !S_ISREG(old.st_mode))
+        throw Error(fmt::format("{}: \"{}\" is {}, not a regular file; it was left as it was", who, path,
+                                kind_of(old.st_mode)));
+    remove_stale_temporaries(dir, name);
+    const mode_t mode = exists ? (old.st_mode & 07777) : 0644;
 
     // The new contents, flushed, in an unnamed file where the file system allows it (a
     // process killed now leaves nothing behind), else in a named temporary.
@@ -151,19 +152,19 @@ void replace_file(const std::string& path, std::string_view bytes, std::string_v
     }
 }
 
-std::string read_file(const std::string& path, std::string_view who) {
+FileBytes read_file(const std::string& path, std::string_view who) {
     const ReadableFile f(path, who);
-    std::string data(f.size(), '\0');
-    std::size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = read(f.fd(), data.data() + done, data.size() - done);
+    FileBytes b;
+    b.bytes_.reset(static_cast<char*>(std::malloc(std::max<std::uint64_t>(f.size(), 1))));
+    if (!b.bytes_) throw Error(fmt::format("{}: \"{}\": out of memory reading its {} bytes", who, path, f.size()));
+    while (b.size_ < f.size()) {
+        const ssize_t n = read(f.fd(), b.bytes_.get() + b.size_, f.size() - b.size_);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) fail(who, "cannot read", path);
         if (n == 0) break;  // the file shrank meanwhile: what was there
-        done += static_cast<std::size_t>(n);
+        b.size_ += static_cast<std::size_t>(n);
     }
-    data.resize(done);
-    return data;
+    return b;
 }
 
 }  // namespace adjoint

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -22,15 +24,14 @@ public:
 
     int fd() const { return fd_; }
     std::uint64_t size() const { return size_; }
-    // Gives up the descriptor (to zlib's gzdopen, which closes it).
-    int release();
 
 private:
     int fd_ = -1;
     std::uint64_t size_ = 0;
 };
 
-// Writes `bytes` to `path`: into an unnamed file in the same folder (O_TMPFILE; where
+// Writes `bytes` to `path`, which must be a regular file or nothing (a FIFO, a device or a
+// directory there is refused, left as it was): into an unnamed file in the same folder (O_TMPFILE; where
 // the file system lacks it, a ".<name>.XXXXXX" file), flushed to disk, then given a
 // temporary name and renamed over `path`; the folder is flushed too. The new file keeps
 // the mode of the one it replaces (else 0644). Temporaries of `path` left by a process
@@ -38,7 +39,20 @@ private:
 // says "<who>: <what failed> "<file>": <reason>".
 void replace_file(const std::string& path, std::string_view bytes, std::string_view who);
 
+// A whole file's bytes, in memory from malloc: a file too large for memory (a sparse
+// one, say) is then an adjoint::Error naming it, where a std::string would throw a bare
+// std::bad_alloc (and under AddressSanitizer abort).
+class FileBytes {
+public:
+    std::string_view view() const { return {bytes_.get(), size_}; }
+
+private:
+    friend FileBytes read_file(const std::string& path, std::string_view who);
+    std::unique_ptr<char, void (*)(void*)> bytes_{nullptr, std::free};
+    std::size_t size_ = 0;
+};
+
 // Reads the whole file; an adjoint::Error naming it on failure.
-std::string read_file(const std::string& path, std::string_view who);
+FileBytes read_file(const std::string& path, std::string_view who);
 
 }  // namespace adjoint

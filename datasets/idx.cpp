@@ -8,10 +8,11 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace adjoint {
@@ -34,50 +35,92 @@ constexpr std::array<ElementType, 6> element_types{{
     {0x0E, 8, DType::f64, "f64"},
 }};
 
-// Reads bytes from a raw or gzip file through zlib, which passes raw files through.
+// Reads the bytes of a raw file, or the data of a gzip one (its members, concatenated),
+// through zlib's inflate: its gzread takes a stream cut inside its trailer for a clean
+// end when the data fills the caller's buffer, and would pass a truncated file.
 class Source {
 public:
-    explicit Source(const std::string& path) : path_(path) {
-        ReadableFile f(path, "read_idx");  // a regular file, or an Error naming it
-        file_size_ = f.size();
+    explicit Source(const std::string& path) : path_(path), file_(path, "read_idx") {
         unsigned char magic[2] = {0, 0};
-        gzip_ = pread(f.fd(), magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-        const int fd = f.release();
-        file_ = gzdopen(fd, "rb");
-        if (!file_) {
-            close(fd);
+        gzip_ = pread(file_.fd(), magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+        if (gzip_ && inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK)  // gzip members only
             throw Error(fmt::format("read_idx: cannot read \"{}\" (out of memory)", path));
-        }
     }
-    ~Source() { gzclose(file_); }
+    ~Source() {
+        if (gzip_) inflateEnd(&z_);
+    }
     Source(const Source&) = delete;
     Source& operator=(const Source&) = delete;
 
     // Reads up to n bytes; returns how many were read.
     std::size_t read(void* out, std::size_t n) {
+        auto* to = static_cast<unsigned char*>(out);
         std::size_t done = 0;
-        while (done < n) {
-            const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - done, 1u << 30));
-            const int got = gzread(file_, static_cast<char*>(out) + done, chunk);
-            if (got < 0) {
-                int code = 0;
-                const char* msg = gzerror(file_, &code);
-                throw Error(fmt::format("read_idx: \"{}\" is corrupt: {}", path_, msg));
+        if (!gzip_) {
+            while (done < n && fill()) done += take(to + done, n - done);
+            return done;
+        }
+        while (done < n && !finished_) {
+            if (!fill()) {  // the end of the file
+                if (!member_ended_)
+                    throw Error(fmt::format("read_idx: \"{}\" is truncated: its gzip stream is cut short", path_));
+                finished_ = true;
+                break;
             }
-            if (got == 0) break;
-            done += static_cast<std::size_t>(got);
+            if (member_ended_) {
+                // Another member, or bytes that are not gzip, which are ignored (as gzread does).
+                if (*z_.next_in != 0x1f) {
+                    finished_ = true;
+                    break;
+                }
+                inflateReset(&z_);
+                member_ended_ = false;
+            }
+            const auto chunk = static_cast<uInt>(std::min<std::size_t>(n - done, 1u << 30));
+            z_.next_out = to + done;
+            z_.avail_out = chunk;
+            const int ret = inflate(&z_, Z_NO_FLUSH);
+            done += chunk - z_.avail_out;
+            if (ret == Z_STREAM_END) member_ended_ = true;  // its CRC-32 and length checked
+            else if (ret != Z_OK && ret != Z_BUF_ERROR)
+                throw Error(fmt::format("read_idx: \"{}\" is corrupt: {}", path_,
+                                        z_.msg ? z_.msg : "its gzip stream cannot be inflated"));
         }
         return done;
     }
 
     bool gzip() const { return gzip_; }
-    std::uint64_t file_size() const { return file_size_; }
+    std::uint64_t file_size() const { return file_.size(); }
 
 private:
+    // Input in z_.next_in: false at the end of the file.
+    bool fill() {
+        if (z_.avail_in > 0) return true;
+        if (eof_) return false;
+        ssize_t got = 0;
+        do got = ::read(file_.fd(), buffer_.data(), buffer_.size());
+        while (got < 0 && errno == EINTR);
+        if (got < 0) throw Error(fmt::format("read_idx: cannot read \"{}\": {}", path_, std::strerror(errno)));
+        eof_ = got == 0;
+        z_.next_in = buffer_.data();
+        z_.avail_in = static_cast<uInt>(got);
+        return !eof_;
+    }
+    // Raw files: up to n buffered bytes.
+    std::size_t take(unsigned char* to, std::size_t n) {
+        const std::size_t k = std::min<std::size_t>(n, z_.avail_in);
+        std::memcpy(to, z_.next_in, k);
+        z_.next_in += k;
+        z_.avail_in -= static_cast<uInt>(k);
+        return k;
+    }
+
     std::string path_;
-    gzFile file_ = nullptr;
+    ReadableFile file_;  // a regular file, or an Error naming it
     bool gzip_ = false;
-    std::uint64_t file_size_ = 0;
+    z_stream z_{};
+    std::vector<unsigned char> buffer_ = std::vector<unsigned char>(std::size_t{1} << 16);
+    bool eof_ = false, member_ended_ = false, finished_ = false;
 };
 
 // Deflate's largest ratio: a compressed byte inflates to at most 1032 bytes. A gzip file
@@ -93,10 +136,10 @@ template <class T> T from_big_endian(const unsigned char* p) {
     return v;
 }
 
-// Converts n big-endian elements of `type` into `out`.
-void decode(const ElementType& type, const unsigned char* in, Tensor& out, std::int64_t n) {
-    for (std::int64_t i = 0; i < n; ++i) {
-        const unsigned char* p = in + i * static_cast<std::int64_t>(type.bytes);
+// Converts n big-endian elements of `type` into `out`, from element `first` on.
+void decode(const ElementType& type, const unsigned char* in, Tensor& out, std::int64_t first, std::int64_t n) {
+    for (std::int64_t i = first; i < first + n; ++i) {
+        const unsigned char* p = in + (i - first) * static_cast<std::int64_t>(type.bytes);
         switch (type.code) {
             case 0x08: out.data<std::uint8_t>()[i] = p[0]; break;
             case 0x09: out.data<std::int32_t>()[i] = p[0] < 128 ? p[0] : p[0] - 256; break;  // signed byte
@@ -154,23 +197,64 @@ Tensor read_idx(const std::string& path) {
                         path, dims_text, type->name, payload, src.file_size(), max_inflation));
 
     Tensor out;
-    std::vector<unsigned char> raw;
     try {
         out = Tensor(shape, type->dtype);
-        if (type->bytes != 1 || type->dtype != DType::u8) raw.resize(payload);
     } catch (const std::exception& e) {
         throw Error(fmt::format("read_idx: \"{}\": dims {} of {}: {}", path, dims_text, type->name, e.what()));
     }
-    void* dest = raw.empty() ? out.raw() : raw.data();
-    if (const std::size_t got = src.read(dest, payload); got != payload)
-        throw Error(fmt::format("read_idx: \"{}\" is truncated: dims {} of {} need {} bytes of data, it holds {}", path,
-                                dims_text, type->name, payload, got));
-    if (!raw.empty()) decode(*type, raw.data(), out, static_cast<std::int64_t>(count));
+    auto truncated = [&](std::uint64_t got) {
+        return Error(fmt::format("read_idx: \"{}\" is truncated: dims {} of {} need {} bytes of data, it holds {}",
+                                 path, dims_text, type->name, payload, got));
+    };
+    if (type->dtype == DType::u8) {  // as stored
+        if (const std::size_t got = src.read(out.raw(), payload); got != payload) throw truncated(got);
+    } else {
+        // Converted a block at a time: no second buffer of the payload's size, and no more
+        // memory touched than the data the file really holds (a gzip file may declare up to
+        // 1032 times its size and hold less).
+        std::vector<unsigned char> block(std::min<std::uint64_t>(payload, std::uint64_t{1} << 20));
+        for (std::uint64_t done = 0; done < payload;) {
+            const std::size_t n = std::min<std::uint64_t>(block.size(), payload - done);  // whole elements
+            if (const std::size_t got = src.read(block.data(), n); got != n) throw truncated(done + got);
+            decode(*type, block.data(), out, static_cast<std::int64_t>(done / type->bytes),
+                   static_cast<std::int64_t>(n / type->bytes));
+            done += n;
+        }
+    }
     unsigned char extra;
     if (src.read(&extra, 1) != 0)
         throw Error(fmt::format("read_idx: \"{}\" has trailing bytes after {} elements", path, count));
     return out;
 }
+
+namespace {
+
+// `bytes` as one gzip member, the way gzip(1) writes it.
+std::string gzip_of(const std::string& bytes, const std::string& path) {
+    z_stream z{};
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        throw Error(fmt::format("write_idx: cannot compress \"{}\" (out of memory)", path));
+    std::string out(deflateBound(&z, bytes.size()), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));  // zlib's API is not const
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    std::size_t in_left = bytes.size(), out_left = out.size();
+    int ret = Z_OK;
+    while (ret == Z_OK) {  // in pieces: zlib counts in 32-bit unsigned
+        const auto in_piece = static_cast<uInt>(std::min<std::size_t>(in_left, 1u << 30));
+        const auto out_piece = static_cast<uInt>(std::min<std::size_t>(out_left, 1u << 30));
+        z.avail_in = in_piece;
+        z.avail_out = out_piece;
+        ret = deflate(&z, in_piece == in_left ? Z_FINISH : Z_NO_FLUSH);
+        in_left -= in_piece - z.avail_in;
+        out_left -= out_piece - z.avail_out;
+    }
+    deflateEnd(&z);
+    if (ret != Z_STREAM_END) throw Error(fmt::format("write_idx: cannot compress \"{}\"", path));
+    out.resize(out.size() - out_left);
+    return out;
+}
+
+}  // namespace
 
 void write_idx(const std::string& path, const Tensor& t, bool gzip) {
     std::uint8_t code = 0;
@@ -180,29 +264,22 @@ void write_idx(const std::string& path, const Tensor& t, bool gzip) {
         case DType::f32: code = 0x0D; break;
         case DType::f64: code = 0x0E; break;
     }
-    std::vector<unsigned char> bytes = {0, 0, code, static_cast<unsigned char>(t.shape().rank())};
+    std::string bytes = {0, 0, static_cast<char>(code), static_cast<char>(t.shape().rank())};
     auto put_be = [&](const void* p, std::size_t n) {
-        const auto* b = static_cast<const unsigned char*>(p);
+        const auto* b = static_cast<const char*>(p);
         for (std::size_t i = 0; i < n; ++i)
             bytes.push_back(b[std::endian::native == std::endian::little ? n - 1 - i : i]);
     };
     for (std::int64_t d : t.shape()) {
-        const std::uint32_t u = static_cast<std::uint32_t>(d);
+        if (d > std::numeric_limits<std::uint32_t>::max())
+            throw Error(fmt::format("write_idx: \"{}\": IDX dims are 32-bit; {} has a dim of {}", path, t.shape(), d));
+        const auto u = static_cast<std::uint32_t>(d);
         put_be(&u, 4);
     }
     const std::size_t size = dtype_size(t.dtype());
     for (std::int64_t i = 0; i < t.numel(); ++i)
         put_be(static_cast<const unsigned char*>(t.raw()) + i * static_cast<std::int64_t>(size), size);
-    if (gzip) {
-        gzFile f = gzopen(path.c_str(), "wb");
-        if (!f || gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) != static_cast<int>(bytes.size()) ||
-            gzclose(f) != Z_OK)
-            throw Error(fmt::format("write_idx: cannot write \"{}\"", path));
-    } else {
-        std::ofstream f(path, std::ios::binary);
-        f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        if (!f) throw Error(fmt::format("write_idx: cannot write \"{}\"", path));
-    }
+    replace_file(path, gzip ? gzip_of(bytes, path) : bytes, "write_idx");
 }
 
 }  // namespace adjoint

@@ -12,7 +12,12 @@ std::string find_file(const std::string& dir, const std::string& name) {
     namespace fs = std::filesystem;
     for (const std::string& candidate : {name, name + ".gz"}) {
         const fs::path p = fs::path(dir) / candidate;
-        if (fs::is_regular_file(p)) return p.string();
+        // (the overloads without an error_code throw std::filesystem::filesystem_error for
+        // a symbolic link loop, say)
+        std::error_code ec;
+        if (fs::is_regular_file(p, ec)) return p.string();
+        if (ec && ec != std::errc::no_such_file_or_directory)
+            throw Error(fmt::format("load_mnist: cannot read \"{}\": {}", p.string(), ec.message()));
     }
     throw Error(fmt::format("load_mnist: neither {0} nor {0}.gz is in \"{1}\"", name, dir));
 }
@@ -42,7 +47,9 @@ void check_pair(const Tensor& images, const std::string& images_path, const Tens
 }  // namespace
 
 Mnist load_mnist(const std::string& dir, int classes) {
-    if (!std::filesystem::is_directory(dir)) throw Error(fmt::format("load_mnist: \"{}\" is not a directory", dir));
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+        throw Error(fmt::format("load_mnist: \"{}\" is not a directory{}", dir, ec ? ": " + ec.message() : ""));
     Mnist m;
     std::string a, b, c, d;
     m.train_images = load(dir, "train-images-idx3-ubyte", 3, a);

@@ -1,6 +1,7 @@
 #include <adjoint/models/checkpoint.hpp>
 
 #include "../core/file.hpp"
+#include "printable.hpp"
 
 #include <zlib.h>
 
@@ -41,16 +42,19 @@ std::uint32_t crc_of(const void* p, std::size_t n) {
     return static_cast<std::uint32_t>(crc);
 }
 
-// Reads little-endian fields from a buffer, failing with the file name and offset.
+// Reads little-endian fields from a buffer, failing with the file name, the tensor being
+// read (once its name is) and the offset.
 struct Reader {
     const std::string& path;
-    const std::string& data;
+    std::string_view data;
     std::size_t pos = 0;
+    std::string tensor;
 
     void need(std::size_t n, const char* what) const {
         if (data.size() - pos < n)
-            throw Error(fmt::format("load_checkpoint: \"{}\" is truncated: {} needs {} bytes at offset {}, {} remain",
-                                    path, what, n, pos, data.size() - pos));
+            throw Error(fmt::format("load_checkpoint: \"{}\" is truncated: {}{} needs {} bytes at offset {}, {} remain",
+                                    path, what, tensor.empty() ? "" : fmt::format(" of tensor \"{}\"", tensor), n, pos,
+                                    data.size() - pos));
     }
     template <class T> T get(const char* what) {
         need(sizeof(T), what);
@@ -99,8 +103,9 @@ void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& te
 }
 
 std::vector<NamedTensor> load_checkpoint(const std::string& path, const CheckpointOptions& options) {
-    const std::string data = read_file(path, "load_checkpoint");
-    Reader r{path, data};
+    const FileBytes file = read_file(path, "load_checkpoint");
+    const std::string_view data = file.view();
+    Reader r{path, data, 0, {}};
     r.need(sizeof magic, "the magic");
     if (std::memcmp(data.data(), magic, sizeof magic) != 0)
         throw Error(fmt::format("load_checkpoint: \"{}\" is not an adjoint checkpoint (bad magic)", path));
@@ -113,17 +118,19 @@ std::vector<NamedTensor> load_checkpoint(const std::string& path, const Checkpoi
     std::vector<NamedTensor> tensors;
     std::set<std::string> names;
     for (std::uint32_t k = 0; k < count; ++k) {
+        r.tensor.clear();
         const auto name_len = r.get<std::uint32_t>("a name length");
         r.need(name_len, "a name");
-        std::string name = data.substr(r.pos, name_len);
+        std::string name(data.substr(r.pos, name_len));
         r.pos += name_len;
+        r.tensor = printable(name);  // as messages show it
         const auto dtype = r.get<std::uint8_t>("a dtype");
         if (dtype > static_cast<std::uint8_t>(DType::u8))
             throw Error(
-                fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has unknown dtype code {}", path, name, dtype));
+                fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has unknown dtype code {}", path, r.tensor, dtype));
         const auto rank = r.get<std::uint8_t>("a rank");
         if (rank > Shape::max_rank)
-            throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has rank {}", path, name, rank));
+            throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has rank {}", path, r.tensor, rank));
         Shape shape;
         std::uint64_t elements = 1;
         for (std::uint8_t i = 0; i < rank; ++i) {
@@ -131,7 +138,7 @@ std::vector<NamedTensor> load_checkpoint(const std::string& path, const Checkpoi
             if (d < 0 || __builtin_mul_overflow(elements, static_cast<std::uint64_t>(d), &elements) ||
                 elements > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
                 throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" has an impossible dim {} (dim {})",
-                                        path, name, d, i));
+                                        path, r.tensor, d, i));
             shape.push_back(d);
         }
         const auto bytes = r.get<std::uint64_t>("a byte count");
@@ -139,26 +146,28 @@ std::vector<NamedTensor> load_checkpoint(const std::string& path, const Checkpoi
         if (__builtin_mul_overflow(elements, dtype_size(static_cast<DType>(dtype)), &expected) || bytes != expected)
             throw Error(
                 fmt::format("load_checkpoint: \"{}\": tensor \"{}\" of shape {} needs {} bytes, the file says {}", path,
-                            name, shape, expected, bytes));
-        if (data.size() - r.pos < bytes + 4)
-            throw Error(
-                fmt::format("load_checkpoint: \"{}\" is truncated: tensor \"{}\" of shape {} needs {} bytes of "
-                            "data and a checksum at offset {}, {} remain",
-                            path, name, shape, bytes + 4, r.pos, data.size() - r.pos));
+                            r.tensor, shape, expected, bytes));
+        if (bytes > data.size() - r.pos || data.size() - r.pos - bytes < 4)  // (bytes + 4 may wrap around)
+            throw Error(fmt::format(
+                "load_checkpoint: \"{}\" is truncated: tensor \"{}\" of shape {} needs {} bytes of "
+                "data and a checksum at offset {}, {} remain",
+                path, r.tensor, shape,
+                bytes <= ~std::uint64_t{0} - 4 ? fmt::format("{}", bytes + 4) : fmt::format("{} + 4", bytes), r.pos,
+                data.size() - r.pos));
         Tensor t(shape, static_cast<DType>(dtype));
         std::memcpy(t.raw(), data.data() + r.pos, bytes);
         r.pos += bytes;
         const auto crc = r.get<std::uint32_t>("a checksum");
         if (crc != crc_of(t.raw(), t.nbytes()))
             throw Error(fmt::format(
-                "load_checkpoint: \"{}\": tensor \"{}\" fails its CRC-32 check (the file is corrupt)", path, name));
+                "load_checkpoint: \"{}\": tensor \"{}\" fails its CRC-32 check (the file is corrupt)", path, r.tensor));
         if (const auto bad = first_non_finite(t); bad && !options.allow_non_finite)
             throw Error(
                 fmt::format("load_checkpoint: \"{}\": tensor \"{}\" holds {} at index {} "
                             "(CheckpointOptions::allow_non_finite loads it anyway)",
-                            path, name, t.as_double(*bad), *bad));
+                            path, r.tensor, t.as_double(*bad), *bad));
         if (!names.insert(name).second)
-            throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" appears twice", path, name));
+            throw Error(fmt::format("load_checkpoint: \"{}\": tensor \"{}\" appears twice", path, r.tensor));
         tensors.push_back({std::move(name), std::move(t)});
     }
     if (r.pos != data.size())

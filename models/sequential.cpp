@@ -9,6 +9,7 @@
 #include <adjoint/ops/all.hpp>
 
 #include "compiled.hpp"
+#include "printable.hpp"
 
 namespace adjoint {
 
@@ -238,7 +239,8 @@ void Sequential::load_weights(const std::string& path, const CheckpointOptions& 
     }
     for (const NamedTensor& t : loaded)
         if (std::none_of(weights.begin(), weights.end(), [&](const Expr& w) { return w.name() == t.name; }))
-            throw Error(fmt::format("load_weights: \"{}\" holds \"{}\", which the model does not have", path, t.name));
+            throw Error(fmt::format("load_weights: \"{}\" holds \"{}\", which the model does not have", path,
+                                    printable(t.name)));
     for (const Expr& w : weights) c.session->set_value(w, *by_name.at(w.name()));
 }
 

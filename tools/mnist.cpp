@@ -50,6 +50,26 @@ std::string cannot_create_in(const std::filesystem::path& dir) {
     return {};
 }
 
+// What is at `path` (following links), as a phrase for messages: "" for a regular file,
+// "missing" for nothing, else "a folder", "a FIFO", ... or the reason it cannot be told
+// (a symbolic link loop, a folder on the way that cannot be read).
+std::string kind_of(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::file_status st = fs::status(path, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory) return ec.message();
+    switch (st.type()) {
+        case fs::file_type::regular: return "";
+        case fs::file_type::not_found: return "missing";
+        case fs::file_type::directory: return "a folder";
+        case fs::file_type::fifo: return "a FIFO";
+        case fs::file_type::character:
+        case fs::file_type::block: return "a device";
+        case fs::file_type::socket: return "a socket";
+        default: return "not a regular file";
+    }
+}
+
 // Parses and checks every flag before any work starts. Returns false after --help.
 bool parse(int argc, char** argv, Flags& f) {
     po::options_description opts(
@@ -108,20 +128,25 @@ bool parse(int argc, char** argv, Flags& f) {
         bad("seed", fmt::format("\"{}\" is not a whole number from 0 to 18446744073709551615", seed));
     for (const char* flag : {"save", "load", "dump-graph", "data-dir"})
         if (vm.count(flag) && vm[flag].as<std::string>().empty()) bad(flag, "the file name is empty");
-    if (!std::filesystem::is_directory(f.data_dir))
-        bad("data-dir",
-            fmt::format("\"{}\" is not a directory (scripts/fetch-mnist fetches MNIST into data/mnist)", f.data_dir));
+    if (const std::string kind = kind_of(f.data_dir); kind != "a folder")
+        bad("data-dir", fmt::format("\"{}\" is not a directory ({}; scripts/fetch-mnist fetches MNIST into data/mnist)",
+                                    f.data_dir, kind.empty() ? "a file" : kind));
     if (f.evaluate_only && f.load.empty()) bad("evaluate-only", "needs --load FILE (the weights to evaluate)");
-    if (!f.load.empty() && !std::filesystem::is_regular_file(f.load))
-        bad("load", fmt::format("\"{}\" is not a file", f.load));
+    if (const std::string kind = f.load.empty() ? "" : kind_of(f.load); !kind.empty())
+        bad("load", fmt::format("\"{}\" is not a file ({})", f.load, kind));
     // Checked now, not after training: a save that cannot happen would lose the weights.
-    if (!f.save.empty()) {
-        const std::filesystem::path dir = std::filesystem::path(f.save).parent_path();
-        if (!dir.empty() && !std::filesystem::is_directory(dir))
-            bad("save", fmt::format("the folder \"{}\" does not exist", dir.string()));
-        if (std::filesystem::is_directory(f.save)) bad("save", fmt::format("\"{}\" is a folder", f.save));
+    // Only a regular file is replaced (nor is a FIFO written to, which would block).
+    for (const auto& [flag, file] : {std::pair{"save", f.save}, std::pair{"dump-graph", f.dump_graph}}) {
+        if (file.empty()) continue;
+        const std::filesystem::path dir = std::filesystem::path(file).parent_path();
+        if (const std::string kind = dir.empty() ? "a folder" : kind_of(dir.string()); kind == "missing")
+            bad(flag, fmt::format("the folder \"{}\" does not exist", dir.string()));
+        else if (kind != "a folder")
+            bad(flag, fmt::format("\"{}\" is not a folder ({})", dir.string(), kind.empty() ? "a file" : kind));
+        if (const std::string kind = kind_of(file); !kind.empty() && kind != "missing")
+            bad(flag, fmt::format("\"{}\" is {}, not a regular file", file, kind));
         if (const std::string why = cannot_create_in(dir); !why.empty())
-            bad("save", fmt::format("cannot create a file in \"{}\": {}", dir.empty() ? "." : dir.string(), why));
+            bad(flag, fmt::format("cannot create a file in \"{}\": {}", dir.empty() ? "." : dir.string(), why));
     }
     if (!f.dump_graph.empty() && !f.dump_graph.ends_with(".txt") && !f.dump_graph.ends_with(".dot"))
         bad("dump-graph", fmt::format("\"{}\" must end in .txt or .dot", f.dump_graph));

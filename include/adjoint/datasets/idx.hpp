@@ -16,7 +16,8 @@ namespace adjoint {
 // adjoint::Error naming the file and the numbers involved.
 Tensor read_idx(const std::string& path);
 
-// Writes a tensor as IDX (u8, i32, f32 or f64), raw or gzip; for tests and tools.
+// Writes a tensor as IDX (u8, i32, f32 or f64), raw or gzip, replacing `path` at once
+// (a crash leaves the old file or the new one); for tests and tools.
 void write_idx(const std::string& path, const Tensor& t, bool gzip = false);
 
 }  // namespace adjoint

@@ -31,7 +31,8 @@ struct CheckpointOptions {
 };
 
 // Throws an adjoint::Error naming the tensor and the first bad index for a non-finite
-// value; the file at `path` is then as it was.
+// value, or naming `path` if something other than a regular file is there (a directory, a
+// FIFO, a device); the file at `path` is then as it was.
 void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& tensors,
                      const CheckpointOptions& options = {});
 // Throws an adjoint::Error naming the file and what is wrong (not a regular file, magic,
