@@ -69,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::vector<Expr> w = model().trainable_weights();
         const std::vector<Tensor> after = weights();
         for (std::size_t i = 0; i < w.size(); ++i)
-            fuzz::expect(in_file.count(w[i].name()) && same_bits(after[i], in_file[w[i].name()]),
+            fuzz::expect(in_file.contains(w[i].name()) && same_bits(after[i], in_file[w[i].name()]),
                          "a successful load must leave the model holding the file's tensors", w[i].name());
     } catch (const Error& e) {
         fuzz::expect(std::string_view(e.what()).find(file.path()) != std::string_view::npos,

@@ -13,12 +13,12 @@
 // the node or ran the session (so a user's error names theirs); a graph whose values
 // are small runs on 1 and on 2 threads to the same bits. Graphs with a value over 2^16
 // elements are built but not run: they are legal, and only slow.
-#include <cfloat>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <random>
 
 #include <adjoint/adjoint.hpp>
@@ -46,11 +46,22 @@ constexpr std::int64_t huge = std::int64_t{1} << 62;
 const DType dtypes[] = {DType::f32, DType::f32, DType::f64, DType::i32};
 const std::int64_t small_dims[] = {1, 2, 3, 4, 5, 1, 2, 8};
 const std::int64_t any_dims[] = {1, 2, 3, 4, 6, 8, batch, 0, std::int64_t{1} << 31, std::int64_t{1} << 32, huge};
-const double scalars[] = {0, 1, -1, 0.5, 2, 3, 1e30, -1e30, NAN, INFINITY};
+const double scalars[] = {0,
+                          1,
+                          -1,
+                          0.5,
+                          2,
+                          3,
+                          1e30,
+                          -1e30,
+                          std::numeric_limits<double>::quiet_NaN(),
+                          std::numeric_limits<double>::infinity()};
 
 // Values in [-2, 2) with, if `edges`, about one in eight an edge value.
 Tensor values(const Shape& shape, DType dtype, std::uint32_t seed, bool edges) {
-    const double edge_values[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1e30, -1e30, FLT_MAX, -FLT_MAX, FLT_MIN};
+    constexpr double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+    constexpr double flt_max = std::numeric_limits<float>::max(), flt_min = std::numeric_limits<float>::min();
+    const double edge_values[] = {nan, inf, -inf, 0.0, -0.0, 1e30, -1e30, flt_max, -flt_max, flt_min};
     std::mt19937 rng(seed);
     std::uniform_real_distribution<double> u(-2, 2);
     Tensor t(shape, dtype);
@@ -177,7 +188,7 @@ bool same_bits_or_nan(const Tensor& a, const Tensor& b) {
     for (std::int64_t i = 0; i < a.numel(); ++i) {
         const double x = a.as_double(i), y = b.as_double(i);
         if (std::isnan(x) && std::isnan(y)) continue;
-        if (std::memcmp(&x, &y, sizeof x) != 0) return false;
+        if (std::bit_cast<std::uint64_t>(x) != std::bit_cast<std::uint64_t>(y)) return false;
     }
     return true;
 }
@@ -187,23 +198,19 @@ bool same_bits_or_nan(const Tensor& a, const Tensor& b) {
 namespace adjoint::fuzz {
 
 std::vector<std::string> seeds() {
-    // Programs in the input format: batch, inputs (kind, dtype, shape, values), ops.
+    // Programs in the input format: the batch size and input count; per input its kind,
+    // dtype, rank, dims, value seed and edges flag; the op count; per op its code, its
+    // operand and what the op reads.
+    auto program = [](std::initializer_list<int> bytes) {
+        std::string s;
+        for (int b : bytes) s.push_back(static_cast<char>(b));
+        return s;
+    };
     return {
-        // x (batch, 3) placeholder, w (3, 2) variable: relu(matmul(x, w)), then softmax.
-        std::string("\x01\x02"
-                    "\x01\x00\x02\x01\x02\x07\x00"
-                    "\x00\x00\x02\x02\x01\x05\x00"
-                    "\x02"
-                    "\x03\x00\x01"
-                    "\x08\x03\x02",
-                    24),
-        // One f64 variable (2, 2) with edge values: exp, sum over axis 1, log.
-        std::string("\x00\x01\x00\x02\x02\x01\x01\x09\x01"
-                    "\x03"
-                    "\x00\x01\x00"
-                    "\x04\x00\x01\x05\x00\x00"
-                    "\x00\x02\x01",
-                    23),
+        // x (batch, 3) placeholder, w (3, 2) variable: softmax(relu(matmul(x, w))).
+        program({1, 1, 1, 0, 1, 2, 7, 0, 0, 0, 2, 2, 1, 5, 0, 3, 3, 0, 1, 0, 2, 5, 8, 3, 1}),
+        // A (2, 2) f64 variable with edge values: log(sum(exp(v), axis 1)).
+        program({0, 0, 0, 2, 2, 1, 1, 9, 1, 3, 0, 0, 1, 4, 1, 1, 5, 0, 0, 0, 2, 2}),
     };
 }
 

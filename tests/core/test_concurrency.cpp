@@ -45,6 +45,7 @@ TEST_CASE("Concurrency: 4 threads x 200 runs on one Session give what one thread
     constexpr int threads = 4, runs = 200;
     Session reference(net.g, {.threads = 1});
     std::vector<Tensor> expected;
+    expected.reserve(threads);
     for (int t = 0; t < threads; ++t) expected.push_back(reference.run({net.logits}, net.batch_feeds(100 + 2 * t))[0]);
 
     Session sess(net.g, {.threads = 2});
@@ -52,6 +53,7 @@ TEST_CASE("Concurrency: 4 threads x 200 runs on one Session give what one thread
     const Expr count = assign(counter, counter + 1.f);
     std::atomic<int> mismatches{0}, errors{0};
     std::vector<std::thread> pool;
+    pool.reserve(threads);
     for (int t = 0; t < threads; ++t) {
         pool.emplace_back([&, t] {
             const Feeds feeds = net.batch_feeds(100 + 2 * t);
@@ -78,7 +80,7 @@ TEST_CASE("Concurrency: 4 threads x 200 runs on one Session give what one thread
 TEST_CASE("Concurrency: two sessions on one graph train independently, bit for bit alike") {
     Net net;
     auto train = [&](Session& s) {
-        for (int i = 0; i < 100; ++i) s.run({}, net.batch_feeds(static_cast<std::uint64_t>(10 * i)), net.step);
+        for (int i = 0; i < 100; ++i) s.run({}, net.batch_feeds(10 * static_cast<std::uint64_t>(i)), net.step);
     };
     Session alone(net.g);
     train(alone);
