@@ -1,10 +1,12 @@
 #include <adjoint/core/dump.hpp>
 
 #include <algorithm>
+#include <sstream>
 
 #include <boost/graph/filtered_graph.hpp>
 #include <boost/graph/graphviz.hpp>
 
+#include "file.hpp"
 #include "graph_data.hpp"
 
 namespace adjoint {
@@ -110,6 +112,13 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
     auto edge_writer = [](std::ostream&, auto) {};
     auto graph_writer = [](std::ostream& os) { os << "rankdir=TB;\nnode [fontname=\"Helvetica\", fontsize=10];\n"; };
     boost::write_graphviz(out, view, vertex_writer, edge_writer, graph_writer);
+}
+
+void dump_file(const Graph& g, const std::string& path, const std::vector<Expr>& fetches) {
+    std::ostringstream out;
+    if (path.ends_with(".dot")) dump_dot(g, out, fetches);
+    else dump_text(g, out);
+    replace_file(path, out.str(), "dump_file");
 }
 
 }  // namespace adjoint

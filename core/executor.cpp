@@ -40,12 +40,13 @@ struct Run {
         Tensor& y = plan.values[step.output];
         // A value without elements has nothing to compute; its other dims may still be
         // huge, as in (2^62, 0), and a kernel walking its rows would not end.
-        if (y.numel() != 0 && profile) {
+        const bool work = y.numel() != 0;
+        if (work && profile) {
             const auto t0 = std::chrono::steady_clock::now();
             step.op->forward(x, y);
             step.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             ++step.calls;
-        } else if (y.numel() != 0) {
+        } else if (work) {
             step.op->forward(x, y);
         }
         for (std::size_t pos : step.fetch_positions) results[pos].assign_copy(y);

@@ -31,12 +31,13 @@ private:
 };
 
 // Writes `bytes` to `path`, which must be a regular file or nothing (a FIFO, a device or a
-// directory there is refused, left as it was): into an unnamed file in the same folder (O_TMPFILE; where
-// the file system lacks it, a ".<name>.XXXXXX" file), flushed to disk, then given a
-// temporary name and renamed over `path`; the folder is flushed too. The new file keeps
-// the mode of the one it replaces (else 0644). Temporaries of `path` left by a process
-// killed mid-save are removed first. On failure `path` is as it was and an adjoint::Error
-// says "<who>: <what failed> "<file>": <reason>".
+// directory there is refused, left as it was; a symbolic link is followed, and its target
+// replaced): into an unnamed file in the same folder (O_TMPFILE; where the file system
+// lacks it, a ".<name>.adjoint-XXXXXX" file), flushed to disk, then given a temporary
+// name and renamed over `path`; the folder is flushed too. The new file keeps the mode of
+// the one it replaces (else 0666 less the umask). Temporaries of `path` that no save
+// holds (left by a process killed mid-save) are removed first. On failure `path` is as it
+// was and an adjoint::Error says "<who>: <what failed> "<file>": <reason>".
 void replace_file(const std::string& path, std::string_view bytes, std::string_view who);
 
 // A whole file's bytes, in memory from malloc: a file too large for memory (a sparse

@@ -28,7 +28,11 @@ void PlanBuilder::assign_buffers() {
         const Node& node = g.node(p.steps[s].node);
         in_types.clear();
         for (NodeId in : node.inputs) in_types.push_back(type[in]);
-        workspace[s] = node.op->workspace_bytes(in_types);
+        try {
+            workspace[s] = node.op->workspace_bytes(in_types);
+        } catch (const std::exception& ex) {
+            throw Error(fmt::format("{}: with batch size {}: its workspace: {}", node_label(node), p.batch, ex.what()));
+        }
     }
     edges.assign(p.steps.size(), {});
     auto edge = [&](std::size_t from, std::size_t to) {

@@ -80,10 +80,26 @@ std::optional<std::int64_t> first_non_finite(const Tensor& t) {
 
 void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& tensors,
                      const CheckpointOptions& options) {
+    // What load_checkpoint would refuse is not written: a repeated name, a count or a name
+    // longer than the format's 32-bit fields.
+    constexpr std::size_t most = std::numeric_limits<std::uint32_t>::max();
+    if (tensors.size() > most)
+        throw Error(
+            fmt::format("save_checkpoint: {} tensors are more than a checkpoint holds ({}); \"{}\" was not written",
+                        tensors.size(), most, path));
+    std::set<std::string_view> names;
     std::string out(magic, sizeof magic);
     put(out, version);
     put(out, static_cast<std::uint32_t>(tensors.size()));
     for (const NamedTensor& t : tensors) {
+        if (!names.insert(t.name).second)
+            throw Error(fmt::format("save_checkpoint: two tensors are named \"{}\"; \"{}\" was not written",
+                                    printable(t.name), path));
+        if (t.name.size() > most)
+            throw Error(
+                fmt::format("save_checkpoint: a tensor name of {} bytes is longer than a checkpoint holds; "
+                            "\"{}\" was not written",
+                            t.name.size(), path));
         if (t.value.empty()) throw Error(fmt::format("save_checkpoint: tensor \"{}\" is empty", t.name));
         if (const auto bad = first_non_finite(t.value); bad && !options.allow_non_finite)
             throw Error(

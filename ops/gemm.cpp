@@ -164,7 +164,6 @@ void micro(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const 
     kernel_portable(kc, a, rs, ks, b, c, ldc, accumulate);
 }
 
-// Bytes of n packed elements, rounded up to whole cache lines.
 // The packed operands' bytes, each rounded up to whole cache lines: A's (when it is not read
 // in place, or for its partial last panel) and B's. Checked: an adjoint::Error if a count
 // overflows.
@@ -192,7 +191,11 @@ const char* gemm_kernel_name() { return has_avx2() ? "avx2+fma" : "portable"; }
 template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t N, std::int64_t K) {
     if (M == 0 || N == 0 || K == 0) return 0;
     const Packing p = packing<T>(M, N, K);
-    return p.a_bytes + p.b_bytes;
+    std::size_t sum = 0;
+    if (__builtin_add_overflow(p.a_bytes, p.b_bytes, &sum))
+        throw Error(
+            fmt::format("matmul: packing a {} x {} by {} x {} product overflows a 64-bit byte count", M, K, K, N));
+    return sum;
 }
 
 template <class T>

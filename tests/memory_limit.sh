@@ -16,6 +16,8 @@ with_memory_limit() {
         ASAN_OPTIONS="${ASAN_OPTIONS:-}:allocator_may_return_null=1:max_allocation_size_mb=$mb" \
             TSAN_OPTIONS="${TSAN_OPTIONS:-}:allocator_may_return_null=1:max_allocation_size_mb=$mb" "$@"
     else
-        (ulimit -v $((mb * 1024)) && exec "$@")
+        # glibc reserves up to 64 MB of address space per thread for its arenas: with many
+        # cores, threads rather than what the program allocates would reach the limit.
+        (ulimit -v $((mb * 1024)) && MALLOC_ARENA_MAX=2 exec "$@")
     fi
 }

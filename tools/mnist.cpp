@@ -3,6 +3,7 @@
 //   5 epochs of batch 128, then the test accuracy.
 #include <adjoint/adjoint.hpp>
 #include <boost/program_options.hpp>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,7 +13,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fmt/core.h>
-#include <fstream>
 #include <iostream>
 
 namespace ad = adjoint;
@@ -40,10 +40,18 @@ constexpr int max_epochs = 1000000, max_threads = 1 << 16;
 constexpr std::int64_t max_batch_size = 1 << 24, max_hidden = 1 << 20;
 
 // Whether a file can be created in `dir` (tried for real: permissions, read-only or
-// pseudo file systems). An empty string if so, else the reason.
+// pseudo file systems). An empty string if so, else the reason. The probe is an unnamed
+// file (O_TMPFILE), which nobody sees; where the file system lacks those, a named one.
 std::string cannot_create_in(const std::filesystem::path& dir) {
-    std::string probe = (dir.empty() ? std::filesystem::path(".") : dir) / ".mnist-write-test-XXXXXX";
-    const int fd = mkstemp(probe.data());
+    const std::filesystem::path folder = dir.empty() ? std::filesystem::path(".") : dir;
+    int fd = open(folder.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd);
+        return {};
+    }
+    if (errno != EOPNOTSUPP && errno != EISDIR) return std::strerror(errno);
+    std::string probe = folder / ".mnist-write-test-XXXXXX";
+    fd = mkstemp(probe.data());
     if (fd < 0) return std::strerror(errno);
     close(fd);
     unlink(probe.c_str());
@@ -168,15 +176,17 @@ int run(const Flags& f) {
     } catch (const std::exception& e) {
         throw ad::Error(fmt::format("building the model with --hidden {}: {}", f.hidden, e.what()));
     }
+    if (!f.load.empty()) network.load_weights(f.load);
+    // Written once the run cannot fail for its flags (a bad --load leaves the old dump).
     if (!f.dump_graph.empty()) {
-        std::ofstream out(f.dump_graph);
         std::vector<ad::Expr> step = network.train_fetches();
         step.insert(step.end(), network.train_updates().begin(), network.train_updates().end());
-        if (f.dump_graph.ends_with(".dot")) ad::dump_dot(network.graph(), out, step);
-        else ad::dump_text(network.graph(), out);
-        if (!out) throw ad::Error(fmt::format("--dump-graph: cannot write \"{}\"", f.dump_graph));
+        try {
+            ad::dump_file(network.graph(), f.dump_graph, step);
+        } catch (const ad::Error& e) {
+            throw ad::Error(fmt::format("--dump-graph: {}", e.what()));
+        }
     }
-    if (!f.load.empty()) network.load_weights(f.load);
     const double startup = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!f.quiet && !f.json) {
         std::cout << network.summary();

@@ -2,6 +2,8 @@
 // what ThreadSanitizer checks (scripts/sanitize), and what must hold in any build.
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -98,7 +100,11 @@ TEST_CASE("Concurrency: two sessions on one graph train independently, bit for b
     CHECK(!bitwise_equal(fresh.value(net.w1), alone.value(net.w1)));
 }
 
-TEST_CASE("Concurrency: a tbb::global_control lets a Session run 4 real threads on any machine") {
+// What the 4-thread tests above rest on, on a machine of any core count: the Session takes
+// its thread cap from tbb::global_control, and TBB then runs a 4-slot arena (a Session's
+// arena is one) on 4 threads at once. (The arena here is the test's own: a Session does not
+// show which threads ran its steps.)
+TEST_CASE("Concurrency: a tbb::global_control raises a Session's thread cap, and TBB runs 4 threads at once") {
     tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 4);
     Net net;
     CHECK(Session(net.g, {.threads = 4}).threads() == 4);

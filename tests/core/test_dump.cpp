@@ -1,4 +1,8 @@
 // Text and DOT dumps.
+#include <sys/stat.h>
+
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "../helpers.hpp"
@@ -72,6 +76,24 @@ TEST_CASE("dump_dot: Graphviz with distinct node kinds and shapes, optionally pr
     CHECK(a.find(other.name()) != std::string::npos);
     CHECK(p.find(other.name()) == std::string::npos);  // not needed by y
     CHECK(p.find("mul") != std::string::npos);
+}
+
+TEST_CASE("dump_file: text or DOT by the name, written at once, only over a regular file") {
+    TempDir dir;
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 3});
+    const Expr y = relu(x);
+    dump_file(g, dir / "g.txt");
+    dump_file(g, dir / "g.dot", {y});
+    auto text_of = [](const std::string& p) {
+        std::ifstream in(p);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    CHECK(text_of(dir / "g.txt").find("relu = relu(x)") != std::string::npos);
+    CHECK(text_of(dir / "g.dot").starts_with("digraph"));
+    REQUIRE(mkfifo((dir / "fifo.dot").c_str(), 0600) == 0);
+    CHECK_ERROR(dump_file(g, dir / "fifo.dot"), "dump_file", "fifo.dot\" is a FIFO, not a regular file");
+    CHECK_ERROR(dump_file(g, dir / "missing/g.txt"), "dump_file", "missing/g.txt");
 }
 
 }  // namespace adjoint::test

@@ -124,6 +124,12 @@ TEST_CASE("Graph: shape mismatches are errors naming the op, the node, both shap
     Session sess(g);
     CHECK_ERROR(sess.run({wide}, {{labels, Tensor::from<std::int32_t>({0, 1})}}), "one_hot \"one_hot\"",
                 "(2, 4611686018427387904)", "overflows");
+    // A product whose packing workspace overflows a byte count: refused when planned,
+    // naming the node.
+    const Expr one = g.constant(Tensor::scalar(1.f));
+    const Expr long_product = matmul(broadcast_to(one, {1, 1LL << 60}), broadcast_to(one, {1LL << 60, 1}));
+    CHECK_ERROR(sess.run({long_product}), "matmul \"matmul\"", "test_graph.cpp", "its workspace",
+                "overflows a 64-bit byte count");
     // A failed node leaves the graph as it was.
     const std::size_t before = g.size();
     CHECK_ERROR(a + b, "do not broadcast");

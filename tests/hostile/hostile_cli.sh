@@ -35,7 +35,7 @@ limited() { with_memory_limit 3000 timeout 120 "$@"; }
 root=false
 [ "$(id -u)" -eq 0 ] && root=true
 runner=()                     # a prefix for the command: setpriv, to run as another user
-preset=(--hidden 32 --quiet)  # a small model; each case adds its own flags
+preset=(--hidden 32 --threads 2 --quiet)  # a small model; each case adds its own flags
 
 # Everything under $work as it is: type and mode of every entry, size and time of every
 # one but folders (the driver tries whether it can create a file in the --save folder),
@@ -79,9 +79,21 @@ expect() {
     if [ -n "${HOSTILE_VERBOSE:-}" ]; then echo "$label: exit $status: $(head -n 1 "$work/err" | head -c 300)"; fi
 }
 
-# As another user: uid 65534 when root (else the files are made unreadable by mode).
+# As another user: uid 65534 when root (else the files are made unreadable by mode). If
+# uid 65534 cannot run the driver here (a checkout under a folder only root may enter,
+# say), root cannot play another user and the case is skipped, saying so.
+other=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+skipped=0
+if $root && ! "${other[@]}" "$mnist" --help >/dev/null 2>&1; then
+    echo "hostile_cli: uid 65534 cannot run $mnist here: the cases as another user are skipped" >&2
+    other=()
+fi
 expect_as_other() {
-    if $root; then runner=(setpriv --reuid=65534 --regid=65534 --clear-groups); fi
+    if $root && [ ${#other[@]} -eq 0 ]; then
+        skipped=$((skipped + 1))
+        return
+    fi
+    if $root; then runner=("${other[@]}"); fi
     expect "$@"
     runner=()
 }
@@ -224,9 +236,9 @@ expect_as_other 2 "--save into a folder of another user" "--save" "$work/ro" -- 
 # --- Flags that tests/e2e_mnist.sh does not try: exit 2 naming the flag -------------------
 expect 2 "--epochs -1" "--epochs" -- --data-dir "$data" --epochs -1 "${keep[@]}"
 expect 2 "--epochs twice" "epochs" -- --data-dir "$data" --epochs 1 --epochs 2 "${keep[@]}"
-preset=(--quiet)
+preset=(--threads 2 --quiet)
 expect 2 "--hidden 0" "--hidden" -- --data-dir "$data" --hidden 0 "${keep[@]}"
-preset=(--hidden 32 --quiet)
+preset=(--hidden 32 --threads 2 --quiet)
 expect 2 "--batch-size -1" "--batch-size" -- --data-dir "$data" --batch-size -1 "${keep[@]}"
 expect 2 "--lr 0" "--lr" -- --data-dir "$data" --lr 0 "${keep[@]}"
 expect 2 "--seed 2^64" "--seed" -- --data-dir "$data" --seed 18446744073709551616 "${keep[@]}"
@@ -240,5 +252,5 @@ mkfifo "$work/graph.dot"
 expect 2 "--dump-graph onto a FIFO" "--dump-graph" "is a FIFO" -- --data-dir "$data" --dump-graph "$work/graph.dot"
 rm "$work/graph.dot"
 
-echo "hostile_cli: $passed passed, $failures failed"
+echo "hostile_cli: $passed passed, $failures failed, $skipped skipped"
 [ "$failures" -eq 0 ]

@@ -22,10 +22,15 @@
 #endif
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
 // Huge allocations fail (aligned_alloc returns null, as under an address-space limit)
-// rather than end the process; ASAN_OPTIONS still override these.
+// rather than end the process; ASAN_OPTIONS or TSAN_OPTIONS still override these.
+#if defined(__SANITIZE_ADDRESS__)
 extern "C" const char* __asan_default_options() {  // NOLINT(bugprone-reserved-identifier)
+    return "allocator_may_return_null=1:max_allocation_size_mb=3000";
+}
+#endif
+#if defined(__SANITIZE_THREAD__)
+extern "C" const char* __tsan_default_options() {  // NOLINT(bugprone-reserved-identifier)
     return "allocator_may_return_null=1:max_allocation_size_mb=3000";
 }
 #endif

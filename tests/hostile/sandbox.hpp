@@ -1,8 +1,8 @@
 // Runs hostile-input cases in forked children: under an address-space limit (so a reader
-// that allocates what the input cannot justify fails), measuring the peak RSS after each
-// case (what a reader touches), with an alarm (so a reader that blocks fails), optionally
-// as another user; a crash is reported against the case that caused it and the remaining
-// cases go on in a fresh child.
+// that allocates what the input cannot justify fails), measuring after each case the
+// child's peak RSS since its fork (what a reader touches, at most), with an alarm (so a reader that blocks fails),
+// optionally as another user; a crash is reported against the case that caused it and the remaining cases go on in a
+// fresh child.
 #pragma once
 
 #include <functional>
@@ -39,7 +39,7 @@ struct SandboxOptions {
 struct Outcome {
     std::string failure;  // also a crash or a hang of the case
     bool loaded = false;
-    long peak_kb = 0;  // the child's peak RSS after this case (kB)
+    long peak_kb = 0;  // the child's peak RSS since its fork, after this case and those before it in that child (kB)
 };
 
 // Runs the cases, in order, in forked children, with inputs in `dir`; one outcome each.

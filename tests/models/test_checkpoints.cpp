@@ -1,5 +1,7 @@
 // Sequential's weights files: round trips, corrupt files refused with nothing changed,
 // failed saves that leave the old file.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -152,14 +154,49 @@ TEST_CASE("Checkpoints: only regular files are read; no temporary is left beside
     const std::string bytes = read_bytes(dir / "w.ckpt");
     std::ofstream(dir / "cut.ckpt", std::ios::binary) << bytes.substr(0, bytes.size() - 6);
     CHECK_ERROR(load_checkpoint(dir / "cut.ckpt"), "is truncated: tensor \"w\" of shape (2,) needs 12 bytes");
-    // Saves leave no temporary behind, and remove those a killed save left.
-    std::ofstream(dir / ".w.ckpt.abcdef") << "a save killed midway";
+    // Saves leave no temporary behind, and remove those a killed save left: files of
+    // their own pattern that no save holds (locks). Other files are the user's.
+    std::ofstream(dir / ".w.ckpt.adjoint-abcdef") << "a save killed midway";
+    std::ofstream(dir / ".w.ckpt.backup") << "the user's";
+    std::ofstream(dir / ".w.ckpt.adjoint-held00") << "a save in progress";
+    const int held = open((dir / ".w.ckpt.adjoint-held00").c_str(), O_RDONLY);
+    REQUIRE(flock(held, LOCK_EX) == 0);
     save_checkpoint(dir / "w.ckpt", {{"w", Tensor::from({3.f})}});
-    for (const auto& e : fs::directory_iterator(dir.path)) {
-        CAPTURE(e.path().string());
-        CHECK(e.path().filename().string().front() != '.');
-    }
+    CHECK(!fs::exists(dir / ".w.ckpt.adjoint-abcdef"));
+    CHECK(fs::exists(dir / ".w.ckpt.backup"));
+    CHECK(fs::exists(dir / ".w.ckpt.adjoint-held00"));
+    close(held);
+    save_checkpoint(dir / "w.ckpt", {{"w", Tensor::from({3.f})}});
+    CHECK(!fs::exists(dir / ".w.ckpt.adjoint-held00"));
     CHECK(load_checkpoint(dir / "w.ckpt")[0].value.as_double(0) == 3);
+}
+
+TEST_CASE("Checkpoints: a save refuses what a load would refuse") {
+    TempDir dir;
+    save_checkpoint(dir / "w.ckpt", {{"w", Tensor::from({1.f})}});
+    CHECK_ERROR(save_checkpoint(dir / "w.ckpt", {{"w", Tensor::from({2.f})}, {"w", Tensor::from({3.f})}}),
+                "two tensors are named \"w\"", "w.ckpt\" was not written");
+    CHECK(load_checkpoint(dir / "w.ckpt")[0].value.as_double(0) == 1);
+}
+
+TEST_CASE("Checkpoints: a save follows a symbolic link, and a new file obeys the umask") {
+    TempDir dir;
+    fs::create_directory(dir / "run3");
+    save_checkpoint(dir / "run3/w.ckpt", {{"w", Tensor::from({1.f})}});
+    fs::create_symlink("run3/w.ckpt", dir / "latest.ckpt");
+    save_checkpoint(dir / "latest.ckpt", {{"w", Tensor::from({2.f})}});
+    CHECK(fs::is_symlink(dir / "latest.ckpt"));
+    CHECK(load_checkpoint(dir / "run3/w.ckpt")[0].value.as_double(0) == 2);
+    const mode_t before = umask(077);
+    save_checkpoint(dir / "private.ckpt", {{"w", Tensor::from({1.f})}});
+    umask(before);
+    CHECK((fs::status(dir / "private.ckpt").permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write));
+    // An existing file keeps its mode.
+    fs::permissions(dir / "private.ckpt", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+    save_checkpoint(dir / "private.ckpt", {{"w", Tensor::from({2.f})}});
+    CHECK((fs::status(dir / "private.ckpt").permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
 }
 
 }  // namespace adjoint::test

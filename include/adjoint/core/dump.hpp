@@ -3,6 +3,7 @@
 
 #include <ostream>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <adjoint/core/graph.hpp>
@@ -24,5 +25,10 @@ void dump_profile(const Graph& g, std::span<const NodeTiming> timings, std::ostr
 // gradient ops drawn distinctly, labelled with their shapes. With `fetches`, only the
 // nodes those fetches need are drawn.
 void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetches = {});
+
+// Writes dump_dot (a path ending in .dot) or dump_text (any other) to the file at `path`,
+// replacing it at once, as checkpoints are written: a failure leaves it as it was, and
+// only a regular file (or nothing) there is replaced. Errors name the file.
+void dump_file(const Graph& g, const std::string& path, const std::vector<Expr>& fetches = {});
 
 }  // namespace adjoint
