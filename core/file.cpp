@@ -192,24 +192,24 @@ private:
 
 }  // namespace
 
-void replace_file(const std::string& requested, std::string_view bytes, std::string_view who) {
+void replace_file(const std::string& path, std::string_view bytes, std::string_view who) {
     namespace fs = std::filesystem;
     // A symbolic link is followed: its target is replaced, and the link stays a link.
     std::error_code ec;
-    const fs::path resolved = fs::weakly_canonical(requested, ec);
-    const std::string path = ec ? requested : resolved.string();
-    const fs::path target(path);
+    const fs::path resolved = fs::weakly_canonical(path, ec);
+    const std::string real = ec ? path : resolved.string();
+    const fs::path target(real);
     const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
     const std::string name = target.filename().string();
     struct stat old {};
-    const bool exists = stat(path.c_str(), &old) == 0;
+    const bool exists = stat(real.c_str(), &old) == 0;
     // The rename below would put a regular file in place of a FIFO or a device (as root,
     // /dev/null too), and fail on a directory: only a regular file is replaced.
     if (exists && !S_ISREG(old.st_mode))
-        throw Error(fmt::format("{}: \"{}\" is {}, not a regular file; it was left as it was", who, requested,
+        throw Error(fmt::format("{}: \"{}\" is {}, not a regular file; it was left as it was", who, path,
                                 kind_of(old.st_mode)));
     remove_stale_temporaries(dir, name);
-    Temporary tmp(dir, name, path, who);
+    Temporary tmp(dir, name, real, who);
     tmp.write(bytes, exists ? (old.st_mode & 07777) : (0666 & ~process_umask()));
     tmp.replace();
     if (const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {  // the rename, durable
