@@ -72,7 +72,7 @@ std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::op
     if (dy) {
         grad[top] = *dy;
     } else {
-        auto scope = g.gradient_scope(top, "seed");
+        auto scope = g.gradient_scope(top, "seed", loc);
         grad[top] = g.constant("ones", Tensor::full(Shape{}, 1.0, y.dtype()), loc);
     }
     std::vector<Expr> inputs;
@@ -94,13 +94,13 @@ std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::op
         const Expr out = g.expr(n);
         Grads contributions;
         {
-            auto scope = g.gradient_scope(n, std::string(op->name()));
+            auto scope = g.gradient_scope(n, std::string(op->name()), loc);
             contributions = op->gradient({inputs, out, *grad[n], wanted});
         }
         for (std::size_t i = 0; i < inputs.size(); ++i) {
             if (!wanted[i] || !contributions.at(i)) continue;
             const NodeId in = input_ids[i];
-            auto scope = g.gradient_scope(in, "accumulate");
+            auto scope = g.gradient_scope(in, "accumulate", loc);
             const Expr c = unbroadcast(*contributions[i], inputs[i].shape());
             grad[in] = grad[in] ? *grad[in] + c : c;  // fan-out: contributions add up
         }

@@ -1,5 +1,7 @@
 #include "executor.hpp"
 
+#include <adjoint/core/numerics.hpp>
+
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -7,18 +9,20 @@
 #include <tbb/task_arena.h>
 #include <tbb/task_group.h>
 
+#include "check_numerics.hpp"
+
 namespace adjoint {
 
 namespace {
 
 struct Run {
-    Run(const Graph& graph, Plan& p, std::vector<Tensor>& r, bool prof)
-        : g(graph), plan(p), results(r), profile(prof) {}
+    Run(const Graph& graph, Plan& p, std::vector<Tensor>& r, const ExecuteOptions& o)
+        : g(graph), plan(p), results(r), options(o) {}
 
     const Graph& g;
     Plan& plan;
     std::vector<Tensor>& results;
-    bool profile;
+    ExecuteOptions options;
     tbb::task_group tasks;
     std::atomic<bool> failed{false};
     std::mutex error_mutex;
@@ -34,6 +38,27 @@ struct Run {
         failed = true;
     }
 
+    // check_numerics: the first step in plan order whose value, or a variable it
+    // overwrites, holds NaN or infinity. The phase goes on (so which step that is does not
+    // depend on the scheduling); the run then fails.
+    std::size_t non_finite_step = static_cast<std::size_t>(-1);
+    std::string non_finite;
+
+    void check_numerics(std::size_t s, const Inputs& x, const Tensor& y) {
+        const PlanStep& step = plan.steps[s];
+        std::size_t which = 0;
+        bool bad = !all_finite(y);
+        for (std::size_t i = 1; !bad && i < step.op->writes_variables(); ++i)
+            if (!all_finite(x[i])) bad = true, which = i;
+        if (!bad) return;
+        std::lock_guard lock(error_mutex);
+        if (s > non_finite_step) return;
+        non_finite_step = s;
+        non_finite =
+            non_finite_report(g, g.node(step.node), {plan.input_ptrs.data() + step.first_input, step.input_count},
+                              which == 0 ? y : x[which], which);
+    }
+
     void compute(std::size_t s) {
         PlanStep& step = plan.steps[s];
         Inputs x({plan.input_ptrs.data() + step.first_input, step.input_count}, step.workspace);
@@ -41,7 +66,7 @@ struct Run {
         // A value without elements has nothing to compute; its other dims may still be
         // huge, as in (2^62, 0), and a kernel walking its rows would not end.
         const bool work = y.numel() != 0;
-        if (work && profile) {
+        if (work && options.profile) {
             const auto t0 = std::chrono::steady_clock::now();
             step.op->forward(x, y);
             step.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -49,6 +74,7 @@ struct Run {
         } else if (work) {
             step.op->forward(x, y);
         }
+        if (options.check_numerics) check_numerics(s, x, y);
         for (std::size_t pos : step.fetch_positions) results[pos].assign_copy(y);
     }
 
@@ -85,20 +111,23 @@ struct Run {
 
 }  // namespace
 
-void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results, bool profile) {
+void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results,
+             const ExecuteOptions& options) {
     // Fetched leaves are copied first: a fetched variable shows its value before any assign.
     for (const auto& f : plan.leaf_fetches) results[f.position].assign_copy(plan.values[f.value]);
-    Run run(g, plan, results, profile);
+    Run run(g, plan, results, options);
+    const auto non_finite = [&] { return run.non_finite_step != static_cast<std::size_t>(-1); };
     arena.execute([&] {
         run.phase(Phase::compute);
-        if (run.failed) return;
+        if (run.failed || non_finite()) return;
         // Variables as they were, for an update phase that may fail (Plan::snapshots).
         for (Plan::Snapshot& s : plan.snapshots) s.copy.copy_from(plan.values[s.value]);
         run.phase(Phase::update);
-        if (run.failed)
+        if (run.failed || non_finite())
             for (const Plan::Snapshot& s : plan.snapshots) plan.values[s.value].copy_from(s.copy);
     });
     if (run.failed) throw Error(run.error);
+    if (non_finite()) throw Error(run.non_finite);
 }
 
 }  // namespace adjoint

@@ -16,7 +16,12 @@ namespace adjoint {
 // exception becomes an adjoint::Error naming the node; when several fail, the first in
 // plan order among those that ran is reported (once one fails no new step starts, so
 // which others ran, and so which is reported, may depend on the scheduling).
-// With `profile`, each step's kernel time is added to its PlanStep figures.
-void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results, bool profile = false);
+struct ExecuteOptions {
+    bool profile = false;         // each step's kernel time is added to its PlanStep figures
+    bool check_numerics = false;  // SessionOptions::check_numerics (the plan must have been
+                                  // compiled with it: its snapshots then cover every write)
+};
+void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Tensor>& results,
+             const ExecuteOptions& options = {});
 
 }  // namespace adjoint

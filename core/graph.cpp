@@ -80,6 +80,7 @@ Expr Graph::append(Node node, std::string_view base_name) {
     for (auto it = d.frames.rbegin(); it != d.frames.rend(); ++it)
         if (it->gradient) {
             node.gradient_of = it->gradient;
+            node.built_at = it->built_at;
             break;
         }
     const NodeId id = d.nodes.size();
@@ -173,13 +174,13 @@ Graph::Scope::~Scope() { data_->frames.pop_back(); }
 Graph::Scope Graph::scope(std::string prefix) {
     if (prefix.empty() || prefix.find('/') != std::string::npos)
         throw Error(fmt::format("Graph::scope: \"{}\" is not a valid scope name (non-empty, no '/')", prefix));
-    data().frames.push_back({prefix + "/", std::nullopt});
+    data().frames.push_back({prefix + "/", std::nullopt, {}});
     return Scope(data_);
 }
 
-Graph::Scope Graph::gradient_scope(NodeId forward, std::string rule) {
+Graph::Scope Graph::gradient_scope(NodeId forward, std::string rule, SourceLocation loc) {
     const Node& f = node(forward);
-    data().frames.push_back({"grad/" + f.name + "/", Provenance{forward, std::move(rule)}});
+    data().frames.push_back({"grad/" + f.name + "/", Provenance{forward, std::move(rule)}, loc});
     return Scope(data_);
 }
 

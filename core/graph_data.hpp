@@ -26,6 +26,7 @@ struct GraphData {
     struct Frame {
         std::string prefix;                  // "dense_1/" or "grad/h1/"
         std::optional<Provenance> gradient;  // set inside a gradient scope
+        SourceLocation built_at;             // a gradient scope's: its nodes' built_at
     };
 
     std::deque<Node> nodes;  // by id

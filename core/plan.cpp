@@ -10,13 +10,13 @@
 namespace adjoint {
 
 std::unique_ptr<Plan> Plan::compile(const Graph& g, std::span<const NodeId> fetches, std::span<const NodeId> targets,
-                                    std::span<const FeedType> feeds) {
+                                    std::span<const FeedType> feeds, bool snapshot_writes) {
     auto plan = std::make_unique<Plan>();
     PlanBuilder b(g, *plan, fetches, targets);
     b.find_writes();
     b.order_steps();
     b.resolve_types(feeds);
-    b.make_steps();
+    b.make_steps(snapshot_writes);
     b.assign_buffers();
     b.link_steps();
     return plan;
@@ -115,7 +115,7 @@ std::string PlanBuilder::who_needs(NodeId n) const {
     return "the run";
 }
 
-void PlanBuilder::make_steps() {
+void PlanBuilder::make_steps(bool snapshot_writes) {
     // Steps and their inputs.
     for (NodeId n : order) {
         const Node& node = g.node(n);
@@ -136,7 +136,7 @@ void PlanBuilder::make_steps() {
     const bool fallible_update = std::any_of(order.begin(), order.end(), [&](NodeId n) {
         return phase[n] == Phase::update && writes(g.node(n)) == 0 && computed_into[n] == none;
     });
-    if (fallible_update)
+    if (fallible_update || snapshot_writes)
         for (const Plan::Binding& v : p.variables)
             if (assigned_by[v.node] != none || in_place_value[v.node] != none)
                 p.snapshots.push_back({v.value, Tensor(type[v.node].shape, type[v.node].dtype)});

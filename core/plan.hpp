@@ -51,8 +51,11 @@ class Plan {
 public:
     // Throws adjoint::Error naming the node or placeholder at fault.
     // `targets` are run but not returned (assigns, typically).
+    // `snapshot_writes`: keep a snapshot of every variable the run writes, whatever the
+    // plan (check_numerics restores them when an update makes NaN or infinity).
     static std::unique_ptr<Plan> compile(const Graph& g, std::span<const NodeId> fetches,
-                                         std::span<const NodeId> targets, std::span<const FeedType> feeds);
+                                         std::span<const NodeId> targets, std::span<const FeedType> feeds,
+                                         bool snapshot_writes = false);
 
     std::size_t step_count() const { return steps.size(); }
     std::size_t buffer_count() const { return buffers.size(); }
@@ -82,7 +85,8 @@ public:
     // When the update phase also computes from updated values (a fetch downstream of an
     // assign), a kernel there may fail after variables were written: a copy of each
     // variable the run writes is taken before the phase and put back if it fails. Copies
-    // made once, with the plan. (Writers and element-wise kernels never fail.)
+    // made once, with the plan. (Writers and element-wise kernels never fail; but with
+    // check_numerics they may make NaN, so every such plan has them.)
     struct Snapshot {
         std::size_t value;  // the variable, in values
         Tensor copy;

@@ -33,7 +33,7 @@ struct PlanBuilder {
     void find_writes();                                   // plan_order.cpp
     void order_steps();                                   // plan_order.cpp
     void resolve_types(std::span<const FeedType> feeds);  // plan.cpp
-    void make_steps();                                    // plan.cpp
+    void make_steps(bool snapshot_writes);                // plan.cpp
     void assign_buffers();                                // plan_buffers.cpp
     void link_steps();                                    // plan_buffers.cpp
 

@@ -23,9 +23,10 @@ struct Session::Impl {
     std::vector<FeedType> feed_types;
     std::vector<std::int64_t> key;
 
-    bool profile;
+    ExecuteOptions execute;
 
-    Impl(const Graph& g, int t, bool p) : graph(g), threads(t), arena(t), profile(p) {}
+    Impl(const Graph& g, int t, const SessionOptions& o)
+        : graph(g), threads(t), arena(t), execute{.profile = o.profile, .check_numerics = o.check_numerics} {}
 
     Tensor& variable(NodeId id) {
         if (variables.size() <= id) variables.resize(graph.size());
@@ -89,7 +90,9 @@ struct Session::Impl {
             key.insert(key.end(), f.type.shape.begin(), f.type.shape.end());
         }
         auto it = plans.find(key);
-        if (it == plans.end()) it = plans.emplace(key, Plan::compile(graph, fetch_ids, target_ids, feed_types)).first;
+        if (it == plans.end())
+            it = plans.emplace(key, Plan::compile(graph, fetch_ids, target_ids, feed_types, execute.check_numerics))
+                     .first;
         return *it->second;
     }
 };
@@ -104,7 +107,7 @@ Session::Session(const Graph& graph, SessionOptions options) {
     const auto allowed = static_cast<int>(std::min<std::size_t>(
         tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism), 1 << 20));
     const int threads = options.threads == 0 ? allowed : std::min(options.threads, allowed);
-    impl_ = std::make_unique<Impl>(graph, threads, options.profile);
+    impl_ = std::make_unique<Impl>(graph, threads, options);
 }
 
 Session::~Session() = default;
@@ -157,7 +160,7 @@ void Session::run(const std::vector<Expr>& fetches, const Feeds& feeds, const st
         for (const auto& b : plan.assign_targets) plan.values[b.value] = impl().variable(b.node);
         results.resize(fetches.size());
         try {
-            execute(impl().graph, plan, impl().arena, results, impl().profile);
+            execute(impl().graph, plan, impl().arena, results, impl().execute);
         } catch (...) {
             for (const auto& b : plan.placeholders) plan.values[b.value] = Tensor();  // drop the user's tensors
             throw;

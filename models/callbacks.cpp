@@ -11,7 +11,10 @@ namespace adjoint {
 
 std::optional<std::string> StopOnNaN::on_batch_end(const BatchLogs& logs) {
     if (std::isfinite(logs.loss)) return std::nullopt;
-    return fmt::format("the loss became {} at batch {} of epoch {}", logs.loss, logs.batch, logs.epoch);
+    // (A NaN's sign means nothing: "NaN", never "-nan".)
+    return fmt::format("the loss became {} at step {} (batch {} of epoch {})",
+                       std::isnan(logs.loss) ? std::string("NaN") : fmt::format("{}", logs.loss), logs.step, logs.batch,
+                       logs.epoch);
 }
 
 SaveBest::SaveBest(std::string path, std::string monitor) : path_(std::move(path)), monitor_(std::move(monitor)) {

@@ -77,6 +77,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
     Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
     std::vector<Tensor> out;  // reused: a step allocates nothing (tests/alloc)
     History history;
+    std::int64_t step = 0;
     for (int epoch = 1; epoch <= options.epochs && history.stopped_because.empty(); ++epoch) {
         for (Callback* cb : options.callbacks) cb->on_epoch_begin(epoch, options.epochs, batches.batch_count());
         const std::vector<std::int64_t> order =
@@ -91,7 +92,13 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
             auto [bx, by] = batches.get(b, order);
             feeds[0].value = bx;
             feeds[1].value = by;
-            c.session->run(fetches, feeds, c.updates, out, loc);
+            ++step;
+            try {
+                c.session->run(fetches, feeds, c.updates, out, loc);
+            } catch (const Error& e) {
+                throw Error(fmt::format("Sequential::{} at step {} (batch {} of epoch {}): {}", who, step, b + 1, epoch,
+                                        e.what()));
+            }
             const std::int64_t rows = bx.shape()[0];
             loss_total += out[0].item<float>() * static_cast<double>(rows);
             if (accuracy) correct_total += out[1].item<float>() * static_cast<double>(rows);
@@ -100,6 +107,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
                            .epochs = options.epochs,
                            .batch = b + 1,
                            .batches = batches.batch_count(),
+                           .step = step,
                            .loss = mean(loss_total),
                            .accuracy = accuracy ? std::optional(mean(correct_total)) : std::nullopt,
                            .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};

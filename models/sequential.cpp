@@ -130,7 +130,9 @@ void Sequential::build(const Optimizer& optimizer, const Loss& loss, const std::
     for (const auto& l : layers_)
         for (const Expr& w : l->trainable_weights()) weights.push_back(w);
     c->updates = optimizer.apply(g, weights, gradients(c->loss_mean, weights));
-    c->session = std::make_unique<Session>(g, SessionOptions{.threads = options_.threads, .profile = options_.profile});
+    c->session = std::make_unique<Session>(
+        g, SessionOptions{
+               .threads = options_.threads, .profile = options_.profile, .check_numerics = options_.check_numerics});
     graph_ = g;
     compiled_ = std::move(c);
 }

@@ -93,5 +93,26 @@ status=0
 "$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --hidden 64 >/dev/null 2>"$work/err" || status=$?
 [ "$status" -eq 1 ] && grep -q 'dense/kernel' "$work/err" && ok || fail "a mismatched checkpoint should be refused: $(cat "$work/err")"
 
+# A diverging run (the issue's --optimizer sgd --lr 1e6): exit 1 naming the step, no
+# evaluation, JSON that parses (null, never nan), and the --save target left as it was.
+cp "$work/w.ckpt" "$work/keep.ckpt"
+status=0
+"$mnist" --data-dir "$data" --optimizer sgd --lr 1e6 --epochs 1 --json --save "$work/keep.ckpt" \
+    >"$work/nan.json" 2>"$work/err" || status=$?
+[ "$status" -eq 1 ] && grep -q 'the loss became NaN at step [0-9]* (batch [0-9]* of epoch 1)' "$work/err" && ok ||
+    fail "a NaN loss should stop with status 1 naming the step (status $status): $(cat "$work/err")"
+grep -qi 'nan' <(grep -v '"error"' "$work/nan.json") && fail "JSON with nan: $(cat "$work/nan.json")" || ok
+grep -q '"error": "training stopped' "$work/nan.json" && ! grep -q 'test_accuracy' "$work/nan.json" && ok ||
+    fail "a stopped run should print an error object and no evaluation: $(cat "$work/nan.json")"
+cmp -s "$work/w.ckpt" "$work/keep.ckpt" && ok || fail "a stopped run changed its --save target"
+# --check-numerics names the first node that made NaN or infinity, before its updates ran.
+status=0
+"$mnist" --data-dir "$data" --optimizer sgd --lr 1e6 --epochs 1 --check-numerics --save "$work/keep.ckpt" \
+    >/dev/null 2>"$work/err" || status=$?
+[ "$status" -eq 1 ] && grep -q 'at step [0-9]*.*check_numerics: node [0-9]* "' "$work/err" &&
+    grep -q 'No variable was changed' "$work/err" && ok ||
+    fail "--check-numerics should name the node (status $status): $(cat "$work/err")"
+cmp -s "$work/w.ckpt" "$work/keep.ckpt" && ok || fail "a --check-numerics stop changed its --save target"
+
 echo "e2e: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -32,8 +32,20 @@ struct Flags {
     std::uint64_t seed = 0;
     std::string data_dir = "data/mnist";
     std::string save, load, dump_graph;
-    bool evaluate_only = false, json = false, quiet = false, profile = false;
+    bool evaluate_only = false, json = false, quiet = false, profile = false, check_numerics = false;
 };
+
+// A JSON string: quotes, backslashes and control characters escaped.
+std::string json_string(std::string_view text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        if (c == '"' || c == '\\') out += {'\\', c};
+        else if (c == '\n') out += "\\n";
+        else if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
+        else out += c;
+    }
+    return out + "\"";
+}
 
 // Upper bounds of the numeric flags: far above any use, far below what would overflow.
 constexpr int max_epochs = 1000000, max_threads = 1 << 16;
@@ -101,6 +113,8 @@ bool parse(int argc, char** argv, Flags& f) {
     add("json", po::bool_switch(&f.json), "one JSON object per epoch and one for the evaluation");
     add("quiet", po::bool_switch(&f.quiet), "print only the final result");
     add("profile", po::bool_switch(&f.profile), "time every kernel and print where the time went");
+    add("check-numerics", po::bool_switch(&f.check_numerics),
+        "stop at the first node that makes NaN or infinity, name it, and change no weight");
     // No positional arguments: a stray word is collected, to be refused by name.
     po::options_description all;
     all.add(opts).add_options()("stray", po::value<std::vector<std::string>>());
@@ -168,7 +182,8 @@ int run(const Flags& f) {
     const ad::Tensor train_labels = ad::to_categorical(data.train_labels, 10);
     const ad::Tensor test_labels = ad::to_categorical(data.test_labels, 10);
 
-    ad::Sequential network({.seed = f.seed, .threads = f.threads, .profile = f.profile});
+    ad::Sequential network(
+        {.seed = f.seed, .threads = f.threads, .profile = f.profile, .check_numerics = f.check_numerics});
     try {
         network.add(ad::Dense(f.hidden, "relu", pixels));
         network.add(ad::Dense(10, "softmax"));
@@ -203,7 +218,10 @@ int run(const Flags& f) {
         const ad::History h =
             network.fit(data.train_images, train_labels,
                         {.epochs = f.epochs, .batch_size = f.batch_size, .callbacks = {&progress, &stop_on_nan}});
-        if (!h.stopped_because.empty()) fmt::print(stderr, "mnist: training stopped: {}\n", h.stopped_because);
+        // Stopped (the loss is NaN or infinite): no evaluation pretends to be a result, and
+        // no weights are saved.
+        if (!h.stopped_because.empty())
+            throw ad::Error("training stopped: " + h.stopped_because + "; nothing was saved");
         if (!h.epochs.empty()) train_accuracy = h.epochs.back().accuracy.value_or(NAN);
     }
     if (f.profile) ad::dump_profile(network.graph(), network.session().profile(), std::cerr, 25);
@@ -236,6 +254,7 @@ int main(int argc, char** argv) {
         return run(flags);
     } catch (const std::exception& e) {
         fmt::print(stderr, "mnist: {}\n", e.what());
+        if (flags.json) fmt::print("{{\"error\": {}}}\n", json_string(e.what()));
         return 1;
     }
 }

@@ -14,6 +14,7 @@
 #include <adjoint/core/error.hpp>
 #include <adjoint/core/graph.hpp>
 #include <adjoint/core/init.hpp>
+#include <adjoint/core/numerics.hpp>
 #include <adjoint/core/session.hpp>
 #include <adjoint/core/shape.hpp>
 #include <adjoint/core/tensor.hpp>

@@ -106,6 +106,25 @@ TEST_CASE("Sequential: learns, evaluates, predicts; sparse labels and other opti
     CHECK(mse.fit(data.x, data.onehot, {.epochs = 5}).epochs.back().loss < first);
 }
 
+TEST_CASE("Sequential: check_numerics stops fit at the first non-finite node, naming the step, weights finite") {
+    Toy data;
+    for (const bool check : {false, true}) {
+        Sequential m({.seed = 1, .check_numerics = check});
+        m.add(Dense(16, "relu", 20));
+        m.add(Dense(3, "linear"));
+        m.compile(SGD(1e30), "mse");
+        bool finite = true;
+        if (check) {
+            CHECK_ERROR(m.fit(data.x, data.onehot, {.epochs = 5}), "Sequential::fit (", "test_sequential.cpp",
+                        ") at step ", "check_numerics: node", "No variable was changed");
+        } else {
+            m.fit(data.x, data.onehot, {.epochs = 5});  // goes on, with NaN weights
+        }
+        for (const Expr& w : m.trainable_weights()) finite = finite && all_finite(m.session().value(w));
+        CHECK(finite == check);
+    }
+}
+
 TEST_CASE("Sequential: callbacks stop on NaN and save the best weights") {
     Toy data;
     TempDir dir;
@@ -115,7 +134,10 @@ TEST_CASE("Sequential: callbacks stop on NaN and save the best weights") {
     m->compile(SGD(1e30), "mse");
     StopOnNaN stop;
     const History h = m->fit(data.x, data.onehot, {.epochs = 5, .callbacks = {&stop}});
-    CHECK(h.stopped_because.find("the loss became") != std::string::npos);
+    INFO(h.stopped_because);
+    CHECK(h.stopped_because.find("the loss became ") != std::string::npos);
+    CHECK(h.stopped_because.find(" at step ") != std::string::npos);
+    CHECK(h.stopped_because.find("-nan") == std::string::npos);
     CHECK(h.epochs.size() == 1);
 
     auto good = model();

@@ -88,8 +88,10 @@ public:
     };
     [[nodiscard]] Scope scope(std::string prefix);
     // Nodes built while the guard lives are gradient nodes of `forward`, named
-    // "grad/<forward name>/<op>" and marked with their provenance.
-    [[nodiscard]] Scope gradient_scope(NodeId forward, std::string rule);
+    // "grad/<forward name>/<op>" and marked with their provenance; they were built at
+    // `loc` (the gradients() call), not in the rule's own source.
+    [[nodiscard]] Scope gradient_scope(NodeId forward, std::string rule,
+                                       SourceLocation loc = SourceLocation::current());
 
     // Whether two handles share one graph.
     friend bool operator==(const Graph& a, const Graph& b) { return a.data_ == b.data_; }

@@ -14,6 +14,13 @@ struct SessionOptions {
     int threads = 0;       // TBB threads for this session; 0 or more than the cores = all cores (or
                            // all a tbb::global_control allows beyond them)
     bool profile = false;  // time every kernel (see Session::profile)
+    // Stop a run at the first node, in the plan's order, whose output (or a variable it
+    // overwrites) holds NaN or infinity: the run throws an adjoint::Error naming the node
+    // (id, name, op, the line that built it; forward, gradient of which node by which
+    // rule, or update of which variable) with the statistics of its value and inputs, and
+    // no variable is changed. Costs one pass over every value, and a copy of the written
+    // variables per run (see BENCHMARKS.md); off, nothing.
+    bool check_numerics = false;
 };
 
 // Kernel time of one node over the profiled runs of a Session.

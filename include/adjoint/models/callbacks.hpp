@@ -15,6 +15,7 @@ class Sequential;
 struct BatchLogs {
     int epoch = 0, epochs = 0;            // 1-based
     std::int64_t batch = 0, batches = 0;  // 1-based
+    std::int64_t step = 0;                // 1-based, counted over all epochs of the fit
     double loss = 0;                      // running means over the epoch so far
     std::optional<double> accuracy;
     double seconds = 0;  // since the epoch began

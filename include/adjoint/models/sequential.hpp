@@ -27,9 +27,11 @@
 namespace adjoint {
 
 struct SequentialOptions {
-    std::uint64_t seed = 0;  // kernel initializers and shuffling derive from it
-    int threads = 0;         // 0 = all cores
-    bool profile = false;    // time every kernel: session().profile()
+    std::uint64_t seed = 0;       // kernel initializers and shuffling derive from it
+    int threads = 0;              // 0 = all cores
+    bool profile = false;         // time every kernel: session().profile()
+    bool check_numerics = false;  // SessionOptions::check_numerics: a step that makes NaN or
+                                  // infinity throws, naming the node, and changes no weight
 };
 
 struct FitOptions {
