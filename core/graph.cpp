@@ -46,6 +46,13 @@ const Node& Graph::node(NodeId id) const { return data().nodes[checked(id)]; }
 
 Expr Graph::expr(NodeId id) const { return {data_, checked(id)}; }
 
+std::optional<Expr> Graph::find(std::string_view name) const {
+    const detail::GraphData& d = data();
+    for (NodeId id = 0; id < d.nodes.size(); ++id)
+        if (d.nodes[id].name == name) return Expr{data_, id};
+    return std::nullopt;
+}
+
 std::vector<NodeId> Graph::consumers(NodeId id) const {
     const BoostGraph& g = data().g;
     std::vector<NodeId> out;

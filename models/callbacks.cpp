@@ -1,10 +1,12 @@
 #include <adjoint/models/callbacks.hpp>
 
 #include <cmath>
+#include <ostream>
 
 #include <fmt/format.h>
 
 #include <adjoint/core/error.hpp>
+#include <adjoint/core/numerics.hpp>
 #include <adjoint/models/sequential.hpp>
 
 namespace adjoint {
@@ -15,6 +17,45 @@ std::optional<std::string> StopOnNaN::on_batch_end(const BatchLogs& logs) {
     return fmt::format("the loss became {} at step {} (batch {} of epoch {})",
                        std::isnan(logs.loss) ? std::string("NaN") : fmt::format("{}", logs.loss), logs.step, logs.batch,
                        logs.epoch);
+}
+
+Watch::Watch(const Graph& graph, const std::vector<std::string>& names, std::int64_t every, std::ostream& out,
+             bool json)
+    : every_(every), out_(&out), json_(json) {
+    if (every <= 0) throw Error(fmt::format("Watch: every is {}; it must be a positive step count", every));
+    if (names.empty()) throw Error("Watch: no node names");
+    for (const std::string& name : names) {
+        const std::optional<Expr> node = graph.find(name);
+        if (!node)
+            throw Error(fmt::format("Watch: the graph has no node named \"{}\" (dump_text lists the names)", name));
+        nodes_.push_back(*node);
+    }
+}
+
+std::span<const Expr> Watch::fetches(std::int64_t step) {
+    if (step % every_ != 0) return {};
+    return nodes_;
+}
+
+std::optional<std::string> Watch::on_batch_end(const BatchLogs& logs) {
+    if (logs.fetched.size() != nodes_.size()) return std::nullopt;  // not a watched step
+    // JSON has no NaN or infinity: null.
+    auto number = [](double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : std::string("null"); };
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        const Tensor& t = logs.fetched[i];
+        const TensorStats s = tensor_stats(t);
+        if (json_)
+            *out_ << fmt::format(
+                R"({{"watch": "{}", "step": {}, "min": {}, "max": {}, "mean": {}, "l2": {}, "nan": {}, "pos_inf": {}, "neg_inf": {}}})"
+                "\n",
+                nodes_[i].name(), logs.step, number(s.min), number(s.max), number(s.mean), number(s.l2), s.nan,
+                s.pos_inf, s.neg_inf);
+        else
+            *out_ << fmt::format("watch step {} \"{}\" {} {}: {}\n", logs.step, nodes_[i].name(), dtype_name(t.dtype()),
+                                 t.shape(), to_string(s));
+    }
+    out_->flush();
+    return std::nullopt;
 }
 
 SaveBest::SaveBest(std::string path, std::string monitor) : path_(std::move(path)), monitor_(std::move(monitor)) {

@@ -93,8 +93,17 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
             feeds[0].value = bx;
             feeds[1].value = by;
             ++step;
+            // Callbacks' extra fetches for this step, after the training fetches.
+            const std::vector<Expr>* step_fetches = &fetches;
+            std::vector<Expr> with_extra;
+            for (Callback* cb : options.callbacks)
+                if (const std::span<const Expr> more = cb->fetches(step); !more.empty()) {
+                    if (with_extra.empty()) with_extra = fetches;
+                    with_extra.insert(with_extra.end(), more.begin(), more.end());
+                }
+            if (!with_extra.empty()) step_fetches = &with_extra;
             try {
-                c.session->run(fetches, feeds, c.updates, out, loc);
+                c.session->run(*step_fetches, feeds, c.updates, out, loc);
             } catch (const Error& e) {
                 throw Error(fmt::format("Sequential::{} at step {} (batch {} of epoch {}): {}", who, step, b + 1, epoch,
                                         e.what()));
@@ -111,9 +120,14 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
                            .loss = mean(loss_total),
                            .accuracy = accuracy ? std::optional(mean(correct_total)) : std::nullopt,
                            .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
-            for (Callback* cb : options.callbacks)
+            std::size_t next = fetches.size();
+            for (Callback* cb : options.callbacks) {
+                const std::size_t wanted = with_extra.empty() ? 0 : cb->fetches(step).size();
+                logs.fetched = std::span<const Tensor>(out).subspan(next, wanted);
+                next += wanted;
                 if (auto why = cb->on_batch_end(logs); why && history.stopped_because.empty())
                     history.stopped_because = *why;
+            }
         }
         EpochLogs logs;
         logs.epoch = epoch;

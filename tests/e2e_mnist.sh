@@ -52,6 +52,9 @@ refused hidden --hidden 4611686018427387904
 refused batch-size --batch-size 99999999999
 refused epochs --epochs 2000000
 refused threads --threads 70000
+refused watch --watch nope --epochs 1
+refused watch --watch ,
+refused watch-every --watch 'loss/div' --watch-every 0
 status=0
 "$mnist" --data-dir "$data" stray >/dev/null 2>"$work/err" || status=$?
 [ "$status" -eq 2 ] && grep -q 'unexpected argument "stray"' "$work/err" && ok || fail "a stray argument should be refused: $(cat "$work/err")"
@@ -60,14 +63,19 @@ status=0
 [ "$status" -eq 2 ] && grep -q "batch-size" "$work/err" && ok || fail "a non-numeric --batch-size should be refused: $(cat "$work/err")"
 "$mnist" --help | grep -q -- "--evaluate-only" && ok || fail "--help should list the flags"
 
-# One epoch of the default recipe.
+# One epoch of the default recipe, watching two nodes every 200 steps (which must not
+# change the weights: the 1-thread run below watches nothing).
 "$mnist" --data-dir "$data" --epochs 1 --json --save "$work/w.ckpt" \
-    --dump-graph "$work/graph.dot" >"$work/train.json"
+    --dump-graph "$work/graph.dot" --watch 'dense/kernel,grad/dense/matmul_bias/matmul' --watch-every 200 \
+    >"$work/train.json"
 cat "$work/train.json"
 accuracy_of() { sed -n 's/.*"test_accuracy": \([0-9.]*\).*/\1/p' "$1" | tail -n 1; }
 test_acc=$(accuracy_of "$work/train.json")
 awk -v a="$test_acc" 'BEGIN { exit !(a >= 0.95) }' && ok || fail "test accuracy '$test_acc' after one epoch is below 0.95"
 grep -q '"epoch": 1' "$work/train.json" && ok || fail "no JSON line for epoch 1"
+[ "$(grep -c '^{"watch": "dense/kernel", "step": [24]00, "min": -\?[0-9]' "$work/train.json")" -eq 2 ] &&
+    [ "$(grep -c '^{"watch": "grad/dense/matmul_bias/matmul", "step": [24]00, .*"nan": 0, "pos_inf": 0, "neg_inf": 0}$' "$work/train.json")" -eq 2 ] &&
+    ok || fail "--watch should print each node at steps 200 and 400: $(grep watch "$work/train.json")"
 grep -q 'digraph' "$work/graph.dot" && ok || fail "the .dot dump is not Graphviz"
 grep -q 'RMSprop' "$work/graph.dot" && ok || fail "the .dot dump lacks the optimizer's nodes"
 

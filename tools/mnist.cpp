@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fmt/core.h>
 #include <iostream>
+#include <optional>
 
 namespace ad = adjoint;
 namespace po = boost::program_options;
@@ -31,7 +32,8 @@ struct Flags {
     int threads = 0;
     std::uint64_t seed = 0;
     std::string data_dir = "data/mnist";
-    std::string save, load, dump_graph;
+    std::string save, load, dump_graph, watch;
+    std::int64_t watch_every = 100;
     bool evaluate_only = false, json = false, quiet = false, profile = false, check_numerics = false;
 };
 
@@ -49,7 +51,24 @@ std::string json_string(std::string_view text) {
 
 // Upper bounds of the numeric flags: far above any use, far below what would overflow.
 constexpr int max_epochs = 1000000, max_threads = 1 << 16;
-constexpr std::int64_t max_batch_size = 1 << 24, max_hidden = 1 << 20;
+constexpr std::int64_t max_batch_size = 1 << 24, max_hidden = 1 << 20, max_watch_every = 1LL << 40;
+
+// A flag found wrong once the model is built (a --watch name the graph lacks): exit 2.
+struct LateFlagError : ad::Error {
+    using ad::Error::Error;
+};
+
+// "a,b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> split_commas(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t from = 0;
+    while (from <= text.size()) {
+        const std::size_t to = std::min(text.find(',', from), text.size());
+        if (to > from) out.push_back(text.substr(from, to - from));
+        from = to + 1;
+    }
+    return out;
+}
 
 // Whether a file can be created in `dir` (tried for real: permissions, read-only or
 // pseudo file systems). An empty string if so, else the reason. The probe is an unnamed
@@ -113,6 +132,9 @@ bool parse(int argc, char** argv, Flags& f) {
     add("json", po::bool_switch(&f.json), "one JSON object per epoch and one for the evaluation");
     add("quiet", po::bool_switch(&f.quiet), "print only the final result");
     add("profile", po::bool_switch(&f.profile), "time every kernel and print where the time went");
+    add("watch", po::value(&f.watch),
+        "print min, max, mean, L2 norm and NaN/inf counts of these nodes (NAME[,NAME...], forward or grad/...)");
+    add("watch-every", po::value(&f.watch_every)->default_value(f.watch_every), "steps between two --watch prints");
     add("check-numerics", po::bool_switch(&f.check_numerics),
         "stop at the first node that makes NaN or infinity, name it, and change no weight");
     // No positional arguments: a stray word is collected, to be refused by name.
@@ -148,7 +170,10 @@ bool parse(int argc, char** argv, Flags& f) {
     const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), f.seed);
     if (ec != std::errc() || end != seed.data() + seed.size())
         bad("seed", fmt::format("\"{}\" is not a whole number from 0 to 18446744073709551615", seed));
-    for (const char* flag : {"save", "load", "dump-graph", "data-dir"})
+    if (vm.count("watch") && split_commas(f.watch).empty()) bad("watch", fmt::format("\"{}\" names no node", f.watch));
+    if (f.watch_every < 1 || f.watch_every > max_watch_every)
+        bad("watch-every", fmt::format("{} is not a step count from 1 to {}", f.watch_every, max_watch_every));
+    for (const char* flag : {"save", "load", "dump-graph", "data-dir", "watch"})
         if (vm.count(flag) && vm[flag].as<std::string>().empty()) bad(flag, "the file name is empty");
     if (const std::string kind = kind_of(f.data_dir); kind != "a folder")
         bad("data-dir", fmt::format("\"{}\" is not a directory ({}; scripts/fetch-mnist fetches MNIST into data/mnist)",
@@ -202,6 +227,15 @@ int run(const Flags& f) {
             throw ad::Error(fmt::format("--dump-graph: {}", e.what()));
         }
     }
+    std::optional<ad::Watch> watch;
+    if (!f.watch.empty()) {
+        const std::vector<std::string> names = split_commas(f.watch);
+        for (const std::string& name : names)
+            if (!network.graph().find(name))
+                throw LateFlagError(fmt::format(
+                    "--watch: the training graph has no node named \"{}\" (--dump-graph FILE.txt lists them)", name));
+        watch.emplace(network.graph(), names, f.watch_every, std::cout, f.json);
+    }
     const double startup = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!f.quiet && !f.json) {
         std::cout << network.summary();
@@ -215,9 +249,10 @@ int run(const Flags& f) {
                                     : ad::ProgressLogger::mode_for(STDOUT_FILENO);
         ad::ProgressLogger progress(std::cout, mode);
         ad::StopOnNaN stop_on_nan;
-        const ad::History h =
-            network.fit(data.train_images, train_labels,
-                        {.epochs = f.epochs, .batch_size = f.batch_size, .callbacks = {&progress, &stop_on_nan}});
+        std::vector<ad::Callback*> callbacks{&progress, &stop_on_nan};
+        if (watch) callbacks.push_back(&*watch);
+        const ad::History h = network.fit(data.train_images, train_labels,
+                                          {.epochs = f.epochs, .batch_size = f.batch_size, .callbacks = callbacks});
         // Stopped (the loss is NaN or infinite): no evaluation pretends to be a result, and
         // no weights are saved.
         if (!h.stopped_because.empty())
@@ -252,6 +287,9 @@ int main(int argc, char** argv) {
     }
     try {
         return run(flags);
+    } catch (const LateFlagError& e) {
+        fmt::print(stderr, "mnist: {}\nTry 'mnist --help'.\n", e.what());
+        return 2;
     } catch (const std::exception& e) {
         fmt::print(stderr, "mnist: {}\n", e.what());
         if (flags.json) fmt::print("{{\"error\": {}}}\n", json_string(e.what()));

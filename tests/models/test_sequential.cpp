@@ -1,6 +1,8 @@
 // Sequential: the Keras API end to end on small synthetic data, pinned losses, summary,
 // callbacks, and the errors of each entry point.
+#include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 #include <tbb/global_control.h>
 
@@ -123,6 +125,59 @@ TEST_CASE("Sequential: check_numerics stops fit at the first non-finite node, na
         for (const Expr& w : m.trainable_weights()) finite = finite && all_finite(m.session().value(w));
         CHECK(finite == check);
     }
+}
+
+TEST_CASE("Sequential: Watch prints statistics of forward, variable and gradient nodes, and changes nothing") {
+    Toy data;  // 300 samples, batch 32: 10 steps an epoch
+    auto plain = model();
+    plain->fit(data.x, data.onehot, {.epochs = 2});
+    auto watched = model();
+    std::ostringstream out;
+    Watch watch(watched->graph(), {"dense/kernel", "dense_1/matmul_bias", "grad/dense/matmul_bias/matmul"}, 4, out);
+    watched->fit(data.x, data.onehot, {.epochs = 2, .callbacks = {&watch}});
+    // Steps 4, 8, 12, 16, 20 of 20, three lines each (the last batch of an epoch has 12 rows).
+    const std::string text = out.str();
+    INFO(text);
+    CHECK(text.find("watch step 20 \"dense_1/matmul_bias\" f32 (12, 3): min ") != std::string::npos);
+    CHECK(std::count(text.begin(), text.end(), '\n') == 15);
+    CHECK(text.find("watch step 4 \"dense/kernel\" f32 (20, 16): min ") == 0);
+    CHECK(text.find("watch step 20 \"grad/dense/matmul_bias/matmul\" f32 (20, 16): min ") != std::string::npos);
+    CHECK(text.find("watch step 12 \"dense_1/matmul_bias\" f32 (32, 3): min ") != std::string::npos);
+    CHECK(text.find("watch step 3 ") == std::string::npos);
+    // The watched steps fetch more, through another plan: the same weights, bit for bit.
+    const auto a = weights(*plain), b = weights(*watched);
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(values(a[i]) == values(b[i]));
+    // A variable's value is the one the step read: at step 1, the initial kernel.
+    auto fresh = model();
+    std::ostringstream first;
+    Watch every_step(fresh->graph(), {"dense/kernel"}, 1, first);
+    const Tensor initial = fresh->session().value(fresh->trainable_weights()[0]);
+    fresh->fit(data.x, data.onehot, {.epochs = 1, .callbacks = {&every_step}});
+    CHECK(first.str().starts_with(
+        fmt::format("watch step 1 \"dense/kernel\" f32 (20, 16): {}\n", to_string(tensor_stats(initial)))));
+
+    CHECK_ERROR(Watch(watched->graph(), {"dense/kernel", "nope"}, 4, out), "no node named \"nope\"");
+    CHECK_ERROR(Watch(watched->graph(), {"dense/kernel"}, 0, out), "every is 0");
+}
+
+TEST_CASE("Sequential: Watch as JSON writes null for NaN and infinity") {
+    Toy data;
+    Sequential m({.seed = 1});
+    m.add(Dense(16, "relu", 20));
+    m.add(Dense(3, "linear"));
+    m.compile(SGD(1e30), "mse");
+    std::ostringstream out;
+    Watch watch(m.graph(), {"dense/kernel", "loss/div"}, 1, out, true);
+    m.fit(data.x, data.onehot, {.epochs = 1, .callbacks = {&watch}});
+    const std::string text = out.str();
+    INFO(text);
+    CHECK(text.starts_with(R"({"watch": "dense/kernel", "step": 1, "min": )"));
+    // The loss, once NaN: every statistic null, one NaN.
+    CHECK(text.find(
+              R"({"watch": "loss/div", "step": 10, "min": null, "max": null, "mean": null, "l2": null, "nan": 1, )") !=
+          std::string::npos);
+    CHECK(text.find("nan,") == std::string::npos);
+    CHECK(text.find("inf,") == std::string::npos);
 }
 
 TEST_CASE("Sequential: callbacks stop on NaN and save the best weights") {

@@ -70,6 +70,8 @@ public:
     std::size_t size() const;
     const Node& node(NodeId id) const;  // valid as long as the graph
     Expr expr(NodeId id) const;
+    // The node named `name` (names are unique), if any.
+    std::optional<Expr> find(std::string_view name) const;
     // Consumers of a node, in id order.
     std::vector<NodeId> consumers(NodeId id) const;
     // Throws unless `e` is a node of this graph; `what` says who asks.

@@ -3,9 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
+
+#include <adjoint/core/graph.hpp>
 
 namespace adjoint {
 
@@ -19,6 +23,9 @@ struct BatchLogs {
     double loss = 0;                      // running means over the epoch so far
     std::optional<double> accuracy;
     double seconds = 0;  // since the epoch began
+    // The values of the nodes this callback asked for on this step (Callback::fetches),
+    // in its order; fetched with the step, before its updates ran.
+    std::span<const Tensor> fetched;
 };
 
 struct EpochLogs {
@@ -40,6 +47,9 @@ class Callback {
 public:
     virtual ~Callback() = default;
     virtual void on_epoch_begin(int /*epoch*/, int /*epochs*/, std::int64_t /*batches*/) {}
+    // Nodes of the model's graph whose values this callback wants with step `step` (in
+    // BatchLogs::fetched); none by default. A step that fetches more runs its own plan.
+    virtual std::span<const Expr> fetches(std::int64_t /*step*/) { return {}; }
     // Return a reason to stop training, or nothing to go on.
     virtual std::optional<std::string> on_batch_end(const BatchLogs&) { return std::nullopt; }
     virtual std::optional<std::string> on_epoch_end(const EpochLogs&, Sequential&) { return std::nullopt; }
@@ -49,6 +59,24 @@ public:
 class StopOnNaN : public Callback {
 public:
     std::optional<std::string> on_batch_end(const BatchLogs& logs) override;
+};
+
+// Prints, every `every` steps (steps every, 2 every, ...), tensor_stats of the named nodes
+// of the model's graph (forward nodes, variables, or gradient nodes "grad/..."): min, max,
+// mean, L2 norm and NaN/infinity counts, one line per node; as JSON objects with `json`
+// (null for what JSON cannot hold). A name the graph lacks is an Error naming it.
+class Watch : public Callback {
+public:
+    Watch(const Graph& graph, const std::vector<std::string>& names, std::int64_t every, std::ostream& out,
+          bool json = false);
+    std::span<const Expr> fetches(std::int64_t step) override;
+    std::optional<std::string> on_batch_end(const BatchLogs& logs) override;
+
+private:
+    std::vector<Expr> nodes_;
+    std::int64_t every_;
+    std::ostream* out_;
+    bool json_;
 };
 
 // Keras' ModelCheckpoint(save_best_only=True): saves the weights whenever the monitored
