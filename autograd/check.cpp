@@ -9,6 +9,8 @@
 #include <adjoint/autograd/gradients.hpp>
 #include <adjoint/ops/all.hpp>
 
+#include "rebuild.hpp"
+
 namespace adjoint {
 
 namespace {
@@ -63,29 +65,113 @@ struct Evaluator {
     std::vector<Tensor> run(const std::vector<Expr>& fetches) { return sess.run(fetches, feeds); }
 };
 
-void check_wrt(const std::vector<Expr>& wrt, const Feeds& feeds) {
+void check_wrt(const char* who, const Expr& output, const std::vector<Expr>& wrt, const Feeds& feeds) {
     for (const Expr& x : wrt) {
+        output.graph().check_owns(x, fmt::format("{}: wrt", who));
         const NodeKind k = x.node().kind;
-        if (k != NodeKind::variable && k != NodeKind::placeholder)
+        if (k == NodeKind::constant)
             throw Error(
-                fmt::format("check_gradients: wrt \"{}\" is a {}; only variables and fed placeholders can be "
+                fmt::format("{}: wrt \"{}\" is a constant; variables, fed placeholders and op nodes can be "
                             "perturbed",
-                            x.name(), x.node().op_name()));
+                            who, x.name()));
         if (!is_floating(x.dtype()))
-            throw Error(fmt::format("check_gradients: wrt \"{}\" has dtype {}", x.name(), dtype_name(x.dtype())));
+            throw Error(fmt::format("{}: wrt \"{}\" has dtype {}", who, x.name(), dtype_name(x.dtype())));
         if (k == NodeKind::placeholder &&
             std::none_of(feeds.begin(), feeds.end(), [&](const Feed& f) { return f.node == x; }))
-            throw Error(fmt::format("check_gradients: placeholder \"{}\" is not fed", x.name()));
+            throw Error(fmt::format("{}: placeholder \"{}\" is not fed", who, x.name()));
+        if (k == NodeKind::op && x.node().op->writes_variables() > 0)
+            throw Error(
+                fmt::format("{}: wrt \"{}\" is an update ({}), not a value", who, x.name(), x.node().op_name()));
     }
 }
 
+// What a check runs on: a copy of the output's graph (rebuild.hpp), in f64 when it was
+// f32 (GradCheckOptions::widen), with each op node of `wrt` cut out as a placeholder fed
+// its value; the output, wrt and feeds mapped onto it.
+struct Setup {
+    Rebuilt r;
+    Expr output;
+    std::vector<Expr> wrt;
+    Feeds feeds;
+    Feeds variables;  // values to set (GradCheckOptions::values_from)
+    Tolerances tol{};
+    std::string dtype;  // what the check evaluated in, and why when not f64
+};
+
+Setup prepare(const char* who, const Expr& output, const std::vector<Expr>& wrt, const Feeds& feeds,
+              const GradCheckOptions& options) {
+    check_wrt(who, output, wrt, feeds);
+    std::vector<NodeId> cut, keep;
+    std::vector<Expr> cut_exprs;
+    for (const Expr& x : wrt) {
+        keep.push_back(x.id());
+        if (x.node().kind == NodeKind::op) {
+            cut.push_back(x.id());
+            cut_exprs.push_back(x);
+        }
+    }
+    // The intermediate nodes' values, with the variables at their initial values.
+    std::vector<Tensor> cut_values;
+    if (!cut_exprs.empty()) {
+        if (options.values_from) cut_values = options.values_from->run(cut_exprs, feeds);
+        else cut_values = Session(output.graph(), {.threads = options.threads}).run(cut_exprs, feeds);
+    }
+    Setup s;
+    s.r = rebuild(output, cut, keep, options.widen);
+    s.output = *s.r.copy[output.id()];
+    for (const Expr& x : wrt) s.wrt.push_back(*s.r.copy[x.id()]);
+    auto value = [&](const Tensor& t) { return s.r.widened ? widened(t) : t; };
+    for (const Feed& f : feeds)
+        if (f.node.id() < s.r.copy.size() && s.r.copy[f.node.id()])
+            s.feeds.push_back({*s.r.copy[f.node.id()], value(f.value)});
+    for (std::size_t i = 0; i < cut.size(); ++i) s.feeds.push_back({*s.r.copy[cut[i]], value(cut_values[i])});
+    if (options.values_from)
+        for (NodeId n = 0; n < s.r.copy.size(); ++n)
+            if (s.r.copy[n] && output.graph().node(n).kind == NodeKind::variable)
+                s.variables.push_back({*s.r.copy[n], value(options.values_from->value(output.graph().expr(n)))});
+    s.tol = tolerances(options, s.output.dtype());
+    s.dtype = dtype_name(s.output.dtype());
+    if (s.r.widened && output.dtype() != s.output.dtype())
+        s.dtype += fmt::format(" (the graph is {})", dtype_name(output.dtype()));
+    if (!s.r.why_not_widened.empty()) s.dtype += fmt::format(" (not widened to f64: {})", s.r.why_not_widened);
+    return s;
+}
+
 // Compares one symbolic value with its numeric estimate, updating the entry.
-void compare(GradCheckEntry& e, double symbolic, double numeric, const Tolerances& tol) {
-    const double err = std::abs(symbolic - numeric);
+// The worst entry is the one furthest beyond (or least within) its tolerance.
+void compare(GradCheckEntry& e, std::int64_t index, std::int64_t output_index, double symbolic, double numeric,
+             const Tolerances& tol) {
+    const double err = std::abs(symbolic - numeric), allowed = tol.atol + tol.rtol * std::abs(numeric);
     e.max_abs_error = std::max(e.max_abs_error, err);
     e.max_rel_error = std::max(e.max_rel_error, err / std::max(std::abs(numeric), 1e-12));
-    if (!(err <= tol.atol + tol.rtol * std::abs(numeric))) e.ok = false;  // NaN fails too
+    const double ratio = std::isnan(err) ? INFINITY : err / allowed;
+    if (e.checked == 0 || ratio > e.worst_ratio) {
+        e.worst_ratio = ratio;
+        e.worst_index = index;
+        e.worst_output_index = output_index;
+        e.worst_symbolic = symbolic;
+        e.worst_numeric = numeric;
+    }
+    if (!(err <= allowed)) e.ok = false;  // NaN fails too
     ++e.checked;
+}
+
+// Cutting an intermediate node out also cuts what lies upstream of it from the output:
+// with one among several wrt, each is checked on its own copy, and the reports merged.
+template <class Check>
+std::optional<GradCheckReport> one_by_one(Check check, const Expr& output, const std::vector<Expr>& wrt,
+                                          const Feeds& feeds, const GradCheckOptions& options) {
+    if (wrt.size() < 2 ||
+        std::none_of(wrt.begin(), wrt.end(), [](const Expr& x) { return x.valid() && x.node().kind == NodeKind::op; }))
+        return std::nullopt;
+    GradCheckReport merged;
+    for (const Expr& x : wrt) {
+        const GradCheckReport one = check(output, {x}, feeds, options);
+        merged.entries.push_back(one.entries.at(0));
+        merged.deterministic = merged.deterministic && one.deterministic;
+        if (merged.dtype.empty()) merged.dtype = one.dtype;
+    }
+    return merged;
 }
 
 }  // namespace
@@ -95,25 +181,31 @@ bool GradCheckReport::ok() const {
 }
 
 std::string GradCheckReport::str() const {
-    std::string s = fmt::format("{:<24} {:>8} {:>12} {:>12}  {}\n", "wrt", "entries", "max abs err", "max rel err", "");
+    std::string s = fmt::format("evaluated in {}\n{:<32} {:>8} {:>12} {:>12}  {:<6}  {}\n", dtype, "wrt", "entries",
+                                "max abs err", "max rel err", "", "worst entry: symbolic vs numeric");
     for (const auto& e : entries)
-        s += fmt::format("{:<24} {:>8} {:>12.3e} {:>12.3e}  {}\n", e.name, e.checked, e.max_abs_error, e.max_rel_error,
-                         e.ok ? "ok" : "FAILED");
+        s += fmt::format("{:<32} {:>8} {:>12.3e} {:>12.3e}  {:<6}  [{}] of output [{}]: {:.6g} vs {:.6g}\n", e.name,
+                         e.checked, e.max_abs_error, e.max_rel_error, e.ok ? "ok" : "FAILED", e.worst_index,
+                         e.worst_output_index, e.worst_symbolic, e.worst_numeric);
     if (!deterministic) s += "the gradient differed between two evaluations\n";
     return s;
 }
 
-GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt, const Feeds& feeds,
+GradCheckReport check_gradients(const Expr& output_in, const std::vector<Expr>& wrt_in, const Feeds& feeds,
                                 GradCheckOptions options) {
-    Graph g = output.graph();
-    check_wrt(wrt, feeds);
-    const Tolerances tol = tolerances(options, output.dtype());
+    if (const auto merged = one_by_one(check_gradients, output_in, wrt_in, feeds, options)) return *merged;
+    const Setup setup = prepare("check_gradients", output_in, wrt_in, feeds, options);
+    const Expr& output = setup.output;
+    const std::vector<Expr>& wrt = setup.wrt;
+    const Tolerances& tol = setup.tol;
+    Graph g = setup.r.g;
     // dy enters as a placeholder, so one graph serves every row of the Jacobian.
     const Expr seed = g.placeholder("check_gradients/dy", output.shape(), output.dtype());
     const std::vector<Expr> vjp = gradients(output, wrt, seed);
 
     Session sess(g, {.threads = options.threads});
-    Evaluator ev{sess, feeds};
+    for (const Feed& v : setup.variables) sess.set_value(v.node, v.value);
+    Evaluator ev{sess, setup.feeds};
     const Tensor y0 = ev.run({output})[0];
     std::mt19937_64 rng(options.seed);
     const std::vector<std::int64_t> rows = sample(y0.numel(), options.max_samples, rng);
@@ -121,6 +213,7 @@ GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt
     // Symbolic: row j of the Jacobian is the VJP with dy = e_j.
     std::vector<std::vector<Tensor>> sym;
     GradCheckReport report;
+    report.dtype = setup.dtype;
     for (std::int64_t j : rows) {
         Tensor e = Tensor::zeros(y0.shape(), y0.dtype());
         add_to(e, j, 1.0);
@@ -136,7 +229,7 @@ GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt
 
     // Numeric: column i from (y(x + eps e_i) - y(x - eps e_i)) / 2 eps.
     for (std::size_t k = 0; k < wrt.size(); ++k) {
-        GradCheckEntry entry{wrt[k].name()};
+        GradCheckEntry entry{wrt_in[k].name()};
         const Tensor x0 = ev.current(wrt[k]);
         for (std::int64_t i : sample(x0.numel(), options.max_samples, rng)) {
             Tensor x = x0.clone();
@@ -148,7 +241,7 @@ GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt
             const Tensor minus = ev.run({output})[0];
             for (std::size_t r = 0; r < rows.size(); ++r) {
                 const double numeric = (plus.as_double(rows[r]) - minus.as_double(rows[r])) / (2 * tol.eps);
-                compare(entry, sym[r][k].as_double(i), numeric, tol);
+                compare(entry, i, rows[r], sym[r][k].as_double(i), numeric, tol);
             }
         }
         ev.set(wrt[k], x0);
@@ -157,18 +250,23 @@ GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt
     return report;
 }
 
-GradCheckReport check_hessian_vector(const Expr& output, const std::vector<Expr>& wrt, const Feeds& feeds,
+GradCheckReport check_hessian_vector(const Expr& output_in, const std::vector<Expr>& wrt_in, const Feeds& feeds,
                                      GradCheckOptions options) {
-    Graph g = output.graph();
-    check_wrt(wrt, feeds);
-    const Tolerances tol = tolerances(options, output.dtype());
+    if (const auto merged = one_by_one(check_hessian_vector, output_in, wrt_in, feeds, options)) return *merged;
+    const Setup setup = prepare("check_hessian_vector", output_in, wrt_in, feeds, options);
+    const Expr& output = setup.output;
+    const std::vector<Expr>& wrt = setup.wrt;
+    const Tolerances& tol = setup.tol;
+    Graph g = setup.r.g;
     const std::vector<Expr> grads = gradients(output, wrt);
-    Session sess(g, {.threads = options.threads});
-    Evaluator ev{sess, feeds};
     std::mt19937_64 rng(options.seed);
     std::uniform_real_distribution<double> unit(-1, 1);
+    Session sess(g, {.threads = options.threads});
+    for (const Feed& v : setup.variables) sess.set_value(v.node, v.value);
+    Evaluator ev{sess, setup.feeds};
 
     GradCheckReport report;
+    report.dtype = setup.dtype;
     for (std::size_t k = 0; k < wrt.size(); ++k) {
         const Tensor x0 = ev.current(wrt[k]);
         // A random direction v, and H v built as the gradient of <grad, v>.
@@ -187,9 +285,9 @@ GradCheckReport check_hessian_vector(const Expr& output, const std::vector<Expr>
         };
         const Tensor plus = moved(tol.eps), minus = moved(-tol.eps);
         ev.set(wrt[k], x0);
-        GradCheckEntry entry{wrt[k].name()};
+        GradCheckEntry entry{wrt_in[k].name()};
         for (std::int64_t i : sample(x0.numel(), options.max_samples, rng))
-            compare(entry, first[0].as_double(i), (plus.as_double(i) - minus.as_double(i)) / (2 * tol.eps), tol);
+            compare(entry, i, i, first[0].as_double(i), (plus.as_double(i) - minus.as_double(i)) / (2 * tol.eps), tol);
         report.entries.push_back(entry);
     }
     return report;

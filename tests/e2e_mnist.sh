@@ -91,6 +91,13 @@ again=$(accuracy_of "$work/eval.json")
 "$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --dump-graph "$work/graph.txt" --quiet >/dev/null
 grep -q 'grad/' "$work/graph.txt" && ok || fail "the text dump lacks gradient nodes"
 
+# --gradcheck: the model's gradients on 8 samples, in f64, with the loaded weights.
+"$mnist" --data-dir "$data" --load "$work/w.ckpt" --gradcheck --quiet >"$work/gradcheck.txt" &&
+    grep -q '^evaluated in f64 (the graph is f32)$' "$work/gradcheck.txt" &&
+    [ "$(grep -c '^dense.* ok ' "$work/gradcheck.txt")" -eq 4 ] && grep -q '^gradcheck: ok$' "$work/gradcheck.txt" &&
+    ok || fail "--gradcheck should pass for the 4 weights in f64: $(cat "$work/gradcheck.txt")"
+refused gradcheck --gradcheck --evaluate-only --load "$work/w.ckpt"
+
 # A model too large for memory (here: 2 GB) is an error naming the flag, not a crash.
 status=0
 with_memory_limit 2000 "$mnist" --data-dir "$data" --hidden 1048576 --epochs 1 >/dev/null 2>"$work/err" || status=$?

@@ -34,7 +34,7 @@ struct Flags {
     std::string data_dir = "data/mnist";
     std::string save, load, dump_graph, watch;
     std::int64_t watch_every = 100;
-    bool evaluate_only = false, json = false, quiet = false, profile = false, check_numerics = false;
+    bool evaluate_only = false, json = false, quiet = false, profile = false, check_numerics = false, gradcheck = false;
 };
 
 // A JSON string: quotes, backslashes and control characters escaped.
@@ -135,6 +135,8 @@ bool parse(int argc, char** argv, Flags& f) {
     add("watch", po::value(&f.watch),
         "print min, max, mean, L2 norm and NaN/inf counts of these nodes (NAME[,NAME...], forward or grad/...)");
     add("watch-every", po::value(&f.watch_every)->default_value(f.watch_every), "steps between two --watch prints");
+    add("gradcheck", po::bool_switch(&f.gradcheck),
+        "instead of training: check the model's gradients (in f64) on 8 training samples, worst error per variable");
     add("check-numerics", po::bool_switch(&f.check_numerics),
         "stop at the first node that makes NaN or infinity, name it, and change no weight");
     // No positional arguments: a stray word is collected, to be refused by name.
@@ -198,7 +200,26 @@ bool parse(int argc, char** argv, Flags& f) {
     if (!f.dump_graph.empty() && !f.dump_graph.ends_with(".txt") && !f.dump_graph.ends_with(".dot"))
         bad("dump-graph", fmt::format("\"{}\" must end in .txt or .dot", f.dump_graph));
     if (f.json && f.quiet) bad("quiet", "cannot be combined with --json");
+    if (f.gradcheck && f.evaluate_only) bad("gradcheck", "cannot be combined with --evaluate-only");
     return true;
+}
+
+// --gradcheck: the symbolic gradient of the loss on the first 8 training samples against
+// central differences, for every weight (40 entries each), in f64; exit 1 if one fails.
+int gradcheck(ad::Sequential& network, const ad::Mnist& data, const ad::Tensor& train_labels) {
+    const ad::Tensor images = data.train_images.view(ad::Shape{data.train_images.shape()[0], pixels}, ad::DType::u8);
+    ad::Batches first(images, train_labels, 8);
+    const auto [x, y] = first.get(0);
+    ad::GradCheckOptions options;
+    options.max_samples = 40;
+    options.seed = 1;
+    options.values_from = &network.session();
+    const ad::GradCheckReport report = ad::check_gradients(network.loss(), network.trainable_weights(),
+                                                           {{network.input(), x}, {network.targets(), y}}, options);
+    fmt::print("gradient check of \"{}\" on 8 training samples, 40 entries per variable:\n{}", network.loss().name(),
+               report.str());
+    fmt::print("{}\n", report.ok() ? "gradcheck: ok" : "gradcheck: FAILED");
+    return report.ok() ? 0 : 1;
 }
 
 int run(const Flags& f) {
@@ -241,6 +262,8 @@ int run(const Flags& f) {
         std::cout << network.summary();
         fmt::print("data loaded and model built in {:.3f}s\n", startup);
     }
+
+    if (f.gradcheck) return gradcheck(network, data, train_labels);
 
     double train_accuracy = NAN;
     if (!f.evaluate_only) {

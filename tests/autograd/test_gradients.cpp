@@ -174,8 +174,64 @@ TEST_CASE("check_gradients: reports errors per variable and catches a wrong grad
     const GradCheckReport full = check_gradients(x * w, {x, w}, feeds);
     CHECK(full.ok());
     CHECK(full.entries[0].checked == 36);  // 6 outputs x 6 inputs
-    CHECK_ERROR(check_gradients(wrong, {x * 2.0}, feeds), "wrt \"mul", "only variables and fed placeholders");
+    CHECK_ERROR(check_gradients(wrong, {g.constant(Tensor::scalar(1.0))}, feeds), "is a constant");
     CHECK_ERROR(check_gradients(wrong, {x}), "placeholder \"x\" is not fed");
+    CHECK_ERROR(check_gradients(wrong, {assign(w, w * 2.0)}, feeds), "is an update (assign)");
+    // The report names the worst entry: x's [4] (the largest |x|), symbolic x, numeric 2x.
+    CHECK(r.entries[0].worst_symbolic * 2 == doctest::Approx(r.entries[0].worst_numeric));
+    CHECK(r.str().find("worst entry") != std::string::npos);
+}
+
+TEST_CASE("check_gradients: with respect to intermediate nodes, which localises a wrong rule") {
+    Graph g;
+    const Expr x = g.placeholder("x", {2, 3}, DType::f64);
+    const Expr w = g.variable("w", Tensor::from({1.0, -2.0, 0.5}));
+    const Expr h = x * w;                 // right
+    const Expr k = stop_gradient(h) * h;  // wrong: d k / d h is h, not 2h
+    const Expr out = sum(exp(k * 0.1));   // right
+    const Feeds feeds{{x, random_tensor({2, 3}, DType::f64, 1, 2, 3)}};
+    const std::size_t nodes = g.size();
+    const GradCheckReport r = check_gradients(out, {k, h, w}, feeds);
+    INFO(r.str());
+    CHECK(r.entries[0].ok);   // from k on, the rules are right
+    CHECK(!r.entries[1].ok);  // h's gradient is wrong: the rule between h and k is
+    CHECK(r.entries[1].max_rel_error == doctest::Approx(0.5));
+    CHECK(!r.entries[2].ok);
+    CHECK(g.size() == nodes);  // the check ran on a copy: the user's graph is as it was
+    const GradCheckReport second = check_hessian_vector(out, {k}, feeds);
+    INFO(second.str());
+    CHECK(second.ok());
+}
+
+TEST_CASE("check_gradients: an f32 graph is checked in f64, so a bias gradient 29 % wrong cannot pass") {
+    // A softmax regression whose bias gradient is 71 % of the true one: b + 0.29 (sg(b) - b)
+    // has b's value and the derivative 0.71.
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 20});
+    const Expr labels = g.placeholder("labels", {batch}, DType::i32);
+    const Expr w = g.variable("w", {20, 10}, init::glorot_uniform(1));
+    const Expr b = g.variable("b", {10}, init::uniform(-0.1, 0.1, 2));
+    const Expr b_used = b + 0.29f * (stop_gradient(b) - b);
+    // (Scaled so that the bias gradients are small, as they often are.)
+    const Expr loss = 0.1f * mean(softmax_cross_entropy(matmul(x, w) + b_used, one_hot(labels, 10)));
+    const Feeds feeds{{x, random_tensor({8, 20}, DType::f32, 0, 1, 11)},
+                      {labels, Tensor::from<std::int32_t>({3, 7, 0, 1, 2, 9, 9, 4})}};
+    const GradCheckReport wide = check_gradients(loss, {w, b}, feeds);
+    INFO(wide.str());
+    CHECK(wide.dtype == "f64 (the graph is f32)");
+    CHECK(wide.entries[0].ok);
+    CHECK(!wide.entries[1].ok);
+    CHECK(wide.entries[1].max_rel_error == doctest::Approx(0.29).epsilon(1e-3));
+    // In f32 with f32's tolerances it would pass: the errors are below atol 1e-2.
+    GradCheckOptions f32_options;
+    f32_options.widen = false;
+    const GradCheckReport narrow = check_gradients(loss, {w, b}, feeds, f32_options);
+    INFO(narrow.str());
+    CHECK(narrow.dtype == "f32");
+    CHECK(narrow.entries[1].ok);
+    // A right graph passes in f64.
+    const Expr right = mean(softmax_cross_entropy(matmul(x, w) + b, one_hot(labels, 10)));
+    CHECK(check_gradients(right, {w, b}, feeds).ok());
 }
 
 TEST_CASE("gradients: every rule at the edges of its domain: no 0 * inf where the derivative exists") {
