@@ -119,7 +119,8 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
                            .step = step,
                            .loss = mean(loss_total),
                            .accuracy = accuracy ? std::optional(mean(correct_total)) : std::nullopt,
-                           .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+                           .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                           .fetched = {}};
             std::size_t next = fetches.size();
             for (Callback* cb : options.callbacks) {
                 const std::size_t wanted = with_extra.empty() ? 0 : cb->fetches(step).size();
