@@ -121,4 +121,41 @@ void dump_file(const Graph& g, const std::string& path, const std::vector<Expr>&
     replace_file(path, out.str(), "dump_file");
 }
 
+std::string json_string(std::string_view text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        if (c == '"' || c == '\\') out += {'\\', c};
+        else if (c == '\n') out += "\\n";
+        else if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<int>(c));
+        else out += c;
+    }
+    return out + "\"";
+}
+
+std::string trace_json(const Graph& g, std::span<const TraceEvent> events) {
+    std::string out = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+    int threads = 0;
+    for (const TraceEvent& e : events) threads = std::max(threads, e.thread + 1);
+    for (int t = 0; t < threads; ++t)
+        out += fmt::format(
+            R"(  {{"name": "thread_name", "ph": "M", "pid": 1, "tid": {}, "args": {{"name": "thread {}{}"}}}},)"
+            "\n",
+            t, t, t == 0 ? " (caller)" : "");
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        const TraceEvent& e = events[i];
+        const Node& n = g.node(e.node);
+        out += fmt::format(R"(  {{"name": {}, "cat": {}, "ph": "X", "ts": {:.3f}, "dur": {:.3f}, "pid": 1, "tid": {}, )"
+                           R"("args": {{"node": {}, "run": {}, "op": {}, "shape": {}}}}}{})"
+                           "\n",
+                           json_string(n.name), json_string(n.op_name()), e.start_us, e.duration_us, e.thread, e.node,
+                           e.run, json_string(n.op_name()), json_string(to_string(n.type.shape)),
+                           i + 1 < events.size() ? "," : "");
+    }
+    return out + "]}\n";  // (metadata lines only come with events, so no comma dangles)
+}
+
+void write_trace(const Graph& g, std::span<const TraceEvent> events, const std::string& path) {
+    replace_file(path, trace_json(g, events), "write_trace");
+}
+
 }  // namespace adjoint

@@ -66,6 +66,10 @@ struct Run {
         // A value without elements has nothing to compute; its other dims may still be
         // huge, as in (2^62, 0), and a kernel walking its rows would not end.
         const bool work = y.numel() != 0;
+        if (options.trace) {
+            step.trace_thread = tbb::this_task_arena::current_thread_index();
+            step.trace_start = std::chrono::steady_clock::now();
+        }
         if (work && options.profile) {
             const auto t0 = std::chrono::steady_clock::now();
             step.op->forward(x, y);
@@ -74,6 +78,7 @@ struct Run {
         } else if (work) {
             step.op->forward(x, y);
         }
+        if (options.trace) step.trace_end = std::chrono::steady_clock::now();
         if (options.check_numerics) check_numerics(s, x, y);
         for (std::size_t pos : step.fetch_positions) results[pos].assign_copy(y);
     }

@@ -18,6 +18,7 @@ namespace adjoint {
 // which others ran, and so which is reported, may depend on the scheduling).
 struct ExecuteOptions {
     bool profile = false;         // each step's kernel time is added to its PlanStep figures
+    bool trace = false;           // each step's PlanStep::trace_* are set
     bool check_numerics = false;  // SessionOptions::check_numerics (the plan must have been
                                   // compiled with it: its snapshots then cover every write)
 };

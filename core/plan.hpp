@@ -12,6 +12,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -45,6 +46,9 @@ struct PlanStep {
     // update the same step's figures.
     std::int64_t calls = 0;
     double seconds = 0;
+    // Filled by traced runs: the last run's start and end (steady_clock) and thread.
+    std::chrono::steady_clock::time_point trace_start{}, trace_end{};
+    int trace_thread = -1;
 };
 
 class Plan {

@@ -1,5 +1,6 @@
 #include <adjoint/core/session.hpp>
 
+#include <chrono>
 #include <map>
 #include <mutex>
 
@@ -24,6 +25,10 @@ struct Session::Impl {
     std::vector<std::int64_t> key;
 
     ExecuteOptions execute;
+    // Session::trace: the events so far, when it began, how many runs it holds.
+    std::vector<TraceEvent> trace_events;
+    std::chrono::steady_clock::time_point trace_begin{};
+    std::int64_t traced_runs = 0;
 
     Impl(const Graph& g, int t, const SessionOptions& o)
         : graph(g), threads(t), arena(t), execute{.profile = o.profile, .check_numerics = o.check_numerics} {}
@@ -64,6 +69,17 @@ struct Session::Impl {
                 if (earlier.node == n.id) throw Error(fmt::format("placeholder \"{}\" is fed twice", n.name));
             feed_types.push_back({n.id, {got, f.value.dtype()}});
         }
+    }
+
+    void record_trace(const Plan& plan) {
+        auto us = [&](std::chrono::steady_clock::time_point t) {
+            return std::chrono::duration<double, std::micro>(t - trace_begin).count();
+        };
+        for (const PlanStep& s : plan.steps)
+            if (s.trace_thread >= 0)
+                trace_events.push_back(
+                    {s.node, traced_runs, s.trace_thread, us(s.trace_start), us(s.trace_end) - us(s.trace_start)});
+        ++traced_runs;
     }
 
     Plan& plan_for(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets) {
@@ -166,6 +182,7 @@ void Session::run(const std::vector<Expr>& fetches, const Feeds& feeds, const st
             throw;
         }
         for (const auto& b : plan.placeholders) plan.values[b.value] = Tensor();
+        if (impl().execute.trace) impl().record_trace(plan);
     } catch (const Error& e) {
         throw in_call("Session::run", loc, fetches, targets, e);
     }
@@ -203,6 +220,21 @@ void Session::reset_profile() {
     std::lock_guard lock(impl().mutex);
     for (auto& [key, plan] : impl().plans)
         for (PlanStep& s : plan->steps) s.calls = 0, s.seconds = 0;
+}
+
+void Session::trace(bool on) {
+    std::lock_guard lock(impl().mutex);
+    if (on && !impl().execute.trace) {
+        impl().trace_events.clear();
+        impl().traced_runs = 0;
+        impl().trace_begin = std::chrono::steady_clock::now();
+    }
+    impl().execute.trace = on;
+}
+
+std::vector<TraceEvent> Session::trace_events() const {
+    std::lock_guard lock(impl().mutex);
+    return impl().trace_events;
 }
 
 Tensor Session::value(const Expr& variable) {

@@ -91,6 +91,24 @@ again=$(accuracy_of "$work/eval.json")
 "$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --dump-graph "$work/graph.txt" --quiet >/dev/null
 grep -q 'grad/' "$work/graph.txt" && ok || fail "the text dump lacks gradient nodes"
 
+# --trace: Chrome trace-event JSON (checked with Python's json) of 3 steps, each with every
+# node of the step, on the session's threads.
+"$mnist" --data-dir "$data" --epochs 1 --quiet --trace "$work/trace.json" --trace-steps 3 >/dev/null
+python3 - "$work/trace.json" <<'PY' && ok || fail "--trace should write a valid trace of 3 steps"
+import json, sys
+events = json.load(open(sys.argv[1]))["traceEvents"]
+slices = [e for e in events if e["ph"] == "X"]
+threads = {e["tid"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+runs = {e["args"]["run"] for e in slices}
+per_run = [sum(1 for e in slices if e["args"]["run"] == r) for r in sorted(runs)]
+assert runs == {0, 1, 2}, runs
+assert len(set(per_run)) == 1 and per_run[0] > 10, per_run
+assert all(e["dur"] >= 0 and e["ts"] >= 0 and e["tid"] in threads for e in slices)
+assert any(e["name"] == "dense/matmul_bias" and e["cat"] == "matmul_bias" for e in slices)
+print(f"trace: {len(slices)} slices, {per_run[0]} per step, threads {sorted(threads)}")
+PY
+refused trace-steps --trace "$work/t.json" --trace-steps 0
+
 # --gradcheck: the model's gradients on 8 samples, in f64, with the loaded weights.
 "$mnist" --data-dir "$data" --load "$work/w.ckpt" --gradcheck --quiet >"$work/gradcheck.txt" &&
     grep -q '^evaluated in f64 (the graph is f32)$' "$work/gradcheck.txt" &&

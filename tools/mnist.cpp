@@ -32,26 +32,45 @@ struct Flags {
     int threads = 0;
     std::uint64_t seed = 0;
     std::string data_dir = "data/mnist";
-    std::string save, load, dump_graph, watch;
+    std::string save, load, dump_graph, watch, trace;
+    std::int64_t trace_steps = 5;
     std::int64_t watch_every = 100;
     bool evaluate_only = false, json = false, quiet = false, profile = false, check_numerics = false, gradcheck = false;
 };
 
-// A JSON string: quotes, backslashes and control characters escaped.
-std::string json_string(std::string_view text) {
-    std::string out = "\"";
-    for (const char c : text) {
-        if (c == '"' || c == '\\') out += {'\\', c};
-        else if (c == '\n') out += "\\n";
-        else if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += c;
-    }
-    return out + "\"";
-}
-
 // Upper bounds of the numeric flags: far above any use, far below what would overflow.
 constexpr int max_epochs = 1000000, max_threads = 1 << 16;
-constexpr std::int64_t max_batch_size = 1 << 24, max_hidden = 1 << 20, max_watch_every = 1LL << 40;
+constexpr std::int64_t max_batch_size = 1 << 24, max_hidden = 1 << 20, max_watch_every = 1LL << 40,
+                       max_trace_steps = 10000;
+
+// --trace: records steps [2, 1 + steps] (step 1 first touches every buffer) and writes them
+// once done, or when training ends first.
+class TraceSteps : public ad::Callback {
+public:
+    TraceSteps(ad::Sequential& model, std::string path, std::int64_t steps)
+        : model_(model), path_(std::move(path)), steps_(steps) {}
+    std::optional<std::string> on_batch_end(const ad::BatchLogs& logs) override {
+        if (logs.step == 1) model_.session().trace(true);
+        if (logs.step == 1 + steps_) finish();
+        return std::nullopt;
+    }
+    void finish() {
+        if (written_) return;
+        model_.session().trace(false);
+        try {
+            ad::write_trace(model_.graph(), model_.session().trace_events(), path_);
+        } catch (const ad::Error& e) {
+            throw ad::Error(fmt::format("--trace: {}", e.what()));
+        }
+        written_ = true;
+    }
+
+private:
+    ad::Sequential& model_;
+    std::string path_;
+    std::int64_t steps_;
+    bool written_ = false;
+};
 
 // A flag found wrong once the model is built (a --watch name the graph lacks): exit 2.
 struct LateFlagError : ad::Error {
@@ -137,6 +156,9 @@ bool parse(int argc, char** argv, Flags& f) {
     add("watch-every", po::value(&f.watch_every)->default_value(f.watch_every), "steps between two --watch prints");
     add("gradcheck", po::bool_switch(&f.gradcheck),
         "instead of training: check the model's gradients (in f64) on 8 training samples, worst error per variable");
+    add("trace", po::value(&f.trace),
+        "write a Chrome trace (JSON, for Perfetto) of --trace-steps training steps, from step 2, to FILE");
+    add("trace-steps", po::value(&f.trace_steps)->default_value(f.trace_steps), "steps --trace records");
     add("check-numerics", po::bool_switch(&f.check_numerics),
         "stop at the first node that makes NaN or infinity, name it, and change no weight");
     // No positional arguments: a stray word is collected, to be refused by name.
@@ -175,7 +197,9 @@ bool parse(int argc, char** argv, Flags& f) {
     if (vm.count("watch") && split_commas(f.watch).empty()) bad("watch", fmt::format("\"{}\" names no node", f.watch));
     if (f.watch_every < 1 || f.watch_every > max_watch_every)
         bad("watch-every", fmt::format("{} is not a step count from 1 to {}", f.watch_every, max_watch_every));
-    for (const char* flag : {"save", "load", "dump-graph", "data-dir", "watch"})
+    if (f.trace_steps < 1 || f.trace_steps > max_trace_steps)
+        bad("trace-steps", fmt::format("{} is not a step count from 1 to {}", f.trace_steps, max_trace_steps));
+    for (const char* flag : {"save", "load", "dump-graph", "data-dir", "watch", "trace"})
         if (vm.count(flag) && vm[flag].as<std::string>().empty()) bad(flag, "the file name is empty");
     if (const std::string kind = kind_of(f.data_dir); kind != "a folder")
         bad("data-dir", fmt::format("\"{}\" is not a directory ({}; scripts/fetch-mnist fetches MNIST into data/mnist)",
@@ -185,7 +209,8 @@ bool parse(int argc, char** argv, Flags& f) {
         bad("load", fmt::format("\"{}\" is not a file ({})", f.load, kind));
     // Checked now, not after training: a save that cannot happen would lose the weights.
     // Only a regular file is replaced (nor is a FIFO written to, which would block).
-    for (const auto& [flag, file] : {std::pair{"save", f.save}, std::pair{"dump-graph", f.dump_graph}}) {
+    for (const auto& [flag, file] :
+         {std::pair{"save", f.save}, std::pair{"dump-graph", f.dump_graph}, std::pair{"trace", f.trace}}) {
         if (file.empty()) continue;
         const std::filesystem::path dir = std::filesystem::path(file).parent_path();
         if (const std::string kind = dir.empty() ? "a folder" : kind_of(dir.string()); kind == "missing")
@@ -274,8 +299,11 @@ int run(const Flags& f) {
         ad::StopOnNaN stop_on_nan;
         std::vector<ad::Callback*> callbacks{&progress, &stop_on_nan};
         if (watch) callbacks.push_back(&*watch);
+        std::optional<TraceSteps> trace;
+        if (!f.trace.empty()) callbacks.push_back(&trace.emplace(network, f.trace, f.trace_steps));
         const ad::History h = network.fit(data.train_images, train_labels,
                                           {.epochs = f.epochs, .batch_size = f.batch_size, .callbacks = callbacks});
+        if (trace) trace->finish();
         // Stopped (the loss is NaN or infinite): no evaluation pretends to be a result, and
         // no weights are saved.
         if (!h.stopped_because.empty())
@@ -315,7 +343,7 @@ int main(int argc, char** argv) {
         return 2;
     } catch (const std::exception& e) {
         fmt::print(stderr, "mnist: {}\n", e.what());
-        if (flags.json) fmt::print("{{\"error\": {}}}\n", json_string(e.what()));
+        if (flags.json) fmt::print("{{\"error\": {}}}\n", ad::json_string(e.what()));
         return 1;
     }
 }

@@ -1,9 +1,12 @@
-// Text and DOT dumps.
+// Text and DOT dumps, and traces.
 #include <sys/stat.h>
 
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
+
+#include <tbb/global_control.h>
 
 #include "../helpers.hpp"
 
@@ -94,6 +97,66 @@ TEST_CASE("dump_file: text or DOT by the name, written at once, only over a regu
     REQUIRE(mkfifo((dir / "fifo.dot").c_str(), 0600) == 0);
     CHECK_ERROR(dump_file(g, dir / "fifo.dot"), "dump_file", "fifo.dot\" is a FIFO, not a regular file");
     CHECK_ERROR(dump_file(g, dir / "missing/g.txt"), "dump_file", "missing/g.txt");
+}
+
+}  // namespace adjoint::test
+
+namespace adjoint::test {
+
+TEST_CASE("Trace: every kernel of the traced runs, in dependency order, as Chrome trace-event JSON") {
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 4);
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 64});
+    Expr a = x, b = x;
+    for (int i = 0; i < 4; ++i) {  // two independent chains
+        a = tanh(a);
+        b = sigmoid(b);
+    }
+    const Expr out = sum(a) + sum(b);
+    Session sess(g, {.threads = 4});
+    const Feeds feeds{{x, Tensor::full({512, 64}, 0.5)}};
+    (void)sess.run({out}, feeds);  // not traced
+    sess.trace(true);
+    for (int i = 0; i < 3; ++i) (void)sess.run({out}, feeds);
+    sess.trace(false);
+    (void)sess.run({out}, feeds);  // not traced
+    const std::vector<TraceEvent> events = sess.trace_events();
+    const std::size_t steps = sess.plan_info({out}, feeds).steps;
+    REQUIRE(events.size() == 3 * steps);
+    std::map<std::pair<std::int64_t, NodeId>, const TraceEvent*> by;
+    for (const TraceEvent& e : events) {
+        CHECK(e.run >= 0);
+        CHECK(e.run < 3);
+        CHECK(e.thread >= 0);
+        CHECK(e.thread < 4);
+        CHECK(e.duration_us >= 0);
+        by[{e.run, e.node}] = &e;
+    }
+    CHECK(by.size() == events.size());  // each node once per run
+    // A node starts after each of its inputs' kernels ended.
+    for (const TraceEvent& e : events)
+        for (NodeId in : g.node(e.node).inputs)
+            if (const auto it = by.find({e.run, in}); it != by.end())
+                CHECK(e.start_us >= it->second->start_us + it->second->duration_us);
+    // Runs come one after the other.
+    for (const TraceEvent& e : events)
+        for (const TraceEvent& f : events)
+            if (f.run > e.run) CHECK(f.start_us >= e.start_us);
+    const std::string json = trace_json(g, events);
+    CHECK(json.starts_with("{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n"));
+    CHECK(json.ends_with("]}\n"));
+    std::size_t slices = 0;
+    for (std::size_t at = json.find("\"ph\": \"X\""); at != std::string::npos; at = json.find("\"ph\": \"X\"", at + 1))
+        ++slices;
+    CHECK(slices == events.size());
+    CHECK(json.find(R"({"name": "tanh_3", "cat": "tanh", "ph": "X", )") != std::string::npos);
+    CHECK(json.find(R"j("args": {"name": "thread 0 (caller)"})j") != std::string::npos);
+    // A new trace starts empty.
+    sess.trace(true);
+    sess.trace(false);
+    CHECK(sess.trace_events().empty());
+    CHECK(trace_json(g, {}) == "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n]}\n");
+    CHECK(json_string("a\"b\\c\n\x01") == "\"a\\\"b\\\\c\\n\\u0001\"");
 }
 
 }  // namespace adjoint::test

@@ -31,4 +31,13 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
 // only a regular file (or nothing) there is replaced. Errors name the file.
 void dump_file(const Graph& g, const std::string& path, const std::vector<Expr>& fetches = {});
 
+// The events of a traced Session (Session::trace) as Chrome trace-event JSON, loadable in
+// Perfetto (ui.perfetto.dev) or chrome://tracing: one row per thread, one slice per node
+// named after it, with its op, id, run and shape as arguments. Written like dump_file.
+std::string trace_json(const Graph& g, std::span<const TraceEvent> events);
+void write_trace(const Graph& g, std::span<const TraceEvent> events, const std::string& path);
+
+// `text` as a JSON string literal: quotes, backslashes and control characters escaped.
+std::string json_string(std::string_view text);
+
 }  // namespace adjoint

@@ -30,6 +30,16 @@ struct NodeTiming {
     double seconds = 0;
 };
 
+// One kernel of a traced run (Session::trace): which node, on which of the session's
+// threads (0 = the thread that called run), and when, in microseconds since the trace
+// began.
+struct TraceEvent {
+    NodeId node = 0;
+    std::int64_t run = 0;  // the traced run it belongs to, from 0
+    int thread = 0;
+    double start_us = 0, duration_us = 0;
+};
+
 struct Feed {
     Expr node;     // a placeholder
     Tensor value;  // read in place during the run, never copied
@@ -76,6 +86,12 @@ public:
     // Per node, the kernel time of all runs so far (with SessionOptions::profile), by node id.
     std::vector<NodeTiming> profile() const;
     void reset_profile();
+
+    // Tracing: while on, every kernel's start, duration and thread is recorded (two clock
+    // reads per step). trace(true) starts a new trace; trace(false) stops it, keeping
+    // the events, which trace_events() returns (write_trace writes them for Perfetto).
+    void trace(bool on);
+    std::vector<TraceEvent> trace_events() const;
 
     // A copy of a variable's current value.
     Tensor value(const Expr& variable);
