@@ -1,6 +1,14 @@
 #include <adjoint/core/dump.hpp>
 
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include <boost/graph/filtered_graph.hpp>
@@ -65,7 +73,42 @@ void dump_profile(const Graph& g, std::span<const NodeTiming> timings, std::ostr
     out << fmt::format("{:>10.2f} 100.0%  kernel time over {} nodes\n", 1e3 * total, sorted.size());
 }
 
-void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetches) {
+namespace {
+
+// DOT strings: quotes and backslashes escaped ("\\n" in a label is a line break).
+std::string dot_escape(const std::string& s) {
+    std::string r;
+    for (char c : s) {
+        if (c == '"' || c == '\\') r += '\\';
+        r += c;
+    }
+    return r;
+}
+
+// The style of each kind of node, also drawn in the legend.
+const char* dot_style(const Node& n) {
+    switch (n.kind) {
+        case NodeKind::placeholder: return "shape=invhouse, style=filled, fillcolor=\"#cfe2ff\"";
+        case NodeKind::variable: return "shape=cylinder, style=filled, fillcolor=\"#ffe5b4\"";
+        case NodeKind::constant: return "shape=note, style=filled, fillcolor=\"#eeeeee\"";
+        case NodeKind::op:
+            if (n.gradient_of) return "shape=box, style=\"rounded,filled\", fillcolor=\"#f8d7da\"";
+            if (n.op->writes_variables() > 0) return "shape=box, style=\"rounded,filled,bold\", fillcolor=\"#d1e7dd\"";
+            break;
+    }
+    return "shape=box, style=\"rounded\"";
+}
+
+// White to red by a node's share of the slowest node's time.
+std::string heat_colour(double share) {
+    const int gb = static_cast<int>(std::lround(255 * (1 - std::clamp(share, 0.0, 1.0))));
+    return fmt::format("#ff{:02x}{:02x}", gb, gb);
+}
+
+}  // namespace
+
+void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetches,
+              std::span<const NodeTiming> timings) {
     std::vector<bool> keep(g.size(), fetches.empty());
     std::vector<NodeId> stack;
     for (const Expr& e : fetches) {
@@ -79,46 +122,106 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
         keep[n] = true;
         for (NodeId in : g.node(n).inputs) stack.push_back(in);
     }
+    std::vector<const NodeTiming*> timing_of(g.size(), nullptr);
+    double slowest = 0;
+    for (const NodeTiming& t : timings)
+        if (t.node < g.size()) {
+            timing_of[t.node] = &t;
+            slowest = std::max(slowest, t.seconds);
+        }
     const BoostGraph& bg = detail_data(g).g;
     auto vertex_kept = [&](NodeId v) { return static_cast<bool>(keep[v]); };
     boost::filtered_graph<BoostGraph, boost::keep_all, std::function<bool(NodeId)>> view(bg, boost::keep_all{},
                                                                                          vertex_kept);
     auto vertex_writer = [&](std::ostream& os, NodeId v) {
         const Node& n = g.node(v);
-        // Escape quotes and backslashes for DOT strings; "\n" separates the lines.
-        auto escape = [](const std::string& s) {
-            std::string r;
-            for (char c : s) {
-                if (c == '"' || c == '\\') r += '\\';
-                r += c;
-            }
-            return r;
-        };
-        const std::string label = escape(n.name) + "\\n" + escape(describe(n)) + "\\n" +
-                                  escape(fmt::format("{} {}", dtype_name(n.type.dtype), n.type.shape));
-        const char* style = "shape=box, style=\"rounded\"";
-        switch (n.kind) {
-            case NodeKind::placeholder: style = "shape=invhouse, style=filled, fillcolor=\"#cfe2ff\""; break;
-            case NodeKind::variable: style = "shape=cylinder, style=filled, fillcolor=\"#ffe5b4\""; break;
-            case NodeKind::constant: style = "shape=note, style=filled, fillcolor=\"#eeeeee\""; break;
-            case NodeKind::op:
-                if (n.gradient_of) style = "shape=box, style=\"rounded,filled\", fillcolor=\"#f8d7da\"";
-                else if (n.op->writes_variables() > 0)
-                    style = "shape=box, style=\"rounded,filled,bold\", fillcolor=\"#d1e7dd\"";
-                break;
+        std::string label = dot_escape(n.name) + "\\n" + dot_escape(describe(n)) + "\\n" +
+                            dot_escape(fmt::format("{} {}", dtype_name(n.type.dtype), n.type.shape));
+        std::string style = dot_style(n);
+        if (const NodeTiming* t = timing_of[v]; t && slowest > 0) {  // a profiled run: time as heat
+            label += fmt::format("\\n{:.3f} ms in {} calls", 1e3 * t->seconds, t->calls);
+            style =
+                fmt::format("shape=box, style=\"rounded,filled\", fillcolor=\"{}\"", heat_colour(t->seconds / slowest));
         }
         os << "[label=\"" << label << "\", " << style << "]";
     };
-    auto edge_writer = [](std::ostream&, auto) {};
-    auto graph_writer = [](std::ostream& os) { os << "rankdir=TB;\nnode [fontname=\"Helvetica\", fontsize=10];\n"; };
+    // An op of several inputs labels each edge with the input (or inputs: x * x) it feeds.
+    auto edge_writer = [&](std::ostream& os, auto e) {
+        const NodeId from = boost::source(e, bg), to = boost::target(e, bg);
+        const std::vector<NodeId>& inputs = g.node(to).inputs;
+        if (inputs.size() < 2) return;
+        std::string which;
+        for (std::size_t i = 0; i < inputs.size(); ++i)
+            if (inputs[i] == from) which += fmt::format("{}{}", which.empty() ? "" : ",", i);
+        os << "[label=\"" << which << "\", fontsize=8]";
+    };
+    auto graph_writer = [&](std::ostream& os) {
+        os << "rankdir=TB;\nnode [fontname=\"Helvetica\", fontsize=10];\nedge [fontname=\"Helvetica\"];\n";
+        // The legend: one node of each style.
+        os << "subgraph cluster_legend {\nlabel=\"legend\"; fontname=\"Helvetica\"; fontsize=10; color=\"#999999\";\n";
+        Node sample;
+        sample.kind = NodeKind::placeholder;
+        os << "legend_placeholder [label=\"placeholder\", " << dot_style(sample) << "];\n";
+        sample.kind = NodeKind::variable;
+        os << "legend_variable [label=\"variable\", " << dot_style(sample) << "];\n";
+        sample.kind = NodeKind::constant;
+        os << "legend_constant [label=\"constant\", " << dot_style(sample) << "];\n";
+        os << "legend_op [label=\"op\", shape=box, style=\"rounded\"];\n";
+        os << "legend_gradient [label=\"gradient op\", shape=box, style=\"rounded,filled\", fillcolor=\"#f8d7da\"];\n";
+        os << "legend_update [label=\"update (writes a variable)\", shape=box, style=\"rounded,filled,bold\", "
+              "fillcolor=\"#d1e7dd\"];\n";
+        if (slowest > 0)
+            os << "legend_heat [label=\"kernel time: white to red\", shape=box, style=\"rounded,filled\", "
+               << "fillcolor=\"" << heat_colour(0.6) << "\"];\n";
+        os << "}\n";
+    };
     boost::write_graphviz(out, view, vertex_writer, edge_writer, graph_writer);
 }
 
-void dump_file(const Graph& g, const std::string& path, const std::vector<Expr>& fetches) {
+namespace {
+
+// DOT rendered to SVG by Graphviz's dot (run without a shell, through temporary files).
+std::string render_svg(const std::string& dot, const std::string& path) {
+    std::string folder = (std::filesystem::temp_directory_path() / "adjoint-dot-XXXXXX").string();
+    if (!mkdtemp(folder.data()))
+        throw Error(fmt::format("dump_file: \"{}\": cannot make a temporary folder: {}", path, std::strerror(errno)));
+    const std::string in = folder + "/graph.dot", out = folder + "/graph.svg";
+    auto cleanup = [&] {
+        unlink(in.c_str());
+        unlink(out.c_str());
+        rmdir(folder.c_str());
+    };
+    try {
+        replace_file(in, dot, "dump_file");
+        const char* argv[] = {"dot", "-Tsvg", "-o", out.c_str(), in.c_str(), nullptr};
+        pid_t pid = 0;
+        if (const int err = posix_spawnp(&pid, "dot", nullptr, nullptr, const_cast<char* const*>(argv), environ);
+            err != 0)
+            throw Error(
+                fmt::format("dump_file: \"{}\": an SVG is drawn by Graphviz's dot, which {} (apt-get install "
+                            "graphviz), or write a .dot file",
+                            path, err == ENOENT ? "is not installed" : std::strerror(err)));
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            throw Error(fmt::format("dump_file: \"{}\": Graphviz's dot failed (status {})", path, status));
+        std::string svg(read_file(out, "dump_file").view());
+        cleanup();
+        return svg;
+    } catch (...) {
+        cleanup();
+        throw;
+    }
+}
+
+}  // namespace
+
+void dump_file(const Graph& g, const std::string& path, const std::vector<Expr>& fetches,
+               std::span<const NodeTiming> timings) {
     std::ostringstream out;
-    if (path.ends_with(".dot")) dump_dot(g, out, fetches);
-    else dump_text(g, out);
-    replace_file(path, out.str(), "dump_file");
+    if (path.ends_with(".dot") || path.ends_with(".svg")) dump_dot(g, out, fetches, timings);
+    else dump_text(g, out, timings);
+    replace_file(path, path.ends_with(".svg") ? render_svg(out.str(), path) : out.str(), "dump_file");
 }
 
 std::string json_string(std::string_view text) {

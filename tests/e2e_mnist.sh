@@ -78,6 +78,16 @@ grep -q '"epoch": 1' "$work/train.json" && ok || fail "no JSON line for epoch 1"
     ok || fail "--watch should print each node at steps 200 and 400: $(grep watch "$work/train.json")"
 grep -q 'digraph' "$work/graph.dot" && ok || fail "the .dot dump is not Graphviz"
 grep -q 'RMSprop' "$work/graph.dot" && ok || fail "the .dot dump lacks the optimizer's nodes"
+# Graphviz accepts the DOT (scripts/test installs it; without it, this check is skipped).
+if command -v dot >/dev/null; then
+    dot -Tsvg "$work/graph.dot" -o "$work/graph.svg" 2>"$work/err" && grep -q '<svg' "$work/graph.svg" && ok ||
+        fail "dot refused the .dot dump: $(cat "$work/err")"
+    "$mnist" --data-dir "$data" --epochs 1 --quiet --profile --dump-graph "$work/profiled.svg" >/dev/null 2>&1 &&
+        grep -q '<svg' "$work/profiled.svg" && grep -q 'ms in 469 calls' "$work/profiled.svg" && ok ||
+        fail "--profile --dump-graph FILE.svg should draw the timed graph"
+else
+    echo "e2e: Graphviz's dot is not installed: the DOT was not rendered"
+fi
 
 # The same seed on one thread trains to the same bits (the checkpoints are byte-identical).
 "$mnist" --data-dir "$data" --epochs 1 --threads 1 --quiet --save "$work/w1.ckpt" >/dev/null

@@ -77,16 +77,24 @@ struct LateFlagError : ad::Error {
     using ad::Error::Error;
 };
 
-// "a,b,,c" -> {"a", "b", "c"}.
-std::vector<std::string> split_commas(const std::string& text) {
+// split("a,b,,c", ',') -> {"a", "b", "c"}.
+std::vector<std::string> split(const std::string& text, char separator) {
     std::vector<std::string> out;
     std::size_t from = 0;
     while (from <= text.size()) {
-        const std::size_t to = std::min(text.find(',', from), text.size());
+        const std::size_t to = std::min(text.find(separator, from), text.size());
         if (to > from) out.push_back(text.substr(from, to - from));
         from = to + 1;
     }
     return out;
+}
+
+// Whether an executable `name` is in a folder of $PATH.
+bool on_path(const std::string& name) {
+    const char* path = std::getenv("PATH");
+    for (const std::string& dir : split(path ? path : "", ':'))
+        if (access((std::filesystem::path(dir) / name).c_str(), X_OK) == 0) return true;
+    return false;
 }
 
 // Whether a file can be created in `dir` (tried for real: permissions, read-only or
@@ -147,7 +155,9 @@ bool parse(int argc, char** argv, Flags& f) {
     add("save", po::value(&f.save), "write the trained weights to FILE");
     add("load", po::value(&f.load), "start from the weights in FILE");
     add("evaluate-only", po::bool_switch(&f.evaluate_only), "skip training: evaluate the --load weights");
-    add("dump-graph", po::value(&f.dump_graph), "write the training graph to FILE (.txt or .dot)");
+    add("dump-graph", po::value(&f.dump_graph),
+        "write the training graph to FILE (.txt, .dot, or .svg through Graphviz); with --profile, again after "
+        "training, with each node's time");
     add("json", po::bool_switch(&f.json), "one JSON object per epoch and one for the evaluation");
     add("quiet", po::bool_switch(&f.quiet), "print only the final result");
     add("profile", po::bool_switch(&f.profile), "time every kernel and print where the time went");
@@ -194,7 +204,7 @@ bool parse(int argc, char** argv, Flags& f) {
     const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), f.seed);
     if (ec != std::errc() || end != seed.data() + seed.size())
         bad("seed", fmt::format("\"{}\" is not a whole number from 0 to 18446744073709551615", seed));
-    if (vm.count("watch") && split_commas(f.watch).empty()) bad("watch", fmt::format("\"{}\" names no node", f.watch));
+    if (vm.count("watch") && split(f.watch, ',').empty()) bad("watch", fmt::format("\"{}\" names no node", f.watch));
     if (f.watch_every < 1 || f.watch_every > max_watch_every)
         bad("watch-every", fmt::format("{} is not a step count from 1 to {}", f.watch_every, max_watch_every));
     if (f.trace_steps < 1 || f.trace_steps > max_trace_steps)
@@ -222,8 +232,13 @@ bool parse(int argc, char** argv, Flags& f) {
         if (const std::string why = cannot_create_in(dir); !why.empty())
             bad(flag, fmt::format("cannot create a file in \"{}\": {}", dir.empty() ? "." : dir.string(), why));
     }
-    if (!f.dump_graph.empty() && !f.dump_graph.ends_with(".txt") && !f.dump_graph.ends_with(".dot"))
-        bad("dump-graph", fmt::format("\"{}\" must end in .txt or .dot", f.dump_graph));
+    if (!f.dump_graph.empty() && !f.dump_graph.ends_with(".txt") && !f.dump_graph.ends_with(".dot") &&
+        !f.dump_graph.ends_with(".svg"))
+        bad("dump-graph", fmt::format("\"{}\" must end in .txt, .dot or .svg", f.dump_graph));
+    if (f.dump_graph.ends_with(".svg") && !on_path("dot"))
+        bad("dump-graph", fmt::format("\"{}\": an SVG is drawn by Graphviz's dot, which is not installed (apt-get "
+                                      "install graphviz); a .dot file needs nothing",
+                                      f.dump_graph));
     if (f.json && f.quiet) bad("quiet", "cannot be combined with --json");
     if (f.gradcheck && f.evaluate_only) bad("gradcheck", "cannot be combined with --evaluate-only");
     return true;
@@ -275,7 +290,7 @@ int run(const Flags& f) {
     }
     std::optional<ad::Watch> watch;
     if (!f.watch.empty()) {
-        const std::vector<std::string> names = split_commas(f.watch);
+        const std::vector<std::string> names = split(f.watch, ',');
         for (const std::string& name : names)
             if (!network.graph().find(name))
                 throw LateFlagError(fmt::format(
@@ -311,6 +326,11 @@ int run(const Flags& f) {
         if (!h.epochs.empty()) train_accuracy = h.epochs.back().accuracy.value_or(NAN);
     }
     if (f.profile) ad::dump_profile(network.graph(), network.session().profile(), std::cerr, 25);
+    if (f.profile && !f.dump_graph.empty() && !f.evaluate_only) {  // again, with the times
+        std::vector<ad::Expr> step = network.train_fetches();
+        step.insert(step.end(), network.train_updates().begin(), network.train_updates().end());
+        ad::dump_file(network.graph(), f.dump_graph, step, network.session().profile());
+    }
     const auto e0 = std::chrono::steady_clock::now();
     const ad::Evaluation test = network.evaluate(data.test_images, test_labels, f.batch_size);
     const double eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();

@@ -1,6 +1,8 @@
 // Text and DOT dumps, and traces.
 #include <sys/stat.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -71,14 +73,65 @@ TEST_CASE("dump_dot: Graphviz with distinct node kinds and shapes, optionally pr
     dump_dot(g, pruned, {y});
     const std::string a = all.str(), p = pruned.str();
     CHECK(a.rfind("digraph G {", 0) == 0);
-    CHECK(a.find("shape=invhouse") != std::string::npos);  // placeholder
-    CHECK(a.find("shape=cylinder") != std::string::npos);  // variable
-    CHECK(a.find("shape=note") != std::string::npos);      // constant
+    // Each node drawn as its kind (the legend draws each kind once more).
+    auto line_of = [&](const std::string& start) {
+        const std::size_t at = a.find("\n" + start);
+        return at == std::string::npos ? std::string() : a.substr(at + 1, a.find('\n', at + 1) - at - 1);
+    };
+    CHECK(line_of("0[label=\"x\\n").find("shape=invhouse") != std::string::npos);
+    CHECK(line_of("1[label=\"w\\n").find("shape=cylinder") != std::string::npos);
+    CHECK(line_of("3[label=\"").find("shape=note") != std::string::npos);  // the constant 2
     CHECK(a.find("matmul\\nmatmul\\nf32 (batch, 2)") != std::string::npos);
-    CHECK(a.find("0->2") != std::string::npos);  // x -> matmul
+    // Edges into an op of several inputs say which input they feed.
+    CHECK(a.find("0->2 [label=\"0\", fontsize=8];") != std::string::npos);  // x is matmul's input 0
+    CHECK(a.find("1->2 [label=\"1\", fontsize=8];") != std::string::npos);  // w its input 1
+    CHECK(a.find("0->5 ;") != std::string::npos);                           // exp has one input: no label
+    CHECK(a.find("subgraph cluster_legend {") != std::string::npos);
+    CHECK(a.find("legend_update [label=\"update (writes a variable)\"") != std::string::npos);
     CHECK(a.find(other.name()) != std::string::npos);
     CHECK(p.find(other.name()) == std::string::npos);  // not needed by y
     CHECK(p.find("mul") != std::string::npos);
+}
+
+TEST_CASE("dump_dot: x * x labels both edges; a profiled run colours nodes by time") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 64});
+    const Expr sq = x * x;
+    const Expr big = matmul(sq, g.variable("w", {64, 256}, init::uniform(-1, 1, 1)));
+    const Expr out = sum(big);
+    std::ostringstream plain;
+    dump_dot(g, plain);
+    CHECK(plain.str().find("0->1 [label=\"0,1\", fontsize=8];") != std::string::npos);
+    Session sess(g, {.profile = true});
+    for (int i = 0; i < 3; ++i) (void)sess.run({out}, {{x, Tensor::full({256, 64}, 0.5)}});
+    std::ostringstream heat;
+    dump_dot(g, heat, {out}, sess.profile());
+    const std::string h = heat.str();
+    CHECK(h.find(" ms in 3 calls") != std::string::npos);
+    CHECK(h.find("fillcolor=\"#ff0000\"") != std::string::npos);  // the slowest node: full red
+    CHECK(h.find("legend_heat") != std::string::npos);
+    CHECK(plain.str().find("legend_heat") == std::string::npos);
+}
+
+TEST_CASE("dump_file: .svg through Graphviz's dot, or an error saying how to get it") {
+    TempDir dir;
+    Graph g;
+    const Expr y = relu(g.placeholder("x", {batch, 3}));
+    const std::string svg = dir / "g.svg";
+    const std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+    setenv("PATH", (dir / "nowhere").c_str(), 1);
+    CHECK_ERROR(dump_file(g, svg, {y}), "g.svg", "Graphviz's dot, which is not installed", "apt-get install graphviz");
+    setenv("PATH", path.c_str(), 1);
+    CHECK(!std::filesystem::exists(svg));
+    if (std::system("command -v dot >/dev/null") == 0) {  // CI installs it (scripts/test)
+        dump_file(g, svg, {y});
+        std::ifstream in(svg);
+        const std::string text(std::istreambuf_iterator<char>(in), {});
+        CHECK(text.find("<svg") != std::string::npos);
+        CHECK(text.find("relu") != std::string::npos);
+    } else {
+        MESSAGE("Graphviz's dot is not installed: the SVG itself was not checked");
+    }
 }
 
 TEST_CASE("dump_file: text or DOT by the name, written at once, only over a regular file") {

@@ -21,18 +21,24 @@ void dump_text(const Graph& g, std::ostream& out, std::span<const NodeTiming> ti
 // share, and the total over all nodes.
 void dump_profile(const Graph& g, std::span<const NodeTiming> timings, std::ostream& out, std::size_t top = 20);
 
-// Graphviz DOT through boost::write_graphviz: placeholders, variables, constants, ops and
-// gradient ops drawn distinctly, labelled with their shapes. With `fetches`, only the
-// nodes those fetches need are drawn.
-void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetches = {});
+// Graphviz DOT through boost::write_graphviz: placeholders, variables, constants, ops,
+// gradient ops and updates drawn distinctly (a legend shows which is which), labelled
+// with their shapes; an edge into an op of several inputs says which input it feeds.
+// With `fetches`, only the nodes those fetches need are drawn. With timings from a
+// profiled Session, each timed node shows its time and is coloured white to red by it.
+void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetches = {},
+              std::span<const NodeTiming> timings = {});
 
-// Writes dump_dot (a path ending in .dot) or dump_text (any other) to the file at `path`,
-// replacing it at once, as checkpoints are written: a failure leaves it as it was, and
-// only a regular file (or nothing) there is replaced. Errors name the file.
-void dump_file(const Graph& g, const std::string& path, const std::vector<Expr>& fetches = {});
+// Writes dump_dot (a path ending in .dot), that DOT drawn as SVG by Graphviz's `dot` (a
+// path ending in .svg; an Error saying how to install it when it is missing) or
+// dump_text (any other) to the file at `path`, replacing it at once, as checkpoints are
+// written: a failure leaves it as it was, and only a regular file (or nothing) there is
+// replaced. Errors name the file.
+void dump_file(const Graph& g, const std::string& path, const std::vector<Expr>& fetches = {},
+               std::span<const NodeTiming> timings = {});
 
 // The events of a traced Session (Session::trace) as Chrome trace-event JSON, loadable in
-// Perfetto (ui.perfetto.dev) or chrome://tracing: one row per thread, one slice per node
+// Perfetto or chrome://tracing: one row per thread, one slice per node
 // named after it, with its op, id, run and shape as arguments. Written like dump_file.
 std::string trace_json(const Graph& g, std::span<const TraceEvent> events);
 void write_trace(const Graph& g, std::span<const TraceEvent> events, const std::string& path);
