@@ -61,8 +61,12 @@ std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::op
     std::vector<std::uint8_t> from_wrt(top + 1, 0), to_y(top + 1, 0);
     for (const Expr& w : wrt)
         if (w.id() <= top) from_wrt[w.id()] = 1;
-    for (NodeId n = 0; n <= top; ++n)
-        for (NodeId in : g.node(n).inputs) from_wrt[n] |= from_wrt[in];
+    // A gradient can reach n from a wrt only through ops that pass one, into a float value.
+    for (NodeId n = 0; n <= top; ++n) {
+        const Node& node = g.node(n);
+        if (node.kind != NodeKind::op || !node.op->differentiable() || !is_floating(node.type.dtype)) continue;
+        for (NodeId in : node.inputs) from_wrt[n] |= from_wrt[in];
+    }
     to_y[top] = 1;
     for (NodeId n = top + 1; n-- > 0;)
         if (to_y[n])

@@ -116,15 +116,17 @@ void Sequential::build(const Optimizer& optimizer, const Loss& loss, const std::
         if (!(per_sample.shape() == Shape{batch}))
             throw Error(fmt::format("loss \"{}\" gives values of shape {}; one per sample, (batch,), is needed",
                                     loss.name, per_sample.shape()));
-        c->loss_mean = mean(per_sample);
+        // The mean as the sum over the sample count, so one sum serves both (what mean()
+        // builds for a batch dim, without a second sum node).
         c->loss_sum = sum(per_sample);
+        c->loss_mean = c->loss_sum / element_count(per_sample);
     }
     for (Metric m : metrics) {
         if (m != Metric::accuracy || c->correct_sum) continue;  // accuracy, once
         auto scope = g.scope("accuracy");
         const Expr correct = correct_predictions(h, c->y);
-        c->accuracy_mean = mean(correct);
         c->correct_sum = sum(correct);
+        c->accuracy_mean = *c->correct_sum / element_count(correct);
     }
     std::vector<Expr> weights;
     for (const auto& l : layers_)

@@ -155,6 +155,27 @@ TEST_CASE("gradients: the 784-512-10 MLP passes the gradient and Hessian-vector 
     CHECK(second.ok());
 }
 
+TEST_CASE("gradients: none is built into a count or through stop_gradient, which pass none") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 3});
+    const Expr w = g.variable("w", Tensor::from({1.f, 2.f, 3.f}));
+    const Expr s = sum(x * w);
+    const Expr d = s / element_count(x);  // mean over a batch dim: the count needs no gradient
+    const Expr y = d + sum(stop_gradient(w) * w);
+    const std::size_t before = g.size();
+    (void)gradients(y, {w});
+    std::size_t of_div = 0, of_count_or_stop = 0;
+    for (NodeId n = before; n < g.size(); ++n) {
+        const Node& node = g.node(n);
+        REQUIRE(node.gradient_of);
+        if (node.gradient_of->forward == d.id()) ++of_div;
+        const std::string_view op = g.node(node.gradient_of->forward).op_name();
+        if (op == "element_count" || op == "stop_gradient") ++of_count_or_stop;
+    }
+    CHECK(of_div == 1);  // dy / count, for the sum; nothing for the count (it was 4 nodes)
+    CHECK(of_count_or_stop == 0);
+}
+
 TEST_CASE("check_gradients: reports errors per variable and catches a wrong gradient") {
     Graph g;
     const Expr x = g.placeholder("x", {2, 3}, DType::f64);

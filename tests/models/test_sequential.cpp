@@ -127,6 +127,27 @@ TEST_CASE("Sequential: check_numerics stops fit at the first non-finite node, na
     }
 }
 
+TEST_CASE("Sequential: the training graph has one sum per statistic and no gradient of a count") {
+    auto m = model();
+    std::ostringstream text;
+    dump_text(m->graph(), text);
+    const std::string t = text.str();
+    INFO(t);
+    CHECK(t.find("loss/sum = sum") != std::string::npos);
+    CHECK(t.find("accuracy/sum = sum") != std::string::npos);
+    CHECK(t.find("sum_1") == std::string::npos);  // the mean and the sum share one node
+    CHECK(t.find("by the element_count rule") == std::string::npos);
+    CHECK(t.find("grad/loss/div/neg") == std::string::npos);  // d loss / d count: not built
+    // Two builds of one model dump the same, text and DOT: dumps diff cleanly.
+    auto again = model();
+    std::ostringstream text2, dot1, dot2;
+    dump_text(again->graph(), text2);
+    dump_dot(m->graph(), dot1);
+    dump_dot(again->graph(), dot2);
+    CHECK(text2.str() == t);
+    CHECK(dot1.str() == dot2.str());
+}
+
 TEST_CASE("Sequential: Watch prints statistics of forward, variable and gradient nodes, and changes nothing") {
     Toy data;  // 300 samples, batch 32: 10 steps an epoch
     auto plain = model();

@@ -94,6 +94,9 @@ public:
     // broadcast), so y may share storage with such an input: the plan then lets an
     // assign's value be computed straight into its variable.
     virtual bool elementwise() const { return false; }
+    // False if no gradient ever flows from y to an input (element_count, stop_gradient):
+    // gradients() then builds no gradient of y at all.
+    virtual bool differentiable() const { return true; }
 };
 
 }  // namespace adjoint

@@ -20,6 +20,7 @@ struct Cast {
 // y = x; gradients do not flow back through it.
 struct StopGradient : NoAttrs {
     static constexpr std::string_view name = "stop_gradient";
+    static constexpr bool differentiable = false;
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;

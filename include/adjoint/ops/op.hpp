@@ -61,6 +61,10 @@ public:
         if constexpr (requires { T::elementwise; }) return T::elementwise;
         else return false;
     }
+    bool differentiable() const override {
+        if constexpr (requires { T::differentiable; }) return T::differentiable;
+        else return true;
+    }
     const T& op() const { return op_; }
 
 private:

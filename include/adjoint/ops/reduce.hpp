@@ -34,6 +34,7 @@ struct Max {
 // A scalar of x's dtype: the product of x's dims over `axes` (all if empty).
 struct ElementCount {
     static constexpr std::string_view name = "element_count";
+    static constexpr bool differentiable = false;  // a count: constant in its input's values
     std::vector<int> axes;
     std::string attrs() const;
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
