@@ -129,11 +129,15 @@ Setup prepare(const char* who, const Expr& output, const std::vector<Expr>& wrt,
         for (NodeId n = 0; n < s.r.copy.size(); ++n)
             if (s.r.copy[n] && output.graph().node(n).kind == NodeKind::variable)
                 s.variables.push_back({*s.r.copy[n], value(options.values_from->value(output.graph().expr(n)))});
+    if (!s.r.why_not_widened.empty())
+        throw Error(
+            fmt::format("{}: the graph cannot be checked in f64: {} (GradCheckOptions::widen = false checks it "
+                        "in its own dtype, with looser tolerances)",
+                        who, s.r.why_not_widened));
     s.tol = tolerances(options, s.output.dtype());
     s.dtype = dtype_name(s.output.dtype());
     if (s.r.widened && output.dtype() != s.output.dtype())
         s.dtype += fmt::format(" (the graph is {})", dtype_name(output.dtype()));
-    if (!s.r.why_not_widened.empty()) s.dtype += fmt::format(" (not widened to f64: {})", s.r.why_not_widened);
     return s;
 }
 
@@ -144,7 +148,7 @@ void compare(GradCheckEntry& e, std::int64_t index, std::int64_t output_index, d
     const double err = std::abs(symbolic - numeric), allowed = tol.atol + tol.rtol * std::abs(numeric);
     e.max_abs_error = std::max(e.max_abs_error, err);
     e.max_rel_error = std::max(e.max_rel_error, err / std::max(std::abs(numeric), 1e-12));
-    const double ratio = std::isnan(err) ? INFINITY : err / allowed;
+    const double ratio = std::isnan(err) ? INFINITY : err == 0 ? 0 : err / allowed;  // (0 / 0: a perfect entry)
     if (e.checked == 0 || ratio > e.worst_ratio) {
         e.worst_ratio = ratio;
         e.worst_index = index;
@@ -191,22 +195,23 @@ std::string GradCheckReport::str() const {
     return s;
 }
 
-GradCheckReport check_gradients(const Expr& output_in, const std::vector<Expr>& wrt_in, const Feeds& feeds,
+GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt, const Feeds& feeds,
                                 GradCheckOptions options) {
-    if (const auto merged = one_by_one(check_gradients, output_in, wrt_in, feeds, options)) return *merged;
-    const Setup setup = prepare("check_gradients", output_in, wrt_in, feeds, options);
-    const Expr& output = setup.output;
-    const std::vector<Expr>& wrt = setup.wrt;
+    if (const auto merged = one_by_one(check_gradients, output, wrt, feeds, options)) return *merged;
+    const Setup setup = prepare("check_gradients", output, wrt, feeds, options);
+    const std::vector<Expr>& wrt_in = wrt;  // the user's, for the names
+    const Expr& out = setup.output;         // the copy's
+    const std::vector<Expr>& xs = setup.wrt;
     const Tolerances& tol = setup.tol;
     Graph g = setup.r.g;
     // dy enters as a placeholder, so one graph serves every row of the Jacobian.
-    const Expr seed = g.placeholder("check_gradients/dy", output.shape(), output.dtype());
-    const std::vector<Expr> vjp = gradients(output, wrt, seed);
+    const Expr seed = g.placeholder("check_gradients/dy", out.shape(), out.dtype());
+    const std::vector<Expr> vjp = gradients(out, xs, seed);
 
     Session sess(g, {.threads = options.threads});
     for (const Feed& v : setup.variables) sess.set_value(v.node, v.value);
     Evaluator ev{sess, setup.feeds};
-    const Tensor y0 = ev.run({output})[0];
+    const Tensor y0 = ev.run({out})[0];
     std::mt19937_64 rng(options.seed);
     const std::vector<std::int64_t> rows = sample(y0.numel(), options.max_samples, rng);
 
@@ -228,37 +233,38 @@ GradCheckReport check_gradients(const Expr& output_in, const std::vector<Expr>& 
     }
 
     // Numeric: column i from (y(x + eps e_i) - y(x - eps e_i)) / 2 eps.
-    for (std::size_t k = 0; k < wrt.size(); ++k) {
+    for (std::size_t k = 0; k < xs.size(); ++k) {
         GradCheckEntry entry{wrt_in[k].name()};
-        const Tensor x0 = ev.current(wrt[k]);
+        const Tensor x0 = ev.current(xs[k]);
         for (std::int64_t i : sample(x0.numel(), options.max_samples, rng)) {
             Tensor x = x0.clone();
             add_to(x, i, tol.eps);
-            ev.set(wrt[k], x);
-            const Tensor plus = ev.run({output})[0];
+            ev.set(xs[k], x);
+            const Tensor plus = ev.run({out})[0];
             add_to(x, i, -2 * tol.eps);
-            ev.set(wrt[k], x);
-            const Tensor minus = ev.run({output})[0];
+            ev.set(xs[k], x);
+            const Tensor minus = ev.run({out})[0];
             for (std::size_t r = 0; r < rows.size(); ++r) {
                 const double numeric = (plus.as_double(rows[r]) - minus.as_double(rows[r])) / (2 * tol.eps);
                 compare(entry, i, rows[r], sym[r][k].as_double(i), numeric, tol);
             }
         }
-        ev.set(wrt[k], x0);
+        ev.set(xs[k], x0);
         report.entries.push_back(entry);
     }
     return report;
 }
 
-GradCheckReport check_hessian_vector(const Expr& output_in, const std::vector<Expr>& wrt_in, const Feeds& feeds,
+GradCheckReport check_hessian_vector(const Expr& output, const std::vector<Expr>& wrt, const Feeds& feeds,
                                      GradCheckOptions options) {
-    if (const auto merged = one_by_one(check_hessian_vector, output_in, wrt_in, feeds, options)) return *merged;
-    const Setup setup = prepare("check_hessian_vector", output_in, wrt_in, feeds, options);
-    const Expr& output = setup.output;
-    const std::vector<Expr>& wrt = setup.wrt;
+    if (const auto merged = one_by_one(check_hessian_vector, output, wrt, feeds, options)) return *merged;
+    const Setup setup = prepare("check_hessian_vector", output, wrt, feeds, options);
+    const std::vector<Expr>& wrt_in = wrt;  // the user's, for the names
+    const Expr& out = setup.output;         // the copy's
+    const std::vector<Expr>& xs = setup.wrt;
     const Tolerances& tol = setup.tol;
     Graph g = setup.r.g;
-    const std::vector<Expr> grads = gradients(output, wrt);
+    const std::vector<Expr> grads = gradients(out, xs);
     std::mt19937_64 rng(options.seed);
     std::uniform_real_distribution<double> unit(-1, 1);
     Session sess(g, {.threads = options.threads});
@@ -267,24 +273,24 @@ GradCheckReport check_hessian_vector(const Expr& output_in, const std::vector<Ex
 
     GradCheckReport report;
     report.dtype = setup.dtype;
-    for (std::size_t k = 0; k < wrt.size(); ++k) {
-        const Tensor x0 = ev.current(wrt[k]);
+    for (std::size_t k = 0; k < xs.size(); ++k) {
+        const Tensor x0 = ev.current(xs[k]);
         // A random direction v, and H v built as the gradient of <grad, v>.
         Tensor v = Tensor::zeros(x0.shape(), x0.dtype());
         for (std::int64_t i = 0; i < v.numel(); ++i) add_to(v, i, unit(rng));
         const Expr v_node = g.constant(v);
-        const Expr hv = gradients(sum(grads[k] * v_node), {wrt[k]})[0];
+        const Expr hv = gradients(sum(grads[k] * v_node), {xs[k]})[0];
         const std::vector<Tensor> first = ev.run({hv});
         report.deterministic = report.deterministic && same_bits(ev.run({hv})[0], first[0]);
         // (grad(x + eps v) - grad(x - eps v)) / 2 eps
         auto moved = [&](double step) {
             Tensor x = x0.clone();
             for (std::int64_t i = 0; i < x.numel(); ++i) add_to(x, i, step * v.as_double(i));
-            ev.set(wrt[k], x);
+            ev.set(xs[k], x);
             return ev.run({grads[k]})[0];
         };
         const Tensor plus = moved(tol.eps), minus = moved(-tol.eps);
-        ev.set(wrt[k], x0);
+        ev.set(xs[k], x0);
         GradCheckEntry entry{wrt_in[k].name()};
         for (std::int64_t i : sample(x0.numel(), options.max_samples, rng))
             compare(entry, i, i, first[0].as_double(i), (plus.as_double(i) - minus.as_double(i)) / (2 * tol.eps), tol);

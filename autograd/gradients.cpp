@@ -29,7 +29,7 @@ Expr unbroadcast(const Expr& g, const Shape& to) {
 // A node of zeros shaped like `x`: a constant, or a broadcast scalar if x has a batch dim.
 Expr zeros_like(const Expr& x, SourceLocation loc) {
     Graph g = x.graph();
-    auto scope = g.gradient_scope(x.id(), "zeros");
+    auto scope = g.gradient_scope(x.id(), "zeros", loc);
     if (!x.shape().has_batch()) return g.constant(Tensor::zeros(x.shape(), x.dtype()), loc);
     return broadcast_to(g.constant(Tensor::zeros(Shape{}, x.dtype()), loc), x.shape(), loc);
 }

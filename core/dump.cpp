@@ -202,7 +202,11 @@ std::string render_svg(const std::string& dot, const std::string& path) {
                             "graphviz), or write a .dot file",
                             path, err == ENOENT ? "is not installed" : std::strerror(err)));
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        pid_t waited = 0;
+        while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
+        if (waited < 0)
+            throw Error(
+                fmt::format("dump_file: \"{}\": cannot wait for Graphviz's dot: {}", path, std::strerror(errno)));
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
             throw Error(fmt::format("dump_file: \"{}\": Graphviz's dot failed (status {})", path, status));
         std::string svg(read_file(out, "dump_file").view());

@@ -131,7 +131,8 @@ void execute(const Graph& g, Plan& plan, tbb::task_arena& arena, std::vector<Ten
         if (run.failed || non_finite())
             for (const Plan::Snapshot& s : plan.snapshots) plan.values[s.value].copy_from(s.copy);
     });
-    if (run.failed) throw Error(run.error);
+    // Both a kernel's failure and a non-finite value: the earlier step's, in plan order.
+    if (run.failed && (!non_finite() || run.error_step < run.non_finite_step)) throw Error(run.error);
     if (non_finite()) throw Error(run.non_finite);
 }
 

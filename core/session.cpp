@@ -224,7 +224,7 @@ void Session::reset_profile() {
 
 void Session::trace(bool on) {
     std::lock_guard lock(impl().mutex);
-    if (on && !impl().execute.trace) {
+    if (on) {
         impl().trace_events.clear();
         impl().traced_runs = 0;
         impl().trace_begin = std::chrono::steady_clock::now();

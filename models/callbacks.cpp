@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <adjoint/core/dump.hpp>
 #include <adjoint/core/error.hpp>
 #include <adjoint/core/numerics.hpp>
 #include <adjoint/models/sequential.hpp>
@@ -46,10 +47,10 @@ std::optional<std::string> Watch::on_batch_end(const BatchLogs& logs) {
         const TensorStats s = tensor_stats(t);
         if (json_)
             *out_ << fmt::format(
-                R"({{"watch": "{}", "step": {}, "min": {}, "max": {}, "mean": {}, "l2": {}, "nan": {}, "pos_inf": {}, "neg_inf": {}}})"
+                R"({{"watch": {}, "step": {}, "min": {}, "max": {}, "mean": {}, "l2": {}, "nan": {}, "pos_inf": {}, "neg_inf": {}}})"
                 "\n",
-                nodes_[i].name(), logs.step, number(s.min), number(s.max), number(s.mean), number(s.l2), s.nan,
-                s.pos_inf, s.neg_inf);
+                json_string(nodes_[i].name()), logs.step, number(s.min), number(s.max), number(s.mean), number(s.l2),
+                s.nan, s.pos_inf, s.neg_inf);
         else
             *out_ << fmt::format("watch step {} \"{}\" {} {}: {}\n", logs.step, nodes_[i].name(), dtype_name(t.dtype()),
                                  t.shape(), to_string(s));

@@ -78,6 +78,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
     std::vector<Tensor> out;  // reused: a step allocates nothing (tests/alloc)
     History history;
     std::int64_t step = 0;
+    std::vector<std::size_t> extra_count(options.callbacks.size());  // per callback, this step's fetches
     for (int epoch = 1; epoch <= options.epochs && history.stopped_because.empty(); ++epoch) {
         for (Callback* cb : options.callbacks) cb->on_epoch_begin(epoch, options.epochs, batches.batch_count());
         const std::vector<std::int64_t> order =
@@ -93,14 +94,17 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
             feeds[0].value = bx;
             feeds[1].value = by;
             ++step;
-            // Callbacks' extra fetches for this step, after the training fetches.
+            // Callbacks' extra fetches for this step, after the training fetches (asked once:
+            // extra_count[i] is how many callback i got).
             const std::vector<Expr>* step_fetches = &fetches;
             std::vector<Expr> with_extra;
-            for (Callback* cb : options.callbacks)
-                if (const std::span<const Expr> more = cb->fetches(step); !more.empty()) {
-                    if (with_extra.empty()) with_extra = fetches;
-                    with_extra.insert(with_extra.end(), more.begin(), more.end());
-                }
+            for (std::size_t i = 0; i < options.callbacks.size(); ++i) {
+                const std::span<const Expr> more = options.callbacks[i]->fetches(step);
+                extra_count[i] = more.size();
+                if (more.empty()) continue;
+                if (with_extra.empty()) with_extra = fetches;
+                with_extra.insert(with_extra.end(), more.begin(), more.end());
+            }
             if (!with_extra.empty()) step_fetches = &with_extra;
             try {
                 c.session->run(*step_fetches, feeds, c.updates, out, loc);
@@ -122,11 +126,10 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
                            .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
                            .fetched = {}};
             std::size_t next = fetches.size();
-            for (Callback* cb : options.callbacks) {
-                const std::size_t wanted = with_extra.empty() ? 0 : cb->fetches(step).size();
-                logs.fetched = std::span<const Tensor>(out).subspan(next, wanted);
-                next += wanted;
-                if (auto why = cb->on_batch_end(logs); why && history.stopped_because.empty())
+            for (std::size_t i = 0; i < options.callbacks.size(); ++i) {
+                logs.fetched = std::span<const Tensor>(out).subspan(next, extra_count[i]);
+                next += extra_count[i];
+                if (auto why = options.callbacks[i]->on_batch_end(logs); why && history.stopped_because.empty())
                     history.stopped_because = *why;
             }
         }

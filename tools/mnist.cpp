@@ -57,12 +57,16 @@ public:
     void finish() {
         if (written_) return;
         model_.session().trace(false);
-        try {
-            ad::write_trace(model_.graph(), model_.session().trace_events(), path_);
-        } catch (const ad::Error& e) {
-            throw ad::Error(fmt::format("--trace: {}", e.what()));
-        }
         written_ = true;
+        // A trace that cannot be written does not stop training: a warning.
+        try {
+            const std::vector<ad::TraceEvent> events = model_.session().trace_events();
+            if (events.empty())
+                fmt::print(stderr, "mnist: warning: --trace: training ended before step 2; the trace is empty\n");
+            ad::write_trace(model_.graph(), events, path_);
+        } catch (const ad::Error& e) {
+            fmt::print(stderr, "mnist: warning: --trace: {}\n", e.what());
+        }
     }
 
 private:
@@ -240,7 +244,13 @@ bool parse(int argc, char** argv, Flags& f) {
                                       "install graphviz); a .dot file needs nothing",
                                       f.dump_graph));
     if (f.json && f.quiet) bad("quiet", "cannot be combined with --json");
-    if (f.gradcheck && f.evaluate_only) bad("gradcheck", "cannot be combined with --evaluate-only");
+    if (f.gradcheck)
+        for (const char* other : {"evaluate-only", "save", "watch", "trace", "json"})
+            if (vm.count(other) && !vm[other].defaulted())
+                bad("gradcheck", fmt::format("checks instead of training: it cannot be combined with --{}", other));
+    if (f.evaluate_only)
+        for (const char* other : {"watch", "trace"})
+            if (vm.count(other)) bad(other, "watches training: it cannot be combined with --evaluate-only");
     return true;
 }
 
@@ -256,8 +266,8 @@ int gradcheck(ad::Sequential& network, const ad::Mnist& data, const ad::Tensor& 
     options.values_from = &network.session();
     const ad::GradCheckReport report = ad::check_gradients(network.loss(), network.trainable_weights(),
                                                            {{network.input(), x}, {network.targets(), y}}, options);
-    fmt::print("gradient check of \"{}\" on 8 training samples, 40 entries per variable:\n{}", network.loss().name(),
-               report.str());
+    fmt::print("gradient check of \"{}\" on 8 training samples, up to 40 entries per variable:\n{}",
+               network.loss().name(), report.str());
     fmt::print("{}\n", report.ok() ? "gradcheck: ok" : "gradcheck: FAILED");
     return report.ok() ? 0 : 1;
 }
@@ -326,15 +336,22 @@ int run(const Flags& f) {
         if (!h.epochs.empty()) train_accuracy = h.epochs.back().accuracy.value_or(NAN);
     }
     if (f.profile) ad::dump_profile(network.graph(), network.session().profile(), std::cerr, 25);
-    if (f.profile && !f.dump_graph.empty() && !f.evaluate_only) {  // again, with the times
-        std::vector<ad::Expr> step = network.train_fetches();
-        step.insert(step.end(), network.train_updates().begin(), network.train_updates().end());
-        ad::dump_file(network.graph(), f.dump_graph, step, network.session().profile());
-    }
+
     const auto e0 = std::chrono::steady_clock::now();
     const ad::Evaluation test = network.evaluate(data.test_images, test_labels, f.batch_size);
     const double eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
     if (!f.save.empty()) network.save_weights(f.save);
+    // The dump again, with the times: after the save, and a failure only warns (the
+    // weights are saved; the dump of the start-up is still there).
+    if (f.profile && !f.dump_graph.empty() && !f.evaluate_only) {
+        std::vector<ad::Expr> step = network.train_fetches();
+        step.insert(step.end(), network.train_updates().begin(), network.train_updates().end());
+        try {
+            ad::dump_file(network.graph(), f.dump_graph, step, network.session().profile());
+        } catch (const ad::Error& e) {
+            fmt::print(stderr, "mnist: warning: --dump-graph with the times: {}\n", e.what());
+        }
+    }
     // JSON has no NaN or infinity: what is not a finite number is null.
     auto json = [](double v) { return std::isfinite(v) ? fmt::format("{:.6f}", v) : std::string("null"); };
     if (f.json)
@@ -360,6 +377,7 @@ int main(int argc, char** argv) {
         return run(flags);
     } catch (const LateFlagError& e) {
         fmt::print(stderr, "mnist: {}\nTry 'mnist --help'.\n", e.what());
+        if (flags.json) fmt::print("{{\"error\": {}}}\n", ad::json_string(e.what()));
         return 2;
     } catch (const std::exception& e) {
         fmt::print(stderr, "mnist: {}\n", e.what());

@@ -118,10 +118,15 @@ TEST_CASE("dump_file: .svg through Graphviz's dot, or an error saying how to get
     Graph g;
     const Expr y = relu(g.placeholder("x", {batch, 3}));
     const std::string svg = dir / "g.svg";
-    const std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
-    setenv("PATH", (dir / "nowhere").c_str(), 1);
-    CHECK_ERROR(dump_file(g, svg, {y}), "g.svg", "Graphviz's dot, which is not installed", "apt-get install graphviz");
-    setenv("PATH", path.c_str(), 1);
+    {
+        struct PathFor {  // PATH set to `to` while it lives
+            std::string old = std::getenv("PATH") ? std::getenv("PATH") : "";
+            explicit PathFor(const std::string& to) { setenv("PATH", to.c_str(), 1); }
+            ~PathFor() { setenv("PATH", old.c_str(), 1); }
+        } nowhere(dir / "nowhere");
+        CHECK_ERROR(dump_file(g, svg, {y}), "g.svg", "Graphviz's dot, which is not installed",
+                    "apt-get install graphviz");
+    }
     CHECK(!std::filesystem::exists(svg));
     if (std::system("command -v dot >/dev/null") == 0) {  // CI installs it (scripts/test)
         dump_file(g, svg, {y});

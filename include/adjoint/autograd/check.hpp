@@ -17,8 +17,8 @@ namespace adjoint {
 struct GradCheckOptions {
     // Evaluate a float32 graph in float64: the check runs on a copy of the graph whose f32
     // placeholders, variables, constants, casts and one_hots are f64 (the feeds widened
-    // to match). If an op of the graph refuses that, the check runs in f32 and the
-    // report's `dtype` says why.
+    // to match). If an op of the graph refuses that, the check throws an Error saying
+    // why; with widen = false it runs in the graph's own dtype and tolerances.
     bool widen = true;
     // Step and tolerances; unset = by the dtype the check evaluates in: f64 eps 1e-6,
     // atol 1e-5, rtol 1e-3 (PyTorch gradcheck's); f32 eps 1e-3, atol 1e-2, rtol 1e-2

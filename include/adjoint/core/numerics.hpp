@@ -3,6 +3,7 @@
 // `mnist --watch` prints them for chosen nodes.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>

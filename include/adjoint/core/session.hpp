@@ -88,8 +88,9 @@ public:
     void reset_profile();
 
     // Tracing: while on, every kernel's start, duration and thread is recorded (two clock
-    // reads per step). trace(true) starts a new trace; trace(false) stops it, keeping
-    // the events, which trace_events() returns (write_trace writes them for Perfetto).
+    // reads per step). trace(true) starts a new trace (also when one is on: its events
+    // are dropped); trace(false) stops it, keeping the events, which trace_events()
+    // returns (write_trace writes them for Perfetto).
     void trace(bool on);
     std::vector<TraceEvent> trace_events() const;
 
