@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -96,9 +97,9 @@ std::vector<std::string> split(const std::string& text, char separator) {
 // Whether an executable `name` is in a folder of $PATH.
 bool on_path(const std::string& name) {
     const char* path = std::getenv("PATH");
-    for (const std::string& dir : split(path ? path : "", ':'))
-        if (access((std::filesystem::path(dir) / name).c_str(), X_OK) == 0) return true;
-    return false;
+    return std::ranges::any_of(split(path ? path : "", ':'), [&](const std::string& dir) {
+        return access((std::filesystem::path(dir) / name).c_str(), X_OK) == 0;
+    });
 }
 
 // Whether a file can be created in `dir` (tried for real: permissions, read-only or
