@@ -199,8 +199,7 @@ GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt
                                 GradCheckOptions options) {
     if (const auto merged = one_by_one(check_gradients, output, wrt, feeds, options)) return *merged;
     const Setup setup = prepare("check_gradients", output, wrt, feeds, options);
-    const std::vector<Expr>& wrt_in = wrt;  // the user's, for the names
-    const Expr& out = setup.output;         // the copy's
+    const Expr& out = setup.output;  // the copy's (wrt, output: the user's, for the names)
     const std::vector<Expr>& xs = setup.wrt;
     const Tolerances& tol = setup.tol;
     Graph g = setup.r.g;
@@ -234,7 +233,7 @@ GradCheckReport check_gradients(const Expr& output, const std::vector<Expr>& wrt
 
     // Numeric: column i from (y(x + eps e_i) - y(x - eps e_i)) / 2 eps.
     for (std::size_t k = 0; k < xs.size(); ++k) {
-        GradCheckEntry entry{wrt_in[k].name()};
+        GradCheckEntry entry{wrt[k].name()};
         const Tensor x0 = ev.current(xs[k]);
         for (std::int64_t i : sample(x0.numel(), options.max_samples, rng)) {
             Tensor x = x0.clone();
@@ -259,8 +258,7 @@ GradCheckReport check_hessian_vector(const Expr& output, const std::vector<Expr>
                                      GradCheckOptions options) {
     if (const auto merged = one_by_one(check_hessian_vector, output, wrt, feeds, options)) return *merged;
     const Setup setup = prepare("check_hessian_vector", output, wrt, feeds, options);
-    const std::vector<Expr>& wrt_in = wrt;  // the user's, for the names
-    const Expr& out = setup.output;         // the copy's
+    const Expr& out = setup.output;  // the copy's (wrt, output: the user's, for the names)
     const std::vector<Expr>& xs = setup.wrt;
     const Tolerances& tol = setup.tol;
     Graph g = setup.r.g;
@@ -291,7 +289,7 @@ GradCheckReport check_hessian_vector(const Expr& output, const std::vector<Expr>
         };
         const Tensor plus = moved(tol.eps), minus = moved(-tol.eps);
         ev.set(xs[k], x0);
-        GradCheckEntry entry{wrt_in[k].name()};
+        GradCheckEntry entry{wrt[k].name()};
         for (std::int64_t i : sample(x0.numel(), options.max_samples, rng))
             compare(entry, i, i, first[0].as_double(i), (plus.as_double(i) - minus.as_double(i)) / (2 * tol.eps), tol);
         report.entries.push_back(entry);

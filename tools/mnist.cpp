@@ -255,6 +255,13 @@ bool parse(int argc, char** argv, Flags& f) {
     return true;
 }
 
+// What --dump-graph draws: the nodes of a training step (its fetches and the updates).
+std::vector<ad::Expr> training_step(const ad::Sequential& network) {
+    std::vector<ad::Expr> step = network.train_fetches();
+    step.insert(step.end(), network.train_updates().begin(), network.train_updates().end());
+    return step;
+}
+
 // --gradcheck: the symbolic gradient of the loss on the first 8 training samples against
 // central differences, for every weight (40 entries each), in f64; exit 1 if one fails.
 int gradcheck(ad::Sequential& network, const ad::Mnist& data, const ad::Tensor& train_labels) {
@@ -291,10 +298,8 @@ int run(const Flags& f) {
     if (!f.load.empty()) network.load_weights(f.load);
     // Written once the run cannot fail for its flags (a bad --load leaves the old dump).
     if (!f.dump_graph.empty()) {
-        std::vector<ad::Expr> step = network.train_fetches();
-        step.insert(step.end(), network.train_updates().begin(), network.train_updates().end());
         try {
-            ad::dump_file(network.graph(), f.dump_graph, step);
+            ad::dump_file(network.graph(), f.dump_graph, training_step(network));
         } catch (const ad::Error& e) {
             throw ad::Error(fmt::format("--dump-graph: {}", e.what()));
         }
@@ -345,10 +350,8 @@ int run(const Flags& f) {
     // The dump again, with the times: after the save, and a failure only warns (the
     // weights are saved; the dump of the start-up is still there).
     if (f.profile && !f.dump_graph.empty() && !f.evaluate_only) {
-        std::vector<ad::Expr> step = network.train_fetches();
-        step.insert(step.end(), network.train_updates().begin(), network.train_updates().end());
         try {
-            ad::dump_file(network.graph(), f.dump_graph, step, network.session().profile());
+            ad::dump_file(network.graph(), f.dump_graph, training_step(network), network.session().profile());
         } catch (const ad::Error& e) {
             fmt::print(stderr, "mnist: warning: --dump-graph with the times: {}\n", e.what());
         }
