@@ -68,9 +68,10 @@ void Graph::check_owns(const Expr& e, std::string_view what) const {
 }
 
 // Picks a free name: "x", then "x_1", "x_2", ... within the current scope.
-static std::string unique_name(detail::GraphData& impl, std::string_view base) {
+static std::string unique_name(detail::GraphData& impl, std::string_view base, bool scoped) {
     std::string prefix;
-    for (const auto& f : impl.frames) prefix += f.prefix;
+    if (scoped)
+        for (const auto& f : impl.frames) prefix += f.prefix;
     std::string name = prefix + std::string(base);
     int& count = impl.name_count[name];
     std::string candidate = name;
@@ -80,16 +81,17 @@ static std::string unique_name(detail::GraphData& impl, std::string_view base) {
     return candidate;
 }
 
-Expr Graph::append(Node node, std::string_view base_name) {
+Expr Graph::append(Node node, std::string_view base_name, bool scoped) {
     if (base_name.empty()) throw Error(fmt::format("{}: a node name may not be empty", node.op_name()));
     detail::GraphData& d = data();
-    node.name = unique_name(d, base_name);
-    for (auto it = d.frames.rbegin(); it != d.frames.rend(); ++it)
-        if (it->gradient) {
-            node.gradient_of = it->gradient;
-            node.built_at = it->built_at;
-            break;
-        }
+    node.name = unique_name(d, base_name, scoped);
+    if (scoped)
+        for (auto it = d.frames.rbegin(); it != d.frames.rend(); ++it)
+            if (it->gradient) {
+                node.gradient_of = it->gradient;
+                node.built_at = it->built_at;
+                break;
+            }
     const NodeId id = d.nodes.size();
     node.id = id;
     d.nodes.push_back(std::move(node));
@@ -147,33 +149,58 @@ Expr Graph::constant(std::string name, Tensor value, SourceLocation loc) {
     return append(std::move(n), name);
 }
 
-Expr Graph::append_op(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, std::string name,
-                      SourceLocation loc) {
+TypedShape Graph::infer_checked(const OpBase& op, std::span<const Expr> inputs, std::string_view name,
+                                SourceLocation loc) const {
     std::vector<TypedShape> types;
-    std::vector<NodeId> ids;
     for (const Expr& e : inputs) {
-        check_owns(e, fmt::format("{} ({})", op->name(), where(loc)));
+        check_owns(e, fmt::format("{} ({})", op.name(), where(loc)));
         types.push_back(node(e.id()).type);
-        ids.push_back(e.id());
     }
-    Node n;
     try {
-        n.type = op->infer(types, batch);
-        if (!n.type.shape.has_batch()) (void)byte_size(n.type.shape, n.type.dtype);  // fits, or an Error
+        TypedShape t = op.infer(types, batch);
+        if (!t.shape.has_batch()) (void)byte_size(t.shape, t.dtype);  // fits, or an Error
+        return t;
     } catch (const std::exception& ex) {
         std::string shapes;
         for (const auto& t : types)
             shapes += fmt::format("{}{} {}", shapes.empty() ? "" : ", ", t.shape, dtype_name(t.dtype));
-        std::string prefix;
-        for (const auto& f : data().frames) prefix += f.prefix;
-        throw Error(fmt::format("{} \"{}{}\" on {}: {} (built at {})", op->name(), prefix, name, shapes, ex.what(),
-                                where(loc)));
+        throw Error(fmt::format("{} \"{}\" on {}: {} (built at {})", op.name(), name, shapes, ex.what(), where(loc)));
     }
+}
+
+Expr Graph::append_op(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, const std::string& name,
+                      SourceLocation loc) {
+    std::string prefix;
+    for (const auto& f : data().frames) prefix += f.prefix;
+    Node n;
+    n.type = infer_checked(*op, inputs, prefix + name, loc);
     n.kind = NodeKind::op;
     n.op = std::move(op);
-    n.inputs = std::move(ids);
+    for (const Expr& e : inputs) n.inputs.push_back(e.id());
     n.built_at = loc;
     return append(std::move(n), name);
+}
+
+Expr Graph::append_like(const Node& like, std::shared_ptr<const OpBase> op, std::span<const Expr> inputs,
+                        std::optional<Provenance> gradient_of) {
+    if (gradient_of) (void)checked(gradient_of->forward);
+    Node n;
+    n.kind = like.kind;
+    if (like.kind == NodeKind::op) {
+        if (!op) throw Error(fmt::format("append_like \"{}\": an op node needs an op", like.name));
+        n.type = infer_checked(*op, inputs, like.name, like.built_at);
+        n.op = std::move(op);
+        for (const Expr& e : inputs) n.inputs.push_back(e.id());
+    } else {
+        if (!inputs.empty())
+            throw Error(fmt::format("append_like \"{}\": a {} has no inputs", like.name, like.op_name()));
+        n.type = like.type;
+        n.value = like.value;
+        n.init = like.init;
+    }
+    n.built_at = like.built_at;
+    n.gradient_of = std::move(gradient_of);
+    return append(std::move(n), like.name, false);
 }
 
 Graph::Scope::~Scope() { data_->frames.pop_back(); }

@@ -55,6 +55,10 @@ refused threads --threads 70000
 refused watch --watch nope --epochs 1
 refused watch --watch ,
 refused watch-every --watch 'loss/div' --watch-every 0
+touch "$work/a-file"
+refused dump-passes --dump-passes "$work/a-file"
+refused dump-passes --dump-passes "$work/no/such/folder"
+refused dump-passes --dump-passes ""
 status=0
 "$mnist" --data-dir "$data" stray >/dev/null 2>"$work/err" || status=$?
 [ "$status" -eq 2 ] && grep -q 'unexpected argument "stray"' "$work/err" && ok || fail "a stray argument should be refused: $(cat "$work/err")"
@@ -100,6 +104,18 @@ again=$(accuracy_of "$work/eval.json")
 [ "$again" = "$test_acc" ] && ok || fail "evaluating the saved weights gave $again, training gave $test_acc"
 "$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --dump-graph "$work/graph.txt" --quiet >/dev/null
 grep -q 'grad/' "$work/graph.txt" && ok || fail "the text dump lacks gradient nodes"
+
+# --dump-passes: the dumps before and after each pass and their logs. Sequential builds the
+# graph the passes make, so they change nothing (examples/passes shows one they change).
+"$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --dump-passes "$work/passes" >"$work/passes.out"
+for f in 00-input.txt 01-dead-nodes.txt 01-dead-nodes.log 05-fuse.txt 05-fuse.log; do
+    [ -s "$work/passes/$f" ] && ok || fail "--dump-passes did not write $f"
+done
+grep -q '^fuse: 39 -> 39 nodes, 0 changes$' "$work/passes/05-fuse.log" && ok ||
+    fail "the passes changed Sequential's graph: $(cat "$work/passes/"*.log)"
+cmp -s "$work/passes/00-input.txt" "$work/passes/05-fuse.txt" && ok || fail "the graph after the passes differs"
+grep -q 'passes (dead-nodes, fold, simplify, cse, fuse): 39 -> 39 nodes, 0 changes' "$work/passes.out" && ok ||
+    fail "--dump-passes printed no summary: $(cat "$work/passes.out")"
 
 # --trace: Chrome trace-event JSON (checked with Python's json) of 3 steps, each with every
 # node of the step, on the session's threads.

@@ -13,5 +13,20 @@ expect() {
 }
 expect basics $'[[0, 0], [3.5, 3.5]]\n7'
 expect hand_built 'w = 3.0000, b = -2.0000'
-[ "$fail" -eq 0 ] && echo "examples: basics and hand_built print the README's output"
+# passes: the logs part of its output (the README shows the whole).
+logs=$("$build/examples/passes" | sed -n '/^dead-nodes:/,/^$/p')
+want='dead-nodes: 19 -> 19 nodes, 0 changes
+fold: 19 -> 19 nodes, 0 changes
+simplify: 19 -> 19 nodes, 0 changes
+cse: 19 -> 19 nodes, 0 changes
+fuse: 19 -> 13 nodes, 4 changes
+  fused dense/matmul, dense/add into dense/matmul_bias = matmul_bias
+  fused dense/add, dense/relu into dense/matmul_bias = matmul_bias[relu]
+  fused dense_1/matmul, dense_1/add into dense_1/matmul_bias = matmul_bias
+  fused loss/mul, loss/log, loss/sum, loss/neg into loss/softmax_cross_entropy = softmax_cross_entropy'
+if [ "$logs" != "$want" ]; then
+    printf 'examples: passes logged\n%s\ninstead of\n%s\n' "$logs" "$want" >&2
+    fail=1
+fi
+[ "$fail" -eq 0 ] && echo "examples: basics, hand_built and passes print the README's output"
 exit "$fail"

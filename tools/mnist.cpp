@@ -33,7 +33,7 @@ struct Flags {
     int threads = 0;
     std::uint64_t seed = 0;
     std::string data_dir = "data/mnist";
-    std::string save, load, dump_graph, watch, trace;
+    std::string save, load, dump_graph, dump_passes, watch, trace;
     std::int64_t trace_steps = 5;
     std::int64_t watch_every = 100;
     bool evaluate_only = false, json = false, quiet = false, profile = false, check_numerics = false, gradcheck = false;
@@ -163,6 +163,9 @@ bool parse(int argc, char** argv, Flags& f) {
     add("dump-graph", po::value(&f.dump_graph),
         "write the training graph to FILE (.txt, .dot, or .svg through Graphviz); with --profile, again after "
         "training, with each node's time");
+    add("dump-passes", po::value(&f.dump_passes),
+        "run the graph passes over the training graph and write, into folder DIR, its dump before and after each "
+        "pass and their logs");
     add("json", po::bool_switch(&f.json), "one JSON object per epoch and one for the evaluation");
     add("quiet", po::bool_switch(&f.quiet), "print only the final result");
     add("profile", po::bool_switch(&f.profile), "time every kernel and print where the time went");
@@ -214,7 +217,7 @@ bool parse(int argc, char** argv, Flags& f) {
         bad("watch-every", fmt::format("{} is not a step count from 1 to {}", f.watch_every, max_watch_every));
     if (f.trace_steps < 1 || f.trace_steps > max_trace_steps)
         bad("trace-steps", fmt::format("{} is not a step count from 1 to {}", f.trace_steps, max_trace_steps));
-    for (const char* flag : {"save", "load", "dump-graph", "data-dir", "watch", "trace"})
+    for (const char* flag : {"save", "load", "dump-graph", "dump-passes", "data-dir", "watch", "trace"})
         if (vm.count(flag) && vm[flag].as<std::string>().empty()) bad(flag, "the file name is empty");
     if (const std::string kind = kind_of(f.data_dir); kind != "a folder")
         bad("data-dir", fmt::format("\"{}\" is not a directory ({}; scripts/fetch-mnist fetches MNIST into data/mnist)",
@@ -244,6 +247,18 @@ bool parse(int argc, char** argv, Flags& f) {
         bad("dump-graph", fmt::format("\"{}\": an SVG is drawn by Graphviz's dot, which is not installed (apt-get "
                                       "install graphviz); a .dot file needs nothing",
                                       f.dump_graph));
+    if (!f.dump_passes.empty()) {
+        const std::filesystem::path dir(f.dump_passes);
+        const std::string parent = dir.parent_path().empty() ? "." : dir.parent_path().string();
+        if (const std::string kind = kind_of(f.dump_passes); kind != "a folder" && kind != "missing")
+            bad("dump-passes",
+                fmt::format("\"{}\" is not a folder ({})", f.dump_passes, kind.empty() ? "a file" : kind));
+        else if (kind == "missing" && kind_of(parent) != "a folder")
+            bad("dump-passes", fmt::format("the folder \"{}\" does not exist", parent));
+        else if (const std::string why = cannot_create_in(kind == "missing" ? parent : f.dump_passes); !why.empty())
+            bad("dump-passes",
+                fmt::format("cannot create a file in \"{}\": {}", kind == "missing" ? parent : f.dump_passes, why));
+    }
     if (f.json && f.quiet) bad("quiet", "cannot be combined with --json");
     if (f.gradcheck)
         for (const char* other : {"evaluate-only", "save", "watch", "trace", "json"})
@@ -260,6 +275,27 @@ std::vector<ad::Expr> training_step(const ad::Sequential& network) {
     std::vector<ad::Expr> step = network.train_fetches();
     step.insert(step.end(), network.train_updates().begin(), network.train_updates().end());
     return step;
+}
+
+// --dump-passes: the passes over what training and evaluation run. Sequential already
+// builds the fused graph the passes would make, so they should find nothing to change:
+// the summary line says whether they did.
+void dump_passes(const ad::Sequential& network, const Flags& f) {
+    std::vector<ad::Expr> roots = training_step(network);
+    roots.push_back(network.output());
+    ad::passes::Rewritten r;
+    try {
+        r = ad::passes::optimize(network.graph(), roots,
+                                 {.passes = ad::passes::default_passes, .dump_dir = f.dump_passes});
+    } catch (const ad::Error& e) {
+        throw ad::Error(fmt::format("--dump-passes: {}", e.what()));
+    }
+    std::size_t changes = 0;
+    for (const auto& log : r.logs) changes += log.lines.size();
+    if (!f.quiet && !f.json)
+        fmt::print("passes ({}): {} -> {} nodes, {} change{}; dumps and logs in {}\n",
+                   fmt::join(ad::passes::default_passes, ", "), network.graph().size(), r.graph.size(), changes,
+                   changes == 1 ? "" : "s", f.dump_passes);
 }
 
 // --gradcheck: the symbolic gradient of the loss on the first 8 training samples against
@@ -304,6 +340,7 @@ int run(const Flags& f) {
             throw ad::Error(fmt::format("--dump-graph: {}", e.what()));
         }
     }
+    if (!f.dump_passes.empty()) dump_passes(network, f);
     std::optional<ad::Watch> watch;
     if (!f.watch.empty()) {
         const std::vector<std::string> names = split(f.watch, ',');

@@ -31,3 +31,4 @@
 #include <adjoint/models/progress.hpp>
 #include <adjoint/models/sequential.hpp>
 #include <adjoint/ops/all.hpp>
+#include <adjoint/passes/passes.hpp>

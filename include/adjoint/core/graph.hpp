@@ -64,8 +64,16 @@ public:
 
     // Appends a node applying `op` to `inputs` after checking them (ops::make calls this).
     // The node's name is the current scope plus `name`, made unique.
-    Expr append_op(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, std::string name,
+    Expr append_op(std::shared_ptr<const OpBase> op, std::span<const Expr> inputs, const std::string& name,
                    SourceLocation loc);
+
+    // For graph rewrites (passes, copies): appends a node like `like` (kind, value, init,
+    // name, source line) on `inputs`, of this graph, computing `op` (for an op node; its
+    // output type is inferred again), with the provenance given (its forward node is one of
+    // this graph). The name is like's exactly (no scope prefix) when it is free, else made
+    // unique as usual.
+    Expr append_like(const Node& like, std::shared_ptr<const OpBase> op, std::span<const Expr> inputs,
+                     std::optional<Provenance> gradient_of);
 
     std::size_t size() const;
     const Node& node(NodeId id) const;  // valid as long as the graph
@@ -104,7 +112,9 @@ private:
     explicit Graph(std::shared_ptr<detail::GraphData> data) : data_(std::move(data)) {}
     detail::GraphData& data() const;
     NodeId checked(NodeId id) const;
-    Expr append(Node node, std::string_view base_name);
+    Expr append(Node node, std::string_view base_name, bool scoped = true);
+    TypedShape infer_checked(const OpBase& op, std::span<const Expr> inputs, std::string_view name,
+                             SourceLocation loc) const;
 
     std::shared_ptr<detail::GraphData> data_;
 };
