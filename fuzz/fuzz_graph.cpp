@@ -11,7 +11,10 @@
 //
 // Holds when: every failure is an adjoint::Error naming the line of this file that built
 // the node or ran the session (so a user's error names theirs); a graph whose values
-// are small runs on 1 and on 2 threads to the same bits. Graphs with a value over 2^16
+// are small runs on 1 and on 2 threads to the same bits; and the graph passes
+// (passes::optimize) never fail on it, and what they make computes the same values (bit
+// for bit, but for the sign of a zero: x + 0 -> x; not compared where a cross-entropy
+// was fused, which is finite where the composite is not). Graphs with a value over 2^16
 // elements are built but not run: they are legal, and only slow.
 #include <bit>
 #include <cmath>
@@ -203,6 +206,46 @@ bool same_bits_or_nan(const Tensor& a, const Tensor& b) {
     return true;
 }
 
+// The same values, or both NaN; -0.0 equals +0.0.
+bool same_values(const Tensor& a, const Tensor& b) {
+    if (a.dtype() != b.dtype() || !(a.shape() == b.shape())) return false;
+    for (std::int64_t i = 0; i < a.numel(); ++i) {
+        const double x = a.as_double(i), y = b.as_double(i);
+        if (!(x == y) && !(std::isnan(x) && std::isnan(y))) return false;
+    }
+    return true;
+}
+
+// The passes over a graph that ran: they succeed, and the rewritten graph computes the
+// same fetches from the same feeds (those its roots still need).
+void check_passes(const Graph& g, const std::vector<Expr>& fetches, const std::vector<Expr>& steps, const Feeds& feeds,
+                  const std::vector<Tensor>& expected) {
+    std::vector<Expr> roots = fetches;
+    roots.insert(roots.end(), steps.begin(), steps.end());
+    passes::Rewritten r;
+    try {
+        r = passes::optimize(g, roots);
+    } catch (const Error& e) {
+        fuzz::finding("the passes failed on a graph that runs", e.what());
+    }
+    for (const auto& log : r.logs)
+        for (const auto& line : log.lines)
+            if (line.find("softmax_cross_entropy") != std::string::npos) return;
+    Feeds mapped;
+    for (const Feed& f : feeds)
+        if (f.node.id() < r.map.size() && r.map[f.node.id()]) mapped.push_back({r[f.node], f.value});
+    const std::vector<Expr> opt_fetches(r.roots.begin(), r.roots.begin() + static_cast<std::ptrdiff_t>(fetches.size()));
+    std::vector<Tensor> got;
+    try {
+        Session session(r.graph, {.threads = 2});
+        got = session.run(opt_fetches, mapped);
+    } catch (const Error& e) {
+        fuzz::finding("the graph after the passes fails where the graph before ran", e.what());
+    }
+    for (std::size_t i = 0; i < fetches.size(); ++i)
+        fuzz::expect(same_values(got[i], expected[i]), "the passes changed a value", fetches[i].name());
+}
+
 }  // namespace
 
 namespace adjoint::fuzz {
@@ -309,5 +352,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t i = 0; i < fetches.size(); ++i)
         fuzz::expect(same_bits_or_nan(results[0][i], results[1][i]), "1 and 2 threads must give the same bits",
                      fetches[i].name());
+    check_passes(g, fetches, steps, feeds, results[0]);
     return 0;
 }

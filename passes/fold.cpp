@@ -1,7 +1,8 @@
 // Constant folding: an op whose inputs are all constants is computed once, here, with its
 // own kernel (so the same bits as at run time), and becomes a constant. Not folded: ops
-// that write variables, outputs with a batch dim, and results over 1 MiB that are larger
-// than their inputs (broadcast_to would otherwise store its whole output).
+// that write variables, outputs with a batch dim, empty outputs (which a run never
+// computes either), and results over 1 MiB that are larger than their inputs
+// (broadcast_to would otherwise store its whole output).
 #include <adjoint/passes/passes.hpp>
 
 #include "rewrite.hpp"
@@ -24,7 +25,7 @@ std::optional<Expr> fold(RuleContext& c) {
         input_bytes += i.value.nbytes();
     }
     const std::size_t bytes = byte_size(n.type.shape, n.type.dtype);
-    if (bytes > max_growth_bytes && bytes > input_bytes) return std::nullopt;
+    if (bytes == 0 || (bytes > max_growth_bytes && bytes > input_bytes)) return std::nullopt;
     Tensor y(n.type.shape, n.type.dtype);
     try {
         n.op->forward(Inputs(values), y);

@@ -76,15 +76,19 @@ std::vector<bool> live_from(const Graph& g, std::span<const NodeId> roots) {
 }  // namespace
 
 Rewritten rewrite(const Graph& g, std::span<const Expr> roots, std::string_view pass, const Rule& rule) {
-    std::vector<NodeId> root_ids;
+    std::vector<NodeId> root_ids;  // the roots, then every placeholder and variable
     for (const Expr& r : roots) {
         g.check_owns(r, fmt::format("pass {}: root", pass));
         root_ids.push_back(r.id());
     }
+    // Placeholders and variables always stay: they are the graph's feeds (which also give a
+    // run its batch size) and its state (which checkpoints name).
+    for (NodeId n = 0; n < g.size(); ++n)
+        if (g.node(n).kind == NodeKind::placeholder || g.node(n).kind == NodeKind::variable) root_ids.push_back(n);
     const std::vector<bool> live = live_from(g, root_ids);
     RuleContext::State st;
     st.consumers.assign(g.size(), 0);
-    for (NodeId r : root_ids) ++st.consumers[r];
+    for (std::size_t i = 0; i < roots.size(); ++i) ++st.consumers[root_ids[i]];
     for (NodeId n = 0; n < g.size(); ++n)
         if (live[n])
             for (NodeId in : g.node(n).inputs) ++st.consumers[in];
@@ -116,6 +120,7 @@ Rewritten rewrite(const Graph& g, std::span<const Expr> roots, std::string_view 
     std::vector<NodeId> swept_roots;
     swept_roots.reserve(root_ids.size());
     for (NodeId r : root_ids) swept_roots.push_back(image[r]->id());
+    const std::size_t user_roots = roots.size();
     const std::vector<bool> needed = live_from(swept, swept_roots);
     auto resolve = [&](NodeId s) {  // a swept node, or what absorbed it
         for (int hops = 0; !needed[s] && st.absorbed_into[s] && hops < 64; ++hops) s = *st.absorbed_into[s];
@@ -142,7 +147,7 @@ Rewritten rewrite(const Graph& g, std::span<const Expr> roots, std::string_view 
     r.map.resize(g.size());
     for (NodeId n = 0; n < g.size(); ++n)
         if (image[n] && needed[image[n]->id()]) r.map[n] = out[image[n]->id()]->id();
-    for (NodeId s : swept_roots) r.roots.push_back(*out[s]);
+    for (std::size_t i = 0; i < user_roots; ++i) r.roots.push_back(*out[swept_roots[i]]);
 
     PassLog log{.pass = std::string(pass),
                 .lines = std::move(st.lines),

@@ -3,7 +3,8 @@
 // never changed; the result says where each of its nodes went, so fetches, feeds and
 // variables can be found again (names are kept).
 //
-//   dead-nodes   drops what the roots do not need
+//   dead-nodes   drops the ops and constants the roots do not need (placeholders and
+//                variables stay: they are the graph's feeds and its state)
 //   fold         computes ops whose inputs are all constants, once, into a constant
 //   simplify     x * 1, 1 * x, x / 1, x + 0, 0 + x, x - 0 -> x (x + 0 gives x's -0.0 where
 //                the sum would give +0.0; nothing else changes); transpose(transpose(x)),
