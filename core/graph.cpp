@@ -203,6 +203,13 @@ Expr Graph::append_like(const Node& like, std::shared_ptr<const OpBase> op, std:
     return append(std::move(n), like.name, false);
 }
 
+SourceLocation Graph::location(std::string_view file, std::uint32_t line) {
+    std::deque<std::string>& files = data().files;
+    auto it = std::find(files.begin(), files.end(), file);
+    const char* name = it != files.end() ? it->c_str() : files.emplace_back(file).c_str();
+    return SourceLocation::current(name, line);
+}
+
 Graph::Scope::~Scope() { data_->frames.pop_back(); }
 
 Graph::Scope Graph::scope(std::string prefix) {

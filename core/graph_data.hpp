@@ -33,6 +33,7 @@ struct GraphData {
     BoostGraph g;
     std::unordered_map<std::string, int> name_count;  // base name -> times used
     std::vector<Frame> frames;
+    std::deque<std::string> files;  // file names of Graph::location, at addresses that never move
 };
 
 }  // namespace detail

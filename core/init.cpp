@@ -1,5 +1,6 @@
 #include <adjoint/core/init.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <numbers>
 #include <random>
@@ -76,6 +77,60 @@ Initializer glorot_uniform(std::uint64_t seed) {
                 std::mt19937_64 rng(seed);
                 return fill(s, t, [&] { return -limit + 2 * limit * unit(rng); });
             }};
+}
+
+namespace {
+
+// The numbers of a description `prefix` n1, n2, ..., seed=s `)`, as the functions above
+// write them: `count` numbers, and a seed if `seeded`.
+struct Described {
+    std::vector<double> numbers;
+    std::uint64_t seed = 0;
+};
+std::optional<Described> described(std::string_view d, std::string_view prefix, std::size_t count, bool seeded) {
+    if (!d.starts_with(prefix) || !d.ends_with(")")) return std::nullopt;
+    d = d.substr(prefix.size(), d.size() - prefix.size() - 1);
+    Described out;
+    auto separator = [&] {
+        if (out.numbers.empty()) return true;
+        if (!d.starts_with(", ")) return false;
+        d.remove_prefix(2);
+        return true;
+    };
+    for (std::size_t i = 0; i < count; ++i) {
+        double v = 0;
+        if (!separator()) return std::nullopt;
+        const auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
+        if (ec != std::errc()) return std::nullopt;
+        out.numbers.push_back(v);
+        d.remove_prefix(static_cast<std::size_t>(end - d.data()));
+    }
+    if (seeded) {
+        if (!out.numbers.empty() && !d.starts_with(", ")) return std::nullopt;
+        if (!out.numbers.empty()) d.remove_prefix(2);
+        if (!d.starts_with("seed=")) return std::nullopt;
+        d.remove_prefix(5);
+        const auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), out.seed);
+        if (ec != std::errc()) return std::nullopt;
+        d.remove_prefix(static_cast<std::size_t>(end - d.data()));
+    }
+    if (!d.empty()) return std::nullopt;
+    return out;
+}
+
+}  // namespace
+
+std::optional<Initializer> from_description(std::string_view d) {
+    if (d == "zeros") return zeros();
+    if (auto v = described(d, "constant(", 1, false)) return constant(v->numbers[0]);
+    if (auto v = described(d, "glorot_uniform(", 0, true)) return glorot_uniform(v->seed);
+    try {
+        if (auto v = described(d, "uniform(", 2, true)) return uniform(v->numbers[0], v->numbers[1], v->seed);
+        if (auto v = described(d, "normal(", 2, true)) return normal(v->numbers[0], v->numbers[1], v->seed);
+    } catch (const Error&) {
+        return std::nullopt;  // low >= high, a negative stddev: not what they write
+    }
+    return std::nullopt;
 }
 
 }  // namespace adjoint::init

@@ -1,6 +1,7 @@
 #include <adjoint/core/shape.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <stdexcept>
 
 #include <adjoint/core/error.hpp>
@@ -61,6 +62,35 @@ std::string to_string(const Shape& s) {
     }
     if (s.rank() == 1) out += ",";
     return out + ")";
+}
+
+Shape parse_shape(std::string_view text) {
+    auto bad = [&](std::string_view why) {
+        return Error(fmt::format("\"{}\" is not a shape: {}", text.substr(0, 200), why));
+    };
+    if (text.size() < 2 || text.front() != '(' || text.back() != ')') throw bad("it is not in parentheses");
+    std::string_view rest = text.substr(1, text.size() - 2);
+    Shape s;
+    while (!rest.empty()) {
+        const std::size_t comma = rest.find(',');
+        std::string_view dim = rest.substr(0, comma);
+        while (!dim.empty() && dim.front() == ' ') dim.remove_prefix(1);
+        if (s.rank() == Shape::max_rank) throw bad(fmt::format("more than {} dims", Shape::max_rank));
+        if (dim == "batch") {
+            s.push_back(batch);
+        } else {
+            std::int64_t d = -1;
+            const auto [end, ec] = std::from_chars(dim.data(), dim.data() + dim.size(), d);
+            if (ec != std::errc() || end != dim.data() + dim.size() || d < 0 || dim.empty())
+                throw bad(fmt::format("\"{}\" is not a dim (a whole number from 0, or batch)", dim.substr(0, 40)));
+            s.push_back(d);
+        }
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+        if (rest.empty() && s.rank() != 1) throw bad("a trailing comma");
+    }
+    if (s.rank() == 1 && text.find(',') == std::string_view::npos) throw bad("a 1-D shape is written (n,)");
+    return s;
 }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b) {

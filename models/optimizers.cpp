@@ -28,7 +28,7 @@ void check_pairs(const char* who, const std::vector<Expr>& vars, const std::vect
 
 // A state variable shaped like `var`, starting at zero: "<var>/<slot>".
 Expr slot(Graph& g, const Expr& var, const char* name) {
-    return g.variable(var.name() + "/" + name, Tensor::zeros(var.shape(), var.dtype()));
+    return g.variable(var.name() + "/" + name, var.shape(), init::zeros(), var.dtype());
 }
 
 }  // namespace

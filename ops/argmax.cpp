@@ -13,6 +13,12 @@
 namespace adjoint::ops {
 
 std::string ArgMax::attrs() const { return fmt::format("axis={}", axis); }
+ArgMax ArgMax::from_attrs(const Attrs& a) {
+    a.only({"axis"});
+    const std::int64_t axis = a.integer("axis");
+    if (axis < -64 || axis > 64) throw std::invalid_argument(fmt::format("axis {} is out of range", axis));
+    return {static_cast<int>(axis)};
+}
 
 TypedShape ArgMax::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 1);

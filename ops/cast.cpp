@@ -48,6 +48,10 @@ void cast_elements(const Tensor& x, Tensor& y) {
 }  // namespace
 
 std::string Cast::attrs() const { return fmt::format("to={}", dtype_name(to)); }
+Cast Cast::from_attrs(const Attrs& a) {
+    a.only({"to"});
+    return {a.dtype("to")};
+}
 
 TypedShape Cast::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 1);

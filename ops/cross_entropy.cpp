@@ -194,6 +194,10 @@ Grads SparseSoftmaxCrossEntropy::gradient(const GradContext& c) const {
 // ---- one_hot: R = number of labels, D = depth.  y[r, d] = (label[r] == d)
 
 std::string OneHot::attrs() const { return fmt::format("depth={} dtype={}", depth, dtype_name(dtype)); }
+OneHot OneHot::from_attrs(const Attrs& a) {
+    a.only({"depth", "dtype"});
+    return {a.integer("depth"), a.dtype("dtype")};
+}
 
 TypedShape OneHot::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 1);

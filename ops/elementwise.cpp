@@ -154,6 +154,10 @@ Expr from_first(const Expr& y, const Expr& a) { return cast(same(y, a), y.dtype(
 // ---- pow
 
 std::string Pow::attrs() const { return fmt::format("p={}", p); }
+Pow Pow::from_attrs(const Attrs& a) {
+    a.only({"p"});
+    return {a.number("p")};
+}
 TypedShape Pow::infer(std::span<const TypedShape> in, std::int64_t) const { return same_floating(in); }
 void Pow::forward(const Inputs& x, Tensor& y) const {
     map(x[0], y, name, [p = p](auto v) { return static_cast<decltype(v)>(std::pow(v, p)); });

@@ -15,6 +15,10 @@ std::string MatMul::attrs() const {
     if (!transpose_a && !transpose_b) return {};
     return transpose_a && transpose_b ? "transpose_a transpose_b" : transpose_a ? "transpose_a" : "transpose_b";
 }
+MatMul MatMul::from_attrs(const Attrs& a) {
+    a.only({"transpose_a", "transpose_b"});
+    return {a.flag("transpose_a"), a.flag("transpose_b")};
+}
 
 TypedShape MatMul::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 2);
@@ -88,6 +92,10 @@ Grads MatMul::gradient(const GradContext& c) const {
 std::string MatMulBias::attrs() const {
     const std::string t = MatMul{transpose_a, transpose_b}.attrs();
     return relu ? (t.empty() ? std::string("relu") : fmt::format("{} relu", t)) : t;
+}
+MatMulBias MatMulBias::from_attrs(const Attrs& a) {
+    a.only({"transpose_a", "transpose_b", "relu"});
+    return {a.flag("transpose_a"), a.flag("transpose_b"), a.flag("relu")};
 }
 
 TypedShape MatMulBias::infer(std::span<const TypedShape> in, std::int64_t batch_size) const {

@@ -146,6 +146,10 @@ void AdamApply::reference(const Inputs& x, Tensor& y) const {
 }
 
 std::string SGDApply::attrs() const { return fmt::format("lr={}", lr); }
+SGDApply SGDApply::from_attrs(const Attrs& a) {
+    a.only({"lr"});
+    return {a.number("lr")};
+}
 TypedShape SGDApply::infer(std::span<const TypedShape> in, std::int64_t) const { return same_shapes(in, 2); }
 void SGDApply::forward(const Inputs& x, Tensor& y) const { run_sgd(*this, x, y); }
 Grads SGDApply::gradient(const GradContext& c) const { return none(c); }
@@ -153,16 +157,28 @@ Grads SGDApply::gradient(const GradContext& c) const { return none(c); }
 std::string MomentumApply::attrs() const {
     return fmt::format("lr={} momentum={}{}", lr, momentum, nesterov ? " nesterov" : "");
 }
+MomentumApply MomentumApply::from_attrs(const Attrs& a) {
+    a.only({"lr", "momentum", "nesterov"});
+    return {a.number("lr"), a.number("momentum"), a.flag("nesterov")};
+}
 TypedShape MomentumApply::infer(std::span<const TypedShape> in, std::int64_t) const { return same_shapes(in, 3); }
 void MomentumApply::forward(const Inputs& x, Tensor& y) const { run_momentum(*this, x, y); }
 Grads MomentumApply::gradient(const GradContext& c) const { return none(c); }
 
 std::string RMSpropApply::attrs() const { return fmt::format("lr={} rho={} eps={}", lr, rho, eps); }
+RMSpropApply RMSpropApply::from_attrs(const Attrs& a) {
+    a.only({"lr", "rho", "eps"});
+    return {a.number("lr"), a.number("rho"), a.number("eps")};
+}
 TypedShape RMSpropApply::infer(std::span<const TypedShape> in, std::int64_t) const { return same_shapes(in, 3); }
 void RMSpropApply::forward(const Inputs& x, Tensor& y) const { run_rmsprop(*this, x, y); }
 Grads RMSpropApply::gradient(const GradContext& c) const { return none(c); }
 
 std::string AdamApply::attrs() const { return fmt::format("beta_1={} beta_2={} eps={}", beta1, beta2, eps); }
+AdamApply AdamApply::from_attrs(const Attrs& a) {
+    a.only({"beta_1", "beta_2", "eps"});
+    return {a.number("beta_1"), a.number("beta_2"), a.number("eps")};
+}
 TypedShape AdamApply::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 5);
     const TypedShape t = same_shapes(in.first(4), 4);

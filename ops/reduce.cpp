@@ -102,6 +102,10 @@ void naive_reduce(const Tensor& x, Tensor& y, std::span<const int> axes, long do
 // ---- sum
 
 std::string Sum::attrs() const { return reduce_attrs(axes, keepdims); }
+Sum Sum::from_attrs(const Attrs& a) {
+    a.only({"axes", "keepdims"});
+    return {a.axes("axes"), a.boolean("keepdims")};
+}
 
 TypedShape Sum::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 1);
@@ -133,6 +137,10 @@ Grads Sum::gradient(const GradContext& c) const {
 // ---- max
 
 std::string Max::attrs() const { return reduce_attrs(axes, keepdims); }
+Max Max::from_attrs(const Attrs& a) {
+    a.only({"axes", "keepdims"});
+    return {a.axes("axes"), a.boolean("keepdims")};
+}
 
 TypedShape Max::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 1);
@@ -167,6 +175,10 @@ Grads Max::gradient(const GradContext& c) const {
 // ---- element_count
 
 std::string ElementCount::attrs() const { return fmt::format("axes={}", axes.empty() ? "all" : format_axes(axes)); }
+ElementCount ElementCount::from_attrs(const Attrs& a) {
+    a.only({"axes"});
+    return {a.axes("axes")};
+}
 
 TypedShape ElementCount::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 1);

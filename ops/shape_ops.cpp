@@ -55,6 +55,10 @@ Grads Transpose::gradient(const GradContext& c) const {
 // ---- reshape
 
 std::string Reshape::attrs() const { return fmt::format("shape={}", shape); }
+Reshape Reshape::from_attrs(const Attrs& a) {
+    a.only({"shape"});
+    return {a.shape("shape")};
+}
 
 TypedShape Reshape::infer(std::span<const TypedShape> in, std::int64_t batch_size) const {
     expect_inputs(in, 1);
@@ -88,6 +92,10 @@ Grads Reshape::gradient(const GradContext& c) const {
 // ---- broadcast_to
 
 std::string BroadcastTo::attrs() const { return fmt::format("shape={}", shape); }
+BroadcastTo BroadcastTo::from_attrs(const Attrs& a) {
+    a.only({"shape"});
+    return {a.shape("shape")};
+}
 
 TypedShape BroadcastTo::infer(std::span<const TypedShape> in, std::int64_t batch_size) const {
     expect_inputs(in, 1);

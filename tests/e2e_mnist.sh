@@ -59,6 +59,8 @@ touch "$work/a-file"
 refused dump-passes --dump-passes "$work/a-file"
 refused dump-passes --dump-passes "$work/no/such/folder"
 refused dump-passes --dump-passes ""
+refused save-graph --save-graph ""
+refused save-graph --save-graph "$work/no/such/folder/g.graph"
 status=0
 "$mnist" --data-dir "$data" stray >/dev/null 2>"$work/err" || status=$?
 [ "$status" -eq 2 ] && grep -q 'unexpected argument "stray"' "$work/err" && ok || fail "a stray argument should be refused: $(cat "$work/err")"
@@ -116,6 +118,23 @@ grep -q '^fuse: 39 -> 39 nodes, 0 changes$' "$work/passes/05-fuse.log" && ok ||
 cmp -s "$work/passes/00-input.txt" "$work/passes/05-fuse.txt" && ok || fail "the graph after the passes differs"
 grep -q 'passes (dead-nodes, fold, simplify, cse, fuse): 39 -> 39 nodes, 0 changes' "$work/passes.out" && ok ||
     fail "--dump-passes printed no summary: $(cat "$work/passes.out")"
+
+# --save-graph, and adjoint-graph: the file reads back to the graph --dump-graph printed; a
+# model with another optimizer differs in its updates, and the diff says so.
+graph_tool=$(dirname "$mnist")/adjoint-graph
+"$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --save-graph "$work/a.graph" --quiet >/dev/null
+"$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --optimizer sgd --save-graph "$work/b.graph" \
+    --quiet >/dev/null
+"$graph_tool" dump "$work/a.graph" >"$work/a.txt"
+cmp -s "$work/a.txt" "$work/graph.txt" && ok || fail "adjoint-graph dump differs from --dump-graph: $(diff "$work/a.txt" "$work/graph.txt" | head)"
+"$graph_tool" diff "$work/a.graph" "$work/a.graph" | grep -q '^the graphs match$' && ok || fail "a graph should match itself"
+status=0
+"$graph_tool" diff "$work/a.graph" "$work/b.graph" >"$work/diff.txt" || status=$?
+[ "$status" -eq 1 ] && grep -q '^- .*rmsprop_apply' "$work/diff.txt" && grep -q '^+ .*sgd_apply' "$work/diff.txt" && ok ||
+    fail "adjoint-graph diff (status $status) should show the other updates: $(head "$work/diff.txt")"
+status=0
+"$graph_tool" dump "$work/passes" 2>"$work/err" || status=$?
+[ "$status" -eq 2 ] && grep -q 'not a regular file' "$work/err" && ok || fail "adjoint-graph dump of a folder: $(cat "$work/err")"
 
 # --trace: Chrome trace-event JSON (checked with Python's json) of 3 steps, each with every
 # node of the step, on the session's threads.

@@ -33,7 +33,7 @@ struct Flags {
     int threads = 0;
     std::uint64_t seed = 0;
     std::string data_dir = "data/mnist";
-    std::string save, load, dump_graph, dump_passes, watch, trace;
+    std::string save, load, dump_graph, dump_passes, save_graph, watch, trace;
     std::int64_t trace_steps = 5;
     std::int64_t watch_every = 100;
     bool evaluate_only = false, json = false, quiet = false, profile = false, check_numerics = false, gradcheck = false;
@@ -163,6 +163,8 @@ bool parse(int argc, char** argv, Flags& f) {
     add("dump-graph", po::value(&f.dump_graph),
         "write the training graph to FILE (.txt, .dot, or .svg through Graphviz); with --profile, again after "
         "training, with each node's time");
+    add("save-graph", po::value(&f.save_graph),
+        "write the training graph to FILE as a graph file (adjoint-graph dump or diff reads it)");
     add("dump-passes", po::value(&f.dump_passes),
         "run the graph passes over the training graph and write, into folder DIR, its dump before and after each "
         "pass and their logs");
@@ -217,7 +219,7 @@ bool parse(int argc, char** argv, Flags& f) {
         bad("watch-every", fmt::format("{} is not a step count from 1 to {}", f.watch_every, max_watch_every));
     if (f.trace_steps < 1 || f.trace_steps > max_trace_steps)
         bad("trace-steps", fmt::format("{} is not a step count from 1 to {}", f.trace_steps, max_trace_steps));
-    for (const char* flag : {"save", "load", "dump-graph", "dump-passes", "data-dir", "watch", "trace"})
+    for (const char* flag : {"save", "load", "dump-graph", "dump-passes", "save-graph", "data-dir", "watch", "trace"})
         if (vm.count(flag) && vm[flag].as<std::string>().empty()) bad(flag, "the file name is empty");
     if (const std::string kind = kind_of(f.data_dir); kind != "a folder")
         bad("data-dir", fmt::format("\"{}\" is not a directory ({}; scripts/fetch-mnist fetches MNIST into data/mnist)",
@@ -227,8 +229,8 @@ bool parse(int argc, char** argv, Flags& f) {
         bad("load", fmt::format("\"{}\" is not a file ({})", f.load, kind));
     // Checked now, not after training: a save that cannot happen would lose the weights.
     // Only a regular file is replaced (nor is a FIFO written to, which would block).
-    for (const auto& [flag, file] :
-         {std::pair{"save", f.save}, std::pair{"dump-graph", f.dump_graph}, std::pair{"trace", f.trace}}) {
+    for (const auto& [flag, file] : {std::pair{"save", f.save}, std::pair{"dump-graph", f.dump_graph},
+                                     std::pair{"trace", f.trace}, std::pair{"save-graph", f.save_graph}}) {
         if (file.empty()) continue;
         const std::filesystem::path dir = std::filesystem::path(file).parent_path();
         if (const std::string kind = dir.empty() ? "a folder" : kind_of(dir.string()); kind == "missing")
@@ -338,6 +340,13 @@ int run(const Flags& f) {
             ad::dump_file(network.graph(), f.dump_graph, training_step(network));
         } catch (const ad::Error& e) {
             throw ad::Error(fmt::format("--dump-graph: {}", e.what()));
+        }
+    }
+    if (!f.save_graph.empty()) {
+        try {
+            ad::save_graph(network.graph(), f.save_graph);
+        } catch (const ad::Error& e) {
+            throw ad::Error(fmt::format("--save-graph: {}", e.what()));
         }
     }
     if (!f.dump_passes.empty()) dump_passes(network, f);

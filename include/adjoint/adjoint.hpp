@@ -21,6 +21,7 @@
 #include <adjoint/datasets/batches.hpp>
 #include <adjoint/datasets/idx.hpp>
 #include <adjoint/datasets/mnist.hpp>
+#include <adjoint/io/graph_file.hpp>
 #include <adjoint/models/activations.hpp>
 #include <adjoint/models/callbacks.hpp>
 #include <adjoint/models/checkpoint.hpp>
@@ -31,4 +32,5 @@
 #include <adjoint/models/progress.hpp>
 #include <adjoint/models/sequential.hpp>
 #include <adjoint/ops/all.hpp>
+#include <adjoint/ops/registry.hpp>
 #include <adjoint/passes/passes.hpp>

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <type_traits>
 
@@ -31,6 +32,13 @@ constexpr std::string_view dtype_name(DType t) {
         case DType::u8: return "u8";
     }
     return "?";
+}
+
+// The dtype named `name` ("f32", as dtype_name writes it), if any.
+constexpr std::optional<DType> dtype_from_name(std::string_view name) {
+    for (DType t : {DType::f32, DType::f64, DType::i32, DType::u8})
+        if (dtype_name(t) == name) return t;
+    return std::nullopt;
 }
 
 constexpr bool is_floating(DType t) { return t == DType::f32 || t == DType::f64; }

@@ -75,6 +75,10 @@ public:
     Expr append_like(const Node& like, std::shared_ptr<const OpBase> op, std::span<const Expr> inputs,
                      std::optional<Provenance> gradient_of);
 
+    // A source location whose file name this graph keeps (for graphs read from files,
+    // whose nodes were built in a program that is gone).
+    SourceLocation location(std::string_view file, std::uint32_t line);
+
     std::size_t size() const;
     const Node& node(NodeId id) const;  // valid as long as the graph
     Expr expr(NodeId id) const;

@@ -49,6 +49,9 @@ private:
 
 // "(batch, 784)", "(5,)", "()".
 std::string to_string(const Shape& s);
+// The shape to_string wrote: "(batch, 784)", "(3,)", "()". Throws an Error quoting the
+// text when it is not one (a negative or too large dim, more than max_rank dims).
+Shape parse_shape(std::string_view text);
 
 // numpy broadcasting of two shapes. Throws std::invalid_argument naming the dims that
 // clash. `batch` broadcasts against `batch` and against 1 only.

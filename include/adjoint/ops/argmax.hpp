@@ -10,6 +10,7 @@ struct ArgMax {
     static constexpr std::string_view name = "argmax";
     int axis = -1;
     std::string attrs() const;
+    static ArgMax from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;

@@ -11,6 +11,7 @@ struct Cast {
     static constexpr std::string_view name = "cast";
     DType to;
     std::string attrs() const;
+    static Cast from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;

@@ -46,6 +46,7 @@ struct OneHot {
     std::int64_t depth;
     DType dtype = DType::f32;
     std::string attrs() const;
+    static OneHot from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;

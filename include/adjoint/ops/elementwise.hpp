@@ -67,6 +67,7 @@ struct Pow {
     static constexpr std::string_view name = "pow";
     double p;
     std::string attrs() const;
+    static Pow from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;

@@ -10,6 +10,7 @@ struct MatMul {
     static constexpr std::string_view name = "matmul";
     bool transpose_a = false, transpose_b = false;
     std::string attrs() const;
+    static MatMul from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     // The packed operands (gemm_workspace_bytes), from the plan's buffer pool.
     std::size_t workspace_bytes(std::span<const TypedShape> in) const;
@@ -28,6 +29,7 @@ struct MatMulBias {
     static constexpr std::string_view name = "matmul_bias";
     bool transpose_a = false, transpose_b = false, relu = false;
     std::string attrs() const;
+    static MatMulBias from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     std::size_t workspace_bytes(std::span<const TypedShape> in) const;
     void forward(const Inputs& x, Tensor& y) const;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <adjoint/core/graph.hpp>
@@ -34,6 +35,30 @@ concept Op = requires(const T& op, std::span<const TypedShape> in, std::int64_t 
 // For ops without attributes.
 struct NoAttrs {
     std::string attrs() const { return {}; }
+};
+
+// An op's attributes read back from what its attrs() wrote (graph files): key=value pairs
+// and bare flags, separated by spaces; a value may hold spaces inside brackets
+// ("axes=[0, 1] keepdims=true", "transpose_a relu", "shape=(batch, 784)"). An op with
+// attributes reads them in `static T from_attrs(const Attrs&)`, beside its attrs(). Each
+// getter throws std::invalid_argument naming the attribute and the text.
+class Attrs {
+public:
+    explicit Attrs(std::string_view text);
+    bool flag(std::string_view key) const;  // a bare word
+    double number(std::string_view key) const;
+    std::int64_t integer(std::string_view key) const;
+    bool boolean(std::string_view key) const;           // key=true or key=false
+    std::vector<int> axes(std::string_view key) const;  // "[0, 1]", or "all": none
+    Shape shape(std::string_view key) const;            // "(batch, 784)"
+    DType dtype(std::string_view key) const;            // "f32"
+    // Throws unless every key and flag is one of `known` (a misspelt attribute).
+    void only(std::initializer_list<std::string_view> known) const;
+
+private:
+    const std::string& value(std::string_view key) const;
+    std::string text_;
+    std::vector<std::pair<std::string, std::string>> values_;  // flags have no '=' and an empty value
 };
 
 template <Op T> class OpAdapter final : public OpBase {

@@ -16,6 +16,7 @@ struct SGDApply {
     static constexpr std::size_t writes_variables = 1;
     double lr;
     std::string attrs() const;
+    static SGDApply from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
@@ -30,6 +31,7 @@ struct MomentumApply {
     double lr, momentum;
     bool nesterov;
     std::string attrs() const;
+    static MomentumApply from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
@@ -42,6 +44,7 @@ struct RMSpropApply {
     static constexpr std::size_t writes_variables = 2;
     double lr, rho, eps;
     std::string attrs() const;
+    static RMSpropApply from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
@@ -56,6 +59,7 @@ struct AdamApply {
     static constexpr std::size_t writes_variables = 3;
     double beta1, beta2, eps;
     std::string attrs() const;
+    static AdamApply from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;

@@ -14,6 +14,7 @@ struct Sum {
     std::vector<int> axes;
     bool keepdims = false;
     std::string attrs() const;
+    static Sum from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
@@ -25,6 +26,7 @@ struct Max {
     std::vector<int> axes;
     bool keepdims = false;
     std::string attrs() const;
+    static Max from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
@@ -37,6 +39,7 @@ struct ElementCount {
     static constexpr bool differentiable = false;  // a count: constant in its input's values
     std::vector<int> axes;
     std::string attrs() const;
+    static ElementCount from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;

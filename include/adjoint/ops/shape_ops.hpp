@@ -20,6 +20,7 @@ struct Reshape {
     static constexpr std::string_view name = "reshape";
     Shape shape;
     std::string attrs() const;
+    static Reshape from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
@@ -31,6 +32,7 @@ struct BroadcastTo {
     static constexpr std::string_view name = "broadcast_to";
     Shape shape;
     std::string attrs() const;
+    static BroadcastTo from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;

@@ -1,0 +1,43 @@
+// Fuzz target: the graph file reader (load_graph), on any bytes.
+//
+// Holds when: load_graph returns a graph, or throws an adjoint::Error that names the file;
+// it never asks for more than GraphFileOptions::max_value_bytes of values (here 1 MiB);
+// and a graph it returns writes back to a file that reads back to the same text.
+#include <adjoint/adjoint.hpp>
+
+#include "fuzz.hpp"
+
+namespace adjoint::fuzz {
+
+std::vector<std::string> seeds() {
+    // A small training graph: every kind of node, attributes, gradients with provenance,
+    // a constant and a variable written out element by element.
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 3});
+    const Expr labels = g.placeholder("labels", {batch}, DType::i32);
+    const Expr w = g.variable("w", {3, 4}, init::glorot_uniform(1));
+    const Expr b = g.variable("b", Tensor::from({0.5f, -0.f, 1e-40f, 2.f}));
+    const Expr c = g.constant("c", Tensor::from({{1.f, 2.f, 3.f, 4.f}}));
+    const Expr z = matmul_bias(x, w, b, true) * c;
+    const Expr loss = mean(sparse_softmax_cross_entropy(reshape(z, {batch, 4}), labels));
+    const std::vector<Expr> vars{w, b};
+    (void)RMSprop().apply(g, vars, gradients(loss, vars));
+    return {graph_to_text(g), graph_to_text(Graph())};
+}
+
+}  // namespace adjoint::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    using namespace adjoint;
+    const fuzz::MemFile file({data, size});
+    try {
+        const Graph g = load_graph(file.path(), {.max_value_bytes = std::size_t{1} << 20});
+        const std::string text = graph_to_text(g);
+        const Graph again = graph_from_text(text);
+        fuzz::expect(graph_to_text(again) == text, "a graph read from a file must write and read back the same");
+    } catch (const Error& e) {
+        fuzz::expect(std::string_view(e.what()).find(file.path()) != std::string_view::npos,
+                     "a graph file error must name the file", e.what());
+    }
+    return 0;
+}
