@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include <boost/graph/filtered_graph.hpp>
@@ -107,8 +108,8 @@ std::string heat_colour(double share) {
 
 }  // namespace
 
-void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetches,
-              std::span<const NodeTiming> timings) {
+void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetches, std::span<const NodeTiming> timings,
+              const DotOptions& options) {
     std::vector<bool> keep(g.size(), fetches.empty());
     std::vector<NodeId> stack;
     for (const Expr& e : fetches) {
@@ -129,11 +130,57 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
             timing_of[t.node] = &t;
             slowest = std::max(slowest, t.seconds);
         }
-    const BoostGraph& bg = detail_data(g).g;
-    auto vertex_kept = [&](NodeId v) { return static_cast<bool>(keep[v]); };
-    boost::filtered_graph<BoostGraph, boost::keep_all, std::function<bool(NodeId)>> view(bg, boost::keep_all{},
-                                                                                         vertex_kept);
-    auto vertex_writer = [&](std::ostream& os, NodeId v) {
+    // What is drawn: vertex v < g.size() is node v, unless it is in a collapsed scope; vertex
+    // g.size() + k is scope k, one box for all its nodes. Edges run between what is drawn,
+    // once per pair, labelled (into an op of several inputs) with the inputs they feed.
+    const std::size_t scopes = options.collapse.size();
+    std::vector<std::size_t> drawn_as(g.size());
+    std::vector<std::size_t> members(scopes, 0);
+    std::vector<double> scope_seconds(scopes, 0);
+    for (NodeId v = 0; v < g.size(); ++v) {
+        drawn_as[v] = v;
+        std::size_t best = 0;  // the longest scope the name is in
+        for (std::size_t k = 0; k < scopes; ++k) {
+            const std::string& scope = options.collapse[k];
+            const std::string& name = g.node(v).name;
+            if (name.size() > scope.size() && name.starts_with(scope) && name[scope.size()] == '/' &&
+                scope.size() > best) {
+                best = scope.size();
+                drawn_as[v] = g.size() + k;
+            }
+        }
+        if (keep[v] && drawn_as[v] >= g.size()) {
+            ++members[drawn_as[v] - g.size()];
+            if (timing_of[v]) scope_seconds[drawn_as[v] - g.size()] += timing_of[v]->seconds;
+        }
+    }
+    BoostGraph drawn(g.size() + scopes);
+    std::map<std::pair<std::size_t, std::size_t>, std::string> edge_label;
+    for (NodeId v = 0; v < g.size(); ++v) {
+        if (!keep[v]) continue;
+        const std::vector<NodeId>& inputs = g.node(v).inputs;
+        for (std::size_t i = 0; i < inputs.size(); ++i) {
+            const std::pair<std::size_t, std::size_t> e{drawn_as[inputs[i]], drawn_as[v]};
+            if (e.first == e.second) continue;
+            auto [it, added] = edge_label.try_emplace(e);
+            if (added) boost::add_edge(e.first, e.second, drawn);
+            if (inputs.size() >= 2 && drawn_as[v] == v)
+                it->second += fmt::format("{}{}", it->second.empty() ? "" : ",", i);
+        }
+    }
+    auto vertex_kept = [&](std::size_t v) {
+        return v < g.size() ? keep[v] && drawn_as[v] == v : members[v - g.size()] > 0;
+    };
+    boost::filtered_graph<BoostGraph, boost::keep_all, std::function<bool(std::size_t)>> view(drawn, boost::keep_all{},
+                                                                                              vertex_kept);
+    auto vertex_writer = [&](std::ostream& os, std::size_t v) {
+        if (v >= g.size()) {
+            const std::size_t k = v - g.size();
+            std::string label = fmt::format("{}/\\n{} nodes", dot_escape(options.collapse[k]), members[k]);
+            if (slowest > 0) label += fmt::format("\\n{:.3f} ms", 1e3 * scope_seconds[k]);
+            os << "[label=\"" << label << "\", shape=box3d]";
+            return;
+        }
         const Node& n = g.node(v);
         std::string label = dot_escape(n.name) + "\\n" + dot_escape(describe(n)) + "\\n" +
                             dot_escape(fmt::format("{} {}", dtype_name(n.type.dtype), n.type.shape));
@@ -145,15 +192,9 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
         }
         os << "[label=\"" << label << "\", " << style << "]";
     };
-    // An op of several inputs labels each edge with the input (or inputs: x * x) it feeds.
     auto edge_writer = [&](std::ostream& os, auto e) {
-        const NodeId from = boost::source(e, bg), to = boost::target(e, bg);
-        const std::vector<NodeId>& inputs = g.node(to).inputs;
-        if (inputs.size() < 2) return;
-        std::string which;
-        for (std::size_t i = 0; i < inputs.size(); ++i)
-            if (inputs[i] == from) which += fmt::format("{}{}", which.empty() ? "" : ",", i);
-        os << "[label=\"" << which << "\", fontsize=8]";
+        const std::string& which = edge_label.at({boost::source(e, drawn), boost::target(e, drawn)});
+        if (!which.empty()) os << "[label=\"" << which << "\", fontsize=8]";
     };
     auto graph_writer = [&](std::ostream& os) {
         os << "rankdir=TB;\nnode [fontname=\"Helvetica\", fontsize=10];\nedge [fontname=\"Helvetica\"];\n";
@@ -170,6 +211,8 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
         os << "legend_gradient [label=\"gradient op\", shape=box, style=\"rounded,filled\", fillcolor=\"#f8d7da\"];\n";
         os << "legend_update [label=\"update (writes a variable)\", shape=box, style=\"rounded,filled,bold\", "
               "fillcolor=\"#d1e7dd\"];\n";
+        if (std::any_of(members.begin(), members.end(), [](std::size_t m) { return m > 0; }))
+            os << "legend_scope [label=\"a collapsed name scope\", shape=box3d];\n";
         if (slowest > 0)
             os << "legend_heat [label=\"kernel time: white to red\", shape=box, style=\"rounded,filled\", "
                << "fillcolor=\"" << heat_colour(0.6) << "\"];\n";
@@ -221,9 +264,9 @@ std::string render_svg(const std::string& dot, const std::string& path) {
 }  // namespace
 
 void dump_file(const Graph& g, const std::string& path, const std::vector<Expr>& fetches,
-               std::span<const NodeTiming> timings) {
+               std::span<const NodeTiming> timings, const DotOptions& options) {
     std::ostringstream out;
-    if (path.ends_with(".dot") || path.ends_with(".svg")) dump_dot(g, out, fetches, timings);
+    if (path.ends_with(".dot") || path.ends_with(".svg")) dump_dot(g, out, fetches, timings, options);
     else dump_text(g, out, timings);
     replace_file(path, path.ends_with(".svg") ? render_svg(out.str(), path) : out.str(), "dump_file");
 }

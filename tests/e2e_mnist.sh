@@ -60,6 +60,9 @@ refused dump-passes --dump-passes "$work/a-file"
 refused dump-passes --dump-passes "$work/no/such/folder"
 refused dump-passes --dump-passes ""
 refused save-graph --save-graph ""
+refused dump-collapse --dump-collapse dense
+refused dump-collapse --dump-graph "$work/g.txt" --dump-collapse dense
+refused dump-collapse --dump-graph "$work/g.dot" --dump-collapse ,
 refused save-graph --save-graph "$work/no/such/folder/g.graph"
 status=0
 "$mnist" --data-dir "$data" stray >/dev/null 2>"$work/err" || status=$?
@@ -106,6 +109,13 @@ again=$(accuracy_of "$work/eval.json")
 [ "$again" = "$test_acc" ] && ok || fail "evaluating the saved weights gave $again, training gave $test_acc"
 "$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --dump-graph "$work/graph.txt" --quiet >/dev/null
 grep -q 'grad/' "$work/graph.txt" && ok || fail "the text dump lacks gradient nodes"
+"$mnist" --data-dir "$data" --load "$work/w.ckpt" --evaluate-only --dump-graph "$work/collapsed.dot" \
+    --dump-collapse dense,grad/dense --quiet >/dev/null
+grep -q 'label="dense/\\n3 nodes", shape=box3d' "$work/collapsed.dot" && grep -q 'label="grad/dense/\\n3 nodes", shape=box3d' "$work/collapsed.dot" &&
+    ! grep -q '"dense/matmul_bias' "$work/collapsed.dot" && ok || fail "--dump-collapse should draw dense and grad/dense as boxes"
+if command -v dot >/dev/null; then
+    dot -Tsvg "$work/collapsed.dot" >/dev/null && ok || fail "dot refused the collapsed DOT"
+fi
 
 # --dump-passes: the dumps before and after each pass and their logs. Sequential builds the
 # graph the passes make, so they change nothing (examples/passes shows one they change).

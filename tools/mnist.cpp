@@ -33,7 +33,7 @@ struct Flags {
     int threads = 0;
     std::uint64_t seed = 0;
     std::string data_dir = "data/mnist";
-    std::string save, load, dump_graph, dump_passes, save_graph, watch, trace;
+    std::string save, load, dump_graph, dump_collapse, dump_passes, save_graph, watch, trace;
     std::int64_t trace_steps = 5;
     std::int64_t watch_every = 100;
     bool evaluate_only = false, json = false, quiet = false, profile = false, check_numerics = false, gradcheck = false;
@@ -163,6 +163,9 @@ bool parse(int argc, char** argv, Flags& f) {
     add("dump-graph", po::value(&f.dump_graph),
         "write the training graph to FILE (.txt, .dot, or .svg through Graphviz); with --profile, again after "
         "training, with each node's time");
+    add("dump-collapse", po::value(&f.dump_collapse),
+        "with --dump-graph FILE.dot or .svg: draw each of these name scopes (SCOPE[,SCOPE...], e.g. "
+        "dense,grad/dense) as one box");
     add("save-graph", po::value(&f.save_graph),
         "write the training graph to FILE as a graph file (adjoint-graph dump or diff reads it)");
     add("dump-passes", po::value(&f.dump_passes),
@@ -261,6 +264,12 @@ bool parse(int argc, char** argv, Flags& f) {
             bad("dump-passes",
                 fmt::format("cannot create a file in \"{}\": {}", kind == "missing" ? parent : f.dump_passes, why));
     }
+    if (vm.count("dump-collapse")) {
+        if (!f.dump_graph.ends_with(".dot") && !f.dump_graph.ends_with(".svg"))
+            bad("dump-collapse", "draws boxes in a drawing: it needs --dump-graph FILE.dot or FILE.svg");
+        if (split(f.dump_collapse, ',').empty())
+            bad("dump-collapse", fmt::format("\"{}\" names no scope", f.dump_collapse));
+    }
     if (f.json && f.quiet) bad("quiet", "cannot be combined with --json");
     if (f.gradcheck)
         for (const char* other : {"evaluate-only", "save", "watch", "trace", "json"})
@@ -337,7 +346,8 @@ int run(const Flags& f) {
     // Written once the run cannot fail for its flags (a bad --load leaves the old dump).
     if (!f.dump_graph.empty()) {
         try {
-            ad::dump_file(network.graph(), f.dump_graph, training_step(network));
+            ad::dump_file(network.graph(), f.dump_graph, training_step(network), {},
+                          {.collapse = split(f.dump_collapse, ',')});
         } catch (const ad::Error& e) {
             throw ad::Error(fmt::format("--dump-graph: {}", e.what()));
         }
@@ -397,7 +407,8 @@ int run(const Flags& f) {
     // weights are saved; the dump of the start-up is still there).
     if (f.profile && !f.dump_graph.empty() && !f.evaluate_only) {
         try {
-            ad::dump_file(network.graph(), f.dump_graph, training_step(network), network.session().profile());
+            ad::dump_file(network.graph(), f.dump_graph, training_step(network), network.session().profile(),
+                          {.collapse = split(f.dump_collapse, ',')});
         } catch (const ad::Error& e) {
             fmt::print(stderr, "mnist: warning: --dump-graph with the times: {}\n", e.what());
         }

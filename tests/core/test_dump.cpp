@@ -217,4 +217,34 @@ TEST_CASE("Trace: every kernel of the traced runs, in dependency order, as Chrom
     CHECK(json_string("a\"b\\c\n\x01") == "\"a\\\"b\\\\c\\n\\u0001\"");
 }
 
+TEST_CASE("dump_dot: a collapsed name scope is one box, with the edges in and out of it") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 3});
+    Expr h, y;
+    {
+        auto s = g.scope("h1");
+        h = relu(matmul(x, g.variable("w", {3, 4}, init::zeros())) * 2.f);
+    }
+    {
+        auto s = g.scope("h2");
+        y = sum(h * h);
+    }
+    std::ostringstream dot;
+    dump_dot(g, dot, {y}, {}, {.collapse = {"h1"}});
+    const std::string d = dot.str();
+    // h1's five nodes (w, matmul, the constant 2, mul, relu) are one box, drawn as vertex 8
+    // (after the graph's 8 nodes).
+    CHECK(d.find("8[label=\"h1/\\n5 nodes\", shape=box3d];") != std::string::npos);
+    CHECK(d.find("h1/matmul") == std::string::npos);
+    CHECK(d.find("h2/mul") != std::string::npos);
+    CHECK(d.find("0->8 ;") != std::string::npos);                             // x into the scope
+    CHECK(d.find("8->6 [label=\"0,1\", fontsize=8];") != std::string::npos);  // the scope into h * h, both inputs
+    CHECK(d.find("legend_scope") != std::string::npos);
+    // A scope is a whole part of a name ("h" is not "h1"); one with no node draws nothing.
+    std::ostringstream none;
+    dump_dot(g, none, {y}, {}, {.collapse = {"nowhere", "h"}});
+    CHECK(none.str().find("shape=box3d") == std::string::npos);
+    CHECK(none.str().find("h1/matmul") != std::string::npos);
+}
+
 }  // namespace adjoint::test

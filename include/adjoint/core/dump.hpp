@@ -21,13 +21,20 @@ void dump_text(const Graph& g, std::ostream& out, std::span<const NodeTiming> ti
 // share, and the total over all nodes.
 void dump_profile(const Graph& g, std::span<const NodeTiming> timings, std::ostream& out, std::size_t top = 20);
 
+struct DotOptions {
+    // Name scopes drawn as one box each ("dense", "grad/dense"): their nodes' count (and,
+    // profiled, their total time), with the edges in and out of the scope. For big
+    // graphs: a layer becomes one box.
+    std::vector<std::string> collapse;
+};
+
 // Graphviz DOT through boost::write_graphviz: placeholders, variables, constants, ops,
 // gradient ops and updates drawn distinctly (a legend shows which is which), labelled
 // with their shapes; an edge into an op of several inputs says which input it feeds.
 // With `fetches`, only the nodes those fetches need are drawn. With timings from a
 // profiled Session, each timed node shows its time and is coloured white to red by it.
 void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetches = {},
-              std::span<const NodeTiming> timings = {});
+              std::span<const NodeTiming> timings = {}, const DotOptions& options = {});
 
 // Writes dump_dot (a path ending in .dot), that DOT drawn as SVG by Graphviz's `dot` (a
 // path ending in .svg; an Error saying how to install it when it is missing) or
@@ -35,7 +42,7 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
 // written: a failure leaves it as it was, and only a regular file (or nothing) there is
 // replaced. Errors name the file.
 void dump_file(const Graph& g, const std::string& path, const std::vector<Expr>& fetches = {},
-               std::span<const NodeTiming> timings = {});
+               std::span<const NodeTiming> timings = {}, const DotOptions& options = {});
 
 // The events of a traced Session (Session::trace) as Chrome trace-event JSON, loadable in
 // Perfetto or chrome://tracing: one row per thread, one slice per node
