@@ -38,20 +38,25 @@ std::string describe(const Node& n) {
 
 }  // namespace
 
+std::string dump_line(const Graph& g, NodeId id) {
+    const Node& n = g.node(id);
+    std::string inputs;
+    for (NodeId in : n.inputs) inputs += fmt::format("{}{}", inputs.empty() ? "" : ", ", g.node(in).name);
+    std::string line = fmt::format("{:>4}  {} = {}", id, n.name, describe(n));
+    if (n.kind == NodeKind::op) line += fmt::format("({})", inputs);
+    line += fmt::format("  {} {}", dtype_name(n.type.dtype), n.type.shape);
+    if (n.gradient_of)
+        line += fmt::format("  ; gradient of {} \"{}\" by the {} rule", n.gradient_of->forward,
+                            g.node(n.gradient_of->forward).name, n.gradient_of->rule);
+    return line;
+}
+
 void dump_text(const Graph& g, std::ostream& out, std::span<const NodeTiming> timings) {
     std::vector<const NodeTiming*> timing_of(g.size(), nullptr);
     for (const NodeTiming& t : timings)
         if (t.node < g.size()) timing_of[t.node] = &t;
     for (NodeId id = 0; id < g.size(); ++id) {
-        const Node& n = g.node(id);
-        std::string inputs;
-        for (NodeId in : n.inputs) inputs += fmt::format("{}{}", inputs.empty() ? "" : ", ", g.node(in).name);
-        std::string line = fmt::format("{:>4}  {} = {}", id, n.name, describe(n));
-        if (n.kind == NodeKind::op) line += fmt::format("({})", inputs);
-        line += fmt::format("  {} {}", dtype_name(n.type.dtype), n.type.shape);
-        if (n.gradient_of)
-            line += fmt::format("  ; gradient of {} \"{}\" by the {} rule", n.gradient_of->forward,
-                                g.node(n.gradient_of->forward).name, n.gradient_of->rule);
+        std::string line = dump_line(g, id);
         if (timing_of[id])
             line += fmt::format("  [{:.3f} ms in {} calls]", 1e3 * timing_of[id]->seconds, timing_of[id]->calls);
         out << line << '\n';
@@ -126,7 +131,7 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
     std::vector<const NodeTiming*> timing_of(g.size(), nullptr);
     double slowest = 0;
     for (const NodeTiming& t : timings)
-        if (t.node < g.size()) {
+        if (t.node < g.size() && keep[t.node]) {  // the heat's scale: the slowest node drawn
             timing_of[t.node] = &t;
             slowest = std::max(slowest, t.seconds);
         }
@@ -187,8 +192,10 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
         std::string style = dot_style(n);
         if (const NodeTiming* t = timing_of[v]; t && slowest > 0) {  // a profiled run: time as heat
             label += fmt::format("\\n{:.3f} ms in {} calls", 1e3 * t->seconds, t->calls);
-            style =
-                fmt::format("shape=box, style=\"rounded,filled\", fillcolor=\"{}\"", heat_colour(t->seconds / slowest));
+            // Gradient ops stay dashed and updates bold under the heat colour.
+            const char* kind = n.gradient_of ? ",dashed" : n.op && n.op->writes_variables() > 0 ? ",bold" : "";
+            style = fmt::format("shape=box, style=\"rounded,filled{}\", fillcolor=\"{}\"", kind,
+                                heat_colour(t->seconds / slowest));
         }
         os << "[label=\"" << label << "\", " << style << "]";
     };
@@ -214,7 +221,8 @@ void dump_dot(const Graph& g, std::ostream& out, const std::vector<Expr>& fetche
         if (std::any_of(members.begin(), members.end(), [](std::size_t m) { return m > 0; }))
             os << "legend_scope [label=\"a collapsed name scope\", shape=box3d];\n";
         if (slowest > 0)
-            os << "legend_heat [label=\"kernel time: white to red\", shape=box, style=\"rounded,filled\", "
+            os << "legend_heat [label=\"kernel time: white to red\\n(gradient ops dashed, updates bold)\", shape=box, "
+                  "style=\"rounded,filled\", "
                << "fillcolor=\"" << heat_colour(0.6) << "\"];\n";
         os << "}\n";
     };
@@ -280,6 +288,11 @@ std::string json_string(std::string_view text) {
         else out += c;
     }
     return out + "\"";
+}
+
+std::string json_number(double v, bool significant) {
+    if (!std::isfinite(v)) return "null";
+    return significant ? fmt::format("{:.6g}", v) : fmt::format("{:.6f}", v);
 }
 
 std::string trace_json(const Graph& g, std::span<const TraceEvent> events) {

@@ -198,15 +198,14 @@ Expr Graph::append_like(const Node& like, std::shared_ptr<const OpBase> op, std:
         n.value = like.value;
         n.init = like.init;
     }
-    n.built_at = like.built_at;
+    // The file name kept by this graph: `like` may be a node of a graph that goes away.
+    n.built_at = location(like.built_at.file_name(), like.built_at.line());
     n.gradient_of = std::move(gradient_of);
     return append(std::move(n), like.name, false);
 }
 
 SourceLocation Graph::location(std::string_view file, std::uint32_t line) {
-    std::deque<std::string>& files = data().files;
-    auto it = std::find(files.begin(), files.end(), file);
-    const char* name = it != files.end() ? it->c_str() : files.emplace_back(file).c_str();
+    const char* name = data().files.emplace(file).first->c_str();
     return SourceLocation::current(name, line);
 }
 

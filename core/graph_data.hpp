@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/graph/adjacency_list.hpp>
@@ -33,7 +34,8 @@ struct GraphData {
     BoostGraph g;
     std::unordered_map<std::string, int> name_count;  // base name -> times used
     std::vector<Frame> frames;
-    std::deque<std::string> files;  // file names of Graph::location, at addresses that never move
+    // File names of Graph::location and append_like: a set's elements never move.
+    std::unordered_set<std::string> files;
 };
 
 }  // namespace detail

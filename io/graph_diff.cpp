@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <sstream>
 
 #include <adjoint/core/dump.hpp>
+#include <adjoint/core/init.hpp>
 
 namespace adjoint {
 
@@ -32,6 +32,9 @@ std::string without_suffixes(std::string_view name) {
 
 namespace {
 
+// A field of a class key, length first, so that no two different lists of fields make one key.
+void field(std::string& key, std::string_view text) { key += fmt::format("{}:{}", text.size(), text); }
+
 struct Classes {
     std::map<std::string, std::size_t> table;
     // Class of every node of g, in id order (inputs first).
@@ -39,19 +42,17 @@ struct Classes {
         std::vector<std::size_t> cls(g.size());
         for (NodeId id = 0; id < g.size(); ++id) {
             const Node& n = g.node(id);
-            std::string key = fmt::format("{}|{}|{}|{}", n.op_name(), n.kind == NodeKind::op ? n.op->attrs() : "",
-                                          dtype_name(n.type.dtype), n.type.shape);
-            switch (n.kind) {
-                case NodeKind::placeholder: key += fmt::format("|{}", without_suffixes(n.name)); break;
-                case NodeKind::variable: key += fmt::format("|{}|{}", without_suffixes(n.name), n.init); break;
-                case NodeKind::constant:
-                    key += '|';
-                    key.append(static_cast<const char*>(n.value.raw()), n.value.nbytes());
-                    break;
-                case NodeKind::op:
-                    for (NodeId in : n.inputs) key += fmt::format("|{}", cls[in]);
-                    break;
-            }
+            std::string key;
+            field(key, n.op_name());
+            field(key, n.kind == NodeKind::op ? n.op->attrs() : "");
+            field(key, dtype_name(n.type.dtype));
+            field(key, to_string(n.type.shape));
+            if (n.kind == NodeKind::placeholder || n.kind == NodeKind::variable) field(key, without_suffixes(n.name));
+            if (n.kind == NodeKind::variable) field(key, n.init);
+            // A constant's value, and a variable's where no initializer describes it.
+            if (n.kind == NodeKind::constant || (n.kind == NodeKind::variable && !init::from_description(n.init)))
+                field(key, std::string_view(static_cast<const char*>(n.value.raw()), n.value.nbytes()));
+            for (NodeId in : n.inputs) field(key, fmt::format("{}", cls[in]));
             cls[id] = table.emplace(std::move(key), table.size()).first->second;
         }
         return cls;
@@ -69,21 +70,11 @@ GraphDiff diff_graphs(const Graph& a, const Graph& b) {
     std::map<std::size_t, std::size_t> used;
     std::vector<bool> matched_b(b.size(), false);
     GraphDiff d;
-    std::ostringstream dump_a, dump_b;
-    dump_text(a, dump_a);
-    dump_text(b, dump_b);
-    auto lines = [](const std::string& text) {
-        std::vector<std::string> out;
-        std::istringstream in(text);
-        for (std::string l; std::getline(in, l);) out.push_back(l);
-        return out;
-    };
-    const std::vector<std::string> la = lines(dump_a.str()), lb = lines(dump_b.str());
     for (NodeId id = 0; id < a.size(); ++id) {
         auto& candidates = in_b[ca[id]];
         std::size_t& next = used[ca[id]];
         if (next == candidates.size()) {
-            d.only_in_a.push_back(la[id]);
+            d.only_in_a.push_back(dump_line(a, id));
             continue;
         }
         const NodeId other = candidates[next++];
@@ -92,7 +83,7 @@ GraphDiff diff_graphs(const Graph& a, const Graph& b) {
             d.renamed.push_back(fmt::format("{} -> {}", a.node(id).name, b.node(other).name));
     }
     for (NodeId id = 0; id < b.size(); ++id)
-        if (!matched_b[id]) d.only_in_b.push_back(lb[id]);
+        if (!matched_b[id]) d.only_in_b.push_back(dump_line(b, id));
     return d;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -53,6 +54,18 @@ std::string values_of(const Tensor& t) {
     return out;
 }
 
+// Whether the initializer `description` names makes exactly `value` again.
+bool remade_by(const std::string& description, const Tensor& value) {
+    const auto init = init::from_description(description);
+    if (!init) return false;
+    try {
+        const Tensor again = init->make(value.shape(), value.dtype());
+        return again.nbytes() == value.nbytes() && std::memcmp(again.raw(), value.raw(), value.nbytes()) == 0;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
 }  // namespace
 
 std::string graph_to_text(const Graph& g) {
@@ -63,6 +76,12 @@ std::string graph_to_text(const Graph& g) {
                            json_string(to_string(n.type.shape)));
         switch (n.kind) {
             case NodeKind::op: {
+                try {
+                    (void)make_op(n.op->name(), n.op->attrs());  // it reads back, or it is not written
+                } catch (const Error& e) {
+                    throw Error(fmt::format("graph_to_text: node {} \"{}\" cannot be read back from a file: {}", id,
+                                            n.name, e.what()));
+                }
                 out += fmt::format(" {} {} in", n.op->name(), json_string(n.op->attrs()));
                 for (std::size_t i = 0; i < n.inputs.size(); ++i)
                     out += fmt::format("{}{}", i ? "," : " ", n.inputs[i]);
@@ -70,7 +89,7 @@ std::string graph_to_text(const Graph& g) {
             }
             case NodeKind::variable:
                 out += fmt::format(" init {}", json_string(n.init));
-                if (!init::from_description(n.init)) out += values_of(n.value);
+                if (!remade_by(n.init, n.value)) out += values_of(n.value);
                 break;
             case NodeKind::constant: out += values_of(n.value); break;
             case NodeKind::placeholder: break;
@@ -86,10 +105,22 @@ void save_graph(const Graph& g, const std::string& path) { replace_file(path, gr
 
 namespace {
 
+// An error of the line being read, already naming it; `bad` makes them.
+struct LineError : Error {
+    using Error::Error;
+};
+using Bad = std::function<LineError(std::string_view)>;
+
 // A line's words: bare words, or JSON strings (decoded).
 class Words {
 public:
-    Words(std::string_view line, const std::function<Error(std::string_view)>& bad) : line_(line), bad_(bad) {}
+    Words(std::string_view line, const Bad& bad) : line_(line), bad_(bad) {}
+    // The next bare word, without taking it ("" at the end or before a string).
+    std::string_view peek() {
+        skip();
+        const std::size_t end = std::min(line_.find(' ', at_), line_.size());
+        return at_ < line_.size() && line_[at_] != '"' ? line_.substr(at_, end - at_) : std::string_view();
+    }
     bool done() {
         skip();
         return at_ == line_.size();
@@ -148,7 +179,7 @@ private:
     }
     std::string_view line_;
     std::size_t at_ = 0;
-    const std::function<Error(std::string_view)>& bad_;
+    const Bad& bad_;
 };
 
 template <class T> std::optional<T> whole_number(std::string_view s) {
@@ -175,14 +206,7 @@ std::optional<double> hex_float(std::string_view s) {
 }
 
 // `count` elements of `dtype` from the line: "fill V" or "values V1 ... Vn".
-Tensor read_values(Words& w, const Shape& shape, DType dtype, std::size_t& budget,
-                   const std::function<Error(std::string_view)>& bad) {
-    const std::size_t bytes = byte_size(shape, dtype);
-    if (bytes > budget)
-        throw bad(
-            fmt::format("its value would take {} bytes, more than the {} left of GraphFileOptions::max_value_bytes",
-                        bytes, budget));
-    budget -= bytes;
+Tensor read_values(Words& w, const Shape& shape, DType dtype, const Bad& bad) {
     const std::string_view how = w.bare("fill or values");
     if (how != "fill" && how != "values") throw bad(fmt::format("\"{}\" is not fill or values", how));
     const std::int64_t n = shape.numel();
@@ -214,6 +238,110 @@ Tensor read_values(Words& w, const Shape& shape, DType dtype, std::size_t& budge
 
 }  // namespace
 
+namespace {
+
+// Takes `bytes` of initial values from what the options allow.
+void take(std::size_t& budget, std::size_t bytes) {
+    if (bytes > budget)
+        throw Error(
+            fmt::format("its value would take {} bytes, more than the {} left of GraphFileOptions::max_value_bytes",
+                        bytes, budget));
+    budget -= bytes;
+}
+
+// The input ids after "in": "0,1,2", each of an earlier node.
+std::vector<Expr> input_ids(const Graph& g, std::string_view ids, const Bad& bad) {
+    std::vector<Expr> inputs;
+    for (std::size_t at = 0; at <= ids.size();) {
+        const std::size_t comma = std::min(ids.find(',', at), ids.size());
+        const auto in = whole_number<NodeId>(ids.substr(at, comma - at));
+        if (!in || *in >= g.size())
+            throw bad(fmt::format("input \"{}\" is not the id of an earlier node", ids.substr(at, comma - at)));
+        inputs.push_back(g.expr(*in));
+        at = comma + 1;
+    }
+    return inputs;
+}
+
+// Reads one node's line into g.
+void read_node(Graph& g, Words& w, std::size_t& budget, const Bad& bad) {
+    const auto id = whole_number<NodeId>(w.bare("the node id"));
+    if (!id || *id != g.size())
+        throw bad(fmt::format("the node id is not {} (ids count from 0, one per line)", g.size()));
+    const std::string_view kind = w.bare("the kind");
+    Node like;
+    like.name = w.string("the name");
+    const std::string_view dtype = w.bare("the dtype");
+    const auto t = dtype_from_name(dtype);
+    if (!t) throw bad(fmt::format("\"{}\" is not a dtype (f32, f64, i32, u8)", dtype));
+    like.type = {parse_shape(w.string("the shape")), *t};
+    std::shared_ptr<const OpBase> op;
+    std::vector<Expr> inputs;
+    if (kind == "placeholder") {
+        like.kind = NodeKind::placeholder;
+        for (std::size_t i = 1; i < like.type.shape.rank(); ++i)
+            if (like.type.shape[i] == batch) throw bad("only a placeholder's leading dim may be the batch");
+    } else if (kind == "variable" || kind == "constant") {
+        like.kind = kind == "variable" ? NodeKind::variable : NodeKind::constant;
+        if (like.type.shape.has_batch()) throw bad(fmt::format("a {} has no batch dim", kind));
+        take(budget, byte_size(like.type.shape, like.type.dtype));
+        if (like.kind == NodeKind::variable) {
+            if (w.bare("init") != "init") throw bad("a variable's initializer (init \"...\") must follow its shape");
+            like.init = w.string("the initializer");
+        }
+        // The values, unless the initializer makes them.
+        if (w.peek() == "fill" || w.peek() == "values") {
+            like.value = read_values(w, like.type.shape, like.type.dtype, bad);
+        } else if (const auto init =
+                       like.kind == NodeKind::variable ? init::from_description(like.init) : std::nullopt) {
+            like.value = init->make(like.type.shape, like.type.dtype);
+        } else {
+            throw bad(like.kind == NodeKind::constant ? "a constant's values (fill or values) must follow its shape"
+                                                      : fmt::format("\"{}\" is not an initializer of the library, and "
+                                                                    "no values (fill or values) follow it",
+                                                                    like.init));
+        }
+        if (like.value.numel() == 0) throw bad(fmt::format("a {} may not be empty", kind));
+    } else if (kind == "op") {
+        like.kind = NodeKind::op;
+        const std::string_view name = w.bare("the op");
+        op = make_op(name, w.string("the attributes"));
+        if (w.bare("in") != "in") throw bad("\"in\" and the input ids must follow the attributes");
+        inputs = input_ids(g, w.bare("the input ids"), bad);
+        // What an op overwrites must be a variable (the ops' own functions check the same).
+        for (std::size_t i = 0; i < op->writes_variables() && i < inputs.size(); ++i)
+            if (inputs[i].node().kind != NodeKind::variable)
+                throw bad(fmt::format("{} overwrites its input {}, \"{}\", which is not a variable", name, i,
+                                      inputs[i].name()));
+    } else {
+        throw bad(fmt::format("\"{}\" is not a kind of node (placeholder, variable, constant, op)", kind));
+    }
+    std::optional<Provenance> gradient_of;
+    while (!w.done()) {
+        const std::string_view key = w.bare("a field");
+        if (key == "at") {
+            const std::string file = w.string("the file");
+            if (file.find('\0') != std::string::npos) throw bad("the file name holds a NUL character");
+            const auto at_line = whole_number<std::uint32_t>(w.bare("the line"));
+            if (!at_line) throw bad("the line after at is not a whole number");
+            like.built_at = g.location(file, *at_line);
+        } else if (key == "grad") {
+            const auto forward = whole_number<NodeId>(w.bare("the forward node"));
+            if (!forward || *forward >= g.size()) throw bad("grad: the forward node is not an earlier node");
+            gradient_of = Provenance{*forward, w.string("the rule")};
+        } else {
+            throw bad(fmt::format("\"{}\" is not a field (at, grad)", key));
+        }
+    }
+    const Expr e = g.append_like(like, op, inputs, gradient_of);
+    if (e.name() != like.name) throw bad(fmt::format("the name \"{}\" is used twice", like.name));
+    if (e.node().type.shape != like.type.shape || e.node().type.dtype != like.type.dtype)
+        throw bad(fmt::format("the line says {} {}, but the op makes {} {}", dtype_name(like.type.dtype),
+                              like.type.shape, dtype_name(e.dtype()), e.shape()));
+}
+
+}  // namespace
+
 Graph graph_from_text(std::string_view text, const GraphFileOptions& options, std::string_view source) {
     Graph g;
     std::size_t budget = options.max_value_bytes;
@@ -232,98 +360,19 @@ Graph graph_from_text(std::string_view text, const GraphFileOptions& options, st
     while (!text.empty()) {
         next_line();
         if (line.empty()) continue;
-        const std::function<Error(std::string_view)> bad = [&](std::string_view why) {
-            return Error(fmt::format("{}: line {}: {}", source, line_no, why));
+        const Bad bad = [&](std::string_view why) {
+            return LineError(fmt::format("{}: line {}: {}", source, line_no, why));
         };
         Words w(line, bad);
-        const auto id = whole_number<NodeId>(w.bare("the node id"));
-        if (!id || *id != g.size())
-            throw bad(fmt::format("the node id is not {} (ids count from 0, one per line)", g.size()));
-        const std::string_view kind = w.bare("the kind");
-        Node like;
-        like.name = w.string("the name");
-        const std::string_view dtype = w.bare("the dtype");
-        const auto t = dtype_from_name(dtype);
-        if (!t) throw bad(fmt::format("\"{}\" is not a dtype (f32, f64, i32, u8)", dtype));
+        // Every error of the line names it: ours already do; the library's (a shape that
+        // overflows, an initializer refusing a dtype, an op refusing its inputs) get it here.
         try {
-            like.type = {parse_shape(w.string("the shape")), *t};
+            read_node(g, w, budget, bad);
+        } catch (const LineError&) {
+            throw;
         } catch (const Error& e) {
             throw bad(e.what());
         }
-        std::shared_ptr<const OpBase> op;
-        std::vector<Expr> inputs;
-        if (kind == "placeholder") {
-            like.kind = NodeKind::placeholder;
-            for (std::size_t i = 1; i < like.type.shape.rank(); ++i)
-                if (like.type.shape[i] == batch) throw bad("only a placeholder's leading dim may be the batch");
-        } else if (kind == "variable" || kind == "constant") {
-            like.kind = kind == "variable" ? NodeKind::variable : NodeKind::constant;
-            if (like.type.shape.has_batch()) throw bad(fmt::format("a {} has no batch dim", kind));
-            if (like.kind == NodeKind::variable) {
-                if (w.bare("init") != "init")
-                    throw bad("a variable's initializer (init \"...\") must follow its shape");
-                like.init = w.string("the initializer");
-                if (const auto init = init::from_description(like.init)) {
-                    const std::size_t bytes = byte_size(like.type.shape, like.type.dtype);
-                    if (bytes > budget)
-                        throw bad(
-                            fmt::format("its value would take {} bytes, more than the {} left of "
-                                        "GraphFileOptions::max_value_bytes",
-                                        bytes, budget));
-                    budget -= bytes;
-                    like.value = init->make(like.type.shape, like.type.dtype);
-                }
-            }
-            if (like.value.empty()) like.value = read_values(w, like.type.shape, like.type.dtype, budget, bad);
-            if (like.value.numel() == 0) throw bad(fmt::format("a {} may not be empty", kind));
-        } else if (kind == "op") {
-            like.kind = NodeKind::op;
-            const std::string_view name = w.bare("the op");
-            const std::string attrs = w.string("the attributes");
-            try {
-                op = make_op(name, attrs);
-            } catch (const Error& e) {
-                throw bad(e.what());
-            }
-            if (w.bare("in") != "in") throw bad("\"in\" and the input ids must follow the attributes");
-            const std::string_view ids = w.bare("the input ids");
-            for (std::size_t at = 0; at <= ids.size();) {
-                const std::size_t comma = std::min(ids.find(',', at), ids.size());
-                const auto in = whole_number<NodeId>(ids.substr(at, comma - at));
-                if (!in || *in >= g.size())
-                    throw bad(fmt::format("input \"{}\" is not the id of an earlier node", ids.substr(at, comma - at)));
-                inputs.push_back(g.expr(*in));
-                at = comma + 1;
-            }
-        } else {
-            throw bad(fmt::format("\"{}\" is not a kind of node (placeholder, variable, constant, op)", kind));
-        }
-        std::optional<Provenance> gradient_of;
-        while (!w.done()) {
-            const std::string_view key = w.bare("a field");
-            if (key == "at") {
-                const std::string file = w.string("the file");
-                const auto at_line = whole_number<std::uint32_t>(w.bare("the line"));
-                if (!at_line) throw bad("the line after at is not a whole number");
-                like.built_at = g.location(file, *at_line);
-            } else if (key == "grad") {
-                const auto forward = whole_number<NodeId>(w.bare("the forward node"));
-                if (!forward || *forward >= g.size()) throw bad("grad: the forward node is not an earlier node");
-                gradient_of = Provenance{*forward, w.string("the rule")};
-            } else {
-                throw bad(fmt::format("\"{}\" is not a field (at, grad)", key));
-            }
-        }
-        Expr e;
-        try {
-            e = g.append_like(like, op, inputs, gradient_of);
-        } catch (const Error& ex) {
-            throw bad(ex.what());
-        }
-        if (e.name() != like.name) throw bad(fmt::format("the name \"{}\" is used twice", like.name));
-        if (e.node().type.shape != like.type.shape || e.node().type.dtype != like.type.dtype)
-            throw bad(fmt::format("the line says {} {}, but the op makes {} {}", dtype_name(like.type.dtype),
-                                  like.type.shape, dtype_name(e.dtype()), e.shape()));
     }
     return g;
 }

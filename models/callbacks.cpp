@@ -40,8 +40,7 @@ std::span<const Expr> Watch::fetches(std::int64_t step) {
 
 std::optional<std::string> Watch::on_batch_end(const BatchLogs& logs) {
     if (logs.fetched.size() != nodes_.size()) return std::nullopt;  // not a watched step
-    // JSON has no NaN or infinity: null.
-    auto number = [](double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : std::string("null"); };
+    auto number = [](double v) { return json_number(v, true); };    // null for NaN and infinities
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
         const Tensor& t = logs.fetched[i];
         const TensorStats s = tensor_stats(t);

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <adjoint/core/dump.hpp>
+
 namespace adjoint {
 
 namespace {
@@ -35,9 +37,7 @@ std::string metrics(double loss, const std::optional<double>& accuracy) {
 }
 
 // A JSON number, or null for what JSON cannot hold (NaN, infinities) or what is absent.
-std::string json_number(const std::optional<double>& v) {
-    return v && std::isfinite(*v) ? fmt::format("{:.6f}", *v) : std::string("null");
-}
+std::string json_number(const std::optional<double>& v) { return v ? adjoint::json_number(*v) : "null"; }
 
 }  // namespace
 

@@ -64,8 +64,13 @@ Rewritten optimize(const Graph& g, std::span<const Expr> roots, const Options& o
         if (ec) throw Error(fmt::format("passes: cannot make the dump folder \"{}\": {}", dir.string(), ec.message()));
         write("00-input.txt", dump_of(g));
     }
-    Rewritten total{.from = g, .graph = g, .map = {}, .roots = {roots.begin(), roots.end()}, .logs = {}};
-    for (NodeId n = 0; n < g.size(); ++n) total.map.push_back(n);
+    // Start from a copy of the whole graph: the result never shares the input's nodes, even
+    // when no pass runs (gradients added to it must not change g).
+    std::vector<Expr> everything;
+    for (NodeId n = 0; n < g.size(); ++n) everything.push_back(g.expr(n));
+    const Rewritten copy = rewrite(g, everything, "copy", [](RuleContext&) { return std::optional<Expr>(); });
+    Rewritten total{.from = g, .graph = copy.graph, .map = copy.map, .roots = {}, .logs = {}};
+    for (const Expr& root : roots) total.roots.push_back(copy[root]);
     for (std::size_t i = 0; i < fns.size(); ++i) {
         Rewritten step = fns[i](total.graph, total.roots);
         for (auto& m : total.map)

@@ -1,5 +1,7 @@
 #include "rewrite.hpp"
 
+#include <unordered_set>
+
 #include <adjoint/core/error.hpp>
 
 namespace adjoint::passes {
@@ -126,22 +128,45 @@ Rewritten rewrite(const Graph& g, std::span<const Expr> roots, std::string_view 
         for (int hops = 0; !needed[s] && st.absorbed_into[s] && hops < 64; ++hops) s = *st.absorbed_into[s];
         return s;
     };
+    // Names: a node that stands for a node of g keeps its name (they are all distinct); a
+    // node a rule built gets the name the rule asked for, or that name made unique among
+    // all of them (so a fused node never takes the name of a node that is kept).
+    std::vector<std::string> name(swept.size());
+    std::unordered_set<std::string> taken;
+    for (NodeId s = 0; s < swept.size(); ++s)
+        if (needed[s] && st.base_name[s].empty())
+            taken.insert(name[s] = st.origin[s] ? g.node(*st.origin[s]).name : swept.node(s).name);
+    for (NodeId s = 0; s < swept.size(); ++s) {
+        if (!needed[s] || st.base_name[s].empty()) continue;
+        name[s] = st.base_name[s];
+        for (int k = 1; taken.contains(name[s]); ++k) name[s] = fmt::format("{}_{}", st.base_name[s], k);
+        taken.insert(name[s]);
+    }
+    // Provenance: the forward node's image if it was built for that node (or absorbed it,
+    // or merged an equal one into it); not a node that merely replaced it (x * 1 -> x).
+    auto forward_of = [&](NodeId f) -> std::optional<NodeId> {
+        if (!image[f]) return std::nullopt;
+        const NodeId s = image[f]->id(), to = resolve(s);
+        const Node &was = g.node(f), &is = swept.node(to);
+        const bool same_op = was.kind == NodeKind::op && is.kind == NodeKind::op && was.op_name() == is.op_name() &&
+                             was.op->attrs() == is.op->attrs();
+        if (st.origin[s] == f || to != s || same_op) return to;
+        return std::nullopt;
+    };
     Rewritten r{.from = g, .graph = Graph(), .map = {}, .roots = {}, .logs = {}};
     std::vector<std::optional<Expr>> out(swept.size());
     for (NodeId s = 0; s < swept.size(); ++s) {
         if (!needed[s]) continue;
         const Node& node = swept.node(s);
-        // Provenance: the forward node's image, or what absorbed that image.
         std::optional<Provenance> p;
         const Node& orig = g.node(*st.built_for[s]);
-        if (orig.gradient_of && image[orig.gradient_of->forward]) {
-            const NodeId f = resolve(image[orig.gradient_of->forward]->id());
-            if (needed[f] && out[f]) p = Provenance{out[f]->id(), orig.gradient_of->rule};
-        }
+        if (orig.gradient_of)
+            if (const auto f = forward_of(orig.gradient_of->forward); f && needed[*f] && out[*f])
+                p = Provenance{out[*f]->id(), orig.gradient_of->rule};
         std::vector<Expr> inputs;
         for (NodeId in : node.inputs) inputs.push_back(*out[in]);
         Node like = node;
-        if (!st.base_name[s].empty()) like.name = st.base_name[s];
+        like.name = name[s];
         out[s] = r.graph.append_like(like, node.op, inputs, p);
     }
     r.map.resize(g.size());

@@ -1,7 +1,8 @@
 // Algebraic simplification: identities that remove a node without changing a bit, except
-// x + 0 -> x, which keeps x's -0.0 where the sum would give +0.0.
-//   x * 1, 1 * x, x / 1, x + 0, 0 + x, x - 0 -> x   (only where x already has the
-//                                                    result's shape and dtype)
+// x + 0 -> x, which keeps x's -0.0 where the sum would give +0.0 (-0.0 + +0.0 = +0.0).
+//   x * 1, 1 * x, x / 1, x + 0, 0 + x, x - (+0.0) -> x   (only where x already has the
+//                                                         result's shape and dtype; not
+//                                                         x - (-0.0), which is x + 0)
 //   -(-x), transpose(transpose(x)) -> x
 //   reshape(x) to x's own shape, cast(x) to x's own dtype -> x
 //   reshape(reshape(x)) -> reshape(x)
@@ -20,6 +21,15 @@ bool constant_of(const Expr& e, double v) {
     if (n.kind != NodeKind::constant || n.value.numel() == 0) return false;
     for (std::int64_t i = 0; i < n.value.numel(); ++i)
         if (n.value.as_double(i) != v) return false;
+    return true;
+}
+
+// A constant of +0.0 only: x - (+0.0) is x, bit for bit, also for x = -0.0.
+bool positive_zeros(const Expr& e) {
+    if (!constant_of(e, 0)) return false;
+    const Tensor& t = e.node().value;
+    for (std::int64_t i = 0; i < t.numel(); ++i)
+        if (std::signbit(t.as_double(i))) return false;
     return true;
 }
 
@@ -44,7 +54,7 @@ std::optional<Expr> simplify_node(RuleContext& c) {
         if (constant_of(x[1], 0) && keeps(0)) return replaced(c, x[0], "x + 0 = x");
         if (constant_of(x[0], 0) && keeps(1)) return replaced(c, x[1], "0 + x = x");
     } else if (ops::as<ops::Sub>(n)) {
-        if (constant_of(x[1], 0) && keeps(0)) return replaced(c, x[0], "x - 0 = x");
+        if (positive_zeros(x[1]) && keeps(0)) return replaced(c, x[0], "x - 0 = x");
     } else if (ops::as<ops::Neg>(n)) {
         if (ops::as<ops::Neg>(x[0].node())) return replaced(c, x[0].graph().expr(x[0].node().inputs[0]), "-(-x) = x");
     } else if (ops::as<ops::Transpose>(n)) {

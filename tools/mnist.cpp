@@ -414,7 +414,7 @@ int run(const Flags& f) {
         }
     }
     // JSON has no NaN or infinity: what is not a finite number is null.
-    auto json = [](double v) { return std::isfinite(v) ? fmt::format("{:.6f}", v) : std::string("null"); };
+    auto json = [](double v) { return ad::json_number(v); };
     if (f.json)
         fmt::print(
             R"({{"test_loss": {}, "test_accuracy": {}, "train_accuracy": {}, "eval_seconds": {:.4f}, "startup_seconds": {:.4f}}})"

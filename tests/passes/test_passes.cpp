@@ -255,3 +255,57 @@ TEST_CASE("fuse: -sum(t * log(softmax(z))) becomes the softmax cross-entropy on 
         CHECK(edge.after[0].data<float>()[1] == doctest::Approx(200));
     }
 }
+
+TEST_CASE("passes: what a review found") {
+    // x - (-0.0) is x + 0, which makes -0.0 into +0.0: not simplified.
+    {
+        Graph g;
+        Expr x = g.placeholder("x", {2});
+        Expr y = x - g.constant("mz", Tensor::from({-0.f, -0.f}));
+        const ps::Rewritten r = ps::simplify(g, std::vector{y});
+        CHECK(count_op(r.graph, "sub") == 1);
+        const auto out = run_both(r, {y}, {{x, Tensor::from({-0.f, 1.f})}});
+        CHECK(bitwise_equal(out.before[0], out.after[0]));
+    }
+    // A fused node never takes the name of a node that is kept.
+    {
+        Graph g;
+        Expr x = g.placeholder("x", {batch, 3});
+        Expr w1 = g.variable("w1", {3, 4}, init::glorot_uniform(1));
+        Expr b1 = g.variable("b1", {4}, init::zeros());
+        Expr w2 = g.variable("w2", {4, 2}, init::glorot_uniform(2));
+        Expr b2 = g.variable("b2", {2}, init::zeros());
+        Expr out = matmul_bias(relu(matmul(x, w1) + b1), w2, b2);  // the user's own "matmul_bias"
+        REQUIRE(out.name() == "matmul_bias");
+        const ps::Rewritten r = ps::fuse(g, std::vector{out});
+        CHECK(r[out].name() == "matmul_bias");
+        CHECK(r.graph.find("matmul_bias_1"));
+    }
+    // x * 1 -> x: the mul's gradient nodes lose their provenance rather than name x.
+    {
+        Graph g;
+        Expr x = g.variable("x", {2}, init::constant(3));
+        Expr y = x * 1.f;
+        Expr loss = sum(square(y));
+        const std::vector<Expr> wrt{x};
+        Expr dx = gradients(loss, wrt)[0];
+        const ps::Rewritten r = ps::simplify(g, std::vector{loss, dx});
+        for (NodeId id = 0; id < r.graph.size(); ++id) {
+            const Node& n = r.graph.node(id);
+            if (n.gradient_of) CHECK(r.graph.node(n.gradient_of->forward).op_name() != "variable");
+        }
+    }
+    // No passes: a copy all the same, which gradients may grow without touching g.
+    {
+        Graph g;
+        Expr x = g.variable("x", {2}, init::constant(3));
+        Expr loss = sum(square(x));
+        const ps::Rewritten r = ps::optimize(g, std::vector{loss}, {.passes = {}, .dump_dir = ""});
+        CHECK_FALSE(r.graph == g);
+        const std::size_t before = g.size();
+        const std::vector<Expr> wrt{r[x]};
+        (void)gradients(r.roots[0], wrt);
+        CHECK(g.size() == before);
+        CHECK(r.graph.size() > before);
+    }
+}

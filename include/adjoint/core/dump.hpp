@@ -16,6 +16,8 @@ namespace adjoint {
 //   12  h1/matmul = matmul(x, w)  f32 (batch, 512)
 // With timings from a profiled Session, each op line ends with its kernel time.
 void dump_text(const Graph& g, std::ostream& out, std::span<const NodeTiming> timings = {});
+// The line of node `id` in dump_text, without its time (nor the newline).
+std::string dump_line(const Graph& g, NodeId id);
 
 // Where the time went: the `top` nodes by kernel time, with op, shape, calls, total and
 // share, and the total over all nodes.
@@ -52,5 +54,8 @@ void write_trace(const Graph& g, std::span<const TraceEvent> events, const std::
 
 // `text` as a JSON string literal: quotes, backslashes and control characters escaped.
 std::string json_string(std::string_view text);
+// `v` as a JSON number (6 digits after the point; with `significant`, 6 significant
+// digits), or null where JSON has no number (NaN, infinities).
+std::string json_number(double v, bool significant = false);
 
 }  // namespace adjoint

@@ -71,7 +71,7 @@ public:
     // name, source line) on `inputs`, of this graph, computing `op` (for an op node; its
     // output type is inferred again), with the provenance given (its forward node is one of
     // this graph). The name is like's exactly (no scope prefix) when it is free, else made
-    // unique as usual.
+    // unique as usual. The source line's file name is kept by this graph.
     Expr append_like(const Node& like, std::shared_ptr<const OpBase> op, std::span<const Expr> inputs,
                      std::optional<Provenance> gradient_of);
 

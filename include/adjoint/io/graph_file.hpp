@@ -1,9 +1,10 @@
 // Graph files: a graph as text, one line per node, that reads back into the same graph
 // (ops, attributes, types, names, source lines and gradient provenance). Values are not
 // in it: variables keep their initializer ("glorot_uniform(seed=1)"), which builds the
-// same initial value again, and trained weights go in checkpoints. Only an initial value
-// no initializer describes, and constants, are written out, element by element (or as
-// one fill value).
+// same initial value again, and trained weights go in checkpoints. Only constants, and
+// initial values that no initializer of the library makes again, are written out,
+// element by element (or as one fill value). A graph holding an op of a user's own (not
+// in the library's op list) cannot be written: graph_to_text says which node.
 //
 //   adjoint graph 1
 //   0 placeholder "input" f32 "(batch, 784)" at "prog.cpp" 12

@@ -6,14 +6,14 @@
 //   dead-nodes   drops the ops and constants the roots do not need (placeholders and
 //                variables stay: they are the graph's feeds and its state)
 //   fold         computes ops whose inputs are all constants, once, into a constant
-//   simplify     x * 1, 1 * x, x / 1, x + 0, 0 + x, x - 0 -> x (x + 0 gives x's -0.0 where
-//                the sum would give +0.0; nothing else changes); transpose(transpose(x)),
-//                reshape(x) to x's own shape -> x; reshape(reshape(x)) -> one reshape;
-//                cast to x's own dtype -> x
+//   simplify     x * 1, 1 * x, x / 1, x + 0, 0 + x, x - (+0.0), -(-x) -> x (x + 0 gives
+//                x's -0.0 where the sum would give +0.0; nothing else changes);
+//                transpose(transpose(x)), reshape(x) to x's own shape -> x;
+//                reshape(reshape(x)) -> one reshape; cast to x's own dtype -> x
 //   cse          merges ops of one kind, attributes and inputs, and equal constants
 //   fuse         relu?(matmul(x, w) + b) -> matmul_bias (what Dense builds; the same
-//                bits); -sum(t * log(softmax(z)), -1) and -sum(t * log_softmax(z), -1) ->
-//                softmax_cross_entropy(z, t), and with t = one_hot(labels) ->
+//                bits); -sum(t * log(softmax(z)), -1) -> softmax_cross_entropy(z, t),
+//                and with t = one_hot(labels) ->
 //                sparse_softmax_cross_entropy(z, labels) (what the Keras losses build;
 //                finite where log(softmax) underflows to -inf, otherwise within rounding)
 //
