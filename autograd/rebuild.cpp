@@ -50,10 +50,9 @@ Rebuilt copy_graph(const Expr& output, std::span<const NodeId> cut, std::span<co
         std::vector<Expr> inputs;
         for (NodeId in : node.inputs) inputs.push_back(*r.copy[in]);
         // The two ops that choose their output dtype themselves.
-        const std::string_view op = node.op->name();
-        if (widen && op == "cast" && node.type.dtype == DType::f32)
+        if (widen && ops::as<ops::Cast>(node) && node.type.dtype == DType::f32)
             r.copy[n] = cast(inputs[0], DType::f64, node.built_at);
-        else if (widen && op == "one_hot" && node.type.dtype == DType::f32)
+        else if (widen && ops::as<ops::OneHot>(node) && node.type.dtype == DType::f32)
             r.copy[n] = one_hot(inputs[0], node.type.shape.back(), DType::f64, node.built_at);
         else r.copy[n] = r.g.append_op(node.op, inputs, node.name, node.built_at);
     }

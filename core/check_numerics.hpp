@@ -1,6 +1,7 @@
 // SessionOptions::check_numerics' report, internal to core/.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 
@@ -12,7 +13,9 @@ namespace adjoint {
 // `which`, a variable it overwrites, and holds NaN or infinity. Names the node (id, name,
 // op, where it was built), what it is (a forward node, a gradient of which node by which
 // rule, an update of which variable), and the statistics of `bad` and of every input.
+// `in_place`: the input whose storage the output shares (a value the plan computes
+// straight into the variable an assign takes it to), whose statistics are after the write.
 std::string non_finite_report(const Graph& g, const Node& n, std::span<const Tensor* const> inputs, const Tensor& bad,
-                              std::size_t which);
+                              std::size_t which, std::optional<std::size_t> in_place = std::nullopt);
 
 }  // namespace adjoint

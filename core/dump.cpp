@@ -1,16 +1,19 @@
 #include <adjoint/core/dump.hpp>
 
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include <boost/graph/filtered_graph.hpp>
 #include <boost/graph/graphviz.hpp>
@@ -252,9 +255,21 @@ std::string render_svg(const std::string& dot, const std::string& path) {
                 fmt::format("dump_file: \"{}\": an SVG is drawn by Graphviz's dot, which {} (apt-get install "
                             "graphviz), or write a .dot file",
                             path, err == ENOENT ? "is not installed" : std::strerror(err)));
+        // dot may take long on a big graph: it gets two minutes, then it is stopped.
         int status = 0;
         pid_t waited = 0;
-        while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+        while ((waited = waitpid(pid, &status, WNOHANG)) == 0 || (waited < 0 && errno == EINTR)) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                kill(pid, SIGKILL);
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+                throw Error(
+                    fmt::format("dump_file: \"{}\": Graphviz's dot took more than two minutes and was stopped; "
+                                "write a .dot file, or collapse name scopes (DotOptions::collapse)",
+                                path));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
         if (waited < 0)
             throw Error(
                 fmt::format("dump_file: \"{}\": cannot wait for Graphviz's dot: {}", path, std::strerror(errno)));

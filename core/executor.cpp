@@ -54,9 +54,12 @@ struct Run {
         std::lock_guard lock(error_mutex);
         if (s > non_finite_step) return;
         non_finite_step = s;
+        std::optional<std::size_t> in_place;  // an input y was computed into (a variable an assign keeps)
+        for (std::size_t i = step.op->writes_variables(); i < x.size(); ++i)
+            if (y.nbytes() > 0 && x[i].raw() == y.raw()) in_place = i;
         non_finite =
             non_finite_report(g, g.node(step.node), {plan.input_ptrs.data() + step.first_input, step.input_count},
-                              which == 0 ? y : x[which], which);
+                              which == 0 ? y : x[which], which, in_place);
     }
 
     void compute(std::size_t s) {

@@ -85,7 +85,7 @@ std::string to_string(const TensorStats& s) {
 namespace adjoint {
 
 std::string non_finite_report(const Graph& g, const Node& n, std::span<const Tensor* const> inputs, const Tensor& bad,
-                              std::size_t which) {
+                              std::size_t which, std::optional<std::size_t> in_place) {
     const std::size_t writes = n.op ? n.op->writes_variables() : 0;
     std::string role;
     if (writes > 0) role = fmt::format("an update of variable \"{}\"", g.node(n.inputs[0]).name);
@@ -93,6 +93,9 @@ std::string non_finite_report(const Graph& g, const Node& n, std::span<const Ten
         role = fmt::format("a gradient node: the gradient of node {} \"{}\" by the {} rule", n.gradient_of->forward,
                            g.node(n.gradient_of->forward).name, n.gradient_of->rule);
     else role = "a forward node";
+    if (in_place)
+        role += fmt::format(", computed in place into variable \"{}\" (its input {}), which an assign sets to it",
+                            g.node(n.inputs[*in_place]).name, *in_place);
     const std::string what = which == 0 ? std::string("its output")
                                         : fmt::format("the variable it overwrites as its input {}, \"{}\",", which,
                                                       g.node(n.inputs[which]).name);
@@ -105,7 +108,8 @@ std::string non_finite_report(const Graph& g, const Node& n, std::span<const Ten
         const Node& in = g.node(n.inputs[i]);
         out += fmt::format("\n  input {} \"{}\" ({}) {} {}{}: {}", i, in.name, in.op_name(),
                            dtype_name(inputs[i]->dtype()), inputs[i]->shape(),
-                           i < writes ? ", as this step wrote it" : "", to_string(tensor_stats(*inputs[i])));
+                           i < writes || i == in_place ? ", as this step wrote it" : "",
+                           to_string(tensor_stats(*inputs[i])));
     }
     out += "\n  No variable was changed by this run.";
     return out;

@@ -132,6 +132,19 @@ TEST_CASE("Numerics: an update that overflows is named with its variable, which 
     CHECK(values(sess.value(v)) == std::vector<double>{3});
 }
 
+TEST_CASE("Numerics: a value computed in place into its variable says so, and the variable keeps its value") {
+    Graph g;
+    const Expr w = g.variable("w", Tensor::from({1e30f, 1.f}));
+    const Expr grown = w * 1e10f;  // the plan computes it straight into w, for the assign
+    const Expr step = assign(w, grown);
+    Session sess(g, {.check_numerics = true});
+    const std::string role = fmt::format("node {} \"mul\" (mul, built at", grown.id());
+    CHECK_ERROR(sess.run({}, {}, {step}), role.c_str(),
+                "a forward node, computed in place into variable \"w\" (its input 0)",
+                "input 0 \"w\" (variable) f32 (2,), as this step wrote it", "No variable was changed");
+    CHECK(values(sess.value(w)) == std::vector<double>{1e30f, 1});
+}
+
 TEST_CASE("Numerics: of two branches that both make NaN, the first in plan order is named, on any thread count") {
     Graph g;
     const Expr x = g.placeholder("x", {batch, 64});
