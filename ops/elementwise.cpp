@@ -135,8 +135,11 @@ namespace {
 Expr from_first(const Expr& y, const Expr& a) { return cast(same(y, a), y.dtype()); }
 }  // namespace
 
-#define ADJOINT_UNARY(Type, fn, expr, dx)                                                                          \
-    Expr Type::rule([[maybe_unused]] const Expr& x, [[maybe_unused]] const Expr& y, const Expr& dy) { return dx; } \
+#define ADJOINT_UNARY(Type, fn, expr, dx)                                                          \
+    std::optional<Expr> Type::rule([[maybe_unused]] const Expr& x, [[maybe_unused]] const Expr& y, \
+                                   [[maybe_unused]] const Expr& dy) {                              \
+        return dx;                                                                                 \
+    }                                                                                              \
     template struct Unary<Type>;
 #define ADJOINT_BINARY(Type, fn, expr, da, db)                                                          \
     std::optional<Expr> Type::rule_a([[maybe_unused]] const Expr& a, [[maybe_unused]] const Expr& b,    \

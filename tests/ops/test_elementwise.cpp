@@ -85,6 +85,39 @@ template <> void op_case<ops::Softplus>() {
     unary_case([](const Expr& x) { return softplus(x); }, {0, 1, -1, 100, -80, inf, -inf},
                {std::log(2.0), std::log1p(std::exp(1.0)), std::log1p(std::exp(-1.0)), 100, std::exp(-80.0), inf, 0});
 }
+template <> void op_case<ops::Abs>() {
+    unary_case([](const Expr& x) { return abs(x); }, {-2, 3, -0.0, -inf, inf}, {2, 3, 0, inf, inf});
+}
+template <> void op_case<ops::Sign>() {
+    // Zeros keep their sign, NaN stays NaN (as numpy's and PyTorch's sign do).
+    auto f = [](Exprs e) { return sign(e[0]); };
+    check_values(eval(f, {Tensor::from({-2.f, 3.f, -0.f, 0.f, -INFINITY, INFINITY, 1e-45f})}),
+                 {-1, 1, -0.0, 0, -1, 1, 1});
+    CHECK(std::isnan(eval(f, {Tensor::from({NAN})}).item<float>()));
+    agrees_with_reference(f, {{Shape{batch, 37}, DType::f32, -3, 3, 4}});
+    agrees_with_reference(f, {{Shape{5, 3}, DType::f64, -3, 3}}, 0);
+    check_no_gradient(f, {{Shape{3, 4}}});
+}
+template <> void op_case<ops::Log1p>() {
+    // Exact where log(1 + x) loses x to rounding.
+    unary_case([](const Expr& x) { return log1p(x); }, {0, 1e-10, std::exp(1.0) - 1, -1, -2, inf, -0.0},
+               {0, 1e-10 - 5e-21, 1, -inf, nan, inf, -0.0}, -0.5, 3);
+}
+template <> void op_case<ops::Expm1>() {
+    unary_case([](const Expr& x) { return expm1(x); }, {0, 1e-10, 1, -inf, inf, -0.0},
+               {0, 1e-10 + 5e-21, std::exp(1.0) - 1, -1, inf, -0.0});
+}
+template <> void op_case<ops::Erf>() {
+    unary_case([](const Expr& x) { return erf(x); }, {0, 1, -1, inf, -inf, 10, -0.0},
+               {0, std::erf(1.0), -std::erf(1.0), 1, -1, 1, -0.0});
+}
+template <> void op_case<ops::Gelu>() {
+    // x * Phi(x), exact: Keras' and PyTorch's default (not the tanh approximation). The left
+    // tail goes to -0, not to NaN (-inf * 0).
+    const double phi1 = 0.5 * std::erfc(-1 / std::sqrt(2.0));
+    unary_case([](const Expr& x) { return gelu(x); }, {0, 1, -1, 10, -10, inf, -inf, -40},
+               {0, phi1, -(1 - phi1), 10, -10 * 0.5 * std::erfc(10 * 0.7071067811865476), inf, -0.0, -0.0});
+}
 template <> void op_case<ops::Pow>() {
     unary_case([](const Expr& x) { return pow(x, 3); }, {2, -1, 0.5, -0.0}, {8, -1, 0.125, -0.0});
     unary_case([](const Expr& x) { return pow(x, 0.5); }, {4, 9, 0, inf}, {2, 3, 0, inf}, 0.1, 4);
@@ -189,6 +222,46 @@ template <> void op_case<ops::Mask>() {
     const Expr x = g.placeholder("x", {2});
     const Expr d = gradients(sum(relu(x)), {x})[0];
     CHECK(d.node().op_name() == "mask");
+}
+
+namespace {
+
+// A comparison: hand values (NaN compares false, except in not_equal; -0 is 0), on f32,
+// broadcast, and on i32 and u8; the reference; no gradient.
+template <class F> void compare_case(F f, const std::vector<double>& want_f32, const std::vector<double>& want_int) {
+    auto g = [&](Exprs e) { return f(e[0], e[1]); };
+    const Tensor out = eval(g, {Tensor::from({{1.f, 2.f, NAN}, {-0.f, 5.f, INFINITY}}), Tensor::from({2.f, 2.f, 1.f})});
+    CHECK(out.dtype() == DType::u8);
+    CHECK(values(out) == want_f32);
+    // Zero against -0, in the first row: equal.
+    CHECK(values(eval(g, {Tensor::from({0.f}), Tensor::from({-0.f})})) ==
+          std::vector<double>{values(eval(g, {Tensor::from({1.f}), Tensor::from({1.f})}))});
+    CHECK(values(eval(g, {Tensor::from<std::int32_t>({-3, 7, 7}), Tensor::from<std::int32_t>({7, 7, -3})})) ==
+          want_int);
+    CHECK(values(eval(g, {Tensor::from<std::uint8_t>({0, 255, 255}), Tensor::from<std::uint8_t>({255, 255, 0})})) ==
+          want_int);
+    agrees_with_reference(g, {{Shape{batch, 10}, DType::i32, 0, 3}, {Shape{batch, 10}, DType::i32, 0, 3}}, 0);
+    agrees_with_reference(g, {{Shape{20, 10}, DType::f32, 0, 0, 3}, {Shape{10}, DType::f32, 0, 0, 3}}, 0);
+    check_no_gradient(g, {{Shape{3, 4}}, {Shape{3, 4}}});
+}
+
+}  // namespace
+
+// (1, 2, NaN; -0, 5, inf) against (2, 2, 1) broadcast; (-3, 7, 7) against (7, 7, -3).
+template <> void op_case<ops::NotEqual>() {
+    compare_case([](const Expr& a, const Expr& b) { return not_equal(a, b); }, {1, 0, 1, 1, 1, 1}, {1, 0, 1});
+}
+template <> void op_case<ops::Greater>() {
+    compare_case([](const Expr& a, const Expr& b) { return greater(a, b); }, {0, 0, 0, 0, 1, 1}, {0, 0, 1});
+}
+template <> void op_case<ops::GreaterEqual>() {
+    compare_case([](const Expr& a, const Expr& b) { return greater_equal(a, b); }, {0, 1, 0, 0, 1, 1}, {0, 1, 1});
+}
+template <> void op_case<ops::Less>() {
+    compare_case([](const Expr& a, const Expr& b) { return less(a, b); }, {1, 0, 0, 1, 0, 0}, {1, 0, 0});
+}
+template <> void op_case<ops::LessEqual>() {
+    compare_case([](const Expr& a, const Expr& b) { return less_equal(a, b); }, {1, 1, 0, 1, 0, 0}, {1, 1, 0});
 }
 
 template <> void op_case<ops::Same>() {

@@ -41,11 +41,11 @@ template <class D> struct Compare : NoAttrs {
 };
 
 // One struct per line of the table: ops::Relu, ops::Add, ops::Equal, ...
-#define ADJOINT_UNARY(Type, fn, expr, dx)                               \
-    struct Type : Unary<Type> {                                         \
-        static constexpr std::string_view name = #fn;                   \
-        template <class T> static T f(T x) { return expr; }             \
-        static Expr rule(const Expr& x, const Expr& y, const Expr& dy); \
+#define ADJOINT_UNARY(Type, fn, expr, dx)                                              \
+    struct Type : Unary<Type> {                                                        \
+        static constexpr std::string_view name = #fn;                                  \
+        template <class T> static T f(T x) { return expr; }                            \
+        static std::optional<Expr> rule(const Expr& x, const Expr& y, const Expr& dy); \
     };
 #define ADJOINT_BINARY(Type, fn, expr, da, db)                                                          \
     struct Type : Binary<Type> {                                                                        \
