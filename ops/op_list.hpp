@@ -28,6 +28,8 @@ using OpList = std::variant<
     Softmax, SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad, SparseSoftmaxCrossEntropy, OneHot,
     // pass-through and state
     Cast, StopGradient, Assign,
+    // choosing
+    Where,
     // optimizers' fused updates
     SGDApply, MomentumApply, RMSpropApply, AdamApply>;
 

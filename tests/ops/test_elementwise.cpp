@@ -1,6 +1,7 @@
 // Element-wise ops (elementwise.def) and pow: each op's case gives hand-checked values,
 // edge values among them; the shared helpers add the empty tensor, agreement with the
 // naive reference on ordinary and edge inputs, and gradient checks to second order.
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -276,6 +277,70 @@ template <> void op_case<ops::Same>() {
     agrees_with_reference(g, {{Shape{20, 10}, DType::f32, 0, 0, 3}, {Shape{10}, DType::f32, 0, 0, 3}}, 0);
     agrees_with_reference(g, {{Shape{batch, 10}, DType::i32, 0, 3}, {Shape{batch, 10}, DType::i32, 0, 3}}, 0);
     check_no_gradient(g, {{Shape{3, 4}}, {Shape{3, 4}}});
+}
+
+}  // namespace adjoint::test
+
+namespace adjoint::test {
+
+template <> void op_case<ops::Where>() {
+    // Bit for bit from the side chosen: a NaN's payload, -0.0.
+    const float payload = std::bit_cast<float>(0x7fc12345u);
+    const Tensor c = Tensor::from<std::uint8_t>({{1, 0, 1}, {0, 1, 0}});
+    const Tensor a = Tensor::from({{1.f, 2.f, payload}, {4.f, -0.f, 6.f}});
+    const Tensor b = Tensor::from({-1.f, -2.f, -3.f});  // broadcast
+    const Tensor out = eval([](Exprs e) { return where(e[0], e[1], e[2]); }, {c, a, b});
+    CHECK(out.shape() == Shape{2, 3});
+    const auto v = out.data<float>();
+    CHECK(v[0] == 1.f);
+    CHECK(v[1] == -2.f);
+    CHECK(std::bit_cast<std::uint32_t>(v[2]) == 0x7fc12345u);
+    CHECK(v[3] == -1.f);
+    CHECK(std::signbit(v[4]));
+    CHECK(v[5] == -3.f);
+    // A scalar side, a broadcast condition, integers.
+    CHECK(values(eval([](Exprs e) { return where(e[0], e[1], 7.0); },
+                      {Tensor::from<std::uint8_t>({1, 0}), Tensor::from<std::int32_t>({{1, 2}, {3, 4}})})) ==
+          std::vector<double>{1, 7, 3, 7});
+    CHECK(eval([](Exprs e) { return where(e[0], e[1], e[2]); },
+               {Tensor::zeros({0}, DType::u8), Tensor::zeros({0}), Tensor::zeros({0})})
+              .shape() == Shape{0});
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 3});
+    CHECK_ERROR(where(x, x, x), "the condition has dtype f32; it must be u8");
+    CHECK_ERROR(where(greater(x, x), x, cast(x, DType::f64)), "dtypes f32 and f64 differ");
+    CHECK_ERROR(where(greater(x, x), x, g.placeholder("y", {4})), "where on");
+    // The reference, with edge values, a single-element side or not (broadcast shapes go
+    // through broadcast_to first, tested above).
+    auto f = [](Exprs e) { return where(e[0], e[1], e[2]); };
+    agrees_with_reference(
+        f,
+        {{Shape{batch, 37}, DType::u8, 0, 2}, {Shape{batch, 37}, DType::f32, -3, 3, 4}, {Shape{}, DType::f32, -3, 3}});
+    agrees_with_reference(f, {{Shape{5, 3}, DType::u8, 0, 2}, {Shape{}, DType::f64, -3, 3}, {Shape{5, 3}, DType::f64}},
+                          0);
+    // Gradients of both sides, to second order, with a fixed condition.
+    check_op_gradients(
+        [](Exprs e) {
+            const Expr cond =
+                e[0].graph().constant(Tensor::from<std::uint8_t>({{1, 0, 0, 1}, {0, 1, 1, 0}, {1, 1, 0, 0}}));
+            return where(cond, e[0] * e[0], e[1]);
+        },
+        {{Shape{3, 4}}, {Shape{3, 4}}});
+}
+
+TEST_CASE("clip: min(max(x, lo), hi), NaN stays NaN, the gradient flows inside") {
+    auto f = [](Exprs e) { return clip(e[0], -1, 2); };
+    CHECK(values(eval(f, {Tensor::from({-5.f, -1.f, 0.5f, 2.f, 9.f, -INFINITY, INFINITY})})) ==
+          std::vector<double>{-1, -1, 0.5, 2, 2, -1, 2});
+    CHECK(std::isnan(eval(f, {Tensor::from({NAN})}).item<float>()));
+    check_op_gradients(f, {{Shape{3, 4}, DType::f64, -0.9, 1.9}});
+    Graph g;
+    const Expr x = g.placeholder("x", {2});
+    CHECK_ERROR(clip(x, 2, 1), "the bounds [2, 1] are not an interval");
+    CHECK_ERROR(clip(x, NAN, 1), "are not an interval");
+    const Tensor grad =
+        eval([](Exprs e) { return gradients(sum(clip(e[0], -1, 2)), {e[0]})[0]; }, {Tensor::from({-5.f, 0.5f, 9.f})});
+    CHECK(values(grad) == std::vector<double>{0, 1, 0});
 }
 
 }  // namespace adjoint::test

@@ -12,3 +12,4 @@
 #include <adjoint/ops/reduce.hpp>
 #include <adjoint/ops/shape_ops.hpp>
 #include <adjoint/ops/softmax.hpp>
+#include <adjoint/ops/where.hpp>
