@@ -255,4 +255,8 @@ Expr one_hot(const Expr& labels, std::int64_t depth, DType dtype, SourceLocation
     return ops::make_listed(ops::OneHot{depth, dtype}, {labels}, loc);
 }
 
+Expr sigmoid_cross_entropy(const Expr& logits, const Expr& labels, SourceLocation loc) {
+    return sub(softplus(logits, loc), mul(logits, labels, loc), loc);
+}
+
 }  // namespace adjoint

@@ -13,6 +13,7 @@ expect() {
 }
 expect basics $'[[0, 0], [3.5, 3.5]]\n7'
 expect hand_built 'w = 3.0000, b = -2.0000'
+expect xor $'accuracy: 1.00\n0 xor 0 -> 0.00\n0 xor 1 -> 1.00\n1 xor 0 -> 1.00\n1 xor 1 -> 0.00'
 # passes: the logs part of its output (the README shows the whole).
 logs=$("$build/examples/passes" | sed -n '/^dead-nodes:/,/^$/p')
 want='dead-nodes: 19 -> 19 nodes, 0 changes
@@ -28,5 +29,5 @@ if [ "$logs" != "$want" ]; then
     printf 'examples: passes logged\n%s\ninstead of\n%s\n' "$logs" "$want" >&2
     fail=1
 fi
-[ "$fail" -eq 0 ] && echo "examples: basics, hand_built and passes print the README's output"
+[ "$fail" -eq 0 ] && echo "examples: basics, hand_built, xor and passes print the README's output"
 exit "$fail"

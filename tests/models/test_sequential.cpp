@@ -108,6 +108,38 @@ TEST_CASE("Sequential: learns, evaluates, predicts; sparse labels and other opti
     CHECK(mse.fit(data.x, data.onehot, {.epochs = 5}).epochs.back().loss < first);
 }
 
+TEST_CASE("Sequential: binary cross-entropy, binary accuracy and mean absolute error") {
+    // XOR: Keras' accuracy for one sigmoid output is binary (y > 0.5 against 0 or 1).
+    const Tensor x = Tensor::from({{0.f, 0.f}, {0.f, 1.f}, {1.f, 0.f}, {1.f, 1.f}});
+    const Tensor y = Tensor::from({{0.f}, {1.f}, {1.f}, {0.f}});
+    Sequential xor_net({.seed = 1, .threads = 2});
+    xor_net.add(Dense(8, "tanh", 2));
+    xor_net.add(Dense(1, "sigmoid"));
+    xor_net.compile(Adam(0.05), "binary_crossentropy", {"accuracy"});
+    const Evaluation before = xor_net.evaluate(x, y);
+    xor_net.fit(x, y, {.epochs = 300, .batch_size = 4});
+    const Evaluation after = xor_net.evaluate(x, y);
+    CHECK(after.loss < 0.1 * before.loss);
+    CHECK(after.accuracy == 1.0);
+    // From the logits: the loss has no log node, and stays finite where the sigmoid saturates.
+    bool has_log = false;
+    for (NodeId id = 0; id < xor_net.graph().size(); ++id) has_log |= xor_net.graph().node(id).op_name() == "log";
+    CHECK_FALSE(has_log);
+    // Without a sigmoid node: Keras' clipped formula, equal to the exact one inside the clip.
+    Graph g;
+    const Expr p = g.placeholder("p", {batch, 2});
+    const Expr t = g.placeholder("t", {batch, 2});
+    Session s(g);
+    const Tensor got = s.run({binary_crossentropy(p, t), mean_absolute_error(p, t)},
+                             {{p, Tensor::from({{0.25f, 0.f}})}, {t, Tensor::from({{1.f, 0.f}})}})[0];
+    CHECK(got.item<float>() == doctest::Approx(-(std::log(0.25) + std::log(1 - 1e-7)) / 2).epsilon(1e-6));
+    const Tensor mae =
+        s.run({mean_absolute_error(p, t)}, {{p, Tensor::from({{0.25f, 3.f}})}, {t, Tensor::from({{1.f, 0.f}})}})[0];
+    CHECK(mae.item<float>() == doctest::Approx((0.75 + 3) / 2));
+    CHECK(Loss::from_name("mae").name == "mean_absolute_error");
+    CHECK(Loss::from_name("binary_crossentropy").name == "binary_crossentropy");
+}
+
 TEST_CASE("Sequential: check_numerics stops fit at the first non-finite node, naming the step, weights finite") {
     Toy data;
     for (const bool check : {false, true}) {

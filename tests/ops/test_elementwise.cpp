@@ -328,6 +328,28 @@ template <> void op_case<ops::Where>() {
         {{Shape{3, 4}}, {Shape{3, 4}}});
 }
 
+TEST_CASE("sigmoid_cross_entropy: exact, finite at +-1e4, gradient sigmoid(z) - t") {
+    auto f = [](Exprs e) { return sigmoid_cross_entropy(e[0], e[1]); };
+    const std::vector<double> z = {0, 3, -3, 1e4, -1e4, 30, -30}, t = {1, 0, 1, 1, 1, 0.3, 0.3};
+    std::vector<double> want;
+    for (std::size_t i = 0; i < z.size(); ++i) {
+        // -t log(p) - (1 - t) log(1 - p), with log(p) = -log1p(exp(-z)) and log(1 - p) = -z + log(p).
+        const long double zl = z[i], log_p = zl > 0 ? -std::log1p(std::exp(-zl)) : zl - std::log1p(std::exp(zl));
+        want.push_back(static_cast<double>(-t[i] * log_p - (1 - t[i]) * (log_p - zl)));
+    }
+    const Shape n{static_cast<std::int64_t>(z.size())};
+    const Tensor got = eval(f, {Tensor::from<double>(z, n), Tensor::from<double>(t, n)});
+    check_values(got, want, 1e-13);
+    check_values(eval(f, {Tensor::from<float>(std::vector<float>(z.begin(), z.end()), n),
+                          Tensor::from<float>(std::vector<float>(t.begin(), t.end()), n)}),
+                 want, 1e-6);
+    check_op_gradients(f, {{Shape{3, 4}, DType::f64, -4, 4}, {Shape{3, 4}, DType::f64, 0, 1}});
+    // d/dz = sigmoid(z) - t, finite at the far ends.
+    const Tensor dz = eval([](Exprs e) { return gradients(sum(sigmoid_cross_entropy(e[0], e[1])), {e[0]})[0]; },
+                           {Tensor::from({0.f, 1e4f, -1e4f}), Tensor::from({1.f, 0.f, 1.f})});
+    check_values(dz, {-0.5, 1, -1});
+}
+
 TEST_CASE("clip: min(max(x, lo), hi), NaN stays NaN, the gradient flows inside") {
     auto f = [](Exprs e) { return clip(e[0], -1, 2); };
     CHECK(values(eval(f, {Tensor::from({-5.f, -1.f, 0.5f, 2.f, 9.f, -INFINITY, INFINITY})})) ==

@@ -18,9 +18,17 @@ namespace adjoint {
 Expr categorical_crossentropy(const Expr& output, const Expr& onehot);
 // The same with integer class labels (batch,).
 Expr sparse_categorical_crossentropy(const Expr& output, const Expr& labels);
+// -mean(t log(p) + (1 - t) log(1 - p)) over each sample's values. When `output` is a
+// sigmoid node, computed from its logits with the stable sigmoid_cross_entropy (as
+// TensorFlow's Keras does); otherwise from p clipped to [1e-7, 1 - 1e-7], as Keras does.
+Expr binary_crossentropy(const Expr& output, const Expr& targets);
 // mean((y - t)^2) over each sample's values.
 Expr mean_squared_error(const Expr& y, const Expr& t);
-// 1 where argmax(y) is the target class (one-hot or integer targets), else 0, as y's dtype.
+// mean(|y - t|) over each sample's values.
+Expr mean_absolute_error(const Expr& y, const Expr& t);
+// 1 where the prediction is right, else 0, as y's dtype: argmax(y) is the target class
+// (one-hot or integer targets); for one output per sample (binary), y > 0.5 is the 0 or 1
+// target (Keras' binary accuracy).
 Expr correct_predictions(const Expr& y, const Expr& targets);
 
 struct Loss {
@@ -34,15 +42,18 @@ struct Loss {
 
     static Loss categorical_crossentropy();
     static Loss sparse_categorical_crossentropy();
+    static Loss binary_crossentropy();
     static Loss mean_squared_error();
+    static Loss mean_absolute_error();
     // By Keras' name: "categorical_crossentropy", "sparse_categorical_crossentropy",
-    // "mean_squared_error" or "mse"; throws an adjoint::Error listing them otherwise.
+    // "binary_crossentropy", "mean_squared_error" or "mse", "mean_absolute_error" or
+    // "mae"; throws an adjoint::Error listing them otherwise.
     static Loss from_name(std::string_view name);
 };
 
 // The metrics compile() can add to the loss, averaged over samples like it.
 enum class Metric {
-    accuracy,  // the share of samples whose largest output is the target class
+    accuracy,  // the share of samples predicted right (correct_predictions)
 };
 
 std::string_view metric_name(Metric m);

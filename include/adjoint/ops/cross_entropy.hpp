@@ -63,5 +63,13 @@ Expr sparse_softmax_cross_entropy(const Expr& logits, const Expr& labels,
                                   SourceLocation loc = SourceLocation::current());
 Expr one_hot(const Expr& labels, std::int64_t depth, DType dtype = DType::f32,
              SourceLocation loc = SourceLocation::current());
+// Binary cross-entropy on logits, element by element (TensorFlow's
+// sigmoid_cross_entropy_with_logits): with p = sigmoid(z),
+//   -t log(p) - (1 - t) log(1 - p) = softplus(z) - z t,
+// finite for any finite z (at z = +-1e4 too; softplus is computed stably). A composite:
+// its gradient, sigmoid(z) - t, is softplus' rule minus t, right at z = 0 too (TensorFlow's
+// max(z, 0) - z t + log1p(exp(-|z|)) would need its own rule there: relu's and abs' kinks
+// at 0 cancel only in the sum).
+Expr sigmoid_cross_entropy(const Expr& logits, const Expr& labels, SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint
