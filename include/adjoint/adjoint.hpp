@@ -30,6 +30,7 @@
 #include <adjoint/models/losses.hpp>
 #include <adjoint/models/optimizers.hpp>
 #include <adjoint/models/progress.hpp>
+#include <adjoint/models/reshaping.hpp>
 #include <adjoint/models/sequential.hpp>
 #include <adjoint/ops/all.hpp>
 #include <adjoint/ops/registry.hpp>

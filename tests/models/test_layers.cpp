@@ -144,4 +144,49 @@ TEST_CASE("Sequential: its placeholders, output, loss and session drive a hand-w
     CHECK_ERROR(uncompiled.input(), "Sequential::input: call compile() first");
 }
 
+TEST_CASE("Flatten and Reshape: shapes, summary rows, training through them, errors") {
+    // Toy's 20 features as (4, 5) images: Flatten first, Dense after.
+    Toy data(300);
+    const Tensor images = data.x.view(Shape{300, 4, 5}, DType::u8);
+    Sequential m({.seed = 3, .threads = 2});
+    m.add(Flatten(Shape{4, 5}));
+    m.add(Reshape({2, -1}));
+    m.add(Flatten());
+    m.add(Dense(16, "relu"));
+    m.add(Dense(3, "softmax"));
+    m.compile(RMSprop(0.01), "categorical_crossentropy", {"accuracy"});
+    const std::string s = m.summary();
+    CHECK(s.find(" flatten (Flatten)          (None, 20)                0\n") != std::string::npos);
+    CHECK(s.find(" reshape (Reshape)          (None, 2, 10)             0\n") != std::string::npos);
+    CHECK(s.find(" flatten_1 (Flatten)        (None, 20)                0\n") != std::string::npos);
+    CHECK(m.param_count() == 20 * 16 + 16 + 16 * 3 + 3);
+    const History h = m.fit(images, data.onehot, {.epochs = 10, .batch_size = 32});
+    CHECK(h.epochs.back().loss < h.epochs.front().loss);
+    CHECK(m.predict(images).shape() == Shape{300, 3});
+    // The same weights as the flat model give the same outputs: a reshape moves nothing.
+    Sequential flat({.seed = 3, .threads = 2});
+    flat.add(Dense(16, "relu", 20));
+    flat.add(Dense(3, "softmax"));
+    flat.compile(RMSprop(0.01), "categorical_crossentropy", {"accuracy"});
+    Sequential fresh({.seed = 3, .threads = 2});
+    fresh.add(Flatten(Shape{4, 5}));
+    fresh.add(Dense(16, "relu"));
+    fresh.add(Dense(3, "softmax"));
+    fresh.compile(RMSprop(0.01), "categorical_crossentropy");
+    for (std::size_t i = 0; i < 4; ++i)
+        fresh.session().set_value(fresh.trainable_weights()[i], flat.session().value(flat.trainable_weights()[i]));
+    CHECK(adjoint::test::bitwise_equal(fresh.predict(images), flat.predict(data.x)));
+    // Shapes and errors.
+    CHECK(Reshape({-1, 2}).output_shape(Shape{6}) == Shape{3, 2});
+    CHECK(Reshape({28, 28, 1}).output_shape(Shape{784}) == Shape{28, 28, 1});
+    CHECK(Flatten().output_shape(Shape{3, 4, 5}) == Shape{60});
+    CHECK_ERROR(Reshape({-1, -1}), "more than one -1");
+    CHECK_ERROR(Reshape({0, 2}), "dims are positive, or -1");
+    CHECK_ERROR(Reshape({-1, 2}).output_shape(Shape{5}), "5 elements of a sample (5,) do not divide");
+    CHECK_ERROR(Reshape({4, 2}).output_shape(Shape{6}), "has 6 elements, the target shape (4, 2) has 8");
+    Sequential bad;
+    bad.add(Flatten(Shape{4, 5}));
+    CHECK_ERROR(bad.add(Reshape({3, 3})), "Reshape", "20 elements");
+}
+
 }  // namespace adjoint::test
