@@ -23,7 +23,7 @@ using OpList = std::variant<
     // linear algebra and layout
     MatMul, MatMulBias, Transpose, Reshape, BroadcastTo,
     // reductions
-    Sum, Max, ArgMax, ElementCount,
+    Sum, Max, Min, ArgMax, ElementCount,
     // classification losses
     Softmax, SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad, SparseSoftmaxCrossEntropy, OneHot,
     // pass-through and state

@@ -69,10 +69,17 @@ struct Plus {
 struct Larger {  // NaN wins, as in numpy
     template <class T> T operator()(T a, T b) const { return b > a || b != b ? b : a; }
 };
+struct Smaller {  // NaN wins here too
+    template <class T> T operator()(T a, T b) const { return b < a || b != b ? b : a; }
+};
 
 template <class T> T lowest() {
     if constexpr (std::numeric_limits<T>::has_infinity) return -std::numeric_limits<T>::infinity();
     else return std::numeric_limits<T>::lowest();
+}
+template <class T> T highest() {
+    if constexpr (std::numeric_limits<T>::has_infinity) return std::numeric_limits<T>::infinity();
+    else return std::numeric_limits<T>::max();
 }
 
 }  // namespace
@@ -142,13 +149,21 @@ Max Max::from_attrs(const Attrs& a) {
     return {a.axes("axes"), a.boolean("keepdims")};
 }
 
-TypedShape Max::infer(std::span<const TypedShape> in, std::int64_t) const {
+namespace {
+// max and min: the reduced shape; an empty axis has no extreme.
+TypedShape extreme_infer(std::string_view op, std::span<const TypedShape> in, std::span<const int> axes,
+                         bool keepdims) {
     expect_inputs(in, 1);
     const auto mask = full_mask(in[0].shape, axes);
     for (std::size_t i = 0; i < in[0].shape.rank(); ++i)
         if (mask[i] && in[0].shape[i] == 0)
-            throw std::invalid_argument(fmt::format("max over axis {} of {}, which is empty", i, in[0].shape));
+            throw std::invalid_argument(fmt::format("{} over axis {} of {}, which is empty", op, i, in[0].shape));
     return {reduced_shape(in[0].shape, axes, keepdims), in[0].dtype};
+}
+}  // namespace
+
+TypedShape Max::infer(std::span<const TypedShape> in, std::int64_t) const {
+    return extreme_infer(name, in, axes, keepdims);
 }
 
 void Max::forward(const Inputs& x, Tensor& y) const {
@@ -161,16 +176,41 @@ void Max::reference(const Inputs& x, Tensor& y) const {
     });
 }
 
-// y = max of x over axes: dy goes to the elements that are the max (the NaNs, when there
-// are), split evenly between ties (as TensorFlow does):
+namespace {
+// y = max (or min) of x over axes: dy goes to the elements that are the extreme (the NaNs,
+// when there are), split evenly between ties (as TensorFlow does):
 //   dx = dy / #{x is y}  where x is y, else 0
 // selected by mask, so an infinite dy gives the other elements 0, not 0 * inf.
-Grads Max::gradient(const GradContext& c) const {
+Grads extreme_gradient(const GradContext& c, std::span<const int> axes, bool keepdims) {
     return grads(c, [&] {
-        const Expr is_max = cast(same(c.x[0], kept(c.y, c.x[0], axes, keepdims)), c.x[0].dtype());
-        return mask(kept(c.dy, c.x[0], axes, keepdims) / sum(is_max, axes, true), is_max);
+        const Expr is_it = cast(same(c.x[0], kept(c.y, c.x[0], axes, keepdims)), c.x[0].dtype());
+        return mask(kept(c.dy, c.x[0], axes, keepdims) / sum(is_it, {axes.begin(), axes.end()}, true), is_it);
     });
 }
+}  // namespace
+
+Grads Max::gradient(const GradContext& c) const { return extreme_gradient(c, axes, keepdims); }
+
+// ---- min: max's mirror
+
+std::string Min::attrs() const { return reduce_attrs(axes, keepdims); }
+Min Min::from_attrs(const Attrs& a) {
+    a.only({"axes", "keepdims"});
+    return {a.axes("axes"), a.boolean("keepdims")};
+}
+TypedShape Min::infer(std::span<const TypedShape> in, std::int64_t) const {
+    return extreme_infer(name, in, axes, keepdims);
+}
+void Min::forward(const Inputs& x, Tensor& y) const {
+    visit_dtype(x[0].dtype(),
+                [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, highest<decltype(tag)>(), Smaller{}); });
+}
+void Min::reference(const Inputs& x, Tensor& y) const {
+    naive_reduce(x[0], y, axes, std::numeric_limits<long double>::infinity(), [](long double acc, long double v) {
+        return std::isnan(acc) || std::isnan(v) ? NAN : std::min(acc, v);
+    });
+}
+Grads Min::gradient(const GradContext& c) const { return extreme_gradient(c, axes, keepdims); }
 
 // ---- element_count
 
@@ -224,6 +264,10 @@ Expr sum(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc
 
 Expr max(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {
     return ops::make_listed(ops::Max{std::move(axes), keepdims}, {x}, loc);
+}
+
+Expr min(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {
+    return ops::make_listed(ops::Min{std::move(axes), keepdims}, {x}, loc);
 }
 
 Expr mean(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {

@@ -76,6 +76,7 @@ TEST_CASE("every op's attributes read back (make_op)") {
         {"broadcast_to", "shape=(4,)"},
         {"sum", "axes=[0, -1] keepdims=true"},
         {"max", "axes=all keepdims=false"},
+        {"min", "axes=[1] keepdims=false"},
         {"argmax", "axis=-1"},
         {"element_count", "axes=[1]"},
         {"one_hot", "depth=10 dtype=f64"},

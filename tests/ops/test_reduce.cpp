@@ -62,6 +62,27 @@ template <> void op_case<ops::Max>() {
           std::vector<double>{0, 0.5, 0.5, 0});
 }
 
+template <> void op_case<ops::Min>() {
+    CHECK(values(eval([](Exprs e) { return min(e[0]); }, {m23})) == std::vector<double>{1});
+    CHECK(values(eval([](Exprs e) { return min(e[0], {1}); }, {m23})) == std::vector<double>{1, 2});
+    CHECK(values(eval([](Exprs e) { return min(e[0], {0}, true); }, {m23})) == std::vector<double>{1, 2, 3});
+    CHECK(std::isnan(eval([](Exprs e) { return min(e[0]); }, {Tensor::from({1.f, NAN, 2.f})}).item<float>()));
+    CHECK(values(eval([](Exprs e) { return min(e[0]); }, {Tensor::from<std::int32_t>({-2147483647 - 1, 5})})) ==
+          std::vector<double>{-2147483648.0});
+    for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}})
+        agrees_with_reference([&](Exprs e) { return min(e[0], axes); }, {{Shape{batch, 130}}}, 0);
+    agrees_with_reference([](Exprs e) { return min(e[0], {0, 2}); }, {{Shape{4, 5, 6}, DType::i32, -50, 50}}, 0);
+    agrees_with_reference([](Exprs e) { return min(e[0], {1}); }, {{Shape{20, 30}, DType::f32, 0, 0, 5}}, 0);
+    for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}})
+        check_op_gradients([&](Exprs e) { return min(e[0], axes, axes.size() == 1); }, {{Shape{3, 4}}});
+    Graph g;
+    const Expr x = g.placeholder("x", {4});
+    Session sess(g);
+    CHECK(values(sess.run(gradients(min(x), {x}), {{x, Tensor::from({1.f, -3.f, -3.f, 2.f})}})[0]) ==
+          std::vector<double>{0, 0.5, 0.5, 0});
+    CHECK_ERROR(min(g.placeholder("e", {0})), "min over axis 0 of (0,), which is empty");
+}
+
 template <> void op_case<ops::ArgMax>() {
     const Tensor a = eval([](Exprs e) { return argmax(e[0], 1); }, {m23});
     CHECK(a.dtype() == DType::i32);

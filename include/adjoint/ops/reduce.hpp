@@ -33,6 +33,18 @@ struct Max {
     Grads gradient(const GradContext& c) const;
 };
 
+struct Min {
+    static constexpr std::string_view name = "min";
+    std::vector<int> axes;
+    bool keepdims = false;
+    std::string attrs() const;
+    static Min from_attrs(const Attrs& a);
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
 // A scalar of x's dtype: the product of x's dims over `axes` (all if empty).
 struct ElementCount {
     static constexpr std::string_view name = "element_count";
@@ -56,6 +68,8 @@ namespace adjoint {
 Expr sum(const Expr& x, std::vector<int> axes = {}, bool keepdims = false,
          SourceLocation loc = SourceLocation::current());
 Expr max(const Expr& x, std::vector<int> axes = {}, bool keepdims = false,
+         SourceLocation loc = SourceLocation::current());
+Expr min(const Expr& x, std::vector<int> axes = {}, bool keepdims = false,
          SourceLocation loc = SourceLocation::current());
 // sum / element_count: a constant divisor when the reduced dims are known, else an
 // element_count node (a mean over the batch dim).
