@@ -5,6 +5,7 @@
 #include <adjoint/core/error.hpp>
 #include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/softmax.hpp>
+#include <adjoint/ops/where.hpp>
 
 namespace adjoint {
 
@@ -16,11 +17,16 @@ struct Entry {
 };
 
 Expr softmax_last(const Expr& x, SourceLocation loc) { return softmax(x, -1, loc); }
+Expr elu_default(const Expr& x, SourceLocation loc) { return elu(x, 1.0, loc); }
+Expr leaky_relu_default(const Expr& x, SourceLocation loc) { return leaky_relu(x, 0.2, loc); }
 
-// "linear", "softmax", then the table's functions of one tensor.
+// "linear", "softmax", "elu" and "leaky_relu" (their default alphas), then the table's
+// functions of one tensor.
 constexpr std::array entries{
     Entry{"linear", nullptr},
     Entry{"softmax", &softmax_last},
+    Entry{"elu", &elu_default},
+    Entry{"leaky_relu", &leaky_relu_default},
 #define ADJOINT_UNARY(Type, fn, expr, dx) Entry{#fn, &adjoint::fn},
 #include <adjoint/ops/elementwise.def>
 };

@@ -95,6 +95,19 @@ Expr where(const Expr& cond, double a, const Expr& b, SourceLocation loc) {
     return where(cond, scalar_like(b, a, loc), b, loc);
 }
 
+Expr leaky_relu(const Expr& x, double alpha, SourceLocation loc) {
+    if (!std::isfinite(alpha)) throw Error(fmt::format("leaky_relu: alpha {} is not finite ({})", alpha, where(loc)));
+    const Expr zero = scalar_like(x, 0.0, loc);
+    return where(greater(x, zero, loc), x, mul(x, scalar_like(x, alpha, loc), loc), loc);
+}
+
+Expr elu(const Expr& x, double alpha, SourceLocation loc) {
+    if (!std::isfinite(alpha)) throw Error(fmt::format("elu: alpha {} is not finite ({})", alpha, where(loc)));
+    const Expr zero = scalar_like(x, 0.0, loc);
+    const Expr negative = mul(expm1(minimum(x, zero, loc), loc), scalar_like(x, alpha, loc), loc);
+    return where(greater(x, zero, loc), x, negative, loc);
+}
+
 Expr clip(const Expr& x, double lo, double hi, SourceLocation loc) {
     if (std::isnan(lo) || std::isnan(hi) || lo > hi)
         throw Error(fmt::format("clip \"{}\": the bounds [{}, {}] are not an interval ({})", x.valid() ? x.name() : "",

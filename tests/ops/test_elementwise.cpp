@@ -350,6 +350,28 @@ TEST_CASE("sigmoid_cross_entropy: exact, finite at +-1e4, gradient sigmoid(z) - 
     check_values(dz, {-0.5, 1, -1});
 }
 
+TEST_CASE("leaky_relu and elu: values, NaN, gradients finite in the branch not taken") {
+    auto lr = [](Exprs e) { return leaky_relu(e[0], 0.1); };
+    auto el = [](Exprs e) { return elu(e[0], 2.0); };
+    check_values(eval(lr, {Tensor::from({-2.f, 0.f, 3.f, -INFINITY, INFINITY})}), {-0.2, 0, 3, -inf, inf});
+    check_values(eval(el, {Tensor::from({-2.f, 0.f, 3.f, -INFINITY, 1000.f})}), {2 * std::expm1(-2.0), 0, 3, -2, 1000});
+    CHECK(std::isnan(eval(lr, {Tensor::from({NAN})}).item<float>()));
+    CHECK(std::isnan(eval(el, {Tensor::from({NAN})}).item<float>()));
+    check_op_gradients(lr, {{Shape{3, 4}}});
+    check_op_gradients(el, {{Shape{3, 4}}});
+    // At 1000 e^x overflows, but only in the branch not taken, which never sees it.
+    const Tensor d =
+        eval([](Exprs e) { return gradients(sum(elu(e[0], 2.0)), {e[0]})[0]; }, {Tensor::from({1000.f, -1.f, 0.f})});
+    check_values(d, {1, 2 * std::exp(-1.0), 2});
+    const Tensor dl = eval([](Exprs e) { return gradients(sum(leaky_relu(e[0], 0.1)), {e[0]})[0]; },
+                           {Tensor::from({5.f, -1.f, 0.f})});
+    check_values(dl, {1, 0.1, 0.1});
+    Graph g;
+    CHECK_ERROR(elu(g.placeholder("x", {2}), NAN), "elu: alpha nan is not finite");
+    CHECK(Activation("elu").name() == "elu");
+    CHECK(Activation("leaky_relu").name() == "leaky_relu");
+}
+
 TEST_CASE("clip: min(max(x, lo), hi), NaN stays NaN, the gradient flows inside") {
     auto f = [](Exprs e) { return clip(e[0], -1, 2); };
     CHECK(values(eval(f, {Tensor::from({-5.f, -1.f, 0.5f, 2.f, 9.f, -INFINITY, INFINITY})})) ==

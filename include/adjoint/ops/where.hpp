@@ -1,4 +1,5 @@
-// Choosing element by element: where(cond, a, b).
+// Choosing element by element: where(cond, a, b), and what is built on it: clip,
+// leaky_relu, elu.
 #pragma once
 
 #include <adjoint/ops/op.hpp>
@@ -31,5 +32,10 @@ Expr where(const Expr& cond, double a, const Expr& b, SourceLocation loc = Sourc
 // min(max(x, lo), hi): Keras' clip (and numpy's, NaN stays NaN). The gradient flows where
 // lo <= x <= hi. lo <= hi, both finite or infinite, never NaN.
 Expr clip(const Expr& x, double lo, double hi, SourceLocation loc = SourceLocation::current());
+// x > 0 ? x : alpha x (TensorFlow's default alpha 0.2). dx = dy or alpha dy (alpha at 0).
+Expr leaky_relu(const Expr& x, double alpha = 0.2, SourceLocation loc = SourceLocation::current());
+// x > 0 ? x : alpha (e^x - 1) (Keras' default alpha 1). The exponential is of min(x, 0),
+// so that the branch not taken never overflows: its gradient would be 0 * inf = NaN.
+Expr elu(const Expr& x, double alpha = 1.0, SourceLocation loc = SourceLocation::current());
 
 }  // namespace adjoint
