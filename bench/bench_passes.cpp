@@ -61,7 +61,7 @@ void epoch(Trainer& tr, ad::Batches& batches) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     std::string data = "data/mnist";
     int threads = 2, rounds = 3;
     std::int64_t hidden = 512, batch_size = 128;
@@ -143,4 +143,13 @@ int main(int argc, char** argv) {
     fmt::print("weights after the passes {} Sequential's, bit for bit ({} threads, {} rounds)\n",
                same ? "equal" : "DIFFER from", threads, rounds);
     return same ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "bench_passes: " << e.what() << "\n";
+        return 1;
+    }
 }

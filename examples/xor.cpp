@@ -7,7 +7,7 @@
 
 namespace ad = adjoint;
 
-int main() {
+int main() try {
     const ad::Tensor x = ad::Tensor::from({{0.f, 0.f}, {0.f, 1.f}, {1.f, 0.f}, {1.f, 1.f}});
     const ad::Tensor y = ad::Tensor::from({{0.f}, {1.f}, {1.f}, {0.f}});
     ad::Sequential model({.seed = 1, .threads = 1});
@@ -18,6 +18,9 @@ int main() {
     const ad::Evaluation e = model.evaluate(x, y);
     fmt::print("accuracy: {:.2f}\n", e.accuracy);
     const ad::Tensor p = model.predict(x);
-    for (int i = 0; i < 4; ++i)
+    for (std::size_t i = 0; i < 4; ++i)
         fmt::print("{} xor {} -> {:.2f}\n", x.data<float>()[2 * i], x.data<float>()[2 * i + 1], p.data<float>()[i]);
+} catch (const std::exception& e) {
+    fmt::print(stderr, "xor: {}\n", e.what());
+    return 1;
 }

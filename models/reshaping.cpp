@@ -22,7 +22,7 @@ Expr reshaped(const Expr& input, const Shape& sample) {
 
 }  // namespace
 
-Flatten::Flatten(std::optional<Shape> input_shape_) { input_shape = std::move(input_shape_); }
+Flatten::Flatten(std::optional<Shape> input_shape_) { input_shape = input_shape_; }
 
 Shape Flatten::output_shape(const Shape& input) const {
     if (input.has_batch()) throw Error(fmt::format("Flatten \"{}\": one sample is {}, with a batch dim", name, input));
@@ -40,7 +40,7 @@ Expr Flatten::build(Graph&, const Expr& input, std::uint64_t) {
 
 Reshape::Reshape(std::vector<std::int64_t> target_shape, std::optional<Shape> input_shape_)
     : target(std::move(target_shape)) {
-    input_shape = std::move(input_shape_);
+    input_shape = input_shape_;
     if (std::count(target.begin(), target.end(), -1) > 1)
         throw Error(fmt::format("Reshape: the target shape has more than one -1 (at most one dim is inferred)"));
     for (std::int64_t d : target)
