@@ -4,7 +4,7 @@
 #include <adjoint/io/graph_file.hpp>
 
 #include <algorithm>
-#include <cstring>
+#include <deque>
 #include <map>
 
 #include <adjoint/core/dump.hpp>
@@ -64,20 +64,20 @@ struct Classes {
 GraphDiff diff_graphs(const Graph& a, const Graph& b) {
     Classes classes;
     const std::vector<std::size_t> ca = classes.of(a), cb = classes.of(b);
-    // Match in id order: the k-th node of a class in a with the k-th in b.
-    std::map<std::size_t, std::vector<NodeId>> in_b;
+    // Match in id order: the k-th node of a class in a with the k-th in b; what stays
+    // unmatched in b is only in b.
+    std::map<std::size_t, std::deque<NodeId>> in_b;
     for (NodeId id = 0; id < b.size(); ++id) in_b[cb[id]].push_back(id);
-    std::map<std::size_t, std::size_t> used;
     std::vector<bool> matched_b(b.size(), false);
     GraphDiff d;
     for (NodeId id = 0; id < a.size(); ++id) {
-        auto& candidates = in_b[ca[id]];
-        std::size_t& next = used[ca[id]];
-        if (next == candidates.size()) {
+        std::deque<NodeId>& candidates = in_b[ca[id]];
+        if (candidates.empty()) {
             d.only_in_a.push_back(dump_line(a, id));
             continue;
         }
-        const NodeId other = candidates[next++];
+        const NodeId other = candidates.front();
+        candidates.pop_front();
         matched_b[other] = true;
         if (without_suffixes(a.node(id).name) != without_suffixes(b.node(other).name))
             d.renamed.push_back(fmt::format("{} -> {}", a.node(id).name, b.node(other).name));

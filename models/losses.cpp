@@ -10,36 +10,29 @@ namespace {
 
 constexpr double epsilon = 1e-7;  // Keras' backend epsilon
 
-// The logits behind `output` when it is a softmax over the last axis (the op), else none.
-std::optional<Expr> logits_of(const Expr& output) {
-    if (!ops::as<ops::Softmax>(output.node())) return std::nullopt;
-    return output.graph().expr(output.node().inputs[0]);
-}
-
-// The same for a sigmoid.
-std::optional<Expr> sigmoid_logits_of(const Expr& output) {
-    if (!ops::as<ops::Sigmoid>(output.node())) return std::nullopt;
+// The logits behind `output` when it is an Op node (ops::Softmax, over the last
+// axis; ops::Sigmoid), else none.
+template <class Op> std::optional<Expr> logits_of(const Expr& output) {
+    if (!ops::as<Op>(output.node())) return std::nullopt;
     return output.graph().expr(output.node().inputs[0]);
 }
 
 }  // namespace
 
 Expr categorical_crossentropy(const Expr& output, const Expr& onehot) {
-    if (const auto logits = logits_of(output)) return softmax_cross_entropy(*logits, onehot);
-    const Expr p = minimum(maximum(output, scalar_like(output, epsilon, SourceLocation::current())),
-                           scalar_like(output, 1 - epsilon, SourceLocation::current()));
+    if (const auto logits = logits_of<ops::Softmax>(output)) return softmax_cross_entropy(*logits, onehot);
+    const Expr p = clip(output, epsilon, 1 - epsilon);
     return -sum(onehot * log(p), {-1});
 }
 
 Expr sparse_categorical_crossentropy(const Expr& output, const Expr& labels) {
-    if (const auto logits = logits_of(output)) return sparse_softmax_cross_entropy(*logits, labels);
+    if (const auto logits = logits_of<ops::Softmax>(output)) return sparse_softmax_cross_entropy(*logits, labels);
     return categorical_crossentropy(output, one_hot(labels, output.shape().back(), output.dtype()));
 }
 
 Expr binary_crossentropy(const Expr& output, const Expr& targets) {
-    if (const auto logits = sigmoid_logits_of(output)) return mean(sigmoid_cross_entropy(*logits, targets), {-1});
-    const Expr p = minimum(maximum(output, scalar_like(output, epsilon, SourceLocation::current())),
-                           scalar_like(output, 1 - epsilon, SourceLocation::current()));
+    if (const auto logits = logits_of<ops::Sigmoid>(output)) return mean(sigmoid_cross_entropy(*logits, targets), {-1});
+    const Expr p = clip(output, epsilon, 1 - epsilon);
     return -mean(targets * log(p) + (1.f - targets) * log(1.f - p), {-1});
 }
 

@@ -17,8 +17,6 @@ namespace adjoint::passes {
 
 namespace {
 
-Expr input(const Expr& e, std::size_t i) { return e.graph().expr(e.node().inputs.at(i)); }
-
 std::optional<Expr> fused(RuleContext& c, const std::shared_ptr<const OpBase>& op, const std::vector<Expr>& in,
                           const std::vector<Expr>& absorbed) {
     std::vector<std::string> names;

@@ -56,6 +56,9 @@ using Rule = std::function<std::optional<Expr>(RuleContext&)>;
 // The log says what the rule changed and which nodes were dropped as no longer used.
 Rewritten rewrite(const Graph& g, std::span<const Expr> roots, std::string_view pass, const Rule& rule);
 
+// Input i of node e, in e's graph.
+inline Expr input(const Expr& e, std::size_t i) { return e.graph().expr(e.node().inputs.at(i)); }
+
 // "dense/add" with "matmul_bias" -> "dense/matmul_bias".
 std::string sibling_name(std::string_view name, std::string_view base);
 

@@ -56,16 +56,15 @@ std::optional<Expr> simplify_node(RuleContext& c) {
     } else if (ops::as<ops::Sub>(n)) {
         if (positive_zeros(x[1]) && keeps(0)) return replaced(c, x[0], "x - 0 = x");
     } else if (ops::as<ops::Neg>(n)) {
-        if (ops::as<ops::Neg>(x[0].node())) return replaced(c, x[0].graph().expr(x[0].node().inputs[0]), "-(-x) = x");
+        if (ops::as<ops::Neg>(x[0].node())) return replaced(c, input(x[0], 0), "-(-x) = x");
     } else if (ops::as<ops::Transpose>(n)) {
-        if (ops::as<ops::Transpose>(x[0].node()))
-            return replaced(c, x[0].graph().expr(x[0].node().inputs[0]), "transpose(transpose(x)) = x");
+        if (ops::as<ops::Transpose>(x[0].node())) return replaced(c, input(x[0], 0), "transpose(transpose(x)) = x");
     } else if (ops::as<ops::Cast>(n)) {
         if (keeps(0)) return replaced(c, x[0], "a cast to x's own dtype");
     } else if (ops::as<ops::Reshape>(n)) {
         if (keeps(0)) return replaced(c, x[0], "a reshape to x's own shape");
         if (ops::as<ops::Reshape>(x[0].node())) {
-            const Expr inner = x[0].graph().expr(x[0].node().inputs[0]);
+            const Expr inner = input(x[0], 0);
             if (same_type(inner, n.type)) return replaced(c, inner, "reshape(reshape(x)) to x's own shape");
             const Expr e = c.build(n.op, std::span(&inner, 1), "");
             c.log(fmt::format("replaced {} by {}: reshape(reshape(x)) = reshape(x)", n.name, e.name()));
