@@ -69,6 +69,10 @@ bool Attrs::flag(std::string_view key) const {
     return false;
 }
 
+bool Attrs::has(std::string_view key) const {
+    return std::any_of(values_.begin(), values_.end(), [&](const auto& kv) { return kv.first == key; });
+}
+
 double Attrs::number(std::string_view key) const {
     const std::string& v = value(key);
     double d = 0;

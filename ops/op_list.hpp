@@ -30,6 +30,9 @@ using OpList = std::variant<
     Cast, StopGradient, Assign,
     // choosing
     Where,
+    // convolution and pooling (NHWC)
+    Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter, MaxPool2D, MaxPool2DGrad, MaxPool2DSelect, AvgPool2D,
+    AvgPool2DGrad,
     // optimizers' fused updates
     SGDApply, MomentumApply, RMSpropApply, AdamApply>;
 

@@ -85,6 +85,14 @@ TEST_CASE("every op's attributes read back (make_op)") {
         {"momentum_apply", "lr=0.01 momentum=0.9 nesterov"},
         {"rmsprop_apply", "lr=0.001 rho=0.9 eps=1e-07"},
         {"adam_apply", "beta_1=0.9 beta_2=0.999 eps=1e-07"},
+        {"conv2d", "strides=[2, 2] dilation=[2, 1] same relu"},
+        {"conv2d_backprop_input", "input=(28, 28, 1) strides=[2, 2] same"},
+        {"conv2d_backprop_filter", "size=[3, 3] dilation=[2, 2]"},
+        {"max_pool2d", "size=[2, 2]"},
+        {"max_pool2d_grad", "size=[3, 3] strides=[2, 2] same"},
+        {"max_pool2d_select", "size=[2, 2]"},
+        {"avg_pool2d", "size=[2, 2] strides=[1, 2]"},
+        {"avg_pool2d_grad", "input=(5, 7, 3) size=[2, 3] strides=[1, 2] same"},
     };
     std::set<std::string> sampled;
     for (const auto& sample : samples) {

@@ -5,6 +5,7 @@
 #include <adjoint/ops/argmax.hpp>
 #include <adjoint/ops/assign.hpp>
 #include <adjoint/ops/cast.hpp>
+#include <adjoint/ops/conv.hpp>
 #include <adjoint/ops/cross_entropy.hpp>
 #include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/matmul.hpp>

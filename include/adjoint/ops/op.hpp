@@ -46,6 +46,7 @@ class Attrs {
 public:
     explicit Attrs(std::string_view text);
     bool flag(std::string_view key) const;  // a bare word
+    bool has(std::string_view key) const;   // key=value given (for optional values)
     double number(std::string_view key) const;
     std::int64_t integer(std::string_view key) const;
     bool boolean(std::string_view key) const;           // key=true or key=false

@@ -1,0 +1,434 @@
+// conv2d and its two backward ops. Shapes: x (N, H, W, C), w (KH, KW, C, F),
+// y (N, OH, OW, F); M = N OH OW output positions, K = KH KW C taps per position.
+//
+// Why it is fast: the patches of x are laid out once as the rows of a (M, K) matrix
+// (im2col: row m holds, for output position m, the K inputs its window covers, tap by
+// tap, C channels each, zeros for padding), so that the convolution is one GEMM with w
+// seen as (K, F): y = patches w. The backward ops are GEMMs on the same layout:
+// dx = col2im(dy w^T) and dw = patches^T dy. A 1x1 window with stride 1 and no padding
+// needs no patches: x itself is (M, K). The patches live in the plan's workspace.
+//
+// Why it is deterministic: the GEMM sums in a fixed order (gemm.hpp), and col2im adds
+// into each image in one task, output position after output position.
+#include <adjoint/ops/conv.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+#include "../core/parallel.hpp"
+#include "gemm.hpp"
+#include "naive.hpp"
+#include "op_list.hpp"
+#include "window.hpp"
+#include <adjoint/ops/elementwise.hpp>
+#include <adjoint/ops/reduce.hpp>
+
+namespace adjoint::ops {
+
+namespace {
+
+std::size_t aligned(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// The window of a filter (KH, KW, C, F).
+Window2D with_filter(Window2D w, const Shape& filter) {
+    w.size = {filter[0], filter[1]};
+    return w;
+}
+
+// Whether x is already the patch matrix: a 1x1 window, stride 1, no padding.
+bool no_patches(const Geometry& g) {
+    return g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0;
+}
+
+std::int64_t positions(const Geometry& g) { return g.N * g.OH * g.OW; }
+std::int64_t taps(const Geometry& g) { return g.KH * g.KW * g.C; }
+
+// Bytes of the patch matrix, or 0 when x is used as it is.
+std::size_t patch_bytes(const Geometry& g, DType t) {
+    return no_patches(g) ? 0 : aligned(static_cast<std::size_t>(positions(g) * taps(g)) * dtype_size(t));
+}
+
+// col (M, K) from x: row m = (n, oy, ox), column (ky, kx, c).
+template <class T> void im2col(const Geometry& g, const T* x, T* col) {
+    const std::int64_t K = taps(g), C = g.C;
+    parallel_chunks(positions(g), std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(K, 1)),
+                    [&](std::int64_t s, std::int64_t e) {
+                        for (std::int64_t m = s; m < e; ++m) {
+                            const std::int64_t n = m / (g.OH * g.OW), oy = m / g.OW % g.OH, ox = m % g.OW;
+                            T* row = col + m * K;
+                            for (std::int64_t ky = 0; ky < g.KH; ++ky) {
+                                const std::int64_t iy = g.iy(oy, ky);
+                                for (std::int64_t kx = 0; kx < g.KW; ++kx) {
+                                    const std::int64_t ix = g.ix(ox, kx);
+                                    T* dst = row + (ky * g.KW + kx) * C;
+                                    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) std::fill(dst, dst + C, T(0));
+                                    else
+                                        std::memcpy(dst, x + ((n * g.H + iy) * g.W + ix) * C,
+                                                    static_cast<std::size_t>(C) * sizeof(T));
+                                }
+                            }
+                        }
+                    });
+}
+
+// dx (N, H, W, C) = the sum, over output positions, of their col rows added at the taps.
+template <class T> void col2im(const Geometry& g, const T* col, T* dx) {
+    const std::int64_t K = taps(g), C = g.C;
+    parallel_chunks(g.N, 1, [&](std::int64_t n0, std::int64_t n1) {
+        for (std::int64_t n = n0; n < n1; ++n) {
+            T* image = dx + n * g.H * g.W * C;
+            std::fill(image, image + g.H * g.W * C, T(0));
+            for (std::int64_t oy = 0; oy < g.OH; ++oy)
+                for (std::int64_t ox = 0; ox < g.OW; ++ox) {
+                    const T* row = col + ((n * g.OH + oy) * g.OW + ox) * K;
+                    g.taps(oy, ox, [&](std::int64_t iy, std::int64_t ix, std::int64_t tap) {
+                        T* to = image + (iy * g.W + ix) * C;
+                        const T* from = row + tap * C;
+                        for (std::int64_t c = 0; c < C; ++c) to[c] += from[c];
+                    });
+                }
+        }
+    });
+}
+
+// Checks a filter (KH, KW, C, F) against x's channels.
+void expect_filter(const TypedShape& x, const TypedShape& w) {
+    if (w.shape.rank() != 4 || w.shape.has_batch())
+        throw std::invalid_argument(
+            fmt::format("the filter is {}; filters are (height, width, in channels, "
+                        "out channels)",
+                        w.shape));
+    expect_same_dtype(x, w);
+    if (w.shape[2] != x.shape[3])
+        throw std::invalid_argument(fmt::format("the filter {} takes {} channels, the image {} has {}", w.shape,
+                                                w.shape[2], x.shape, x.shape[3]));
+}
+
+// One sample (H, W, C) of an image shape.
+Shape sample(const Shape& x) { return Shape{x[1], x[2], x[3]}; }
+
+Conv2DOptions options_of(const Window2D& w) { return {w.strides, w.dilation, w.padding}; }
+
+// The naive convolution: y[n, oy, ox, f] = sum x[n, iy, ix, c] w[ky, kx, c, f] in long
+// double, from Window2D's definitions (out, pad_before) and nothing of the fast path.
+void naive_conv(const Window2D& window, const Tensor& x, const Tensor& w, Tensor& y) {
+    const Shape &xs = x.shape(), &ws = w.shape(), &ys = y.shape();
+    const std::int64_t pt = window.pad_before(0, xs[1]), pl = window.pad_before(1, xs[2]);
+    for (std::int64_t i = 0; i < y.numel(); ++i) {
+        const naive::Index o = naive::unravel(i, ys);
+        long double acc = 0;
+        for (std::int64_t ky = 0; ky < ws[0]; ++ky)
+            for (std::int64_t kx = 0; kx < ws[1]; ++kx) {
+                const std::int64_t iy = o[1] * window.strides[0] - pt + ky * window.dilation[0];
+                const std::int64_t ix = o[2] * window.strides[1] - pl + kx * window.dilation[1];
+                if (iy < 0 || iy >= xs[1] || ix < 0 || ix >= xs[2]) continue;
+                for (std::int64_t c = 0; c < ws[2]; ++c)
+                    acc += naive::get(x, naive::ravel({o[0], iy, ix, c}, xs)) *
+                           naive::get(w, naive::ravel({ky, kx, c, o[3]}, ws));
+            }
+        naive::set(y, i, acc);
+    }
+}
+
+}  // namespace
+
+// ---- conv2d ----
+
+std::string Conv2D::attrs() const {
+    const std::string w = window.attrs(false);
+    return relu ? (w.empty() ? std::string("relu") : w + " relu") : w;
+}
+Conv2D Conv2D::from_attrs(const Attrs& a) {
+    a.only({"strides", "dilation", "same", "relu"});
+    return {Window2D::from_attrs(a, false), a.flag("relu")};
+}
+
+TypedShape Conv2D::infer(std::span<const TypedShape> in, std::int64_t) const {
+    if (in.size() != 2 && in.size() != 3)
+        throw std::invalid_argument(fmt::format("conv2d takes (x, w) or (x, w, bias), not {} inputs", in.size()));
+    expect_image(in[0], "the image");
+    expect_filter(in[0], in[1]);
+    const Window2D w = with_filter(window, in[1].shape);
+    w.check();
+    const Shape& x = in[0].shape;
+    const std::int64_t F = in[1].shape[3];
+    if (in.size() == 3) {
+        expect_same_dtype(in[0], in[2]);
+        if (in[2].shape != Shape{F})
+            throw std::invalid_argument(
+                fmt::format("the bias is {}; it must be ({},), one value per filter", in[2].shape, F));
+    }
+    return {Shape{x[0], w.out(0, x[1]), w.out(1, x[2]), F}, in[0].dtype};
+}
+
+std::size_t Conv2D::workspace_bytes(std::span<const TypedShape> in) const {
+    const Geometry g = Geometry::of(with_filter(window, in[1].shape), in[0].shape);
+    const std::int64_t F = in[1].shape[3];
+    return patch_bytes(g, in[0].dtype) + visit_floating(in[0].dtype, name, [&](auto tag) {
+               return gemm_workspace_bytes<decltype(tag)>(positions(g), F, taps(g));
+           });
+}
+
+void Conv2D::forward(const Inputs& x, Tensor& y) const {
+    const Geometry g = Geometry::of(with_filter(window, x[1].shape()), x[0].shape());
+    const std::int64_t F = x[1].shape()[3];
+    visit_floating(y.dtype(), name, [&](auto tag) {
+        using T = decltype(tag);
+        const std::size_t patches = patch_bytes(g, y.dtype());
+        std::span<std::byte> ws = x.workspace();
+        std::vector<T> own;  // outside a plan (no workspace): the patches of this call
+        const T* col = x[0].data<T>().data();
+        if (patches > 0) {
+            T* out = nullptr;
+            if (ws.size() >= patches) {
+                out = reinterpret_cast<T*>(ws.data());
+                ws = ws.subspan(patches);
+            } else {
+                own.resize(static_cast<std::size_t>(positions(g) * taps(g)));
+                out = own.data();
+                ws = {};
+            }
+            im2col(g, x[0].data<T>().data(), out);
+            col = out;
+        }
+        gemm<T>(false, false, positions(g), F, taps(g), col, x[1].data<T>().data(), y.data<T>().data(), ws,
+                Epilogue<T>{x.size() == 3 ? x[2].data<T>().data() : nullptr, relu});
+    });
+}
+
+void Conv2D::reference(const Inputs& x, Tensor& y) const {
+    naive_conv(with_filter(window, x[1].shape()), x[0], x[1], y);
+    if (x.size() < 3 && !relu) return;
+    const std::int64_t F = y.shape()[3];
+    for (std::int64_t i = 0; i < y.numel(); ++i) {
+        long double v = naive::get(y, i);
+        if (x.size() == 3) v = static_cast<long double>(naive::get(y, i)) + naive::get(x[2], i % F);
+        // After rounding to y's dtype, as the fast path adds in it.
+        naive::set(y, i, v);
+        v = naive::get(y, i);
+        naive::set(y, i, relu && v < 0 ? 0 : v);
+    }
+}
+
+// y = relu?(conv2d(x, w) + b): dz = relu ? mask(dy, y) : dy; dx, dw the adjoints of dz;
+// db = dz summed over (N, OH, OW).
+Grads Conv2D::gradient(const GradContext& c) const {
+    const Expr dz = relu ? mask(c.dy, c.y) : c.dy;
+    const Conv2DOptions o = options_of(window);
+    const Shape w = c.x[1].shape();
+    Grads g = grads(
+        c, [&] { return conv2d_backprop_input(dz, c.x[1], sample(c.x[0].shape()), o); },
+        [&] {
+            return conv2d_backprop_filter(c.x[0], dz, {w[0], w[1]}, o);
+        });
+    if (c.x.size() == 3) g.push_back(c.wanted[2] ? std::optional<Expr>(sum(dz, {0, 1, 2})) : std::nullopt);
+    return g;
+}
+
+// ---- conv2d_backprop_input ----
+
+std::string Conv2DBackpropInput::attrs() const {
+    const std::string w = window.attrs(false);
+    return fmt::format("input={}{}{}", input, w.empty() ? "" : " ", w);
+}
+Conv2DBackpropInput Conv2DBackpropInput::from_attrs(const Attrs& a) {
+    a.only({"input", "strides", "dilation", "same"});
+    return {Window2D::from_attrs(a, false), a.shape("input")};
+}
+
+TypedShape Conv2DBackpropInput::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 2);
+    if (input.rank() != 3 || input.has_batch() || input.numel() == 0)
+        throw std::invalid_argument(fmt::format("the input sample is {}; it must be (height, width, channels)", input));
+    expect_image(in[0], "dy");
+    const TypedShape x{Shape{in[0].shape[0], input[0], input[1], input[2]}, in[0].dtype};
+    expect_filter(x, in[1]);
+    const TypedShape y = Conv2D{window}.infer(std::vector<TypedShape>{x, in[1]}, 0);
+    if (y.shape != in[0].shape)
+        throw std::invalid_argument(fmt::format("dy is {}; conv2d of {} by the filter {} gives {}", in[0].shape,
+                                                x.shape, in[1].shape, y.shape));
+    return x;
+}
+
+std::size_t Conv2DBackpropInput::workspace_bytes(std::span<const TypedShape> in) const {
+    const Shape& dy = in[0].shape;
+    const Geometry g = Geometry::of(with_filter(window, in[1].shape), Shape{dy[0], input[0], input[1], input[2]});
+    return patch_bytes(g, in[0].dtype) + visit_floating(in[0].dtype, name, [&](auto tag) {
+               return gemm_workspace_bytes<decltype(tag)>(positions(g), taps(g), dy[3]);
+           });
+}
+
+void Conv2DBackpropInput::forward(const Inputs& x, Tensor& y) const {
+    const Geometry g = Geometry::of(with_filter(window, x[1].shape()), y.shape());
+    const std::int64_t F = x[1].shape()[3];
+    visit_floating(y.dtype(), name, [&](auto tag) {
+        using T = decltype(tag);
+        const T *dy = x[0].data<T>().data(), *w = x[1].data<T>().data();
+        const std::size_t patches = patch_bytes(g, y.dtype());
+        std::span<std::byte> ws = x.workspace();
+        if (patches == 0) {  // dx is the patches' gradient itself
+            gemm<T>(false, true, positions(g), taps(g), F, dy, w, y.data<T>().data(), ws);
+            return;
+        }
+        std::vector<T> own;
+        T* col = nullptr;
+        if (ws.size() >= patches) {
+            col = reinterpret_cast<T*>(ws.data());
+            ws = ws.subspan(patches);
+        } else {
+            own.resize(static_cast<std::size_t>(positions(g) * taps(g)));
+            col = own.data();
+            ws = {};
+        }
+        gemm<T>(false, true, positions(g), taps(g), F, dy, w, col, ws);
+        col2im(g, col, y.data<T>().data());
+    });
+}
+
+// dx[n, iy, ix, c] = sum over (oy, ox, ky, kx, f) with iy, ix the tap's position of
+// dy[n, oy, ox, f] w[ky, kx, c, f].
+void Conv2DBackpropInput::reference(const Inputs& x, Tensor& y) const {
+    const Tensor &dy = x[0], &w = x[1];
+    const Shape &xs = y.shape(), &ws = w.shape(), &ds = dy.shape();
+    const Window2D win = with_filter(window, ws);
+    const std::int64_t pt = win.pad_before(0, xs[1]), pl = win.pad_before(1, xs[2]);
+    std::vector<long double> acc(static_cast<std::size_t>(y.numel()), 0);
+    for (std::int64_t i = 0; i < dy.numel(); ++i) {
+        const naive::Index o = naive::unravel(i, ds);
+        for (std::int64_t ky = 0; ky < ws[0]; ++ky)
+            for (std::int64_t kx = 0; kx < ws[1]; ++kx) {
+                const std::int64_t iy = o[1] * win.strides[0] - pt + ky * win.dilation[0];
+                const std::int64_t ix = o[2] * win.strides[1] - pl + kx * win.dilation[1];
+                if (iy < 0 || iy >= xs[1] || ix < 0 || ix >= xs[2]) continue;
+                for (std::int64_t c = 0; c < ws[2]; ++c)
+                    acc[static_cast<std::size_t>(naive::ravel({o[0], iy, ix, c}, xs))] +=
+                        naive::get(dy, i) * naive::get(w, naive::ravel({ky, kx, c, o[3]}, ws));
+            }
+    }
+    for (std::int64_t i = 0; i < y.numel(); ++i) naive::set(y, i, acc[static_cast<std::size_t>(i)]);
+}
+
+// z = BI(dy, w), linear in each: d(dy) = conv2d(g, w), dw = BF(g, dy).
+Grads Conv2DBackpropInput::gradient(const GradContext& c) const {
+    const Conv2DOptions o = options_of(window);
+    const Shape w = c.x[1].shape();
+    return grads(
+        c, [&] { return conv2d(c.dy, c.x[1], o); },
+        [&] {
+            return conv2d_backprop_filter(c.dy, c.x[0], {w[0], w[1]}, o);
+        });
+}
+
+// ---- conv2d_backprop_filter ----
+
+std::string Conv2DBackpropFilter::attrs() const { return window.attrs(true); }
+Conv2DBackpropFilter Conv2DBackpropFilter::from_attrs(const Attrs& a) {
+    a.only({"size", "strides", "dilation", "same"});
+    return {Window2D::from_attrs(a, true)};
+}
+
+TypedShape Conv2DBackpropFilter::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 2);
+    expect_image(in[0], "the image");
+    expect_image(in[1], "dy");
+    expect_same_dtype(in[0], in[1]);
+    window.check();
+    const Shape &x = in[0].shape, &dy = in[1].shape;
+    const Shape want{x[0], window.out(0, x[1]), window.out(1, x[2]), dy[3]};
+    if (dy != want)
+        throw std::invalid_argument(fmt::format("dy is {}; a {}x{} filter on the image {} gives {}", dy, window.size[0],
+                                                window.size[1], x, want));
+    return {Shape{window.size[0], window.size[1], x[3], dy[3]}, in[0].dtype};
+}
+
+std::size_t Conv2DBackpropFilter::workspace_bytes(std::span<const TypedShape> in) const {
+    const Geometry g = Geometry::of(window, in[0].shape);
+    return patch_bytes(g, in[0].dtype) + visit_floating(in[0].dtype, name, [&](auto tag) {
+               return gemm_workspace_bytes<decltype(tag)>(taps(g), in[1].shape[3], positions(g));
+           });
+}
+
+void Conv2DBackpropFilter::forward(const Inputs& x, Tensor& y) const {
+    const Geometry g = Geometry::of(window, x[0].shape());
+    const std::int64_t F = x[1].shape()[3];
+    visit_floating(y.dtype(), name, [&](auto tag) {
+        using T = decltype(tag);
+        const std::size_t patches = patch_bytes(g, y.dtype());
+        std::span<std::byte> ws = x.workspace();
+        std::vector<T> own;
+        const T* col = x[0].data<T>().data();
+        if (patches > 0) {
+            T* out = nullptr;
+            if (ws.size() >= patches) {
+                out = reinterpret_cast<T*>(ws.data());
+                ws = ws.subspan(patches);
+            } else {
+                own.resize(static_cast<std::size_t>(positions(g) * taps(g)));
+                out = own.data();
+                ws = {};
+            }
+            im2col(g, x[0].data<T>().data(), out);
+            col = out;
+        }
+        gemm<T>(true, false, taps(g), F, positions(g), col, x[1].data<T>().data(), y.data<T>().data(), ws);
+    });
+}
+
+// dw[ky, kx, c, f] = sum over (n, oy, ox) of x[n, iy, ix, c] dy[n, oy, ox, f].
+void Conv2DBackpropFilter::reference(const Inputs& x, Tensor& y) const {
+    const Tensor &img = x[0], &dy = x[1];
+    const Shape &xs = img.shape(), &ws = y.shape(), &ds = dy.shape();
+    const std::int64_t pt = window.pad_before(0, xs[1]), pl = window.pad_before(1, xs[2]);
+    for (std::int64_t i = 0; i < y.numel(); ++i) {
+        const naive::Index k = naive::unravel(i, ws);
+        long double acc = 0;
+        for (std::int64_t n = 0; n < ds[0]; ++n)
+            for (std::int64_t oy = 0; oy < ds[1]; ++oy)
+                for (std::int64_t ox = 0; ox < ds[2]; ++ox) {
+                    const std::int64_t iy = oy * window.strides[0] - pt + k[0] * window.dilation[0];
+                    const std::int64_t ix = ox * window.strides[1] - pl + k[1] * window.dilation[1];
+                    if (iy < 0 || iy >= xs[1] || ix < 0 || ix >= xs[2]) continue;
+                    acc += naive::get(img, naive::ravel({n, iy, ix, k[2]}, xs)) *
+                           naive::get(dy, naive::ravel({n, oy, ox, k[3]}, ds));
+                }
+        naive::set(y, i, acc);
+    }
+}
+
+// z = BF(x, dy), linear in each: dx = BI(dy, g), d(dy) = conv2d(x, g).
+Grads Conv2DBackpropFilter::gradient(const GradContext& c) const {
+    const Conv2DOptions o = options_of(window);
+    return grads(
+        c, [&] { return conv2d_backprop_input(c.x[1], c.dy, sample(c.x[0].shape()), o); },
+        [&] { return conv2d(c.x[0], c.dy, o); });
+}
+
+}  // namespace adjoint::ops
+
+namespace adjoint {
+
+namespace {
+ops::Window2D window_of(const Conv2DOptions& o, std::array<std::int64_t, 2> size = {1, 1}) {
+    return {size, o.strides, o.dilation, o.padding};
+}
+}  // namespace
+
+Expr conv2d(const Expr& x, const Expr& w, Conv2DOptions options, SourceLocation loc) {
+    return ops::make_listed(ops::Conv2D{window_of(options), false}, {x, w}, loc);
+}
+
+Expr conv2d_bias(const Expr& x, const Expr& w, const Expr& bias, bool relu, Conv2DOptions options, SourceLocation loc) {
+    return ops::make_listed(ops::Conv2D{window_of(options), relu}, {x, w, bias}, loc);
+}
+
+Expr conv2d_backprop_input(const Expr& dy, const Expr& w, const Shape& input, Conv2DOptions options,
+                           SourceLocation loc) {
+    return ops::make_listed(ops::Conv2DBackpropInput{window_of(options), input}, {dy, w}, loc);
+}
+
+Expr conv2d_backprop_filter(const Expr& x, const Expr& dy, std::array<std::int64_t, 2> filter_size,
+                            Conv2DOptions options, SourceLocation loc) {
+    return ops::make_listed(ops::Conv2DBackpropFilter{window_of(options, filter_size)}, {x, dy}, loc);
+}
+
+}  // namespace adjoint
