@@ -1,6 +1,9 @@
 // tools/mnist: the Keras "first look at a neural network" example, in adjoint.
-//   784 -> Dense(512, relu) -> Dense(10, softmax), RMSprop, categorical cross-entropy,
-//   5 epochs of batch 128, then the test accuracy.
+//   --model mlp (the default): 784 -> Dense(512, relu) -> Dense(10, softmax), RMSprop,
+//   categorical cross-entropy, 5 epochs of batch 128, then the test accuracy.
+//   --model convnet: the book's convnet (Deep Learning with Python, 5.1), batch 64:
+//   Conv2D(32, 3x3, relu) -> MaxPooling2D -> Conv2D(64, 3x3, relu) -> MaxPooling2D ->
+//   Conv2D(64, 3x3, relu) -> Flatten -> Dense(64, relu) -> Dense(10, softmax).
 #include <adjoint/adjoint.hpp>
 #include <boost/program_options.hpp>
 #include <fcntl.h>
@@ -25,6 +28,7 @@ namespace {
 constexpr std::int64_t pixels = std::int64_t{28} * 28;  // an MNIST image, flattened
 
 struct Flags {
+    std::string model = "mlp";
     int epochs = 5;
     std::int64_t batch_size = 128;
     std::string optimizer = "rmsprop";
@@ -144,15 +148,18 @@ std::string kind_of(const std::string& path) {
 // Parses and checks every flag before any work starts. Returns false after --help.
 bool parse(int argc, char** argv, Flags& f) {
     po::options_description opts(
-        "Usage: mnist [flags]\nTrains 784-512-10 on MNIST and prints the test accuracy.\nFlags");
+        "Usage: mnist [flags]\nTrains 784-512-10 (or the book's convnet) on MNIST and prints the test "
+        "accuracy.\nFlags");
     std::string seed = "0";
     auto add = opts.add_options();
     add("help", "show this help");
+    add("model", po::value(&f.model)->default_value(f.model),
+        "mlp (784-512-10) or convnet (the book's: three Conv2D, two MaxPooling2D, two Dense)");
     add("epochs", po::value(&f.epochs)->default_value(f.epochs), "training epochs");
-    add("batch-size", po::value(&f.batch_size)->default_value(f.batch_size), "samples per step");
+    add("batch-size", po::value(&f.batch_size), "samples per step (default: mlp 128, convnet 64)");
     add("optimizer", po::value(&f.optimizer)->default_value(f.optimizer), "sgd, momentum, rmsprop or adam");
     add("lr", po::value(&f.lr), "learning rate (default: rmsprop and adam 0.001, sgd and momentum 0.01)");
-    add("hidden", po::value(&f.hidden)->default_value(f.hidden), "units of the hidden layer");
+    add("hidden", po::value(&f.hidden)->default_value(f.hidden), "units of the hidden layer (--model mlp)");
     add("threads", po::value(&f.threads)->default_value(f.threads), "threads (0 = all cores)");
     add("seed", po::value(&seed)->default_value(seed), "seed of the initial weights and the shuffles (0 to 2^64 - 1)");
     add("data-dir", po::value(&f.data_dir)->default_value(f.data_dir),
@@ -202,6 +209,10 @@ bool parse(int argc, char** argv, Flags& f) {
     if (vm.count("stray"))
         throw ad::Error(fmt::format("unexpected argument \"{}\" (every flag starts with --; see --help)",
                                     vm["stray"].as<std::vector<std::string>>().front()));
+    if (f.model != "mlp" && f.model != "convnet") bad("model", fmt::format("\"{}\" is not mlp or convnet", f.model));
+    if (!vm.count("batch-size")) f.batch_size = f.model == "convnet" ? 64 : 128;
+    if (f.model != "mlp" && !vm["hidden"].defaulted())
+        bad("hidden", "sets the MLP's hidden layer; it needs --model mlp");
     if (f.epochs < 1 && !f.evaluate_only) bad("epochs", fmt::format("{} is not a positive number of epochs", f.epochs));
     if (f.epochs > max_epochs) bad("epochs", fmt::format("{} is more than {}", f.epochs, max_epochs));
     if (f.batch_size < 1 || f.batch_size > max_batch_size)
@@ -309,10 +320,30 @@ void dump_passes(const ad::Sequential& network, const Flags& f) {
                    changes == 1 ? "" : "s", f.dump_passes);
 }
 
+// The layers of --model, as the book's listings add them.
+void add_layers(ad::Sequential& network, const Flags& f) {
+    if (f.model == "mlp") {
+        network.add(ad::Dense(f.hidden, "relu", pixels));
+        network.add(ad::Dense(10, "softmax"));
+        return;
+    }
+    network.add(ad::Conv2D(32, {3, 3}, "relu", ad::Shape{28, 28, 1}));
+    network.add(ad::MaxPooling2D({2, 2}));
+    network.add(ad::Conv2D(64, {3, 3}, "relu"));
+    network.add(ad::MaxPooling2D({2, 2}));
+    network.add(ad::Conv2D(64, {3, 3}, "relu"));
+    network.add(ad::Flatten());
+    network.add(ad::Dense(64, "relu"));
+    network.add(ad::Dense(10, "softmax"));
+}
+
 // --gradcheck: the symbolic gradient of the loss on the first 8 training samples against
 // central differences, for every weight (40 entries each), in f64; exit 1 if one fails.
 int gradcheck(ad::Sequential& network, const ad::Mnist& data, const ad::Tensor& train_labels) {
-    const ad::Tensor images = data.train_images.view(ad::Shape{data.train_images.shape()[0], pixels}, ad::DType::u8);
+    ad::Shape shape{data.train_images.shape()[0]};
+    const ad::Shape input = network.input().shape();  // (batch, one sample...)
+    for (const std::int64_t* d = input.begin() + 1; d != input.end(); ++d) shape.push_back(*d);
+    const ad::Tensor images = data.train_images.view(shape, ad::DType::u8);
     ad::Batches first(images, train_labels, 8);
     const auto [x, y] = first.get(0);
     ad::GradCheckOptions options;
@@ -336,11 +367,11 @@ int run(const Flags& f) {
     ad::Sequential network(
         {.seed = f.seed, .threads = f.threads, .profile = f.profile, .check_numerics = f.check_numerics});
     try {
-        network.add(ad::Dense(f.hidden, "relu", pixels));
-        network.add(ad::Dense(10, "softmax"));
+        add_layers(network, f);
         network.compile(*ad::make_optimizer(f.optimizer, f.lr), "categorical_crossentropy", {"accuracy"});
     } catch (const std::exception& e) {
-        throw ad::Error(fmt::format("building the model with --hidden {}: {}", f.hidden, e.what()));
+        throw ad::Error(f.model == "mlp" ? fmt::format("building the model with --hidden {}: {}", f.hidden, e.what())
+                                         : fmt::format("building the {} model: {}", f.model, e.what()));
     }
     if (!f.load.empty()) network.load_weights(f.load);
     // Written once the run cannot fail for its flags (a bad --load leaves the old dump).

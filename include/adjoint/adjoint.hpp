@@ -25,10 +25,12 @@
 #include <adjoint/models/activations.hpp>
 #include <adjoint/models/callbacks.hpp>
 #include <adjoint/models/checkpoint.hpp>
+#include <adjoint/models/convolutional.hpp>
 #include <adjoint/models/dense.hpp>
 #include <adjoint/models/layer.hpp>
 #include <adjoint/models/losses.hpp>
 #include <adjoint/models/optimizers.hpp>
+#include <adjoint/models/pooling.hpp>
 #include <adjoint/models/progress.hpp>
 #include <adjoint/models/reshaping.hpp>
 #include <adjoint/models/sequential.hpp>
