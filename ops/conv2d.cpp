@@ -13,7 +13,6 @@
 #include <adjoint/ops/conv.hpp>
 
 #include <algorithm>
-#include <cstring>
 
 #include "../core/parallel.hpp"
 #include "gemm.hpp"
@@ -48,23 +47,37 @@ std::size_t patch_bytes(const Geometry& g, DType t) {
     return no_patches(g) ? 0 : aligned(static_cast<std::size_t>(positions(g) * taps(g)) * dtype_size(t));
 }
 
-// col (M, K) from x: row m = (n, oy, ox), column (ky, kx, c).
+// col (M, K) from x: row m = (n, oy, ox), column (ky, kx, c). A window row inside the
+// image with no dilation is KW C consecutive values of x: one copy (the first layer's
+// C = 1 would otherwise copy one value at a time).
 template <class T> void im2col(const Geometry& g, const T* x, T* col) {
-    const std::int64_t K = taps(g), C = g.C;
+    const std::int64_t K = taps(g), C = g.C, row_len = g.KW * C;
+    auto copy = [](const T* from, std::int64_t n, T* to) {
+        for (std::int64_t i = 0; i < n; ++i) to[i] = from[i];
+    };
     parallel_chunks(positions(g), std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(K, 1)),
                     [&](std::int64_t s, std::int64_t e) {
                         for (std::int64_t m = s; m < e; ++m) {
                             const std::int64_t n = m / (g.OH * g.OW), oy = m / g.OW % g.OH, ox = m % g.OW;
+                            const std::int64_t ix0 = g.ix(ox, 0);
+                            const bool whole_rows = g.dw == 1 && ix0 >= 0 && ix0 + g.KW <= g.W;
                             T* row = col + m * K;
                             for (std::int64_t ky = 0; ky < g.KH; ++ky) {
                                 const std::int64_t iy = g.iy(oy, ky);
+                                T* dst = row + ky * row_len;
+                                if (iy < 0 || iy >= g.H) {
+                                    std::fill(dst, dst + row_len, T(0));
+                                    continue;
+                                }
+                                const T* image_row = x + (n * g.H + iy) * g.W * C;
+                                if (whole_rows) {
+                                    copy(image_row + ix0 * C, row_len, dst);
+                                    continue;
+                                }
                                 for (std::int64_t kx = 0; kx < g.KW; ++kx) {
                                     const std::int64_t ix = g.ix(ox, kx);
-                                    T* dst = row + (ky * g.KW + kx) * C;
-                                    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) std::fill(dst, dst + C, T(0));
-                                    else
-                                        std::memcpy(dst, x + ((n * g.H + iy) * g.W + ix) * C,
-                                                    static_cast<std::size_t>(C) * sizeof(T));
+                                    if (ix < 0 || ix >= g.W) std::fill(dst + kx * C, dst + (kx + 1) * C, T(0));
+                                    else copy(image_row + ix * C, C, dst + kx * C);
                                 }
                             }
                         }
@@ -341,10 +354,33 @@ TypedShape Conv2DBackpropFilter::infer(std::span<const TypedShape> in, std::int6
     return {Shape{window.size[0], window.size[1], x[3], dy[3]}, in[0].dtype};
 }
 
+namespace {
+
+// dw has few tiles when the filter is small (the first layer's (3, 3, 1, 32): one GEMM
+// task), while its sums run over every output position (43,264 at batch 64). Such a
+// product is cut along the positions into a fixed number of slices, multiplied in
+// parallel and the partial filters added in slice order: the same bits for any thread
+// count. Larger filters have tiles enough for the threads: one product.
+std::int64_t filter_slices(const Geometry& g, std::int64_t F) {
+    if (taps(g) * F > 16384) return 1;
+    return std::clamp<std::int64_t>(positions(g) / 4096, 1, 8);
+}
+
+// Bytes of one slice: its partial filter and its GEMM's workspace.
+template <class T> std::size_t slice_bytes(const Geometry& g, std::int64_t F, std::int64_t slices) {
+    const std::int64_t rows = (positions(g) + slices - 1) / slices;
+    return slices == 1 ? gemm_workspace_bytes<T>(taps(g), F, positions(g))
+                       : aligned(static_cast<std::size_t>(taps(g) * F) * sizeof(T)) +
+                             aligned(gemm_workspace_bytes<T>(taps(g), F, rows));
+}
+
+}  // namespace
+
 std::size_t Conv2DBackpropFilter::workspace_bytes(std::span<const TypedShape> in) const {
     const Geometry g = Geometry::of(window, in[0].shape);
+    const std::int64_t F = in[1].shape[3], slices = filter_slices(g, F);
     return patch_bytes(g, in[0].dtype) + visit_floating(in[0].dtype, name, [&](auto tag) {
-               return gemm_workspace_bytes<decltype(tag)>(taps(g), in[1].shape[3], positions(g));
+               return static_cast<std::size_t>(slices) * slice_bytes<decltype(tag)>(g, F, slices);
            });
 }
 
@@ -370,7 +406,39 @@ void Conv2DBackpropFilter::forward(const Inputs& x, Tensor& y) const {
             im2col(g, x[0].data<T>().data(), out);
             col = out;
         }
-        gemm<T>(true, false, taps(g), F, positions(g), col, x[1].data<T>().data(), y.data<T>().data(), ws);
+        const T* dy = x[1].data<T>().data();
+        const std::int64_t slices = filter_slices(g, F), K = taps(g), M = positions(g);
+        if (slices == 1) {
+            gemm<T>(true, false, K, F, M, col, dy, y.data<T>().data(), ws);
+            return;
+        }
+        const std::size_t each = slice_bytes<T>(g, F, slices),
+                          partial = aligned(static_cast<std::size_t>(K * F) * sizeof(T));
+        std::vector<std::byte> own_slices;  // outside a plan
+        if (ws.size() < static_cast<std::size_t>(slices) * each) {
+            own_slices.resize(static_cast<std::size_t>(slices) * each + 64);
+            const auto shift = (64 - reinterpret_cast<std::uintptr_t>(own_slices.data()) % 64) % 64;
+            ws = std::span<std::byte>(own_slices).subspan(shift);
+        }
+        const std::int64_t rows = (M + slices - 1) / slices;
+        auto part = [&](std::int64_t s) {
+            return reinterpret_cast<T*>(ws.data() + static_cast<std::size_t>(s) * each);
+        };
+        parallel_chunks(slices, 1, [&](std::int64_t s0, std::int64_t s1) {
+            for (std::int64_t s = s0; s < s1; ++s) {
+                const std::int64_t m0 = s * rows, m = std::min(M, m0 + rows) - m0;
+                gemm<T>(true, false, K, F, m, col + m0 * K, dy + m0 * F, part(s),
+                        ws.subspan(static_cast<std::size_t>(s) * each + partial, each - partial));
+            }
+        });
+        T* out = y.data<T>().data();
+        parallel_chunks(K * F, 4096, [&](std::int64_t i0, std::int64_t i1) {
+            for (std::int64_t i = i0; i < i1; ++i) {
+                T acc = part(0)[i];
+                for (std::int64_t s = 1; s < slices; ++s) acc += part(s)[i];
+                out[i] = acc;
+            }
+        });
     });
 }
 

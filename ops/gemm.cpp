@@ -32,13 +32,18 @@ template <class T> T b_at(const T* B, bool t, std::int64_t K, std::int64_t N, st
     return t ? B[j * K + k] : B[k * N + j];
 }
 
-// Small A (at most in_place_a_max elements) is read in place by the micro-kernel:
-// element (r, k) of a panel is a[r * rs + k * ks], rows of A when it is (M, K), runs of MR
-// values in its rows when it is (K, M). At the network's shapes packing A cost a pass over
-// it and a fork-join and saved nothing in the kernels (BENCHMARKS.md, "GEMM design").
-// Larger A is packed: panels stay contiguous, and rows a multiple of 4 KiB apart would
-// otherwise collide in L1 sets.
+// A is read in place by the micro-kernel: element (r, k) of a panel is a[r * rs + k * ks],
+// rows of A when it is (M, K), runs of MR values in its rows when it is (K, M). At the
+// network's shapes packing A cost a pass over it and a fork-join and saved nothing in the
+// kernels (BENCHMARKS.md, "GEMM design"); for the convolutions' patch matrices (7,744 x
+// 288 at batch 64) packing cost 40 % of the product. A large A (over in_place_a_max
+// elements) whose rows or columns lie a multiple of 4 KiB apart is packed: the MR rows
+// of a panel would fall into one L1 set.
 constexpr std::int64_t in_place_a_max = 1 << 20;
+template <class T> bool read_a_in_place(std::int64_t M, std::int64_t K) {
+    const auto set_aliasing = [](std::int64_t stride) { return stride * std::int64_t{sizeof(T)} % 4096 == 0; };
+    return M * K <= in_place_a_max || !(set_aliasing(K) || set_aliasing(M));  // M * K fits: A's element count
+}
 
 // Packs op(A) into panels of MR rows: panel p holds, for each k, rows p*MR .. p*MR+MR-1
 // (zeros past M). Layout: [panel][k][MR]. With `last_only`, just the last panel, when
@@ -179,7 +184,7 @@ template <class T> Packing packing(std::int64_t M, std::int64_t N, std::int64_t 
                 fmt::format("matmul: packing a {} x {} by {} x {} product overflows a 64-bit byte count", M, K, K, N));
         return (n + 63) / 64 * 64;
     };
-    const bool a_in_place = M * K <= in_place_a_max;  // M * K fits: it is A's element count
+    const bool a_in_place = read_a_in_place<T>(M, K);
     const std::int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
     return {!a_in_place ? bytes(a_panels * MR, K) : M % MR ? bytes(MR, K) : 0, bytes(b_panels * NR, K)};
 }
@@ -223,7 +228,7 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
     const std::int64_t a_panels = (M + MR - 1) / MR;
     // Packing buffers: the plan's workspace for this step, or (called outside a plan) an
     // allocation of our own.
-    const bool a_in_place = M * K <= in_place_a_max;
+    const bool a_in_place = read_a_in_place<T>(M, K);
     const Packing packed = packing<T>(M, N, K);
     const std::size_t a_bytes = packed.a_bytes, need = packed.a_bytes + packed.b_bytes;
     std::unique_ptr<std::byte[], void (*)(std::byte*)> own{nullptr, [](std::byte* q) { std::free(q); }};

@@ -119,7 +119,8 @@ template <> void op_case<ops::Conv2DBackpropFilter>() {
     auto bf = [](std::array<std::int64_t, 2> k, Conv2DOptions o) {
         return [k, o](Exprs e) { return conv2d_backprop_filter(e[0], e[1], k, o); };
     };
-    agrees_with_reference(bf({3, 3}, {}), {{Shape{batch, 28, 28, 1}}, {Shape{batch, 26, 26, 32}}}, 1e-4, {1, 5});
+    // Batch 13 has 8,788 positions: the product is cut into slices (conv2d.cpp).
+    agrees_with_reference(bf({3, 3}, {}), {{Shape{batch, 28, 28, 1}}, {Shape{batch, 26, 26, 32}}}, 1e-4, {1, 13});
     agrees_with_reference(bf({3, 2}, {.strides = {2, 1}, .dilation = {1, 2}, .padding = Padding::same}),
                           {{Shape{batch, 9, 8, 3}, DType::f64}, {Shape{batch, 5, 8, 5}, DType::f64}}, 1e-12, {1, 4});
     agrees_with_reference(bf({1, 1}, {}), {{Shape{3, 4, 5, 6}}, {Shape{3, 4, 5, 7}}}, 1e-5);

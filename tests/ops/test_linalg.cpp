@@ -22,11 +22,13 @@ template <> void op_case<ops::MatMul>() {
     agrees_with_reference(g, {{Shape{batch, 784}}, {Shape{784, 64}}}, 1e-4);
     agrees_with_reference(g, {{Shape{batch, 512}}, {Shape{512, 10}}}, 1e-4);
     agrees_with_reference(g, {{Shape{37, 300}, DType::f64}, {Shape{300, 261}, DType::f64}}, 0);
-    // A of more than 2^20 elements is packed rather than read in place (gemm.cpp): both
-    // ways, f64 (exact order) and f32 (the AVX2 kernel), with a partial last panel.
-    agrees_with_reference(g, {{Shape{1051, 1000}, DType::f64}, {Shape{1000, 20}, DType::f64}}, 0);
+    // A of more than 2^20 elements with rows 4 KiB apart is packed rather than read in
+    // place (gemm.cpp): both ways, f64 (exact order) and f32 (the AVX2 kernel), with a
+    // partial last panel; and one read in place (rows 4,000 bytes apart).
+    agrees_with_reference(g, {{Shape{1051, 1024}, DType::f64}, {Shape{1024, 20}, DType::f64}}, 0);
     agrees_with_reference([](Exprs e) { return matmul(e[0], e[1], {.a = true}); },
-                          {{Shape{1000, 1051}, DType::f64}, {Shape{1000, 20}, DType::f64}}, 0);
+                          {{Shape{1024, 1051}, DType::f64}, {Shape{1024, 20}, DType::f64}}, 0);
+    agrees_with_reference(g, {{Shape{1051, 1024}}, {Shape{1024, 33}}}, 1e-4);
     agrees_with_reference(g, {{Shape{1051, 1000}}, {Shape{1000, 33}}}, 1e-4);
     check_op_gradients(g, {{Shape{3, 4}}, {Shape{4, 5}}});
     // Either operand read transposed, without a transposed copy: values, the reference,
