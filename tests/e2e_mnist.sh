@@ -64,6 +64,8 @@ refused dump-collapse --dump-collapse dense
 refused dump-collapse --dump-graph "$work/g.txt" --dump-collapse dense
 refused dump-collapse --dump-graph "$work/g.dot" --dump-collapse ,
 refused save-graph --save-graph "$work/no/such/folder/g.graph"
+refused model --model resnet
+refused hidden --model convnet --hidden 64
 status=0
 "$mnist" --data-dir "$data" stray >/dev/null 2>"$work/err" || status=$?
 [ "$status" -eq 2 ] && grep -q 'unexpected argument "stray"' "$work/err" && ok || fail "a stray argument should be refused: $(cat "$work/err")"
@@ -201,6 +203,24 @@ status=0
     grep -q 'No variable was changed' "$work/err" && ok ||
     fail "--check-numerics should name the node (status $status): $(cat "$work/err")"
 cmp -s "$work/w.ckpt" "$work/keep.ckpt" && ok || fail "a --check-numerics stop changed its --save target"
+
+# The book's convnet, one epoch on real MNIST: its summary, and an accuracy a broken
+# convolution or pooling gradient could not reach; an MLP checkpoint does not load into it.
+"$mnist" --data-dir "$data" --model convnet --epochs 1 --json --save "$work/convnet.ckpt" >"$work/convnet.json"
+cat "$work/convnet.json"
+python3 - "$work/convnet.json" <<'PY' && ok || fail "the convnet's first epoch should reach 0.97 test accuracy"
+import json, sys
+result = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+sys.exit(0 if result["test_accuracy"] >= 0.97 else 1)
+PY
+"$mnist" --data-dir "$data" --model convnet --load "$work/convnet.ckpt" --evaluate-only --json |
+    grep -q "$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["test_accuracy"])' "$work/convnet.json")" &&
+    ok || fail "the convnet's checkpoint should evaluate to the same accuracy"
+"$mnist" --data-dir "$data" --model convnet --load "$work/convnet.ckpt" --evaluate-only |
+    grep -q "Total params: 93,322" && ok || fail "the convnet's summary should count 93,322 parameters"
+status=0
+"$mnist" --data-dir "$data" --model convnet --load "$work/w.ckpt" --evaluate-only >/dev/null 2>"$work/err" || status=$?
+[ "$status" -eq 1 ] && grep -q 'conv2d' "$work/err" && ok || fail "an MLP checkpoint should not load into the convnet: $(cat "$work/err")"
 
 echo "e2e: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -10,6 +10,18 @@ import os
 # Products per sample: forward x W1, h W2; backward dW1 = x^T dh, dW2 = h^T dz, dh = dz W2^T.
 GEMM_FLOPS_PER_SAMPLE = 2 * (2 * 784 * 512 + 3 * 512 * 10)
 
+# The convnet's products per sample, per layer (torch_convnet.py): multiply-adds of the
+# forward product times 2 FLOPs, times 3 for forward, input gradient and weight gradient,
+# except the first convolution, whose input (the images) needs no gradient.
+CONVNET_LAYER_FLOPS = {
+    "conv2d": 2 * 2 * (26 * 26 * 32 * 9 * 1),
+    "conv2d_1": 3 * 2 * (11 * 11 * 64 * 9 * 32),
+    "conv2d_2": 3 * 2 * (3 * 3 * 64 * 9 * 64),
+    "dense": 3 * 2 * (576 * 64),
+    "dense_1": 3 * 2 * (64 * 10),
+}
+CONVNET_FLOPS_PER_SAMPLE = sum(CONVNET_LAYER_FLOPS.values())
+
 
 def set_threads(threads):
     """Before numpy or torch is imported: BLAS thread pools read these when loaded."""

@@ -143,4 +143,29 @@ TEST_CASE("Sequential::fit: the allocations of an epoch do not grow with its ste
     CHECK(ten < 40);
 }
 
+TEST_CASE("Sequential::fit of the convnet: no allocation per step (patches and partial filters in the workspace)") {
+    Sequential m(SequentialOptions{.seed = 1, .threads = 2});
+    m.add(Conv2D(32, {3, 3}, "relu", Shape{28, 28, 1}));
+    m.add(MaxPooling2D({2, 2}));
+    m.add(Conv2D(64, {3, 3}, "relu"));
+    m.add(MaxPooling2D({2, 2}));
+    m.add(Conv2D(64, {3, 3}, "relu"));
+    m.add(Flatten());
+    m.add(Dense(64, "relu"));
+    m.add(Dense(10, "softmax"));
+    m.compile(RMSprop(), "categorical_crossentropy", {"accuracy"});
+    auto images = [](std::int64_t n) {
+        return std::make_pair(random_tensor({n, 28, 28, 1}, DType::u8, 0, 256, 1),
+                              to_categorical(random_tensor({n}, DType::u8, 0, 10, 2), 10));
+    };
+    const auto ten_steps = images(10 * 64L), thirty_steps = images(30 * 64L);
+    const FitOptions one{.epochs = 1, .batch_size = 64};
+    m.fit(ten_steps.first, ten_steps.second, one);  // compiles the step's plan
+    const long ten = allocations_in([&] { m.fit(ten_steps.first, ten_steps.second, one); });
+    const long thirty = allocations_in([&] { m.fit(thirty_steps.first, thirty_steps.second, one); });
+    INFO("10 steps: ", ten, " allocations, 30 steps: ", thirty);
+    CHECK(thirty == ten);
+    CHECK(ten < 40);
+}
+
 }  // namespace adjoint::test
