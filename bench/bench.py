@@ -3,7 +3,8 @@
 (bench/peers), one process at a time, and prints medians and ratios as Markdown tables:
 epoch times with GFLOP/s and % of the measured FMA peak (build/bench/bench_peak),
 start-up, evaluation, peak RSS, hidden-width scaling, the GEMM and executor
-microbenchmarks, and the performance goals, met or not. Configurations run once per
+microbenchmarks, and the performance goals, met or not; then the book's convnet
+(--model convnet) against the same convnet in PyTorch, with GFLOP/s per layer. Configurations run once per
 seed in rotation, so that a slow spell of a shared machine falls on all of them.
 
 Run through scripts/bench, which builds adjoint and fetches MNIST first. Peers whose
@@ -27,7 +28,11 @@ ap.add_argument("--epochs", type=int, default=5)
 ap.add_argument("--numpy-epochs", type=int, default=2, help="numpy is slow: fewer epochs")
 ap.add_argument("--widths", default="512,1024,2048", help="hidden widths for the scaling table ('' to skip)")
 ap.add_argument("--width-epochs", type=int, default=3, help="epochs per width run (the first, a warm-up, is not counted)")
+ap.add_argument("--convnet-runs", type=int, default=1, help="runs of the convnet, each (0 to skip it)")
+ap.add_argument("--convnet-epochs", type=int, default=2, help="epochs per convnet run")
 args = ap.parse_args()
+if args.convnet_runs < 0 or args.convnet_epochs < 1:
+    sys.exit("bench: --convnet-runs must be 0 or more, --convnet-epochs positive")
 if args.runs < 1 or args.epochs < 1 or args.numpy_epochs < 1 or args.width_epochs < 2:
     sys.exit("bench: --runs, --epochs and --numpy-epochs must be positive, --width-epochs at least 2")
 try:
@@ -48,10 +53,11 @@ def peak_rss_mb(cmd, env=None):
     return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out).group(1)) / 1000
 
 
-def adjoint(seed, threads, epochs=None, hidden=512):
+def adjoint(seed, threads, epochs=None, hidden=512, model="mlp"):
     """One run of the mnist driver; returns its epoch times and final figures."""
+    width = ["--hidden", str(hidden)] if model == "mlp" else []
     lines = run([f"{args.build}/tools/mnist", "--data-dir", args.data, "--epochs", str(epochs or args.epochs), "--json",
-                 "--threads", str(threads), "--seed", str(seed), "--hidden", str(hidden)]).splitlines()
+                 "--threads", str(threads), "--seed", str(seed), "--model", model] + width).splitlines()
     records = [json.loads(line) for line in lines]
     last = records[-1]
     return {"epochs": [r["seconds"] for r in records if "epoch" in r], "test": [last["test_accuracy"]],
@@ -181,3 +187,66 @@ if per_node:
 print("\nGoals:\n\n| goal | measured | bound | met |\n|---|---|---|---|")
 for name, measured, bound, met in goals:
     print(f"| {name} | {measured} | {bound} | {'yes' if met else 'no'} |")
+sys.stdout.flush()
+
+
+def convnet():
+    """The book's convnet: adjoint and PyTorch in rotation, then adjoint's time per layer."""
+    sys.path.insert(0, os.path.join(here, "peers"))
+    import mnist_data
+    gflop = mnist_data.CONVNET_FLOPS_PER_SAMPLE * 60000 / 1e9
+    runs = [("adjoint convnet, 2 threads", lambda seed: adjoint(seed, 2, args.convnet_epochs, model="convnet"))]
+    if has("torch"):
+        runs.append(("PyTorch convnet, 2 threads", peer("torch_convnet.py", 2, args.convnet_epochs)))
+    measured = {name: {} for name, _ in runs}
+    for seed in range(1, args.convnet_runs + 1):
+        for name, fn in runs:
+            print(f"seed {seed}: {name} ...", file=sys.stderr)
+            for key, value in fn(seed).items():
+                if isinstance(value, list):
+                    measured[name].setdefault(key, []).extend(value)
+    ours = statistics.median(measured[runs[0][0]]["epochs"])
+    print(f"\nThe book's convnet (--model convnet, batch 64), {args.convnet_runs} run(s) of {args.convnet_epochs} "
+          f"epochs each; {gflop:.1f} GFLOP of products per epoch\n")
+    print("| run | median epoch | samples/s | GFLOP/s | % of FMA peak (2 threads) | adjoint ÷ it | test acc |")
+    print("|---|---|---|---|---|---|---|")
+    for name, _ in runs:
+        r = measured[name]
+        med = statistics.median(r["epochs"])
+        p = peak.get(2)
+        print(f"| {name} | {med:.3f} s | {60000 / med:,.0f} | {gflop / med:.1f} | "
+              f"{f'{100 * gflop / med / p:.0f} %' if p else 'n/a'} | {ours / med:.2f} | {statistics.median(r['test']):.4f} |")
+    # Time per layer: one profiled epoch (kernel time of the 25 slowest nodes, forward and
+    # gradient nodes of a layer together).
+    err = subprocess.run([f"{args.build}/tools/mnist", "--data-dir", args.data, "--model", "convnet", "--epochs", "1",
+                          "--threads", "2", "--quiet", "--profile"], check=True, capture_output=True, text=True).stderr
+    per_layer = {}
+    for ms, node in re.findall(r"^\s*([\d.]+)\s+[\d.]+%\s+\d+\s+(\S+)\s", err, re.M):
+        parts = node.split("/")
+        layer = parts[1] if parts[0] == "grad" and len(parts) > 1 else parts[0]
+        per_layer[layer] = per_layer.get(layer, 0) + float(ms) / 1000
+    print("\nPer layer (one profiled epoch, 2 threads; the products' FLOPs over the kernel time of the layer's "
+          "forward and gradient nodes):\n")
+    print("| layer | GFLOP per epoch | kernel time | GFLOP/s |\n|---|---|---|---|")
+    for layer, flops in mnist_data.CONVNET_LAYER_FLOPS.items():
+        work, t = flops * 60000 / 1e9, per_layer.get(layer)
+        print(f"| {layer} | {work:.1f} | {f'{t:.2f} s' if t else 'n/a'} | {f'{work / t:.1f}' if t else 'n/a'} |")
+    others = sum(t for layer, t in per_layer.items() if layer not in mnist_data.CONVNET_LAYER_FLOPS)
+    print(f"| pooling, loss, optimizer and the rest | | {others:.2f} s | |")
+    rss = peak_rss_mb([f"{args.build}/tools/mnist", "--data-dir", args.data, "--model", "convnet", "--epochs", "1",
+                       "--quiet"])
+    goals = [("epoch time, convnet, 2 threads", f"{ours:.3f} s", "(no bound)", None)]
+    if peak.get(2):
+        pct = 100 * gflop / ours / peak[2]
+        goals.append(("convnet FLOPs ÷ epoch time, of the FMA peak", f"{pct:.0f} %", "≥ 40 %", pct >= 40))
+    if len(runs) > 1:
+        ratio = ours / statistics.median(measured[runs[1][0]]["epochs"])
+        goals.append(("convnet epoch ÷ PyTorch's", f"{ratio:.2f}", "≤ 0.33", ratio <= 0.33))
+    goals.append(("peak RSS of a convnet run", f"{rss:.1f} MB", "≤ 200 MB", rss <= 200))
+    print("\nConvnet goals:\n\n| goal | measured | bound | met |\n|---|---|---|---|")
+    for name, value, bound, met in goals:
+        print(f"| {name} | {value} | {bound} | {'—' if met is None else 'yes' if met else 'no'} |")
+
+
+if args.convnet_runs:
+    convnet()

@@ -90,13 +90,6 @@ TypedShape pooled(const Window2D& window, const TypedShape& x) {
     return {Shape{x.shape[0], window.out(0, x.shape[1]), window.out(1, x.shape[2]), x.shape[3]}, x.dtype};
 }
 
-// Calls f(n) for every image, in parallel.
-template <class F> void per_image(std::int64_t n, F&& f) {
-    parallel_chunks(n, 1, [&](std::int64_t n0, std::int64_t n1) {
-        for (std::int64_t i = n0; i < n1; ++i) f(i);
-    });
-}
-
 // The naive max's position: the same rule, long double values, Window2D's definitions.
 std::int64_t naive_argmax(const Window2D& w, const Tensor& x, const naive::Index& o) {
     const Shape& s = x.shape();
@@ -199,16 +192,18 @@ void MaxPool2DGrad::forward(const Inputs& x, Tensor& y) const {
         const T *in = x[0].data<T>().data(), *dy = x[1].data<T>().data();
         T* dx = y.data<T>().data();
         const std::int64_t image_size = g.H * g.W * g.C;
-        per_image(g.N, [&](std::int64_t n) {
-            T* d = dx + n * image_size;
-            std::fill(d, d + image_size, T(0));
-            const T* dyn = dy + n * g.OH * g.OW * g.C;
-            each_window_max(
-                g, in + n * image_size,
-                [&](std::int64_t oy, std::int64_t ox, std::int64_t c0, std::int64_t nc, const std::int32_t* at) {
-                    const T* from = dyn + (oy * g.OW + ox) * g.C + c0;
-                    for (std::int64_t c = 0; c < nc; ++c) d[at[c]] += from[c];
-                });
+        parallel_chunks(g.N, 1, [&](std::int64_t n0, std::int64_t n1) {  // image by image
+            for (std::int64_t n = n0; n < n1; ++n) {
+                T* d = dx + n * image_size;
+                std::fill(d, d + image_size, T(0));
+                const T* dyn = dy + n * g.OH * g.OW * g.C;
+                each_window_max(
+                    g, in + n * image_size,
+                    [&](std::int64_t oy, std::int64_t ox, std::int64_t c0, std::int64_t nc, const std::int32_t* at) {
+                        const T* from = dyn + (oy * g.OW + ox) * g.C + c0;
+                        for (std::int64_t c = 0; c < nc; ++c) d[at[c]] += from[c];
+                    });
+            }
         });
     });
 }
@@ -245,15 +240,17 @@ void MaxPool2DSelect::forward(const Inputs& x, Tensor& y) const {
         const T *in = x[0].data<T>().data(), *from = x[1].data<T>().data();
         T* out = y.data<T>().data();
         const std::int64_t image_size = g.H * g.W * g.C;
-        per_image(g.N, [&](std::int64_t n) {
-            T* o = out + n * g.OH * g.OW * g.C;
-            const T* image_from = from + n * image_size;
-            each_window_max(
-                g, in + n * image_size,
-                [&](std::int64_t oy, std::int64_t ox, std::int64_t c0, std::int64_t nc, const std::int32_t* at) {
-                    T* to = o + (oy * g.OW + ox) * g.C + c0;
-                    for (std::int64_t c = 0; c < nc; ++c) to[c] = image_from[at[c]];
-                });
+        parallel_chunks(g.N, 1, [&](std::int64_t n0, std::int64_t n1) {  // image by image
+            for (std::int64_t n = n0; n < n1; ++n) {
+                T* o = out + n * g.OH * g.OW * g.C;
+                const T* image_from = from + n * image_size;
+                each_window_max(
+                    g, in + n * image_size,
+                    [&](std::int64_t oy, std::int64_t ox, std::int64_t c0, std::int64_t nc, const std::int32_t* at) {
+                        T* to = o + (oy * g.OW + ox) * g.C + c0;
+                        for (std::int64_t c = 0; c < nc; ++c) to[c] = image_from[at[c]];
+                    });
+            }
         });
     });
 }
@@ -346,19 +343,21 @@ void AvgPool2DGrad::forward(const Inputs& x, Tensor& y) const {
         const T* dy = x[0].data<T>().data();
         T* dx = y.data<T>().data();
         const std::int64_t image_size = g.H * g.W * g.C;
-        per_image(g.N, [&](std::int64_t n) {
-            T* d = dx + n * image_size;
-            std::fill(d, d + image_size, T(0));
-            for (std::int64_t oy = 0; oy < g.OH; ++oy)
-                for (std::int64_t ox = 0; ox < g.OW; ++ox) {
-                    std::int64_t count = 0;
-                    g.taps(oy, ox, [&](std::int64_t, std::int64_t, std::int64_t) { ++count; });
-                    const T* v = dy + ((n * g.OH + oy) * g.OW + ox) * g.C;
-                    g.taps(oy, ox, [&](std::int64_t iy, std::int64_t ix, std::int64_t) {
-                        T* to = d + (iy * g.W + ix) * g.C;
-                        for (std::int64_t c = 0; c < g.C; ++c) to[c] += v[c] / static_cast<T>(count);
-                    });
-                }
+        parallel_chunks(g.N, 1, [&](std::int64_t n0, std::int64_t n1) {  // image by image
+            for (std::int64_t n = n0; n < n1; ++n) {
+                T* d = dx + n * image_size;
+                std::fill(d, d + image_size, T(0));
+                for (std::int64_t oy = 0; oy < g.OH; ++oy)
+                    for (std::int64_t ox = 0; ox < g.OW; ++ox) {
+                        std::int64_t count = 0;
+                        g.taps(oy, ox, [&](std::int64_t, std::int64_t, std::int64_t) { ++count; });
+                        const T* v = dy + ((n * g.OH + oy) * g.OW + ox) * g.C;
+                        g.taps(oy, ox, [&](std::int64_t iy, std::int64_t ix, std::int64_t) {
+                            T* to = d + (iy * g.W + ix) * g.C;
+                            for (std::int64_t c = 0; c < g.C; ++c) to[c] += v[c] / static_cast<T>(count);
+                        });
+                    }
+            }
         });
     });
 }
