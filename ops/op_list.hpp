@@ -22,6 +22,8 @@ using OpList = std::variant<
     Pow,
     // linear algebra and layout
     MatMul, MatMulBias, Transpose, Reshape, BroadcastTo,
+    // movement
+    Permute, Slice, SliceGrad, Pad, Concat, Gather, GatherGrad,
     // reductions
     Sum, Max, Min, ArgMax, ElementCount,
     // classification losses

@@ -27,6 +27,7 @@
 #include <adjoint/models/checkpoint.hpp>
 #include <adjoint/models/convolutional.hpp>
 #include <adjoint/models/dense.hpp>
+#include <adjoint/models/embedding.hpp>
 #include <adjoint/models/layer.hpp>
 #include <adjoint/models/losses.hpp>
 #include <adjoint/models/optimizers.hpp>

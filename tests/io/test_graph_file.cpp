@@ -93,6 +93,12 @@ TEST_CASE("every op's attributes read back (make_op)") {
         {"max_pool2d_select", "size=[2, 2]"},
         {"avg_pool2d", "size=[2, 2] strides=[1, 2]"},
         {"avg_pool2d_grad", "input=(5, 7, 3) size=[2, 3] strides=[1, 2] same"},
+        {"permute", "perm=[2, 0, 1]"},
+        {"slice", "begin=[0, 2] size=[-1, 3] step=[1, 2]"},
+        {"slice_grad", "input=(batch, 7) begin=[0, 2] size=[-1, 3] step=[1, 2]"},
+        {"pad", "before=[0, 1] after=[0, 2] value=-1.5"},
+        {"concat", "axis=1"},
+        {"gather_grad", "rows=1000"},
     };
     std::set<std::string> sampled;
     for (const auto& sample : samples) {

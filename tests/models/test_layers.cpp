@@ -189,4 +189,39 @@ TEST_CASE("Flatten and Reshape: shapes, summary rows, training through them, err
     CHECK_ERROR(bad.add(Reshape({3, 3})), "Reshape", "20 elements");
 }
 
+TEST_CASE("Embedding: a table row per id, trained through gather; ids out of range are named") {
+    // Sequences of 5 ids in [0, 20), fed as f32 whole numbers; the class is the first id mod 3.
+    const std::int64_t n = 600;
+    Tensor ids = random_tensor({n, 5}, DType::i32, 0, 20, 4);
+    Tensor x({n, 5}, DType::f32), labels({n}, DType::u8);
+    for (std::int64_t i = 0; i < n * 5; ++i)
+        x.data<float>()[static_cast<std::size_t>(i)] =
+            static_cast<float>(ids.data<std::int32_t>()[static_cast<std::size_t>(i)]);
+    for (std::int64_t i = 0; i < n; ++i)
+        labels.data<std::uint8_t>()[static_cast<std::size_t>(i)] =
+            static_cast<std::uint8_t>(ids.data<std::int32_t>()[static_cast<std::size_t>(i * 5)] % 3);
+    Sequential m({.seed = 5, .threads = 2});
+    m.add(Embedding(20, 8, 5));
+    m.add(Flatten());
+    m.add(Dense(3, "softmax"));
+    m.compile(RMSprop(0.01), "sparse_categorical_crossentropy", {"accuracy"});
+    const std::string s = m.summary();
+    INFO(s);
+    CHECK(s.find(" embedding (Embedding)      (None, 5, 8)              160\n") != std::string::npos);
+    CHECK(m.trainable_weights()[0].name() == "embedding/embeddings");
+    const History h = m.fit(x, labels, {.epochs = 15, .batch_size = 32});
+    MESSAGE(fmt::format("loss {:.4f} -> {:.4f}, accuracy {:.3f}", h.epochs.front().loss, h.epochs.back().loss,
+                        *h.epochs.back().accuracy));
+    CHECK(h.epochs.back().loss < h.epochs.front().loss);
+    CHECK(*h.epochs.back().accuracy > 0.95);
+    // An id past the table: the run's error names it, and no weight changes.
+    const std::vector<Tensor> before = weights(m);
+    Tensor bad = x.clone();
+    bad.data<float>()[7] = 25;
+    CHECK_ERROR(m.fit(bad, labels, {.epochs = 1, .batch_size = 32, .shuffle = false}), "index 25", "outside [0, 20)");
+    CHECK(same_weights(weights(m), before));
+    CHECK_ERROR(Embedding(0, 4), "Embedding: input_dim is 0");
+    CHECK_ERROR(Embedding(10, -1), "Embedding: output_dim is -1");
+}
+
 }  // namespace adjoint::test

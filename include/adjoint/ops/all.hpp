@@ -9,6 +9,7 @@
 #include <adjoint/ops/cross_entropy.hpp>
 #include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/matmul.hpp>
+#include <adjoint/ops/movement.hpp>
 #include <adjoint/ops/optimizer_ops.hpp>
 #include <adjoint/ops/reduce.hpp>
 #include <adjoint/ops/shape_ops.hpp>

@@ -1,0 +1,28 @@
+// Keras' Embedding: each integer of a sample (token ids, fed as f32 or u8 whole numbers,
+// or class indices) replaced by its row of a trainable (input_dim, output_dim) table,
+// uniform in [-0.05, 0.05] by default. (L,) -> (L, output_dim).
+#pragma once
+
+#include <adjoint/models/layer.hpp>
+
+namespace adjoint {
+
+class Embedding : public Layer {
+public:
+    // input_length: the ids per sample, needed on a model's first layer only (0 = not given).
+    Embedding(std::int64_t input_dim, std::int64_t output_dim, std::int64_t input_length = 0);
+    std::string_view type() const override { return "Embedding"; }
+    Shape output_shape(const Shape& input) const override;
+    std::int64_t param_count(const Shape& input) const override;
+    // One gather node on the ids cast to i32; an id outside [0, input_dim) is an error of
+    // the run that feeds it, naming the id.
+    Expr build(Graph& g, const Expr& input, std::uint64_t seed) override;
+    std::vector<Expr> trainable_weights() const override;
+
+    std::int64_t input_dim, output_dim;
+    std::optional<std::uint64_t> seed;  // the table initializer's seed; default: the model's
+
+    Expr embeddings;  // made by build()
+};
+
+}  // namespace adjoint
