@@ -233,6 +233,8 @@ def convnet():
         print(f"| {layer} | {work:.1f} | {f'{t:.2f} s' if t else 'n/a'} | {f'{work / t:.1f}' if t else 'n/a'} |")
     others = sum(t for layer, t in per_layer.items() if layer not in mnist_data.CONVNET_LAYER_FLOPS)
     print(f"| pooling, loss, optimizer and the rest | | {others:.2f} s | |")
+    print("\nThe convolution and pooling ops alone, at the convnet's shapes (build/bench/bench_conv, 2 threads):\n\n```\n"
+          + run([f"{args.build}/bench/bench_conv", "--threads", "2"]) + "```")
     rss = peak_rss_mb([f"{args.build}/tools/mnist", "--data-dir", args.data, "--model", "convnet", "--epochs", "1",
                        "--quiet"])
     goals = [("epoch time, convnet, 2 threads", f"{ours:.3f} s", "(no bound)", None)]
