@@ -15,7 +15,8 @@ struct Sequential::Compiled {
     Expr output;                                     // the last layer's output
     Expr loss_mean, loss_sum;                        // of the batch's per-sample losses
     std::optional<Expr> accuracy_mean, correct_sum;  // with Metric::accuracy
-    std::vector<Expr> updates;                       // the optimizer's, one training step's targets
+    std::vector<Expr> updates;                       // the optimizer's and the layers' state's: a step's targets
+    std::optional<Expr> training;                    // the training flag, if a layer uses one
     std::unique_ptr<Session> session;
 };
 

@@ -73,6 +73,21 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
     }
     Batches batches(x, y, options.batch_size);
     const std::vector<Expr> fetches = train_fetches();
+    // The training flag is 1 for an epoch's steps, and 0 again after them and however fit
+    // ends (validation and the epoch's callbacks see 0).
+    struct Flag {
+        Session& session;
+        const std::optional<Expr>& flag;
+        void set(bool on) const {
+            if (flag) session.set_value(*flag, Tensor::full({}, on ? 1 : 0, DType::u8));
+        }
+        ~Flag() {
+            try {
+                set(false);
+            } catch (...) {  // never thrown for a scalar of the flag's own shape
+            }
+        }
+    } training{*c.session, c.training};
     const bool accuracy = c.accuracy_mean.has_value();
     Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
     std::vector<Tensor> out;  // reused: a step allocates nothing (tests/alloc)
@@ -89,6 +104,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
         std::int64_t seen = 0;
         const auto start = std::chrono::steady_clock::now();
         auto mean = [&](double total) { return seen ? total / static_cast<double>(seen) : 0; };
+        training.set(true);
         for (std::int64_t b = 0; b < batches.batch_count() && history.stopped_because.empty(); ++b) {
             auto [bx, by] = batches.get(b, order);
             feeds[0].value = bx;
@@ -133,6 +149,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
                     history.stopped_because = *why;
             }
         }
+        training.set(false);
         EpochLogs logs;
         logs.epoch = epoch;
         logs.epochs = options.epochs;

@@ -51,6 +51,30 @@ Expr correct_predictions(const Expr& y, const Expr& targets) {
     return cast(equal(predicted, truth), y.dtype());
 }
 
+Expr categorical_accuracy(const Expr& y, const Expr& targets) {
+    if (targets.shape() != y.shape() || y.shape().rank() == 0 || y.shape().back() < 2)
+        throw Error(fmt::format("categorical_accuracy: the targets {} must be one-hot rows of the outputs' shape {}",
+                                targets.shape(), y.shape()));
+    return cast(equal(argmax(y, -1), argmax(targets, -1)), y.dtype());
+}
+
+Expr sparse_categorical_accuracy(const Expr& y, const Expr& targets) {
+    if (targets.shape().rank() + 1 != y.shape().rank() || is_floating(targets.dtype()))
+        throw Error(
+            fmt::format("sparse_categorical_accuracy: the targets {} {} must be class indices, one per row of "
+                        "the outputs {} (a sparse loss)",
+                        dtype_name(targets.dtype()), targets.shape(), y.shape()));
+    return cast(equal(argmax(y, -1), cast(targets, DType::i32)), y.dtype());
+}
+
+Expr binary_accuracy(const Expr& y, const Expr& targets) {
+    if (targets.shape() != y.shape() || y.shape().rank() < 2)
+        throw Error(fmt::format("binary_accuracy: the targets {} must be 0 or 1 of the outputs' shape {}",
+                                targets.shape(), y.shape()));
+    const Expr predicted = cast(greater(y, scalar_like(y, 0.5, SourceLocation::current())), y.dtype());
+    return mean(cast(equal(predicted, targets), y.dtype()), {-1});
+}
+
 Loss Loss::categorical_crossentropy() {
     return {"categorical_crossentropy", Targets::like_output,
             [](const Expr& y, const Expr& t) { return adjoint::categorical_crossentropy(y, t); }};
@@ -91,13 +115,20 @@ Loss Loss::from_name(std::string_view name) {
 std::string_view metric_name(Metric m) {
     switch (m) {
         case Metric::accuracy: return "accuracy";
+        case Metric::categorical_accuracy: return "categorical_accuracy";
+        case Metric::sparse_categorical_accuracy: return "sparse_categorical_accuracy";
+        case Metric::binary_accuracy: return "binary_accuracy";
     }
     return "?";
 }
 
 Metric metric_from_name(std::string_view name) {
     if (name == "accuracy" || name == "acc") return Metric::accuracy;
-    throw Error(fmt::format("unknown metric \"{}\" (accuracy)", name));
+    if (name == "categorical_accuracy") return Metric::categorical_accuracy;
+    if (name == "sparse_categorical_accuracy") return Metric::sparse_categorical_accuracy;
+    if (name == "binary_accuracy") return Metric::binary_accuracy;
+    throw Error(fmt::format(
+        "unknown metric \"{}\" (accuracy, categorical_accuracy, sparse_categorical_accuracy, binary_accuracy)", name));
 }
 
 }  // namespace adjoint

@@ -102,10 +102,13 @@ void Sequential::build(const Optimizer& optimizer, const Loss& loss, const std::
     Shape input{batch};
     for (std::int64_t d : *layers_.front()->input_shape) input.push_back(d);
     c->x = g.placeholder("input", input);
+    if (std::any_of(layers_.begin(), layers_.end(), [](const auto& l) { return l->uses_training_flag(); }))
+        c->training = g.variable("training", Tensor::zeros({}, DType::u8));
     Expr h = c->x;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
         auto scope = g.scope(layers_[i]->name);
-        h = layers_[i]->build(g, h, options_.seed * 1000 + i + 1);
+        const std::uint64_t seed = options_.seed * 1000 + i + 1;
+        h = c->training ? layers_[i]->build(g, h, seed, *c->training) : layers_[i]->build(g, h, seed);
     }
     c->output = h;
     c->y = loss.targets == Loss::Targets::class_indices ? g.placeholder("labels", {batch}, DType::i32)
@@ -122,9 +125,12 @@ void Sequential::build(const Optimizer& optimizer, const Loss& loss, const std::
         c->loss_mean = c->loss_sum / element_count(per_sample);
     }
     for (Metric m : metrics) {
-        if (m != Metric::accuracy || c->correct_sum) continue;  // accuracy, once
+        if (c->correct_sum) continue;  // one accuracy per model
         auto scope = g.scope("accuracy");
-        const Expr correct = correct_predictions(h, c->y);
+        const Expr correct = m == Metric::categorical_accuracy          ? categorical_accuracy(h, c->y)
+                             : m == Metric::sparse_categorical_accuracy ? sparse_categorical_accuracy(h, c->y)
+                             : m == Metric::binary_accuracy             ? binary_accuracy(h, c->y)
+                                                                        : correct_predictions(h, c->y);
         c->correct_sum = sum(correct);
         c->accuracy_mean = *c->correct_sum / element_count(correct);
     }
@@ -132,6 +138,8 @@ void Sequential::build(const Optimizer& optimizer, const Loss& loss, const std::
     for (const auto& l : layers_)
         for (const Expr& w : l->trainable_weights()) weights.push_back(w);
     c->updates = optimizer.apply(g, weights, gradients(c->loss_mean, weights));
+    for (const auto& l : layers_)
+        for (const Expr& u : l->state_updates()) c->updates.push_back(u);
     c->session = std::make_unique<Session>(
         g, SessionOptions{
                .threads = options_.threads, .profile = options_.profile, .check_numerics = options_.check_numerics});
@@ -145,6 +153,28 @@ std::vector<Expr> Sequential::trainable_weights() const {
         for (const Expr& e : l->trainable_weights()) w.push_back(e);
     if (w.empty() && !compiled_) throw Error("Sequential: the model is not built yet: call compile() first");
     return w;
+}
+
+std::vector<Expr> Sequential::weights() const {
+    std::vector<Expr> w = trainable_weights();
+    for (const auto& l : layers_)
+        for (const Expr& e : l->non_trainable_weights()) w.push_back(e);
+    return w;
+}
+
+std::optional<Expr> Sequential::training_flag() const {
+    compiled("training_flag");
+    return compiled_->training;
+}
+
+std::int64_t Sequential::non_trainable_param_count() const {
+    std::int64_t total = 0;
+    Shape in = layers_.empty() ? Shape{} : *layers_.front()->input_shape;
+    for (const auto& l : layers_) {
+        total += l->non_trainable_param_count(in);
+        in = l->output_shape(in);
+    }
+    return total;
 }
 
 std::int64_t Sequential::param_count() const {
@@ -212,22 +242,23 @@ std::string Sequential::summary() const {
         in = shape;
     }
     out += double_rule + "\n";
-    out += fmt::format("Total params: {}\nTrainable params: {}\nNon-trainable params: 0\n", thousands(param_count()),
-                       thousands(param_count()));
+    const std::int64_t frozen = non_trainable_param_count();
+    out += fmt::format("Total params: {}\nTrainable params: {}\nNon-trainable params: {}\n", thousands(param_count()),
+                       thousands(param_count() - frozen), thousands(frozen));
     return out + rule + "\n";
 }
 
 void Sequential::save_weights(const std::string& path, const CheckpointOptions& options) {
     const Compiled& c = compiled("save_weights");
     std::vector<NamedTensor> tensors;
-    for (const Expr& w : trainable_weights()) tensors.push_back({w.name(), c.session->value(w)});
+    for (const Expr& w : weights()) tensors.push_back({w.name(), c.session->value(w)});
     save_checkpoint(path, tensors, options);
 }
 
 void Sequential::load_weights(const std::string& path, const CheckpointOptions& options) {
     const Compiled& c = compiled("load_weights");
     const std::vector<NamedTensor> loaded = load_checkpoint(path, options);
-    const std::vector<Expr> weights = trainable_weights();
+    const std::vector<Expr> weights = this->weights();
     std::map<std::string, const Tensor*> by_name;
     for (const NamedTensor& t : loaded) by_name[t.name] = &t.value;
     // Everything is checked before any weight changes.

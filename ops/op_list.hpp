@@ -31,7 +31,7 @@ using OpList = std::variant<
     // pass-through and state
     Cast, StopGradient, Assign,
     // choosing
-    Where,
+    Where, Dropout,
     // convolution and pooling (NHWC)
     Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter, MaxPool2D, MaxPool2DGrad, MaxPool2DSelect, AvgPool2D,
     AvgPool2DGrad,

@@ -22,11 +22,14 @@
 #include <adjoint/datasets/idx.hpp>
 #include <adjoint/datasets/mnist.hpp>
 #include <adjoint/io/graph_file.hpp>
+#include <adjoint/models/activation_layer.hpp>
 #include <adjoint/models/activations.hpp>
+#include <adjoint/models/batch_normalization.hpp>
 #include <adjoint/models/callbacks.hpp>
 #include <adjoint/models/checkpoint.hpp>
 #include <adjoint/models/convolutional.hpp>
 #include <adjoint/models/dense.hpp>
+#include <adjoint/models/dropout.hpp>
 #include <adjoint/models/embedding.hpp>
 #include <adjoint/models/layer.hpp>
 #include <adjoint/models/losses.hpp>

@@ -99,6 +99,7 @@ TEST_CASE("every op's attributes read back (make_op)") {
         {"pad", "before=[0, 1] after=[0, 2] value=-1.5"},
         {"concat", "axis=1"},
         {"gather_grad", "rows=1000"},
+        {"dropout", "rate=0.25 seed=7"},
     };
     std::set<std::string> sampled;
     for (const auto& sample : samples) {

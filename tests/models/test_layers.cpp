@@ -92,6 +92,33 @@ TEST_CASE("Sequential: compile honours its metrics; losses are objects, custom o
     CHECK(with.train_fetches().size() == 2);
     CHECK(with.fit(data.x, data.onehot, {.epochs = 1}).epochs[0].accuracy.has_value());
     CHECK(metric_name(metric_from_name("acc")) == "accuracy");
+    // Keras' accuracies by name: each the same figure as "accuracy" where its kind fits,
+    // and refused where the targets are of another kind.
+    auto accuracy_with = [&](const std::string& loss, const std::string& metric, const Tensor& targets) {
+        Sequential m({.seed = 1});
+        m.add(Dense(3, "softmax", 20));
+        m.compile(SGD(0.1), loss, {metric});
+        return m.evaluate(data.x, targets).accuracy;
+    };
+    const double auto_acc = accuracy_with("categorical_crossentropy", "accuracy", data.onehot);
+    CHECK(accuracy_with("categorical_crossentropy", "categorical_accuracy", data.onehot) == auto_acc);
+    CHECK(accuracy_with("sparse_categorical_crossentropy", "sparse_categorical_accuracy", data.labels) == auto_acc);
+    CHECK_ERROR(accuracy_with("categorical_crossentropy", "sparse_categorical_accuracy", data.onehot),
+                "sparse_categorical_accuracy: the targets f32 (batch, 3) must be class indices");
+    CHECK_ERROR(accuracy_with("sparse_categorical_crossentropy", "categorical_accuracy", data.labels),
+                "categorical_accuracy: the targets (batch,) must be one-hot rows");
+    CHECK_ERROR(metric_from_name("precision"), "unknown metric \"precision\"", "binary_accuracy");
+    // Binary accuracy over several outputs: the share of a sample's outputs right.
+    Sequential multi({.seed = 2});
+    multi.add(Dense(3, "sigmoid", 20));
+    multi.compile(SGD(0.1), "binary_crossentropy", {"binary_accuracy"});
+    const double bin = multi.evaluate(data.x, data.onehot).accuracy;
+    const Tensor p = multi.predict(data.x);
+    double right = 0;
+    for (std::int64_t i = 0; i < p.numel(); ++i)
+        right += (p.data<float>()[static_cast<std::size_t>(i)] > 0.5f) ==
+                 (data.onehot.data<float>()[static_cast<std::size_t>(i)] == 1.f);
+    CHECK(bin == doctest::Approx(right / static_cast<double>(p.numel())).epsilon(1e-6));
     CHECK_ERROR(Loss::from_name("hinge"), "unknown loss \"hinge\"");
     // A loss of the user's own: mean absolute error, through the same graph machinery.
     const Loss mae{"mean_absolute_error", Loss::Targets::like_output,

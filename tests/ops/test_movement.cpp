@@ -197,3 +197,70 @@ TEST_CASE("expand_dims and squeeze: reshapes by numpy's rules") {
 }
 
 }  // namespace adjoint::test
+
+namespace adjoint::test {
+
+template <> void op_case<ops::Dropout>() {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 1000});
+    const Expr training = g.variable("training", Tensor::zeros({}, DType::u8));
+    const Expr step = g.variable("step", Tensor::zeros({}, DType::f64));
+    const Expr y = dropout(x, 0.25, 7, training, step);
+    Session s(g, {.threads = 2});
+    const Tensor ones = Tensor::full({8, 1000}, 1.0);
+    // Not training: x itself.
+    CHECK(bitwise_equal(s.run({y}, {{x, ones}})[0], ones));
+    // Training: a quarter zeroed, the rest scaled by 4/3; the mask is the hash's.
+    s.set_value(training, Tensor::full({}, 1, DType::u8));
+    const Tensor a = s.run({y}, {{x, ones}})[0];
+    std::int64_t kept = 0;
+    bool as_hashed = true;
+    for (std::int64_t i = 0; i < a.numel(); ++i) {
+        const float v = a.data<float>()[static_cast<std::size_t>(i)];
+        kept += v != 0;
+        as_hashed = as_hashed && (v != 0) == ops::dropout_keeps(7, 0, i, 0.25) && (v == 0 || v == 1.f / 0.75f);
+    }
+    CHECK(as_hashed);
+    CHECK(kept > 5800);
+    CHECK(kept < 6200);
+    // Another step, another mask; the same step, the same mask (on 1 thread too).
+    s.set_value(step, Tensor::full({}, 1, DType::f64));
+    CHECK(!bitwise_equal(s.run({y}, {{x, ones}})[0], a));
+    s.set_value(step, Tensor::zeros({}, DType::f64));
+    Session one(g, {.threads = 1});
+    one.set_value(training, s.value(training));
+    CHECK(bitwise_equal(one.run({y}, {{x, ones}})[0], a));
+    // The kernel against the reference, and the gradient (the same mask on dy).
+    // The gradient: the same mask on dy.
+    check_op_gradients(
+        [](Exprs e) {
+            const Expr on = e[0].graph().constant(Tensor::full({}, 1.0, DType::u8));
+            const Expr st = e[0].graph().constant(Tensor::full({}, 3.0, DType::f64));
+            return dropout(e[0] * e[0], 0.5, 11, on, st);
+        },
+        {{Shape{4, 5}}});
+    CHECK_ERROR(dropout(x, 1.0, 1, training, step), "rate 1 is not in [0, 1)");
+    CHECK_ERROR(dropout(x, 0.5, 1, step, step), "the training flag is f64 (); it must be a u8 scalar");
+}
+
+TEST_CASE("dropout: the fast kernel against the reference, f32 and f64, training or not") {
+    for (DType t : {DType::f32, DType::f64})
+        for (int on : {0, 1}) {
+            CAPTURE(dtype_name(t));
+            CAPTURE(on);
+            Graph g;
+            const Expr x = g.placeholder("x", {batch, 300}, t);
+            const Expr flag = g.placeholder("flag", {}, DType::u8), step = g.placeholder("step", {}, DType::f64);
+            const Expr y = dropout(x, 0.3, 5, flag, step);
+            Session s(g, {.threads = 2});
+            const Tensor xv = edge_tensor({64, 300}, t, 3), fv = Tensor::full({}, on, DType::u8),
+                         sv = Tensor::full({}, 12, DType::f64);
+            const Tensor fast = s.run({y}, {{x, xv}, {flag, fv}, {step, sv}})[0];
+            Tensor ref(fast.shape(), fast.dtype());
+            const Tensor* in[] = {&xv, &fv, &sv};
+            y.node().op->reference(Inputs(in), ref);
+            CHECK(same_bits_or_nan(fast, ref));
+        }
+}
+
+}  // namespace adjoint::test

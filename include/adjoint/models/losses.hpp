@@ -30,6 +30,13 @@ Expr mean_absolute_error(const Expr& y, const Expr& t);
 // (one-hot or integer targets); for one output per sample (binary), y > 0.5 is the 0 or 1
 // target (Keras' binary accuracy).
 Expr correct_predictions(const Expr& y, const Expr& targets);
+// Keras' three accuracies by themselves (correct_predictions picks one by the shapes):
+// argmax of one-hot targets; argmax against class indices; and y > 0.5 against 0 or 1
+// targets, the share of a sample's outputs right. Each throws an adjoint::Error when the
+// targets are not of its kind.
+Expr categorical_accuracy(const Expr& y, const Expr& targets);
+Expr sparse_categorical_accuracy(const Expr& y, const Expr& targets);
+Expr binary_accuracy(const Expr& y, const Expr& targets);
 
 struct Loss {
     // What the targets are: floating values shaped like the output (one-hot rows,
@@ -54,10 +61,15 @@ struct Loss {
 // The metrics compile() can add to the loss, averaged over samples like it.
 enum class Metric {
     accuracy,  // the share of samples predicted right (correct_predictions)
+    // The same, of one kind (Keras' names): reported as "accuracy" too (one per model).
+    categorical_accuracy,
+    sparse_categorical_accuracy,
+    binary_accuracy,
 };
 
 std::string_view metric_name(Metric m);
-// "accuracy" (or Keras' "acc"); throws an adjoint::Error listing the metrics otherwise.
+// "accuracy" (or Keras' "acc"), "categorical_accuracy", "sparse_categorical_accuracy",
+// "binary_accuracy"; throws an adjoint::Error listing the metrics otherwise.
 Metric metric_from_name(std::string_view name);
 
 }  // namespace adjoint

@@ -79,7 +79,7 @@ public:
 
     // Keras' table of layers, output shapes and parameter counts.
     std::string summary() const;
-    // Weights (kernels and biases) by name, in a checkpoint (models/checkpoint.hpp): a
+    // weights() by name, in a checkpoint (models/checkpoint.hpp): a
     // failed load changes nothing, a failed save leaves the old file; NaN or infinite
     // weights are refused both ways unless `options` allow them.
     void save_weights(const std::string& path, const CheckpointOptions& options = {});
@@ -91,7 +91,13 @@ public:
     const Layer& layer(std::size_t i) const;
     template <std::derived_from<Layer> L> const L& layer(std::size_t i) const;
     std::vector<Expr> trainable_weights() const;
+    // The trainable weights, then the non-trainable ones (moving statistics, counters):
+    // what checkpoints hold.
+    std::vector<Expr> weights() const;
+    // Every parameter (the summary's total), and those training does not change by
+    // gradients.
     std::int64_t param_count() const;
+    std::int64_t non_trainable_param_count() const;
 
     // The graph and the session that runs it; after compile(), the nodes a hand-written
     // loop needs: the input and target placeholders, the output, the mean loss of a
@@ -105,6 +111,10 @@ public:
     // {mean loss} or {mean loss, accuracy}.
     std::vector<Expr> train_fetches() const;
     const std::vector<Expr>& train_updates() const;
+    // The training flag (a u8 scalar variable) when a layer uses one (Dropout,
+    // BatchNormalization): fit sets it to 1 for its steps and back to 0; a hand-written
+    // loop sets it with session().set_value. nullopt when no layer uses one.
+    std::optional<Expr> training_flag() const;
 
 private:
     struct Compiled;

@@ -7,6 +7,7 @@
 #include <adjoint/ops/cast.hpp>
 #include <adjoint/ops/conv.hpp>
 #include <adjoint/ops/cross_entropy.hpp>
+#include <adjoint/ops/dropout.hpp>
 #include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/matmul.hpp>
 #include <adjoint/ops/movement.hpp>
