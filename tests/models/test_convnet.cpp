@@ -57,7 +57,8 @@ TEST_CASE("Conv2D and MaxPooling2D: the book's convnet's summary, as Keras print
 
 TEST_CASE("The convnet learns where a square is, the same bits on 1, 2 and 4 threads, and round-trips") {
     tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 4);
-    const auto [x, y] = squares(512, 5);
+    const auto data = squares(512, 5);
+    const Tensor &x = data.first, &y = data.second;
     auto train = [&](int threads) {
         auto m = convnet(3, threads);
         const History h = m->fit(x, y, {.epochs = 2, .batch_size = 64});
@@ -108,8 +109,8 @@ TEST_CASE("Conv2D, pooling layers: options, shapes and errors") {
     avg.add(GlobalAveragePooling2D());
     avg.add(Dense(10, "softmax"));
     avg.compile(RMSprop(0.01), "categorical_crossentropy", {"accuracy"});
-    const auto [x, y] = squares(256, 7);
-    const History h = avg.fit(x, y, {.epochs = 3, .batch_size = 32});
+    const auto images = squares(256, 7);
+    const History h = avg.fit(images.first, images.second, {.epochs = 3, .batch_size = 32});
     CHECK(h.epochs.back().loss < h.epochs.front().loss);
 }
 

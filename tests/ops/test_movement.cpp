@@ -25,7 +25,7 @@ template <> void op_case<ops::Permute>() {
     CHECK(values(out)[1] == 4);   // x[0, 1, 0]
     CHECK(values(out)[3] == 12);  // x[1, 0, 0]
     CHECK(values(out)[6] == 1);   // x[0, 0, 1]
-    auto p = [](std::vector<int> perm) { return [perm](Exprs e) { return transpose(e[0], perm); }; };
+    auto p = [](const std::vector<int>& perm) { return [perm](Exprs e) { return transpose(e[0], perm); }; };
     agrees_with_reference(p({0, 3, 1, 2}), {{Shape{batch, 5, 6, 7}}}, 0, {1, 9});  // NHWC -> NCHW
     agrees_with_reference(p({1, 0}), {{Shape{300, 257}, DType::u8, 0, 255}}, 0);
     agrees_with_reference(p({2, 1, 0}), {{Shape{3, 4, 5}, DType::f64, -2, 2, 4}}, 0);
@@ -47,9 +47,8 @@ template <> void op_case<ops::Slice>() {
     // Negative positions count from the end; past the end is clipped; empty is fine.
     CHECK(values(eval([](Exprs e) { return slice(e[0], {-2}, {100}); }, {iota({5})})) == std::vector<double>{3, 4});
     CHECK(eval([](Exprs e) { return slice(e[0], {3}, {1}); }, {iota({5})}).shape() == Shape{0});
-    auto s = [](std::vector<std::int64_t> b, std::vector<std::int64_t> e, std::vector<std::int64_t> st) {
-        return [b, e, st](Exprs x) { return slice(x[0], b, e, st); };
-    };
+    auto s = [](const std::vector<std::int64_t>& b, const std::vector<std::int64_t>& e,
+                const std::vector<std::int64_t>& st) { return [b, e, st](Exprs x) { return slice(x[0], b, e, st); }; };
     // The batch dim whole, others sliced with steps; every dtype.
     agrees_with_reference(s({0, 1, 2}, {INT64_MAX, 6, -1}, {1, 2, 3}), {{Shape{batch, 7, 9}}}, 0, {1, 5});
     agrees_with_reference(s({2}, {30}, {7}), {{Shape{40, 3}, DType::u8, 0, 255}}, 0);
