@@ -22,7 +22,23 @@ std::vector<std::string> seeds() {
     const Expr loss = mean(sparse_softmax_cross_entropy(reshape(z, {batch, 4}), labels));
     const std::vector<Expr> vars{w, b};
     (void)RMSprop().apply(g, vars, gradients(loss, vars));
-    return {graph_to_text(g), graph_to_text(Graph())};
+    // The image and movement ops, their attributes and their backward ops.
+    Graph h;
+    const Expr img = h.placeholder("img", {batch, 6, 6, 2});
+    const Expr k = h.variable("k", {3, 3, 2, 4}, init::glorot_uniform(2));
+    const Expr kb = h.variable("kb", {4}, init::zeros());
+    const Expr ids = h.placeholder("ids", {batch, 2}, DType::i32);
+    const Expr table = h.variable("table", {5, 3}, init::uniform(-0.05, 0.05, 3));
+    const Expr training = h.variable("training", Tensor::zeros({}, DType::u8));
+    const Expr step = h.variable("step", Tensor::zeros({}, DType::f64));
+    const Expr conv = conv2d_bias(img, k, kb, true, {.strides = {1, 2}, .padding = ops::Padding::same});
+    const Expr pooled = avg_pool2d(max_pool2d(conv, {2, 2}, {.strides = {1, 1}}), {2, 1});
+    const Expr moved = transpose(pad(slice(pooled, {0, 1}, {INT64_MAX, 3}, {1, 2}), {{0, 0}, {1, 0}}), {0, 3, 1, 2});
+    const Expr flat = concat({reshape(moved, {batch, 16}), reshape(gather(table, ids), {batch, 6})}, 1);
+    const Expr out = sum(dropout(flat, 0.25, 9, training, step));
+    const std::vector<Expr> weights{k, kb, table};
+    (void)gradients(out, weights);
+    return {graph_to_text(g), graph_to_text(Graph()), graph_to_text(h)};
 }
 
 }  // namespace adjoint::fuzz
