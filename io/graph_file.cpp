@@ -46,6 +46,7 @@ std::string element(const Tensor& t, std::int64_t i) {
 std::string values_of(const Tensor& t) {
     const auto* bytes = static_cast<const unsigned char*>(t.raw());
     const std::size_t size = dtype_size(t.dtype());
+    if (t.numel() == 0) return " values";  // no element to read (the reader refuses empty values)
     bool uniform = true;
     for (std::size_t i = size; uniform && i < t.nbytes(); ++i) uniform = bytes[i] == bytes[i % size];
     if (uniform) return fmt::format(" fill {}", element(t, 0));

@@ -19,8 +19,9 @@ BatchNormalization::BatchNormalization(double momentum_, double epsilon_, std::o
     input_shape = input_shape_;
     if (!(momentum >= 0 && momentum <= 1))
         throw Error(fmt::format("BatchNormalization: momentum {} is not in [0, 1]", momentum));
-    if (!(epsilon > 0) || !std::isfinite(epsilon))
-        throw Error(fmt::format("BatchNormalization: epsilon {} is not positive and finite", epsilon));
+    // The layer computes in f32: epsilon must stay positive and finite there.
+    if (!(static_cast<float>(epsilon) > 0) || !std::isfinite(static_cast<float>(epsilon)))
+        throw Error(fmt::format("BatchNormalization: epsilon {} is not positive and finite in f32", epsilon));
 }
 
 Shape BatchNormalization::output_shape(const Shape& input) const {
@@ -58,9 +59,11 @@ Expr BatchNormalization::build(Graph& g, const Expr& x, std::uint64_t, const Exp
     const Expr m = where(training, batch_mean, moving_mean), v = where(training, batch_variance, moving_variance);
     const Expr inv = gamma / sqrt(v + static_cast<float>(epsilon));
     const Expr y = (x - m) * inv + beta;
-    // The moving statistics: run by training steps only.
+    // The moving statistics: run by training steps, and moved only while the flag is 1
+    // (a hand-written loop that runs the updates with the flag at 0 leaves them).
     auto moved = [&](const Expr& moving, const Expr& now) {
-        return assign(moving, moving * static_cast<float>(momentum) + now * static_cast<float>(1 - momentum));
+        const Expr next = moving * static_cast<float>(momentum) + now * static_cast<float>(1 - momentum);
+        return assign(moving, where(training, next, moving));
     };
     updates = {moved(moving_mean, stop_gradient(batch_mean)), moved(moving_variance, stop_gradient(batch_variance))};
     return y;

@@ -5,6 +5,7 @@
 #include <adjoint/ops/assign.hpp>
 #include <adjoint/ops/dropout.hpp>
 #include <adjoint/ops/elementwise.hpp>
+#include <adjoint/ops/where.hpp>
 
 namespace adjoint {
 
@@ -22,8 +23,10 @@ Expr Dropout::build(Graph&, const Expr&, std::uint64_t) {
 
 Expr Dropout::build(Graph& g, const Expr& input, std::uint64_t model_seed, const Expr& training) {
     step = g.variable("step", Tensor::zeros({}, DType::f64));
-    next_step = assign(step, step + scalar_like(step, 1, SourceLocation::current()));
-    return dropout(input, rate, seed.value_or(model_seed), training, step);
+    // Counted in training steps only (a hand-written loop with the flag at 0 leaves it).
+    next_step = assign(step, where(training, step + scalar_like(step, 1, SourceLocation::current()), step));
+    // The op's seed attribute is written as a signed 64-bit number: the low 63 bits.
+    return dropout(input, rate, seed.value_or(model_seed) & 0x7fffffffffffffffULL, training, step);
 }
 
 std::vector<Expr> Dropout::non_trainable_weights() const {

@@ -4,7 +4,6 @@
 
 #include <adjoint/core/error.hpp>
 #include <adjoint/core/init.hpp>
-#include <adjoint/ops/cast.hpp>
 #include <adjoint/ops/movement.hpp>
 
 namespace adjoint {
@@ -14,6 +13,9 @@ Embedding::Embedding(std::int64_t input_dim_, std::int64_t output_dim_, std::int
     if (input_dim <= 0 || input_dim > INT32_MAX)
         throw Error(fmt::format("Embedding: input_dim is {}; it must be from 1 to 2^31 - 1 (ids are i32)", input_dim));
     if (output_dim <= 0) throw Error(fmt::format("Embedding: output_dim is {}; it must be positive", output_dim));
+    std::int64_t params = 0;
+    if (__builtin_mul_overflow(input_dim, output_dim, &params) || params > (std::int64_t{1} << 40))
+        throw Error(fmt::format("Embedding: a {} x {} table is more than 2^40 parameters", input_dim, output_dim));
     if (input_length < 0) throw Error(fmt::format("Embedding: input_length is {}; it must be positive", input_length));
     if (input_length > 0) input_shape = Shape{input_length};
 }
@@ -37,7 +39,7 @@ Expr Embedding::build(Graph& g, const Expr& input, std::uint64_t model_seed) {
     (void)output_shape(Shape(std::span<const std::int64_t>(in.begin() + 1, in.end())));
     embeddings =
         g.variable("embeddings", {input_dim, output_dim}, init::uniform(-0.05, 0.05, seed.value_or(model_seed)));
-    return gather(embeddings, input.dtype() == DType::i32 ? input : cast(input, DType::i32));
+    return gather(embeddings, input);
 }
 
 std::vector<Expr> Embedding::trainable_weights() const {

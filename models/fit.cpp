@@ -57,6 +57,36 @@ Tensor Sequential::target_values(const Tensor& y, std::int64_t n, std::string_vi
     return y;
 }
 
+namespace {
+
+// Sets the model's training flag (if it has one) for a scope, and puts the previous value
+// back however the scope ends: fit's steps run with 1; evaluate and predict with 0, even
+// when a callback calls them between two steps.
+class TrainingFlag {
+public:
+    TrainingFlag(Session& session, const std::optional<Expr>& flag, bool on) : session_(session), flag_(flag) {
+        if (!flag_) return;
+        previous_ = session_.value(*flag_);
+        session_.set_value(*flag_, Tensor::full({}, on ? 1 : 0, DType::u8));
+    }
+    TrainingFlag(const TrainingFlag&) = delete;
+    TrainingFlag& operator=(const TrainingFlag&) = delete;
+    ~TrainingFlag() {
+        if (!flag_) return;
+        try {
+            session_.set_value(*flag_, previous_);
+        } catch (...) {  // a scalar of the flag's own type: never refused
+        }
+    }
+
+private:
+    Session& session_;
+    const std::optional<Expr>& flag_;
+    Tensor previous_;
+};
+
+}  // namespace
+
 History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions& options, SourceLocation loc) {
     const std::string who = fmt::format("fit ({})", where(loc)),
                       val_who = fmt::format("fit ({}, validation data)", where(loc));
@@ -73,21 +103,6 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
     }
     Batches batches(x, y, options.batch_size);
     const std::vector<Expr> fetches = train_fetches();
-    // The training flag is 1 for an epoch's steps, and 0 again after them and however fit
-    // ends (validation and the epoch's callbacks see 0).
-    struct Flag {
-        Session& session;
-        const std::optional<Expr>& flag;
-        void set(bool on) const {
-            if (flag) session.set_value(*flag, Tensor::full({}, on ? 1 : 0, DType::u8));
-        }
-        ~Flag() {
-            try {
-                set(false);
-            } catch (...) {  // never thrown for a scalar of the flag's own shape
-            }
-        }
-    } training{*c.session, c.training};
     const bool accuracy = c.accuracy_mean.has_value();
     Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
     std::vector<Tensor> out;  // reused: a step allocates nothing (tests/alloc)
@@ -104,7 +119,8 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
         std::int64_t seen = 0;
         const auto start = std::chrono::steady_clock::now();
         auto mean = [&](double total) { return seen ? total / static_cast<double>(seen) : 0; };
-        training.set(true);
+        std::optional<TrainingFlag> training;  // 1 for the epoch's steps (evaluate, predict set 0 for theirs)
+        training.emplace(*c.session, c.training, true);
         for (std::int64_t b = 0; b < batches.batch_count() && history.stopped_because.empty(); ++b) {
             auto [bx, by] = batches.get(b, order);
             feeds[0].value = bx;
@@ -149,7 +165,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
                     history.stopped_because = *why;
             }
         }
-        training.set(false);
+        training.reset();
         EpochLogs logs;
         logs.epoch = epoch;
         logs.epochs = options.epochs;
@@ -178,6 +194,7 @@ Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int
     const Tensor x = samples(x_in, who);
     const Tensor y = target_values(y_in, x.shape()[0], who);
     Batches batches(x, y, batch_size);
+    const TrainingFlag inference(*c.session, c.training, false);
     Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
     std::vector<Expr> fetches{c.loss_sum};
     if (c.correct_sum) fetches.push_back(*c.correct_sum);
@@ -205,6 +222,7 @@ Tensor Sequential::predict(const Tensor& x_in, std::int64_t batch_size, SourceLo
     Tensor out(c.output.shape().resolve(n), c.output.dtype());
     const std::size_t row_bytes = out.nbytes() / static_cast<std::size_t>(n);
     Batches batches(x, Tensor::zeros({n, 1}, DType::u8), batch_size);
+    const TrainingFlag inference(*c.session, c.training, false);
     Feeds feeds{{c.x, Tensor()}};
     std::vector<Tensor> p;
     for (std::int64_t b = 0; b < batches.batch_count(); ++b) {

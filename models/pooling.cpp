@@ -8,19 +8,12 @@ namespace adjoint {
 
 namespace {
 
-ops::Window2D window_of(std::array<std::int64_t, 2> size, const PoolOptions& o) {
-    return {size,
-            {o.strides[0] == 0 ? size[0] : o.strides[0], o.strides[1] == 0 ? size[1] : o.strides[1]},
-            {1, 1},
-            o.padding};
-}
-
 void check_pool(std::string_view type, std::array<std::int64_t, 2> size, const PoolOptions& o) {
     if (o.strides[0] < 0 || o.strides[1] < 0)
         throw Error(
             fmt::format("{}: strides [{}, {}] must be positive (0: the pool size)", type, o.strides[0], o.strides[1]));
     try {
-        window_of(size, o).check();
+        pool_window(size, o).check();
     } catch (const std::invalid_argument& e) {
         throw Error(fmt::format("{}: {}", type, e.what()));
     }
@@ -34,7 +27,7 @@ void expect_image_sample(const Layer& l, const Shape& input) {
 
 Shape pooled(const Layer& l, std::array<std::int64_t, 2> size, const PoolOptions& o, const Shape& input) {
     expect_image_sample(l, input);
-    const ops::Window2D w = window_of(size, o);
+    const ops::Window2D w = pool_window(size, o);
     try {
         return Shape{w.out(0, input[0]), w.out(1, input[1]), input[2]};
     } catch (const std::invalid_argument& e) {

@@ -87,6 +87,12 @@ void Sequential::compile(const Optimizer& optimizer, const Loss& loss, const std
     if (compiled_) throw Error(fmt::format("{}: the model is already compiled", who));
     if (layers_.empty()) throw Error(fmt::format("{}: the model has no layers", who));
     if (!loss.per_sample) throw Error(fmt::format("{}: loss \"{}\" has no function", who, loss.name));
+    for (Metric m : metrics)
+        if (m != metrics.front())
+            throw Error(
+                fmt::format("{}: metrics {} and {}: a model reports one accuracy (\"accuracy\" picks the kind "
+                            "from the loss)",
+                            who, metric_name(metrics.front()), metric_name(m)));
     try {
         build(optimizer, loss, metrics);
     } catch (const Error& e) {

@@ -39,12 +39,28 @@ bool no_patches(const Geometry& g) {
     return g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0;
 }
 
-std::int64_t positions(const Geometry& g) { return g.N * g.OH * g.OW; }
-std::int64_t taps(const Geometry& g) { return g.KH * g.KW * g.C; }
+// a * b * c, or std::invalid_argument naming `what` when it overflows 63 bits (a filter
+// of F = 0, or an output of no elements, bounds none of the factors).
+std::int64_t product(std::int64_t a, std::int64_t b, std::int64_t c, std::string_view what) {
+    std::int64_t out = 0;
+    if (__builtin_mul_overflow(a, b, &out) || __builtin_mul_overflow(out, c, &out))
+        throw std::invalid_argument(fmt::format("the {} ({} x {} x {}) overflows 64 bits", what, a, b, c));
+    return out;
+}
+
+std::int64_t positions(const Geometry& g) { return product(g.N, g.OH, g.OW, "output positions"); }
+std::int64_t taps(const Geometry& g) { return product(g.KH, g.KW, g.C, "taps per window"); }
+
+// Elements of the patch matrix.
+std::int64_t patch_elements(const Geometry& g) {
+    return product(positions(g), taps(g), 1, "patch matrix (positions x taps)");
+}
 
 // Bytes of the patch matrix, or 0 when x is used as it is.
 std::size_t patch_bytes(const Geometry& g, DType t) {
-    return no_patches(g) ? 0 : aligned(static_cast<std::size_t>(positions(g) * taps(g)) * dtype_size(t));
+    if (no_patches(g)) return 0;
+    return aligned(static_cast<std::size_t>(
+        product(patch_elements(g), static_cast<std::int64_t>(dtype_size(t)), 1, "patch matrix's bytes")));
 }
 
 // col (M, K) from x: row m = (n, oy, ox), column (ky, kx, c). A window row inside the
@@ -84,6 +100,28 @@ template <class T> void im2col(const Geometry& g, const T* x, T* col) {
                     });
 }
 
+// Storage for the patch matrix: the front of the workspace (`ws` is then what is left, for
+// the GEMM), or, outside a plan, `own`.
+template <class T> T* take_patches(const Geometry& g, std::span<std::byte>& ws, std::vector<T>& own) {
+    const std::size_t bytes = patch_bytes(g, sizeof(T) == 4 ? DType::f32 : DType::f64);
+    if (ws.size() >= bytes) {
+        T* p = reinterpret_cast<T*>(ws.data());
+        ws = ws.subspan(bytes);
+        return p;
+    }
+    own.resize(static_cast<std::size_t>(patch_elements(g)));
+    ws = {};
+    return own.data();
+}
+
+// x's patch matrix: x itself when it is one (no_patches), else im2col into take_patches.
+template <class T> const T* patches_of(const Geometry& g, const T* x, std::span<std::byte>& ws, std::vector<T>& own) {
+    if (no_patches(g)) return x;
+    T* col = take_patches(g, ws, own);
+    im2col(g, x, col);
+    return col;
+}
+
 // dx (N, H, W, C) = the sum, over output positions, of their col rows added at the taps.
 template <class T> void col2im(const Geometry& g, const T* col, T* dx) {
     const std::int64_t K = taps(g), C = g.C;
@@ -116,9 +154,6 @@ void expect_filter(const TypedShape& x, const TypedShape& w) {
         throw std::invalid_argument(fmt::format("the filter {} takes {} channels, the image {} has {}", w.shape,
                                                 w.shape[2], x.shape, x.shape[3]));
 }
-
-// One sample (H, W, C) of an image shape.
-Shape sample(const Shape& x) { return Shape{x[1], x[2], x[3]}; }
 
 Conv2DOptions options_of(const Window2D& w) { return {w.strides, w.dilation, w.padding}; }
 
@@ -187,23 +222,9 @@ void Conv2D::forward(const Inputs& x, Tensor& y) const {
     const std::int64_t F = x[1].shape()[3];
     visit_floating(y.dtype(), name, [&](auto tag) {
         using T = decltype(tag);
-        const std::size_t patches = patch_bytes(g, y.dtype());
         std::span<std::byte> ws = x.workspace();
         std::vector<T> own;  // outside a plan (no workspace): the patches of this call
-        const T* col = x[0].data<T>().data();
-        if (patches > 0) {
-            T* out = nullptr;
-            if (ws.size() >= patches) {
-                out = reinterpret_cast<T*>(ws.data());
-                ws = ws.subspan(patches);
-            } else {
-                own.resize(static_cast<std::size_t>(positions(g) * taps(g)));
-                out = own.data();
-                ws = {};
-            }
-            im2col(g, x[0].data<T>().data(), out);
-            col = out;
-        }
+        const T* col = patches_of(g, x[0].data<T>().data(), ws, own);
         gemm<T>(false, false, positions(g), F, taps(g), col, x[1].data<T>().data(), y.data<T>().data(), ws,
                 Epilogue<T>{x.size() == 3 ? x[2].data<T>().data() : nullptr, relu});
     });
@@ -230,7 +251,7 @@ Grads Conv2D::gradient(const GradContext& c) const {
     const Conv2DOptions o = options_of(window);
     const Shape w = c.x[1].shape();
     Grads g = grads(
-        c, [&] { return conv2d_backprop_input(dz, c.x[1], sample(c.x[0].shape()), o); },
+        c, [&] { return conv2d_backprop_input(dz, c.x[1], image_sample(c.x[0].shape()), o); },
         [&] {
             return conv2d_backprop_filter(c.x[0], dz, {w[0], w[1]}, o);
         });
@@ -277,22 +298,13 @@ void Conv2DBackpropInput::forward(const Inputs& x, Tensor& y) const {
     visit_floating(y.dtype(), name, [&](auto tag) {
         using T = decltype(tag);
         const T *dy = x[0].data<T>().data(), *w = x[1].data<T>().data();
-        const std::size_t patches = patch_bytes(g, y.dtype());
         std::span<std::byte> ws = x.workspace();
-        if (patches == 0) {  // dx is the patches' gradient itself
+        if (no_patches(g)) {  // dx is the patches' gradient itself
             gemm<T>(false, true, positions(g), taps(g), F, dy, w, y.data<T>().data(), ws);
             return;
         }
         std::vector<T> own;
-        T* col = nullptr;
-        if (ws.size() >= patches) {
-            col = reinterpret_cast<T*>(ws.data());
-            ws = ws.subspan(patches);
-        } else {
-            own.resize(static_cast<std::size_t>(positions(g) * taps(g)));
-            col = own.data();
-            ws = {};
-        }
+        T* col = take_patches(g, ws, own);
         gemm<T>(false, true, positions(g), taps(g), F, dy, w, col, ws);
         col2im(g, col, y.data<T>().data());
     });
@@ -367,11 +379,13 @@ std::int64_t filter_slices(const Geometry& g, std::int64_t F) {
 }
 
 // Bytes of one slice: its partial filter and its GEMM's workspace.
+// (The GEMM's need is not monotone in K, whether it packs A depending on K: the largest
+// slice and the last, shorter one are both asked.)
 template <class T> std::size_t slice_bytes(const Geometry& g, std::int64_t F, std::int64_t slices) {
-    const std::int64_t rows = (positions(g) + slices - 1) / slices;
-    return slices == 1 ? gemm_workspace_bytes<T>(taps(g), F, positions(g))
-                       : aligned(static_cast<std::size_t>(taps(g) * F) * sizeof(T)) +
-                             aligned(gemm_workspace_bytes<T>(taps(g), F, rows));
+    const std::int64_t M = positions(g), rows = (M + slices - 1) / slices, last = M - (slices - 1) * rows;
+    if (slices == 1) return gemm_workspace_bytes<T>(taps(g), F, M);
+    return aligned(static_cast<std::size_t>(taps(g) * F) * sizeof(T)) +
+           aligned(std::max(gemm_workspace_bytes<T>(taps(g), F, rows), gemm_workspace_bytes<T>(taps(g), F, last)));
 }
 
 }  // namespace
@@ -389,23 +403,9 @@ void Conv2DBackpropFilter::forward(const Inputs& x, Tensor& y) const {
     const std::int64_t F = x[1].shape()[3];
     visit_floating(y.dtype(), name, [&](auto tag) {
         using T = decltype(tag);
-        const std::size_t patches = patch_bytes(g, y.dtype());
         std::span<std::byte> ws = x.workspace();
-        std::vector<T> own;
-        const T* col = x[0].data<T>().data();
-        if (patches > 0) {
-            T* out = nullptr;
-            if (ws.size() >= patches) {
-                out = reinterpret_cast<T*>(ws.data());
-                ws = ws.subspan(patches);
-            } else {
-                own.resize(static_cast<std::size_t>(positions(g) * taps(g)));
-                out = own.data();
-                ws = {};
-            }
-            im2col(g, x[0].data<T>().data(), out);
-            col = out;
-        }
+        std::vector<T> own;  // outside a plan (no workspace): the patches of this call
+        const T* col = patches_of(g, x[0].data<T>().data(), ws, own);
         const T* dy = x[1].data<T>().data();
         const std::int64_t slices = filter_slices(g, F), K = taps(g), M = positions(g);
         if (slices == 1) {
@@ -467,7 +467,7 @@ void Conv2DBackpropFilter::reference(const Inputs& x, Tensor& y) const {
 Grads Conv2DBackpropFilter::gradient(const GradContext& c) const {
     const Conv2DOptions o = options_of(window);
     return grads(
-        c, [&] { return conv2d_backprop_input(c.x[1], c.dy, sample(c.x[0].shape()), o); },
+        c, [&] { return conv2d_backprop_input(c.x[1], c.dy, image_sample(c.x[0].shape()), o); },
         [&] { return conv2d(c.x[0], c.dy, o); });
 }
 

@@ -37,7 +37,9 @@ Dropout Dropout::from_attrs(const Attrs& a) {
 TypedShape Dropout::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 3);
     expect_floating(in[0], "x");
-    if (!(rate >= 0 && rate < 1)) throw std::invalid_argument(fmt::format("rate {} is not in [0, 1)", rate));
+    // In x's dtype too: a rate just below 1 rounds to 1 in f32, and 1 / (1 - rate) to inf.
+    if (!(rate >= 0 && rate < 1) || (in[0].dtype == DType::f32 && !(static_cast<float>(rate) < 1.f)))
+        throw std::invalid_argument(fmt::format("rate {} is not in [0, 1) in {}", rate, dtype_name(in[0].dtype)));
     if (seed > static_cast<std::uint64_t>(INT64_MAX))  // attrs() writes it, from_attrs reads an int64
         throw std::invalid_argument(fmt::format("seed {} is above 2^63 - 1", seed));
     if (in[1].dtype != DType::u8 || in[1].shape.rank() != 0)
@@ -55,7 +57,10 @@ void Dropout::forward(const Inputs& x, Tensor& y) const {
         if (y.raw() != x[0].raw()) std::memcpy(y.raw(), x[0].raw(), y.nbytes());
         return;
     }
-    const auto step = static_cast<std::int64_t>(x[2].data<double>()[0]);
+    const double step_value = x[2].data<double>()[0];
+    if (!(std::abs(step_value) <= 0x1p53) || step_value != std::floor(step_value))
+        throw Error(fmt::format("the step {} is not a whole number within 2^53", step_value));
+    const auto step = static_cast<std::int64_t>(step_value);
     visit_floating(y.dtype(), name, [&](auto tag) {
         using T = decltype(tag);
         const T* in = x[0].data<T>().data();
@@ -70,7 +75,10 @@ void Dropout::forward(const Inputs& x, Tensor& y) const {
 // The same mask, element by element; the scale as the kernel rounds it in the dtype.
 void Dropout::reference(const Inputs& x, Tensor& y) const {
     const bool training = naive::get(x[1], 0) != 0;
-    const auto step = static_cast<std::int64_t>(naive::get(x[2], 0));
+    const long double step_value = naive::get(x[2], 0);
+    if (!(std::abs(step_value) <= 0x1p53L) || step_value != std::floor(step_value))
+        throw Error(fmt::format("the step {} is not a whole number within 2^53", static_cast<double>(step_value)));
+    const auto step = static_cast<std::int64_t>(step_value);
     const long double scale = visit_floating(y.dtype(), name, [&](auto tag) {
         using T = decltype(tag);
         return static_cast<long double>(T(1) / (T(1) - static_cast<T>(rate)));

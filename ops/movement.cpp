@@ -6,7 +6,9 @@
 #include <adjoint/ops/movement.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 #include "../core/parallel.hpp"
@@ -103,18 +105,6 @@ std::int64_t size_of(const Slice& s, std::size_t d, std::int64_t dim) {
 // The naive copy: every element of y from its multi-index, through long double.
 template <class F> void naive_each(Tensor& y, F&& source_value) {
     for (std::int64_t i = 0; i < y.numel(); ++i) naive::set(y, i, source_value(naive::unravel(i, y.shape())));
-}
-
-// Appends an op of the list on any number of inputs.
-template <Op T> Expr make_n(T op, const std::vector<Expr>& inputs, SourceLocation loc) {
-    static_assert(listed<T, OpList>::value, "add the op to OpList in ops/op_list.hpp (and its test case)");
-    if (inputs.empty()) throw Error(fmt::format("{} ({}): an op needs at least one input", T::name, where(loc)));
-    for (std::size_t i = 0; i < inputs.size(); ++i)
-        if (!inputs[i].valid())
-            throw Error(
-                fmt::format("{} ({}): input {} is an empty Expr (default-constructed)", T::name, where(loc), i));
-    return inputs.front().graph().append_op(std::make_shared<OpAdapter<T>>(std::move(op)), inputs, std::string(T::name),
-                                            loc);
 }
 
 }  // namespace
@@ -292,13 +282,28 @@ TypedShape Pad::infer(std::span<const TypedShape> in, std::int64_t) const {
                                                 format_axes(to_ints(before)), format_axes(to_ints(after))));
     Shape out;
     for (std::size_t d = 0; d < s.rank(); ++d) {
-        if (before[d] < 0 || after[d] < 0 || before[d] > (std::int64_t{1} << 40) || after[d] > (std::int64_t{1} << 40))
+        if (before[d] < 0 || after[d] < 0 || before[d] > INT32_MAX || after[d] > INT32_MAX)  // attrs() writes ints
             throw std::invalid_argument(
-                fmt::format("dim {}: the padding ({}, {}) must be from 0 to 2^40", d, before[d], after[d]));
+                fmt::format("dim {}: the padding ({}, {}) must be from 0 to 2^31 - 1", d, before[d], after[d]));
         if (s[d] == batch && (before[d] || after[d]))
             throw std::invalid_argument(fmt::format("dim {} is the batch dim of {}: it takes no padding", d, s));
-        out.push_back(s[d] == batch ? batch : s[d] + before[d] + after[d]);
+        std::int64_t n = 0;
+        if (s[d] != batch && (__builtin_add_overflow(s[d], before[d], &n) || __builtin_add_overflow(n, after[d], &n)))
+            throw std::invalid_argument(
+                fmt::format("dim {}: {} padded by ({}, {}) overflows", d, s[d], before[d], after[d]));
+        out.push_back(s[d] == batch ? batch : n);
     }
+    // The value must be one of the dtype's (no silent rounding, wrapping or overflow).
+    const bool fits = visit_dtype(in[0].dtype, [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_integral_v<T>)
+            return value == std::floor(value) && value >= static_cast<double>(std::numeric_limits<T>::min()) &&
+                   value <= static_cast<double>(std::numeric_limits<T>::max());
+        else return std::isnan(value) || std::isinf(value) || std::abs(value) <= std::numeric_limits<T>::max();
+    });
+    if (!fits)
+        throw std::invalid_argument(
+            fmt::format("the padding value {} is not a {} value", value, dtype_name(in[0].dtype)));
     return {out, in[0].dtype};
 }
 
@@ -359,7 +364,8 @@ TypedShape Concat::infer(std::span<const TypedShape> in, std::int64_t) const {
         if (!fits)
             throw std::invalid_argument(
                 fmt::format("input {} is {}, input 0 {}: they must match but in dim {}", i, s, first, axis));
-        out[a] += s[a];
+        if (__builtin_add_overflow(out[a], s[a], &out[a]))
+            throw std::invalid_argument(fmt::format("dim {} of the inputs adds up past 2^63", axis));
     }
     return {out, in[0].dtype};
 }
@@ -406,17 +412,20 @@ Grads Concat::gradient(const GradContext& c) const {
 // ---- gather: V = rows of params, L = values per row, I = number of indices
 
 namespace {
-// Checks every index against V; the error names the first one outside.
-void check_indices(const Tensor& indices, std::int64_t V) {
-    const auto idx = indices.data<std::int32_t>();
-    for (std::size_t i = 0; i < idx.size(); ++i)
-        if (idx[i] < 0 || idx[i] >= V)
-            throw Error(fmt::format("index {} (at {} of the indices) is outside [0, {})", idx[i], i, V));
-}
-
-void expect_indices(const TypedShape& t) {
-    if (t.dtype != DType::i32)
-        throw std::invalid_argument(fmt::format("the indices have dtype {}; they must be i32", dtype_name(t.dtype)));
+// Calls f(ids) with the indices' data (any dtype: i32, or whole numbers in u8, f32, f64,
+// as Keras feeds token ids) once every one is checked to be a whole number in [0, V);
+// the error names the first that is not. ids[i] converts exactly to a row number.
+template <class F> void with_indices(const Tensor& indices, std::int64_t V, F&& f) {
+    visit_dtype(indices.dtype(), [&](auto tag) {
+        using I = decltype(tag);
+        const auto ids = indices.data<I>();
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            const auto v = static_cast<double>(ids[i]);
+            if (!(v >= 0 && v < static_cast<double>(V) && v == std::floor(v)))
+                throw Error(fmt::format("index {} (at {} of the indices) is not a row of [0, {})", ids[i], i, V));
+        }
+        f(ids);
+    });
 }
 }  // namespace
 
@@ -425,7 +434,6 @@ TypedShape Gather::infer(std::span<const TypedShape> in, std::int64_t) const {
     const Shape& p = in[0].shape;
     if (p.rank() == 0 || p.has_batch())
         throw std::invalid_argument(fmt::format("the params are {}; they must be (rows, ...) with no batch dim", p));
-    expect_indices(in[1]);
     Shape out = in[1].shape;
     for (std::size_t d = 1; d < p.rank(); ++d) out.push_back(p[d]);
     if (out.rank() > Shape::max_rank)
@@ -436,23 +444,23 @@ TypedShape Gather::infer(std::span<const TypedShape> in, std::int64_t) const {
 
 void Gather::forward(const Inputs& x, Tensor& y) const {
     const std::int64_t V = x[0].shape()[0], L = V ? x[0].numel() / V : 0;
-    check_indices(x[1], V);
-    const auto idx = x[1].data<std::int32_t>();
     const std::size_t row = static_cast<std::size_t>(L) * dtype_size(y.dtype());
     const auto* p = static_cast<const std::byte*>(x[0].raw());
     auto* out = static_cast<std::byte*>(y.raw());
-    parallel_chunks(static_cast<std::int64_t>(idx.size()),
-                    std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(L, 1)),
-                    [&](std::int64_t s, std::int64_t e) {
-                        for (std::int64_t i = s; i < e; ++i)
-                            std::memcpy(out + static_cast<std::size_t>(i) * row,
-                                        p + static_cast<std::size_t>(idx[static_cast<std::size_t>(i)]) * row, row);
-                    });
+    with_indices(x[1], V, [&](auto idx) {
+        parallel_chunks(static_cast<std::int64_t>(idx.size()),
+                        std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(L, 1)),
+                        [&](std::int64_t s, std::int64_t e) {
+                            for (std::int64_t i = s; i < e; ++i)
+                                std::memcpy(out + static_cast<std::size_t>(i) * row,
+                                            p + static_cast<std::size_t>(idx[static_cast<std::size_t>(i)]) * row, row);
+                        });
+    });
 }
 
 void Gather::reference(const Inputs& x, Tensor& y) const {
     const std::int64_t V = x[0].shape()[0], L = V ? x[0].numel() / V : 0;
-    check_indices(x[1], V);
+    with_indices(x[1], V, [](auto) {});
     for (std::int64_t i = 0; i < y.numel(); ++i)
         naive::set(y, i, naive::get(x[0], static_cast<std::int64_t>(naive::get(x[1], i / L)) * L + i % L));
 }
@@ -471,7 +479,6 @@ GatherGrad GatherGrad::from_attrs(const Attrs& a) {
 
 TypedShape GatherGrad::infer(std::span<const TypedShape> in, std::int64_t) const {
     expect_inputs(in, 2);
-    expect_indices(in[0]);
     expect_floating(in[1], "dy");
     if (rows < 0 || rows > (std::int64_t{1} << 40))
         throw std::invalid_argument(fmt::format("rows={} is not from 0 to 2^40", rows));
@@ -486,26 +493,26 @@ TypedShape GatherGrad::infer(std::span<const TypedShape> in, std::int64_t) const
 
 // Columns in parallel, indices in order within each: every sum has one order.
 void GatherGrad::forward(const Inputs& x, Tensor& y) const {
-    check_indices(x[0], rows);
     visit_floating(y.dtype(), name, [&](auto tag) {
         using T = decltype(tag);
-        const auto idx = x[0].data<std::int32_t>();
         const T* dy = x[1].data<T>().data();
         T* out = y.data<T>().data();
         const std::int64_t L = rows ? y.numel() / rows : 0;
         std::fill(out, out + y.numel(), T(0));
-        parallel_chunks(L, 256, [&](std::int64_t c0, std::int64_t c1) {
-            for (std::size_t i = 0; i < idx.size(); ++i) {
-                T* to = out + static_cast<std::int64_t>(idx[i]) * L;
-                const T* from = dy + static_cast<std::int64_t>(i) * L;
-                for (std::int64_t c = c0; c < c1; ++c) to[c] += from[c];
-            }
+        with_indices(x[0], rows, [&](auto idx) {
+            parallel_chunks(L, 256, [&](std::int64_t c0, std::int64_t c1) {
+                for (std::size_t i = 0; i < idx.size(); ++i) {
+                    T* to = out + static_cast<std::int64_t>(idx[i]) * L;
+                    const T* from = dy + static_cast<std::int64_t>(i) * L;
+                    for (std::int64_t c = c0; c < c1; ++c) to[c] += from[c];
+                }
+            });
         });
     });
 }
 
 void GatherGrad::reference(const Inputs& x, Tensor& y) const {
-    check_indices(x[0], rows);
+    with_indices(x[0], rows, [](auto) {});
     const std::int64_t L = rows ? y.numel() / rows : 0;
     if (L == 0) return;
     std::vector<long double> acc(static_cast<std::size_t>(y.numel()), 0);
@@ -587,7 +594,7 @@ Expr pad(const Expr& x, std::vector<std::pair<std::int64_t, std::int64_t>> paddi
 
 Expr concat(const std::vector<Expr>& xs, int axis, SourceLocation loc) {
     if (!xs.empty() && xs[0].valid() && axis < 0) axis += static_cast<int>(xs[0].shape().rank());
-    return ops::make_n(ops::Concat{axis}, xs, loc);
+    return ops::make_listed(ops::Concat{axis}, std::span<const Expr>(xs), loc);
 }
 
 Expr expand_dims(const Expr& x, int axis, SourceLocation loc) {

@@ -49,9 +49,12 @@ template <class T, class... U> struct listed<T, std::variant<U...>> {
 
 // ops::make for the library's own ops (every op function in ops/ calls this one): an op
 // missing from OpList does not compile, so none can miss its test case either.
-template <Op T> Expr make_listed(T op, std::initializer_list<Expr> inputs, SourceLocation loc) {
+template <Op T> Expr make_listed(T op, std::span<const Expr> inputs, SourceLocation loc) {
     static_assert(listed<T, OpList>::value, "add the op to OpList in ops/op_list.hpp (and its test case)");
     return make(std::move(op), inputs, loc);
+}
+template <Op T> Expr make_listed(T op, std::initializer_list<Expr> inputs, SourceLocation loc) {
+    return make_listed(std::move(op), std::span<const Expr>(inputs.begin(), inputs.size()), loc);
 }
 
 }  // namespace adjoint::ops

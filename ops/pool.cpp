@@ -4,9 +4,9 @@
 // (TensorFlow's same padding never pads a whole window).
 //
 // The max's position in a window is the first tap, in row-major window order, whose value
-// is larger than all before it, or the first NaN: the one rule that max_pool2d,
-// max_pool2d_grad and max_pool2d_select share (argmax_taps), so a gradient goes exactly
-// where the forward value came from.
+// is larger than all before it, or the first NaN: the rule of max_pool2d's value
+// (takes_over) and of the position max_pool2d_grad and max_pool2d_select use
+// (argmax_taps), so a gradient goes exactly where the forward value came from.
 //
 // The gradients add into dx image by image, one task per image, window after window: the
 // same bits for any thread count.
@@ -26,6 +26,10 @@ namespace adjoint::ops {
 
 namespace {
 
+// Whether v takes over from best as a window's max: larger, or the first NaN. Branch-free
+// (bitwise on the comparisons), so that the loops over channels vectorize.
+template <class T> bool takes_over(T v, T best) { return (v > best) | ((v != v) & (best == best)); }
+
 // Channels handled together when finding the windows' maxima: arrays on the stack.
 constexpr std::int64_t channel_block = 64;
 
@@ -38,12 +42,12 @@ template <class T>
                                                std::int64_t c0, std::int64_t nc, std::int32_t* at) {
     std::array<T, channel_block> best{};
     bool first = true;
-    for (std::int64_t ky = 0; ky < g.KH; ++ky) {
+    const auto [ky0, ky1] = g.rows(oy);
+    const auto [kx0, kx1] = g.cols(ox);
+    for (std::int64_t ky = ky0; ky < ky1; ++ky) {
         const std::int64_t iy = g.iy(oy, ky);
-        if (iy < 0 || iy >= g.H) continue;
-        for (std::int64_t kx = 0; kx < g.KW; ++kx) {
+        for (std::int64_t kx = kx0; kx < kx1; ++kx) {
             const std::int64_t ix = g.ix(ox, kx);
-            if (ix < 0 || ix >= g.W) continue;
             const auto base = static_cast<std::int32_t>((iy * g.W + ix) * g.C + c0);
             const T* v = image + base;
             if (first) {
@@ -56,7 +60,7 @@ template <class T>
             }
             for (std::int32_t c = 0; c < nc; ++c) {
                 T& b = best[static_cast<std::size_t>(c)];
-                const bool take = (v[c] > b) | ((v[c] != v[c]) & (b == b));  // larger, or the first NaN
+                const bool take = takes_over(v[c], b);
                 b = take ? v[c] : b;
                 at[c] = take ? base + c : at[c];
             }
@@ -85,7 +89,9 @@ TypedShape pooled(const Window2D& window, const TypedShape& x) {
     if (window.dilation != std::array<std::int64_t, 2>{1, 1})
         throw std::invalid_argument("pooling windows take no dilation");
     // The kernels keep positions in an image as 32-bit offsets.
-    if (x.shape[1] * x.shape[2] * x.shape[3] > std::numeric_limits<std::int32_t>::max())
+    std::int64_t image = 0;
+    if (__builtin_mul_overflow(x.shape[1], x.shape[2], &image) || __builtin_mul_overflow(image, x.shape[3], &image) ||
+        image > std::numeric_limits<std::int32_t>::max())
         throw std::invalid_argument(fmt::format("the image {} holds more than 2^31 - 1 values per sample", x.shape));
     return {Shape{x.shape[0], window.out(0, x.shape[1]), window.out(1, x.shape[2]), x.shape[3]}, x.dtype};
 }
@@ -122,8 +128,6 @@ template <class F> void naive_taps(const Window2D& w, const Shape& s, const naiv
 
 PoolOptions options_of(const Window2D& w) { return {w.strides, w.padding}; }
 
-Shape sample(const Shape& x) { return Shape{x[1], x[2], x[3]}; }
-
 }  // namespace
 
 // ---- max_pool2d ----
@@ -153,8 +157,7 @@ void MaxPool2D::forward(const Inputs& x, Tensor& y) const {
                                         if (first) std::copy(v, v + g.C, o);
                                         else
                                             for (std::int64_t c = 0; c < g.C; ++c)
-                                                o[c] = v[c] > o[c] || (std::isnan(v[c]) && !std::isnan(o[c])) ? v[c]
-                                                                                                              : o[c];
+                                                o[c] = takes_over(v[c], o[c]) ? v[c] : o[c];
                                         first = false;
                                     });
                                 }
@@ -312,7 +315,8 @@ void AvgPool2D::reference(const Inputs& x, Tensor& y) const {
 }
 
 Grads AvgPool2D::gradient(const GradContext& c) const {
-    return grads(c, [&] { return avg_pool2d_grad(c.dy, sample(c.x[0].shape()), window.size, options_of(window)); });
+    return grads(c,
+                 [&] { return avg_pool2d_grad(c.dy, image_sample(c.x[0].shape()), window.size, options_of(window)); });
 }
 
 // ---- avg_pool2d_grad ----
@@ -386,14 +390,12 @@ Grads AvgPool2DGrad::gradient(const GradContext& c) const {
 
 namespace adjoint {
 
-namespace {
 ops::Window2D pool_window(std::array<std::int64_t, 2> size, const PoolOptions& o) {
     return {size,
             {o.strides[0] == 0 ? size[0] : o.strides[0], o.strides[1] == 0 ? size[1] : o.strides[1]},
             {1, 1},
             o.padding};
 }
-}  // namespace
 
 Expr max_pool2d(const Expr& x, std::array<std::int64_t, 2> pool_size, PoolOptions options, SourceLocation loc) {
     return ops::make_listed(ops::MaxPool2D{pool_window(pool_size, options)}, {x}, loc);

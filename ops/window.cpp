@@ -34,8 +34,8 @@ void Window2D::check() const {
 
 std::int64_t Window2D::out(int i, std::int64_t in) const {
     const auto d = static_cast<std::size_t>(i);
-    const std::int64_t extent = (size[d] - 1) * dilation[d] + 1;  // of the dilated window
-    if (padding == Padding::same) return (in + strides[d] - 1) / strides[d];
+    const std::int64_t extent = (size[d] - 1) * dilation[d] + 1;                   // of the dilated window
+    if (padding == Padding::same) return in <= 0 ? 0 : (in - 1) / strides[d] + 1;  // ceil(in / s), no overflow
     if (in < extent)
         throw std::invalid_argument(fmt::format("the {} window{} spans {} {} but the input has {} (padding valid)",
                                                 i == 0 ? "height" : "width", dilation[d] > 1 ? " (dilated)" : "",
@@ -47,7 +47,8 @@ std::int64_t Window2D::pad_before(int i, std::int64_t in) const {
     if (padding == Padding::valid) return 0;
     const auto d = static_cast<std::size_t>(i);
     const std::int64_t extent = (size[d] - 1) * dilation[d] + 1;
-    const std::int64_t total = std::max<std::int64_t>(0, (out(i, in) - 1) * strides[d] + extent - in);
+    // ((out - 1) s - in) <= -1 first: no overflow for any in.
+    const std::int64_t total = std::max<std::int64_t>(0, ((out(i, in) - 1) * strides[d] - in) + extent);
     return total / 2;
 }
 

@@ -4,6 +4,9 @@
 
 #include <adjoint/ops/conv.hpp>
 
+#include <algorithm>
+#include <utility>
+
 namespace adjoint::ops {
 
 struct Geometry {
@@ -19,19 +22,29 @@ struct Geometry {
     // outside [0, H) ([0, W)) for a padding tap.
     std::int64_t iy(std::int64_t oy, std::int64_t ky) const { return oy * sh - pt + ky * dh; }
     std::int64_t ix(std::int64_t ox, std::int64_t kx) const { return ox * sw - pl + kx * dw; }
+    // The window taps [lo, hi) of one dim that fall inside [0, extent), for a window
+    // starting at `first` with taps `step` apart: computed, not searched, so that a
+    // window far larger than the image costs what its taps inside do.
+    static std::pair<std::int64_t, std::int64_t> inside(std::int64_t first, std::int64_t step, std::int64_t taps,
+                                                        std::int64_t extent) {
+        if (first > extent - 1) return {0, 0};
+        const std::int64_t lo = first >= 0 ? 0 : (-first + step - 1) / step;
+        return {lo, std::max(lo, std::min(taps, (extent - 1 - first) / step + 1))};
+    }
+    std::pair<std::int64_t, std::int64_t> rows(std::int64_t oy) const { return inside(iy(oy, 0), dh, KH, H); }
+    std::pair<std::int64_t, std::int64_t> cols(std::int64_t ox) const { return inside(ix(ox, 0), dw, KW, W); }
     // The taps of output (oy, ox) inside the image, in row-major window order:
     // f(iy, ix, tap) with tap = ky KW + kx.
     template <class F> void taps(std::int64_t oy, std::int64_t ox, F&& f) const {
-        for (std::int64_t ky = 0; ky < KH; ++ky) {
-            const std::int64_t y = iy(oy, ky);
-            if (y < 0 || y >= H) continue;
-            for (std::int64_t kx = 0; kx < KW; ++kx) {
-                const std::int64_t x = ix(ox, kx);
-                if (x >= 0 && x < W) f(y, x, ky * KW + kx);
-            }
-        }
+        const auto [ky0, ky1] = rows(oy);
+        const auto [kx0, kx1] = cols(ox);
+        for (std::int64_t ky = ky0; ky < ky1; ++ky)
+            for (std::int64_t kx = kx0; kx < kx1; ++kx) f(iy(oy, ky), ix(ox, kx), ky * KW + kx);
     }
 };
+
+// One sample (H, W, C) of an image shape (N, H, W, C).
+inline Shape image_sample(const Shape& x) { return Shape{x[1], x[2], x[3]}; }
 
 // Checks that t is (N, H, W, C), of a floating dtype; `what` names it in the error.
 void expect_image(const TypedShape& t, std::string_view what);

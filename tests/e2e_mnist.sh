@@ -214,7 +214,7 @@ result = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 sys.exit(0 if result["test_accuracy"] >= 0.97 else 1)
 PY
 "$mnist" --data-dir "$data" --model convnet --load "$work/convnet.ckpt" --evaluate-only --json |
-    grep -q "$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["test_accuracy"])' "$work/convnet.json")" &&
+    grep -qF "\"test_accuracy\": $(python3 -c 'import json,sys; print("%.6f" % json.loads(open(sys.argv[1]).read().splitlines()[-1])["test_accuracy"])' "$work/convnet.json")," &&
     ok || fail "the convnet's checkpoint should evaluate to the same accuracy"
 "$mnist" --data-dir "$data" --model convnet --load "$work/convnet.ckpt" --evaluate-only |
     grep -q "Total params: 93,322" && ok || fail "the convnet's summary should count 93,322 parameters"

@@ -108,6 +108,10 @@ TEST_CASE("Sequential: compile honours its metrics; losses are objects, custom o
     CHECK_ERROR(accuracy_with("sparse_categorical_crossentropy", "categorical_accuracy", data.labels),
                 "categorical_accuracy: the targets (batch,) must be one-hot rows");
     CHECK_ERROR(metric_from_name("precision"), "unknown metric \"precision\"", "binary_accuracy");
+    Sequential two;
+    two.add(Dense(3, "softmax", 20));
+    CHECK_ERROR(two.compile(SGD(0.1), "categorical_crossentropy", {"accuracy", "binary_accuracy"}),
+                "metrics accuracy and binary_accuracy: a model reports one accuracy");
     // Binary accuracy over several outputs: the share of a sample's outputs right.
     Sequential multi({.seed = 2});
     multi.add(Dense(3, "sigmoid", 20));
@@ -245,10 +249,14 @@ TEST_CASE("Embedding: a table row per id, trained through gather; ids out of ran
     const std::vector<Tensor> before = weights(m);
     Tensor bad = x.clone();
     bad.data<float>()[7] = 25;
-    CHECK_ERROR(m.fit(bad, labels, {.epochs = 1, .batch_size = 32, .shuffle = false}), "index 25", "outside [0, 20)");
+    CHECK_ERROR(m.fit(bad, labels, {.epochs = 1, .batch_size = 32, .shuffle = false}), "index 25",
+                "is not a row of [0, 20)");
     CHECK(same_weights(weights(m), before));
     CHECK_ERROR(Embedding(0, 4), "Embedding: input_dim is 0");
     CHECK_ERROR(Embedding(10, -1), "Embedding: output_dim is -1");
+    CHECK_ERROR(Embedding(INT32_MAX, std::int64_t{1} << 40), "is more than 2^40 parameters");
+    bad.data<float>()[7] = 2.5f;  // not a whole number: refused, not rounded
+    CHECK_ERROR(m.fit(bad, labels, {.epochs = 1, .batch_size = 32, .shuffle = false}), "index 2.5");
 }
 
 }  // namespace adjoint::test

@@ -28,13 +28,15 @@ template <> void op_case<ops::Conv2D>() {
     const Tensor same =
         eval([](Exprs e) { return conv2d(e[0], e[1], {.padding = Padding::same}); }, {counting_image(3, 3), ones});
     CHECK(values(same) == std::vector<double>{12, 16, 9, 24, 28, 15, 15, 17, 9});
-    // Stride 2 and dilation 2: one tap in two.
-    CHECK(eval(
+    // Stride 2 with same padding on 5x5: windows centred on rows and columns 0, 2, 4; the
+    // 3x3 ones filter sums each (the corner: 1 + 2 + 6 + 7).
+    const Tensor ones3 = Tensor::full({3, 3, 1, 1}, 1.0);
+    CHECK(values(eval(
               [](Exprs e) {
                   return conv2d(e[0], e[1], {.strides = {2, 2}, .padding = Padding::same});
               },
-              {counting_image(5, 5), Tensor::zeros({3, 3, 1, 2})})
-              .shape() == Shape{1, 3, 3, 2});
+              {counting_image(5, 5), ones3})) == std::vector<double>{16, 33, 28, 69, 117, 87, 76, 123, 88});
+    // Dilation 2: one tap in two.
     CHECK(values(eval(
               [](Exprs e) {
                   return conv2d(e[0], e[1], {.dilation = {2, 2}});
@@ -197,6 +199,13 @@ template <> void op_case<ops::MaxPool2DGrad>() {
         {{Shape{batch, 9, 9, 4}, DType::f64}, {Shape{batch, 5, 5, 4}, DType::f64}}, 1e-15, {1, 3});  // overlaps add
     agrees_with_reference([](Exprs e) { return max_pool2d_grad(e[0], e[1]); },
                           {{Shape{batch, 26, 26, 8}}, {Shape{batch, 13, 13, 8}}}, 0, {2});
+    // NaN and infinities (edge values): the fast kernel picks the naive kernel's position.
+    agrees_with_reference([](Exprs e) { return max_pool2d_grad(e[0], e[1]); },
+                          {{Shape{batch, 8, 8, 3}, DType::f32, -2, 2, 5}, {Shape{batch, 4, 4, 3}}}, 0, {3});
+    // Ties: the first tap of each window takes the gradient.
+    CHECK(values(eval([](Exprs e) { return max_pool2d_grad(e[0], e[1]); },
+                      {Tensor::full({1, 2, 4, 1}, 1.0), Tensor::full({1, 1, 2, 1}, 3.0)})) ==
+          std::vector<double>{3, 0, 3, 0, 0, 0, 0, 0});
     check_op_gradients([](Exprs e) { return max_pool2d_grad(e[0], e[1]); }, {{Shape{1, 4, 4, 2}}, {Shape{1, 2, 2, 2}}});
 }
 
@@ -210,6 +219,8 @@ template <> void op_case<ops::MaxPool2DSelect>() {
     const Expr dx = max_pool2d_grad(x, dy);
     const Expr second = gradients(sum(dx * g.constant(counting_image(4, 4))), {dy})[0];
     CHECK(std::string(second.node().op->name()) == "max_pool2d_select");
+    agrees_with_reference([](Exprs e) { return max_pool2d_select(e[0], e[1]); },
+                          {{Shape{batch, 8, 8, 3}, DType::f32, -2, 2, 5}, {Shape{batch, 8, 8, 3}}}, 0, {3});
     agrees_with_reference(
         [](Exprs e) {
             return max_pool2d_select(e[0], e[1], {2, 3}, {.padding = Padding::same});

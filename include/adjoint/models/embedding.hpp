@@ -14,8 +14,9 @@ public:
     std::string_view type() const override { return "Embedding"; }
     Shape output_shape(const Shape& input) const override;
     std::int64_t param_count(const Shape& input) const override;
-    // One gather node on the ids cast to i32; an id outside [0, input_dim) is an error of
-    // the run that feeds it, naming the id.
+    // One gather node on the ids; an id that is not a whole number in [0, input_dim) is
+    // an error of the run that feeds it, naming the id. (u8 inputs are scaled by 1/255 on
+    // their way in: feed ids as f32.)
     Expr build(Graph& g, const Expr& input, std::uint64_t seed) override;
     std::vector<Expr> trainable_weights() const override;
 

@@ -82,8 +82,9 @@ struct Conv2DBackpropInput {
     Grads gradient(const GradContext& c) const;
 };
 
-// dw of conv2d from (x, dy): patches^T dy, (KH KW C, N OH OW) x (N OH OW, F), one GEMM
-// whose sums run over every output position in ascending order.
+// dw of conv2d from (x, dy): patches^T dy, (KH KW C, N OH OW) x (N OH OW, F): one GEMM,
+// or, for a small filter (too few tiles for the threads), the positions cut into a fixed
+// number of slices whose partial filters are added in order (conv2d.cpp).
 struct Conv2DBackpropFilter {
     static constexpr std::string_view name = "conv2d_backprop_filter";
     Window2D window;  // size = the filter's (KH, KW)
@@ -184,6 +185,9 @@ struct PoolOptions {
     std::array<std::int64_t, 2> strides{0, 0};  // 0: the pool size (Keras' strides=None)
     ops::Padding padding = ops::Padding::valid;
 };
+
+// The window of a pooling op: strides 0 are the pool size.
+ops::Window2D pool_window(std::array<std::int64_t, 2> pool_size, const PoolOptions& options);
 
 // The max (mean) of each pool_size window of x (N, H, W, C), channel by channel.
 Expr max_pool2d(const Expr& x, std::array<std::int64_t, 2> pool_size = {2, 2}, PoolOptions options = {},

@@ -78,8 +78,9 @@ struct Concat {
     Grads gradient(const GradContext& c) const;
 };
 
-// (params (V, D...), indices i32 (I...)) -> (I..., D...): row indices[i] of params for
-// each i. An index outside [0, V) is an error naming it.
+// (params (V, D...), indices (I...)) -> (I..., D...): row indices[i] of params for each
+// i. Indices are i32, or whole numbers of another dtype (Keras feeds token ids as
+// floats); one that is not a whole number in [0, V) is an error naming it.
 struct Gather : NoAttrs {
     static constexpr std::string_view name = "gather";
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
@@ -121,7 +122,7 @@ Expr concat(const std::vector<Expr>& xs, int axis, SourceLocation loc = SourceLo
 Expr expand_dims(const Expr& x, int axis, SourceLocation loc = SourceLocation::current());
 // The dims of 1 at axes removed (every dim of 1 when axes is empty).
 Expr squeeze(const Expr& x, std::vector<int> axes = {}, SourceLocation loc = SourceLocation::current());
-// Rows of params by index: params (V, D...), indices i32 (I...) -> (I..., D...).
+// Rows of params by index: params (V, D...), indices (I...) -> (I..., D...).
 Expr gather(const Expr& params, const Expr& indices, SourceLocation loc = SourceLocation::current());
 // The backward ops, as the rules build them.
 Expr slice_grad(const Expr& dy, const ops::Slice& slice, const Shape& input,

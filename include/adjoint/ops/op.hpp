@@ -98,15 +98,17 @@ private:
 };
 
 // Appends a node applying `op` to `inputs` (all of one graph) named after the op.
-template <Op T> Expr make(T op, std::initializer_list<Expr> inputs, SourceLocation loc) {
-    if (inputs.size() == 0) throw Error(fmt::format("{}: an op needs at least one input", T::name));
+template <Op T> Expr make(T op, std::span<const Expr> inputs, SourceLocation loc) {
+    if (inputs.empty()) throw Error(fmt::format("{} ({}): an op needs at least one input", T::name, where(loc)));
     for (std::size_t i = 0; i < inputs.size(); ++i)
-        if (!inputs.begin()[i].valid())
+        if (!inputs[i].valid())
             throw Error(
                 fmt::format("{} ({}): input {} is an empty Expr (default-constructed)", T::name, where(loc), i));
-    return inputs.begin()->graph().append_op(std::make_shared<OpAdapter<T>>(std::move(op)),
-                                             std::span<const Expr>(inputs.begin(), inputs.size()), std::string(T::name),
-                                             loc);
+    return inputs.front().graph().append_op(std::make_shared<OpAdapter<T>>(std::move(op)), inputs, std::string(T::name),
+                                            loc);
+}
+template <Op T> Expr make(T op, std::initializer_list<Expr> inputs, SourceLocation loc) {
+    return make(std::move(op), std::span<const Expr>(inputs.begin(), inputs.size()), loc);
 }
 
 // The op struct behind a node, or nullptr if the node is not a T.
