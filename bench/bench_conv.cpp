@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
         fmt::print("{:<10} {:<24} {:>9} {:>9}\n", "layer", "op", "ms", "GFLOP/s");
         for (const Layer& l : layers) {
             const std::int64_t o = l.h - 2;
-            const double flops = 2.0 * n * o * o * l.f * 9 * l.c;
+            const auto flops = static_cast<double>(2 * n * o * o * l.f * 9 * l.c);
             ad::Graph g;
             const auto x = g.placeholder("x", {n, l.h, l.h, l.c});
             const auto w = g.placeholder("w", {3, 3, l.c, l.f});
@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
         const auto dy = g.placeholder("dy", {n, 13, 13, 32});
         const ad::Feeds feeds{{x, ad::Tensor::full(x.shape(), 0.5)}, {dy, ad::Tensor::full(dy.shape(), 0.25)}};
         ad::Session sess(g, {.threads = threads});
-        const double big = 4.0 * n * 26 * 26 * 32, small = 4.0 * n * 13 * 13 * 32;
+        const auto big = static_cast<double>(4 * n * 26 * 26 * 32), small = static_cast<double>(4 * n * 13 * 13 * 32);
         fmt::print("\n{:<10} {:<24} {:>9} {:>9}\n", "layer", "op", "ms", "GB/s");
         const std::pair<const char*, std::pair<ad::Expr, double>> pools[] = {
             {"max_pool2d", {ad::max_pool2d(x), big + small}},

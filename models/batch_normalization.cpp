@@ -42,7 +42,8 @@ Expr BatchNormalization::build(Graph&, const Expr&, std::uint64_t) {
                     name));
 }
 
-Expr BatchNormalization::build(Graph& g, const Expr& x, std::uint64_t, const Expr& training) {
+Expr BatchNormalization::build(Graph& g, const Expr& input, std::uint64_t /*seed*/, const Expr& training) {
+    const Expr& x = input;
     const Shape in = x.shape();
     (void)output_shape(Shape(std::span<const std::int64_t>(in.begin() + 1, in.end())));
     const std::int64_t C = in.back();
@@ -58,7 +59,7 @@ Expr BatchNormalization::build(Graph& g, const Expr& x, std::uint64_t, const Exp
     const Expr batch_variance = mean(square(centered), axes);
     const Expr m = where(training, batch_mean, moving_mean), v = where(training, batch_variance, moving_variance);
     const Expr inv = gamma / sqrt(v + static_cast<float>(epsilon));
-    const Expr y = (x - m) * inv + beta;
+    Expr y = (x - m) * inv + beta;
     // The moving statistics: run by training steps, and moved only while the flag is 1
     // (a hand-written loop that runs the updates with the flag at 0 leaves them).
     auto moved = [&](const Expr& moving, const Expr& now) {

@@ -614,7 +614,7 @@ Expr expand_dims(const Expr& x, int axis, SourceLocation loc) {
     return reshape(x, out, loc);
 }
 
-Expr squeeze(const Expr& x, std::vector<int> axes, SourceLocation loc) {
+Expr squeeze(const Expr& x, const std::vector<int>& axes, SourceLocation loc) {
     if (!x.valid())
         throw Error(fmt::format("squeeze ({}): the input is an empty Expr (default-constructed)", where(loc)));
     const Shape s = x.shape();

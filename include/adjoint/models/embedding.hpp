@@ -1,6 +1,6 @@
-// Keras' Embedding: each integer of a sample (token ids, fed as f32 or u8 whole numbers,
-// or class indices) replaced by its row of a trainable (input_dim, output_dim) table,
-// uniform in [-0.05, 0.05] by default. (L,) -> (L, output_dim).
+// Keras' Embedding: each id of a sample (token ids as f32 whole numbers, as Keras feeds
+// them) replaced by its row of a trainable (input_dim, output_dim) table, uniform in
+// [-0.05, 0.05] by default. (L,) -> (L, output_dim).
 #pragma once
 
 #include <adjoint/models/layer.hpp>

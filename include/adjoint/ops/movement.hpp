@@ -121,7 +121,7 @@ Expr concat(const std::vector<Expr>& xs, int axis, SourceLocation loc = SourceLo
 // A dim of 1 inserted at axis (negative: from the end of the result), as numpy.
 Expr expand_dims(const Expr& x, int axis, SourceLocation loc = SourceLocation::current());
 // The dims of 1 at axes removed (every dim of 1 when axes is empty).
-Expr squeeze(const Expr& x, std::vector<int> axes = {}, SourceLocation loc = SourceLocation::current());
+Expr squeeze(const Expr& x, const std::vector<int>& axes = {}, SourceLocation loc = SourceLocation::current());
 // Rows of params by index: params (V, D...), indices (I...) -> (I..., D...).
 Expr gather(const Expr& params, const Expr& indices, SourceLocation loc = SourceLocation::current());
 // The backward ops, as the rules build them.
