@@ -14,6 +14,12 @@ expect() {
 expect basics $'[[0, 0], [3.5, 3.5]]\n7'
 expect hand_built 'w = 3.0000, b = -2.0000'
 expect xor $'accuracy: 1.00\n0 xor 0 -> 0.00\n0 xor 1 -> 1.00\n1 xor 0 -> 1.00\n1 xor 1 -> 0.00'
+# circles: binary classification on points it never saw (0.99 here; at least 0.97 anywhere).
+circles=$("$build/examples/circles")
+if ! awk '/^test accuracy: / { ok = $3 >= 0.97 } END { exit !ok }' <<<"$circles"; then
+    printf 'examples: circles printed\n%s\n(test accuracy of at least 0.97 wanted)\n' "$circles" >&2
+    fail=1
+fi
 # passes: the logs part of its output (the README shows the whole).
 logs=$("$build/examples/passes" | sed -n '/^dead-nodes:/,/^$/p')
 want='dead-nodes: 19 -> 19 nodes, 0 changes
@@ -29,5 +35,5 @@ if [ "$logs" != "$want" ]; then
     printf 'examples: passes logged\n%s\ninstead of\n%s\n' "$logs" "$want" >&2
     fail=1
 fi
-[ "$fail" -eq 0 ] && echo "examples: basics, hand_built, xor and passes print the README's output"
+[ "$fail" -eq 0 ] && echo "examples: basics, hand_built, xor, circles and passes print the README's output"
 exit "$fail"
