@@ -42,16 +42,16 @@ Shape sample_of(const Expr& input) {
 
 }  // namespace
 
-MaxPooling2D::MaxPooling2D(std::array<std::int64_t, 2> pool_size_, PoolOptions options_,
-                           std::optional<Shape> input_shape_)
+Pooling2D::Pooling2D(std::string_view type, std::array<std::int64_t, 2> pool_size_, PoolOptions options_,
+                     std::optional<Shape> input_shape_)
     : pool_size(pool_size_), options(options_) {
     input_shape = input_shape_;
-    check_pool("MaxPooling2D", pool_size, options);
+    check_pool(type, pool_size, options);
 }
 
-Shape MaxPooling2D::output_shape(const Shape& input) const { return pooled(*this, pool_size, options, input); }
+Shape Pooling2D::output_shape(const Shape& input) const { return pooled(*this, pool_size, options, input); }
 
-std::int64_t MaxPooling2D::param_count(const Shape& input) const {
+std::int64_t Pooling2D::param_count(const Shape& input) const {
     (void)output_shape(input);
     return 0;
 }
@@ -59,20 +59,6 @@ std::int64_t MaxPooling2D::param_count(const Shape& input) const {
 Expr MaxPooling2D::build(Graph&, const Expr& input, std::uint64_t) {
     (void)output_shape(sample_of(input));
     return max_pool2d(input, pool_size, options);
-}
-
-AveragePooling2D::AveragePooling2D(std::array<std::int64_t, 2> pool_size_, PoolOptions options_,
-                                   std::optional<Shape> input_shape_)
-    : pool_size(pool_size_), options(options_) {
-    input_shape = input_shape_;
-    check_pool("AveragePooling2D", pool_size, options);
-}
-
-Shape AveragePooling2D::output_shape(const Shape& input) const { return pooled(*this, pool_size, options, input); }
-
-std::int64_t AveragePooling2D::param_count(const Shape& input) const {
-    (void)output_shape(input);
-    return 0;
 }
 
 Expr AveragePooling2D::build(Graph&, const Expr& input, std::uint64_t) {
