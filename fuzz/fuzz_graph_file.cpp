@@ -35,7 +35,7 @@ std::vector<std::string> seeds() {
     const Expr pooled = avg_pool2d(max_pool2d(conv, {2, 2}, {.strides = {1, 1}}), {2, 1});
     const Expr moved = transpose(pad(slice(pooled, {0, 1}, {INT64_MAX, 3}, {1, 2}), {{0, 0}, {1, 0}}), {0, 3, 1, 2});
     const Expr flat = concat({reshape(moved, {batch, 16}), reshape(gather(table, ids), {batch, 6})}, 1);
-    const Expr out = sum(dropout(flat, 0.25, 9, training, step));
+    const Expr out = sum(dropout(flat, 0.25, 9, training, step)) + prod(kb, {0});
     const std::vector<Expr> weights{k, kb, table};
     (void)gradients(out, weights);
     return {graph_to_text(g), graph_to_text(Graph()), graph_to_text(h)};

@@ -25,7 +25,7 @@ using OpList = std::variant<
     // movement
     Permute, Slice, SliceGrad, Pad, Concat, Gather, GatherGrad,
     // reductions
-    Sum, Max, Min, ArgMax, ElementCount,
+    Sum, Prod, Max, Min, ArgMax, ElementCount,
     // classification losses
     Softmax, SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad, SparseSoftmaxCrossEntropy, OneHot,
     // pass-through and state

@@ -13,6 +13,7 @@
 #include <adjoint/ops/cast.hpp>
 #include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/shape_ops.hpp>
+#include <adjoint/ops/where.hpp>
 
 namespace adjoint::ops {
 
@@ -63,6 +64,16 @@ struct Plus {
             return static_cast<T>(static_cast<U>(static_cast<U>(a) + static_cast<U>(b)));
         } else {
             return a + b;
+        }
+    }
+};
+struct Times {  // integers wrap around, as Plus
+    template <class T> T operator()(T a, T b) const {
+        if constexpr (std::is_integral_v<T>) {
+            using U = std::make_unsigned_t<T>;
+            return static_cast<T>(static_cast<U>(static_cast<U>(a) * static_cast<U>(b)));
+        } else {
+            return a * b;
         }
     }
 };
@@ -139,6 +150,50 @@ Expr kept(const Expr& dy, const Expr& x, std::span<const int> axes, bool keepdim
 // y = sum of x over axes: every x element moves y by dx = 1, so dx = dy broadcast back.
 Grads Sum::gradient(const GradContext& c) const {
     return grads(c, [&] { return broadcast_to(kept(c.dy, c.x[0], axes, keepdims), c.x[0].shape()); });
+}
+
+// ---- prod
+
+std::string Prod::attrs() const { return reduce_attrs(axes, keepdims); }
+Prod Prod::from_attrs(const Attrs& a) {
+    a.only({"axes", "keepdims"});
+    return {a.axes("axes"), a.boolean("keepdims")};
+}
+
+TypedShape Prod::infer(std::span<const TypedShape> in, std::int64_t) const {
+    expect_inputs(in, 1);
+    if (in[0].dtype == DType::u8) throw std::invalid_argument("prod of u8 would overflow: cast to i32 or f32 first");
+    return {reduced_shape(in[0].shape, axes, keepdims), in[0].dtype};
+}
+
+void Prod::forward(const Inputs& x, Tensor& y) const {
+    visit_dtype(x[0].dtype(), [&](auto tag) { reduce<decltype(tag)>(x[0], y, axes, decltype(tag)(1), Times{}); });
+}
+// Naive: every x element, in row-major order, multiplies in long double the output its kept
+// dims index. (An integer product that wraps is checked against the kernel directly.)
+void Prod::reference(const Inputs& x, Tensor& y) const {
+    naive_reduce(x[0], y, axes, 1.0L, [](long double acc, long double v) { return acc * v; });
+}
+
+// y = prod of x over axes: dy/dx_i = the product of the others, as PyTorch's rule:
+//   no zero in the group:  dx_i = dy * y / x_i
+//   one zero:              dx = dy * (product of the nonzero ones) at the zero, 0 elsewhere
+//   two zeros or more:     dx = 0
+// with p = the product of the nonzero elements (x with its zeros made 1), which is y when
+// there is no zero. Each branch is built of differentiable ops, so second order works.
+Grads Prod::gradient(const GradContext& c) const {
+    return grads(c, [&] {
+        const Expr& x = c.x[0];
+        const std::vector<int> ax(axes.begin(), axes.end());
+        const auto is = [](const Expr& e, double v) { return equal(e, scalar_like(e, v, SourceLocation::current())); };
+        const Expr zero = is(x, 0);
+        const Expr zeros = sum(cast(zero, x.dtype()), ax, true);  // per group
+        const Expr nonzero = where(zero, 1.0, x);
+        const Expr p = prod(nonzero, ax, true);
+        const Expr at_the_zero = where(zero, mask(p, cast(is(zeros, 1), x.dtype())), 0.0);
+        const Expr others = where(is(zeros, 0), p / nonzero, at_the_zero);
+        return kept(c.dy, x, axes, keepdims) * others;
+    });
 }
 
 // ---- max
@@ -260,6 +315,10 @@ namespace adjoint {
 
 Expr sum(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {
     return ops::make_listed(ops::Sum{std::move(axes), keepdims}, {x}, loc);
+}
+
+Expr prod(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {
+    return ops::make_listed(ops::Prod{std::move(axes), keepdims}, {x}, loc);
 }
 
 Expr max(const Expr& x, std::vector<int> axes, bool keepdims, SourceLocation loc) {

@@ -77,6 +77,7 @@ TEST_CASE("every op's attributes read back (make_op)") {
         {"sum", "axes=[0, -1] keepdims=true"},
         {"max", "axes=all keepdims=false"},
         {"min", "axes=[1] keepdims=false"},
+        {"prod", "axes=[0] keepdims=true"},
         {"argmax", "axis=-1"},
         {"element_count", "axes=[1]"},
         {"one_hot", "depth=10 dtype=f64"},

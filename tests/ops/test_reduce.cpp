@@ -44,6 +44,40 @@ template <> void op_case<ops::Sum>() {
     check_op_gradients([](Exprs e) { return sum(e[0], {0, 2}); }, {{Shape{2, 3, 2}}});
 }
 
+template <> void op_case<ops::Prod>() {
+    CHECK(values(eval([](Exprs e) { return prod(e[0]); }, {m23})) == std::vector<double>{720});
+    CHECK(values(eval([](Exprs e) { return prod(e[0], {0}); }, {m23})) == std::vector<double>{4, 10, 18});
+    const Tensor rows = eval([](Exprs e) { return prod(e[0], {-1}, true); }, {m23});
+    CHECK(rows.shape() == Shape{2, 1});
+    CHECK(values(rows) == std::vector<double>{15, 48});
+    // An empty product is 1, as numpy's.
+    CHECK(values(eval([](Exprs e) { return prod(e[0], {1}); }, {Tensor::zeros({2, 0})})) == std::vector<double>{1, 1});
+    // Integer products wrap around, as numpy's: 65536^2 = 2^32 = 0 and 3 * (2^31 - 1) mod 2^32.
+    CHECK(values(eval([](Exprs e) { return prod(e[0], {1}); },
+                      {Tensor::from<std::int32_t>({{65536, 65536}, {3, 2147483647}})})) ==
+          std::vector<double>{0, 2147483645});
+    CHECK_ERROR(prod(Graph{}.placeholder("b", {3}, DType::u8)), "prod of u8 would overflow");
+    // Every layout the kernel folds, and one it cannot fold; values near 1 so that long
+    // products stay finite.
+    for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}})
+        agrees_with_reference([&](Exprs e) { return prod(e[0], axes); }, {{Shape{batch, 40}, DType::f64, 0.8, 1.2}},
+                              1e-12);
+    for (std::vector<int> axes : {std::vector<int>{0, 2}, {1}, {2}, {1, 2}})
+        agrees_with_reference([&](Exprs e) { return prod(e[0], axes, true); }, {{Shape{4, 6, 7}, DType::f32, 0.5, 1.5}},
+                              1e-5);
+    for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}})
+        for (bool keep : {false, true})
+            check_op_gradients([&](Exprs e) { return prod(e[0], axes, keep); }, {{Shape{3, 4}}});
+    check_op_gradients([](Exprs e) { return prod(e[0], {0, 2}); }, {{Shape{2, 3, 2}}});
+    // Zeros: the product of the others, as PyTorch gives; no 0/0.
+    Graph g;
+    const Expr x = g.placeholder("x", {3, 3});
+    Session sess(g);
+    const Tensor rows3 = Tensor::from({{2.f, 3.f, 4.f}, {2.f, 0.f, 5.f}, {0.f, 7.f, 0.f}});
+    CHECK(values(sess.run(gradients(sum(prod(x, {1})), {x}), {{x, rows3}})[0]) ==
+          std::vector<double>{12, 8, 6, 0, 10, 0, 0, 0, 0});
+}
+
 template <> void op_case<ops::Max>() {
     CHECK(values(eval([](Exprs e) { return max(e[0]); }, {m23})) == std::vector<double>{6});
     CHECK(values(eval([](Exprs e) { return max(e[0], {1}); }, {m23})) == std::vector<double>{5, 6});

@@ -1,4 +1,4 @@
-// Reductions over axes: sum, max, mean, and element_count (the number of elements reduced,
+// Reductions over axes: sum, prod, max, min, mean, and element_count (the number of elements reduced,
 // which mean() divides by when the batch size is only known at run time).
 #pragma once
 
@@ -15,6 +15,19 @@ struct Sum {
     bool keepdims = false;
     std::string attrs() const;
     static Sum from_attrs(const Attrs& a);
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+// The product; integers wrap around on overflow, as numpy's products do; u8 is refused.
+struct Prod {
+    static constexpr std::string_view name = "prod";
+    std::vector<int> axes;
+    bool keepdims = false;
+    std::string attrs() const;
+    static Prod from_attrs(const Attrs& a);
     TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
     void forward(const Inputs& x, Tensor& y) const;
     void reference(const Inputs& x, Tensor& y) const;
@@ -67,6 +80,9 @@ namespace adjoint {
 
 Expr sum(const Expr& x, std::vector<int> axes = {}, bool keepdims = false,
          SourceLocation loc = SourceLocation::current());
+// The product over axes (1 over an empty axis, as numpy's).
+Expr prod(const Expr& x, std::vector<int> axes = {}, bool keepdims = false,
+          SourceLocation loc = SourceLocation::current());
 Expr max(const Expr& x, std::vector<int> axes = {}, bool keepdims = false,
          SourceLocation loc = SourceLocation::current());
 Expr min(const Expr& x, std::vector<int> axes = {}, bool keepdims = false,
