@@ -42,6 +42,7 @@ struct PlanStep {
     Phase phase = Phase::compute;
     std::vector<std::size_t> fetch_positions;  // where its value goes in the results
     std::span<std::byte> workspace;            // scratch (OpBase::workspace_bytes), in a pooled buffer
+    bool view = false;  // its value is a view of input 0's buffer (OpBase::is_view): no kernel runs
     // Filled by profiled runs only; each step runs once per run, so no two threads
     // update the same step's figures.
     std::int64_t calls = 0;

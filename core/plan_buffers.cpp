@@ -6,12 +6,33 @@
 namespace adjoint {
 
 void PlanBuilder::assign_buffers() {
-    // Liveness: the last step (in order) that reads each step's value.
+    // Which steps' values live in the pool: not those that are a variable's storage.
+    auto pooled = [&](std::size_t s) {
+        const NodeId n = p.steps[s].node;
+        return writes(g.node(n)) == 0 && computed_into[n] == none;
+    };
+    // Views (OpBase::is_view) of a pooled value share its buffer: root[s] is the step
+    // whose value owns step s's bytes (s itself unless s is such a view).
+    std::vector<std::size_t> root(p.steps.size());
+    for (std::size_t s = 0; s < p.steps.size(); ++s) {
+        root[s] = s;
+        const Node& node = g.node(p.steps[s].node);
+        if (!node.op->is_view()) continue;
+        const std::size_t from = step_of[node.inputs[0]];
+        if (from == none || !pooled(from)) continue;
+        root[s] = root[from];
+        p.steps[s].view = true;
+    }
+    // Liveness of each buffer's value: the last step (in order) that reads it, through any
+    // of its views, or the last view of it.
     std::vector<std::size_t> last_use(p.steps.size());
-    for (std::size_t s = 0; s < p.steps.size(); ++s) last_use[s] = s;
+    for (std::size_t s = 0; s < p.steps.size(); ++s) {
+        last_use[s] = s;
+        last_use[root[s]] = std::max(last_use[root[s]], s);
+    }
     for (std::size_t s = 0; s < p.steps.size(); ++s)
         for (NodeId in : g.node(p.steps[s].node).inputs)
-            if (step_of[in] != none) last_use[step_of[in]] = std::max(last_use[step_of[in]], s);
+            if (step_of[in] != none) last_use[root[step_of[in]]] = std::max(last_use[root[step_of[in]]], s);
 
     // Buffers, greedily: the smallest free buffer that fits, else the largest free one
     // grown, else a new one. A step that takes over a buffer waits for everyone who used
@@ -78,21 +99,29 @@ void PlanBuilder::assign_buffers() {
         for (NodeId a : after[n]) edge(s, step_of[a]);
         const TypedShape& t = type[n];
         const std::size_t bytes = byte_size(t.shape, t.dtype);  // checked when its type was resolved
-        p.unshared += bytes;
-        if (writes(g.node(n)) == 0 && computed_into[n] == none)  // those live in the variable
-            buffer_of[s] = take(s, bytes);
+        if (root[s] != s) {                                     // a view: its root's buffer, already holding its bytes
+            buffer_of[s] = buffer_of[root[s]];
+        } else {
+            p.unshared += bytes;
+            if (pooled(s)) buffer_of[s] = take(s, bytes);  // the others live in their variable
+        }
         // The step's scratch: a buffer of the pool held for this step alone, so it differs
         // from its output and inputs, and is free again right after it.
         if (workspace[s] > 0) {
             workspace_of[s] = take(s, workspace[s]);
             p.unshared += workspace[s];
         }
-        // Release what this step read for the last time, and its own value if nobody reads it.
+        // Release what this step read for the last time (through any view), and its own
+        // value if nobody reads it.
+        auto release = [&](std::size_t owner) {
+            const std::size_t b = buffer_of[owner];
+            if (last_use[owner] == s && b != none &&
+                std::find(free_bufs.begin(), free_bufs.end(), b) == free_bufs.end())
+                free_bufs.push_back(b);
+        };
         for (NodeId in : g.node(n).inputs)
-            if (step_of[in] != none && last_use[step_of[in]] == s && buffer_of[step_of[in]] != none &&
-                std::find(free_bufs.begin(), free_bufs.end(), buffer_of[step_of[in]]) == free_bufs.end())
-                free_bufs.push_back(buffer_of[step_of[in]]);
-        if (last_use[s] == s && buffer_of[s] != none) free_bufs.push_back(buffer_of[s]);
+            if (step_of[in] != none) release(root[step_of[in]]);
+        release(root[s]);
         if (workspace_of[s] != none) free_bufs.push_back(workspace_of[s]);
     }
     for (const Buffer& b : bufs) {

@@ -84,6 +84,59 @@ TEST_CASE("Session: buffers are reused once their last reader is done") {
     for (std::size_t i = 0; i < want.size(); i += 997) CHECK(have[i] == doctest::Approx(want[i]).epsilon(1e-6));
 }
 
+TEST_CASE("Session: a reshape of a computed value is a view of its buffer, which lives for the view's readers") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 256});
+    const Expr a = tanh(x);
+    // r's only reader comes after exp(x) and b * 3.f are computed: were a's buffer freed
+    // when r was made, one of them would take it and r would read their values.
+    const Expr r = reshape(reshape(a, {batch, 16, 16}), {batch, 4, 64});
+    const Expr b = exp(x) * 3.f;
+    const Expr out = r + reshape(b, {batch, 4, 64});
+    Session sess(g, {.threads = 2, .profile = true});
+    const Feeds feeds{{x, random_tensor({64, 256}, DType::f32, -1, 1, 7)}};
+    const std::vector<Tensor> got = sess.run({out, r}, feeds);
+    std::vector<double> want = values(feeds[0].value), want_r = want;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        const auto v = static_cast<float>(want[i]);
+        want_r[i] = std::tanh(v);
+        want[i] = static_cast<float>(std::tanh(v) + static_cast<float>(std::exp(v) * 3.f));
+    }
+    CHECK(values(got[0]) == want);
+    CHECK(values(got[1]) == want_r);
+    CHECK(got[1].shape() == Shape{64, 4, 64});
+    // No reshape ran a kernel, and none took bytes: the same buffers as without them.
+    for (const NodeTiming& t : sess.profile())
+        if (g.node(t.node).op_name() == "reshape") CHECK(t.calls == 0);
+    const PlanInfo views = sess.plan_info({out}, feeds);
+    const PlanInfo flat = sess.plan_info({a + b}, feeds);
+    CHECK(views.steps == flat.steps + 3);
+    CHECK(views.buffers == flat.buffers);
+    CHECK(views.peak_bytes == flat.peak_bytes);
+    CHECK(views.unshared_bytes == flat.unshared_bytes);
+    // A fetched view is a copy: the next run does not change it.
+    const Tensor& kept = got[1];
+    const std::vector<double> before = values(kept);
+    (void)sess.run({out}, {{x, Tensor::zeros({64, 256})}});
+    CHECK(values(kept) == before);
+}
+
+TEST_CASE("Session: a reshape of a fed value or of a variable is a copy, read before the variable is written") {
+    Graph g;
+    const Expr v = g.variable("v", Tensor::from({1.f, 2.f, 3.f, 4.f}));
+    const Expr x = g.placeholder("x", {4});
+    const Expr rv = reshape(v, {2, 2});
+    const Expr rx = reshape(x, {2, 2});
+    Session sess(g, {.profile = true});
+    const Tensor fed = Tensor::from({5.f, 6.f, 7.f, 8.f});
+    const auto got = sess.run({rv * 1.f, rx}, {{x, fed}}, {assign(v, v * 10.f)});
+    CHECK(values(got[0]) == std::vector<double>{1, 2, 3, 4});  // v before the assign
+    CHECK(values(got[1]) == std::vector<double>{5, 6, 7, 8});
+    CHECK(values(sess.value(v)) == std::vector<double>{10, 20, 30, 40});
+    for (const NodeTiming& t : sess.profile())
+        if (g.node(t.node).op_name() == "reshape") CHECK(t.calls == 1);
+}
+
 TEST_CASE("Session: results are bit-for-bit the same on 1, 2 and 4 threads") {
     Graph g;
     const Expr x = g.placeholder("x", {batch, 784});

@@ -94,6 +94,12 @@ public:
     // broadcast), so y may share storage with such an input: the plan then lets an
     // assign's value be computed straight into its variable.
     virtual bool elementwise() const { return false; }
+    // True if y is input 0's bytes under another shape (reshape, and so expand_dims and
+    // squeeze): a plan then makes y a view of input 0's buffer, keeps that buffer alive for
+    // y's readers too, and runs no kernel (a zero-copy reshape). It does so where input 0
+    // is a value of the run's pool; a fed, variable or constant input is still copied, so
+    // that a view never outlives its storage or sees a variable change under it.
+    virtual bool is_view() const { return false; }
     // False if no gradient ever flows from y to an input (element_count, stop_gradient):
     // gradients() then builds no gradient of y at all.
     virtual bool differentiable() const { return true; }

@@ -87,6 +87,10 @@ public:
         if constexpr (requires { T::elementwise; }) return T::elementwise;
         else return false;
     }
+    bool is_view() const override {
+        if constexpr (requires { T::view; }) return T::view;
+        else return false;
+    }
     bool differentiable() const override {
         if constexpr (requires { T::differentiable; }) return T::differentiable;
         else return true;

@@ -18,6 +18,7 @@ struct Transpose : NoAttrs {
 // Same elements in row-major order, another shape (which may start with `batch`).
 struct Reshape {
     static constexpr std::string_view name = "reshape";
+    static constexpr bool view = true;  // a plan gives y x's buffer where it can (OpBase::is_view)
     Shape shape;
     std::string attrs() const;
     static Reshape from_attrs(const Attrs& a);
