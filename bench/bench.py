@@ -81,12 +81,18 @@ GFLOP = 98.18  # GEMM work per epoch (bench/peers/mnist_data.py)
 
 
 def measure_peak(peak):
-    """Runs bench_peak and keeps, per thread count, the best figure seen so far."""
-    for m in re.finditer(r"threads (\d+)\s+fma_peak_gflops ([\d.]+)", run([f"{args.build}/bench/bench_peak"])):
+    """Runs bench_peak and keeps, per thread count, the best figure seen so far: of the
+    widest vectors (the % of peak), and of AVX2 where that is AVX-512 (reported beside)."""
+    global peak_isa
+    out = run([f"{args.build}/bench/bench_peak"])
+    for m in re.finditer(r"threads (\d+)\s+fma_peak_gflops ([\d.]+)(?:\s+isa (\w+))?", out):
         peak[int(m.group(1))] = max(peak.get(int(m.group(1)), 0), float(m.group(2)))
+        peak_isa = m.group(3) or "avx2"
+    for m in re.finditer(r"threads (\d+)\s+avx2_fma_peak_gflops ([\d.]+)", out):
+        avx2_peak[int(m.group(1))] = max(avx2_peak.get(int(m.group(1)), 0), float(m.group(2)))
 
 
-peak = {}
+peak, avx2_peak, peak_isa = {}, {}, "avx2"
 measure_peak(peak)  # now and again at the end: the best of both is the peak
 # Every configuration runs once per seed, in rotation, so that a slow spell of this
 # shared machine falls on all of them alike rather than on one row.
@@ -141,8 +147,9 @@ for name, r in rows:
           f"{statistics.median(r['test']):.4f} | {statistics.median(r['train']):.4f} |")
 one = statistics.median(rows[1][1]["epochs"])
 startup, evaluation = statistics.median(rows[0][1]["startup"]), statistics.median(rows[0][1]["eval"])
-print(f"\nFP32 FMA peak (build/bench/bench_peak): " + ", ".join(f"{v:.1f} GFLOP/s on {k} thread{'s' if k > 1 else ''}"
-                                                            for k, v in sorted(peak.items())) + ".")
+print(f"\nFP32 FMA peak of the widest vectors, {peak_isa} (build/bench/bench_peak): "
+      + ", ".join(f"{v:.1f} GFLOP/s on {k} thread{'s' if k > 1 else ''}" for k, v in sorted(peak.items())) + "."
+      + (" With AVX2: " + ", ".join(f"{v:.1f} on {k}" for k, v in sorted(avx2_peak.items())) + "." if avx2_peak else ""))
 print(f"adjoint 1 -> 2 threads: {one / base:.2f}x. Start-up (data loaded and checked, model built): {startup:.3f} s. "
       f"Evaluating the 10,000 test images: {1000 * evaluation:.0f} ms (medians, 2 threads).")
 print(f"Peak RSS of a default run: adjoint {adjoint_rss:.1f} MB" + (f", PyTorch (1 epoch) {torch_rss:.1f} MB" if torch_rss else "") + ".")

@@ -5,9 +5,11 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <optional>
 
 #include <adjoint/core/error.hpp>
 #include <fmt/format.h>
@@ -19,10 +21,12 @@ namespace adjoint::ops {
 
 namespace {
 
-constexpr std::int64_t MR = 6, NR = 16;  // register block of C
-constexpr std::int64_t KC = 256;         // k per block: a B panel (KC x NR) is 16 KiB
-constexpr std::int64_t NC = 128;         // columns per task: the B block (KC x NC) is 128 KiB
-constexpr std::int64_t MC_PANELS = 8;    // A panels per task (48 rows): the A block (KC x 48) is 48 KiB
+// The register block of C is MR x NR: NR = 16 for the AVX2 and portable kernels, 32 for
+// the AVX-512 one (the functions below take NR as a template parameter).
+constexpr std::int64_t MR = 6;
+constexpr std::int64_t KC = 256;       // k per block: a B panel (KC x NR) is 16 or 32 KiB
+constexpr std::int64_t NC = 128;       // columns per task: the B block (KC x NC) is 128 KiB
+constexpr std::int64_t MC_PANELS = 8;  // A panels per task (48 rows): the A block (KC x 48) is 48 KiB
 
 // Element (i, k) of op(A) and (k, j) of op(B).
 template <class T> T a_at(const T* A, bool t, std::int64_t M, std::int64_t K, std::int64_t i, std::int64_t k) {
@@ -71,7 +75,7 @@ template <class T> void pack_a(const T* A, bool t, std::int64_t M, std::int64_t 
 }
 
 // Packs op(B) into panels of NR columns. Layout: [panel][k][NR], zeros past N.
-template <class T> void pack_b(const T* B, bool t, std::int64_t K, std::int64_t N, T* out) {
+template <class T, std::int64_t NR> void pack_b(const T* B, bool t, std::int64_t K, std::int64_t N, T* out) {
     const std::int64_t panels = (N + NR - 1) / NR;
     if (!t && N % NR == 0) {
         // B is (K, N) of whole panels: row by row, each row read once in order and cut
@@ -103,7 +107,7 @@ template <class T> void pack_b(const T* B, bool t, std::int64_t K, std::int64_t 
 
 // The portable micro-kernel: c (MR x NR, row stride ldc) = (accumulate ? c : 0) + a b
 // over kc, written for the compiler to vectorise.
-template <class T>
+template <class T, std::int64_t NR>
 void kernel_portable(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const T* b, T* c, std::int64_t ldc,
                      bool accumulate) {
     T acc[MR][NR];
@@ -121,6 +125,7 @@ void kernel_portable(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t 
 // The AVX2 micro-kernel: 12 accumulators, 2 loads of B and 6 broadcasts of A per k.
 __attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t ks,
                                                      const float* b, float* c, std::int64_t ldc, bool accumulate) {
+    constexpr std::int64_t NR = 16;
     const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (accumulate) {
@@ -156,17 +161,66 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const floa
     _mm256_storeu_ps(c + 5 * ldc, c50), _mm256_storeu_ps(c + 5 * ldc + 8, c51);
 }
 
-bool has_avx2() {
-    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return yes;
+// The AVX-512 micro-kernel: the same 6 rows, 32 columns (two 16-float registers per row):
+// 12 accumulators, 2 loads of B and 6 broadcasts of A per k, as the AVX2 kernel's but
+// twice as wide. Each element of C is the same chain of FMAs in ascending k as in the
+// AVX2 kernel, so both give the same bits.
+__attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t ks,
+                                                      const float* b, float* c, std::int64_t ldc, bool accumulate) {
+    constexpr std::int64_t NR = 32;
+    const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
+    __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (accumulate) {
+        c00 = _mm512_loadu_ps(c + 0 * ldc), c01 = _mm512_loadu_ps(c + 0 * ldc + 16);
+        c10 = _mm512_loadu_ps(c + 1 * ldc), c11 = _mm512_loadu_ps(c + 1 * ldc + 16);
+        c20 = _mm512_loadu_ps(c + 2 * ldc), c21 = _mm512_loadu_ps(c + 2 * ldc + 16);
+        c30 = _mm512_loadu_ps(c + 3 * ldc), c31 = _mm512_loadu_ps(c + 3 * ldc + 16);
+        c40 = _mm512_loadu_ps(c + 4 * ldc), c41 = _mm512_loadu_ps(c + 4 * ldc + 16);
+        c50 = _mm512_loadu_ps(c + 5 * ldc), c51 = _mm512_loadu_ps(c + 5 * ldc + 16);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm512_setzero_ps();
+    }
+    for (std::int64_t k = 0, i = 0; k < kc; ++k, i += ks, b += NR) {
+        const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        __m512 ar = _mm512_set1_ps(a0[i]);
+        c00 = _mm512_fmadd_ps(ar, b0, c00), c01 = _mm512_fmadd_ps(ar, b1, c01);
+        ar = _mm512_set1_ps(a1[i]);
+        c10 = _mm512_fmadd_ps(ar, b0, c10), c11 = _mm512_fmadd_ps(ar, b1, c11);
+        ar = _mm512_set1_ps(a2[i]);
+        c20 = _mm512_fmadd_ps(ar, b0, c20), c21 = _mm512_fmadd_ps(ar, b1, c21);
+        ar = _mm512_set1_ps(a3[i]);
+        c30 = _mm512_fmadd_ps(ar, b0, c30), c31 = _mm512_fmadd_ps(ar, b1, c31);
+        ar = _mm512_set1_ps(a4[i]);
+        c40 = _mm512_fmadd_ps(ar, b0, c40), c41 = _mm512_fmadd_ps(ar, b1, c41);
+        ar = _mm512_set1_ps(a5[i]);
+        c50 = _mm512_fmadd_ps(ar, b0, c50), c51 = _mm512_fmadd_ps(ar, b1, c51);
+    }
+    _mm512_storeu_ps(c + 0 * ldc, c00), _mm512_storeu_ps(c + 0 * ldc + 16, c01);
+    _mm512_storeu_ps(c + 1 * ldc, c10), _mm512_storeu_ps(c + 1 * ldc + 16, c11);
+    _mm512_storeu_ps(c + 2 * ldc, c20), _mm512_storeu_ps(c + 2 * ldc + 16, c21);
+    _mm512_storeu_ps(c + 3 * ldc, c30), _mm512_storeu_ps(c + 3 * ldc + 16, c31);
+    _mm512_storeu_ps(c + 4 * ldc, c40), _mm512_storeu_ps(c + 4 * ldc + 16, c41);
+    _mm512_storeu_ps(c + 5 * ldc, c50), _mm512_storeu_ps(c + 5 * ldc + 16, c51);
 }
 
-template <class T>
-void micro(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const T* b, T* c, std::int64_t ldc,
-           bool accumulate) {
-    if constexpr (std::is_same_v<T, float>)
-        if (has_avx2()) return kernel_avx2(kc, a, rs, ks, b, c, ldc, accumulate);
-    kernel_portable(kc, a, rs, ks, b, c, ldc, accumulate);
+// The widest kernel this CPU runs, capped by the environment variable ADJOINT_MAX_ISA
+// (avx512, avx2 or portable), as oneDNN's ONEDNN_MAX_CPU_ISA caps its kernels.
+GemmIsa best_isa() {
+    if (__builtin_cpu_supports("avx512f")) return GemmIsa::avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return GemmIsa::avx2;
+    return GemmIsa::portable;
+}
+GemmIsa initial_isa() {
+    const GemmIsa best = best_isa();
+    const char* cap = std::getenv("ADJOINT_MAX_ISA");
+    if (!cap || !*cap) return best;
+    const std::optional<GemmIsa> want = parse_gemm_isa(cap);
+    if (!want) throw Error(fmt::format("ADJOINT_MAX_ISA is \"{}\": it must be avx512, avx2 or portable", cap));
+    return std::min(best, *want);
+}
+std::atomic<GemmIsa>& isa_in_use() {
+    static std::atomic<GemmIsa> isa{initial_isa()};
+    return isa;
 }
 
 // The packed operands' bytes, each rounded up to whole cache lines: A's (when it is not read
@@ -175,7 +229,7 @@ void micro(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const 
 struct Packing {
     std::size_t a_bytes = 0, b_bytes = 0;
 };
-template <class T> Packing packing(std::int64_t M, std::int64_t N, std::int64_t K) {
+template <class T, std::int64_t NR> Packing packing(std::int64_t M, std::int64_t N, std::int64_t K) {
     auto bytes = [&](std::int64_t rows, std::int64_t k) {  // rows x k elements of T, in cache lines
         std::size_t n = 0;
         if (__builtin_mul_overflow(static_cast<std::size_t>(rows), static_cast<std::size_t>(k), &n) ||
@@ -189,24 +243,26 @@ template <class T> Packing packing(std::int64_t M, std::int64_t N, std::int64_t 
     return {!a_in_place ? bytes(a_panels * MR, K) : M % MR ? bytes(MR, K) : 0, bytes(b_panels * NR, K)};
 }
 
-}  // namespace
+template <class T, std::int64_t NR>
+using Micro = void (*)(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const T* b, T* c,
+                       std::int64_t ldc, bool accumulate);
 
-const char* gemm_kernel_name() { return has_avx2() ? "avx2+fma" : "portable"; }
-
-template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t N, std::int64_t K) {
-    if (M == 0 || N == 0 || K == 0) return 0;
-    const Packing p = packing<T>(M, N, K);
-    std::size_t sum = 0;
-    if (__builtin_add_overflow(p.a_bytes, p.b_bytes, &sum))
-        throw Error(
-            fmt::format("matmul: packing a {} x {} by {} x {} product overflows a 64-bit byte count", M, K, K, N));
-    return sum;
+// Calls f.template operator()<NR>(micro-kernel) with the kernel for T, this product and the
+// ISA in use: AVX-512 (NR = 32) where the CPU has it, unless C has at most 16 columns (a
+// 32-wide panel would be half zeros); else AVX2 (NR = 16); else the portable one. f64
+// always runs the portable kernel.
+template <class T, class F> decltype(auto) with_kernel(std::int64_t N, F&& f) {
+    if constexpr (std::is_same_v<T, float>) {
+        const GemmIsa isa = gemm_isa();
+        if (isa == GemmIsa::avx512 && N > 16) return f.template operator()<32>(Micro<float, 32>{kernel_avx512});
+        if (isa >= GemmIsa::avx2) return f.template operator()<16>(Micro<float, 16>{kernel_avx2});
+    }
+    return f.template operator()<16>(Micro<T, 16>{kernel_portable<T, 16>});
 }
 
-template <class T>
-void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C,
-          std::span<std::byte> workspace, Epilogue<T> epilogue) {
-    if (M == 0 || N == 0) return;
+template <class T, std::int64_t NR>
+void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
+               const T* B, T* C, std::span<std::byte> workspace, Epilogue<T> epilogue) {
     // The epilogue on rows x cols of C at column j, each tile once its sum is complete:
     // c = c + bias[j], then relu; the same operations, in the same order, as the separate
     // add and relu ops, and relu is relu's own scalar function (NaN stays NaN).
@@ -226,10 +282,10 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
         return;
     }
     const std::int64_t a_panels = (M + MR - 1) / MR;
-    // Packing buffers: the plan's workspace for this step, or (called outside a plan) an
-    // allocation of our own.
+    // Packing buffers: the plan's workspace for this step, or (called outside a plan, or
+    // with a smaller workspace than this kernel's) an allocation of our own.
     const bool a_in_place = read_a_in_place<T>(M, K);
-    const Packing packed = packing<T>(M, N, K);
+    const Packing packed = packing<T, NR>(M, N, K);
     const std::size_t a_bytes = packed.a_bytes, need = packed.a_bytes + packed.b_bytes;
     std::unique_ptr<std::byte[], void (*)(std::byte*)> own{nullptr, [](std::byte* q) { std::free(q); }};
     std::byte* base = workspace.data();
@@ -241,11 +297,11 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
     T* const pa = reinterpret_cast<T*>(base);
     T* const pb = reinterpret_cast<T*>(base + a_bytes);
     if (!a_in_place || M % MR) pack_a(A, ta, M, K, pa, a_in_place);
-    pack_b(B, tb, K, N, pb);
+    pack_b<T, NR>(B, tb, K, N, pb);
     // Tasks: blocks of C of MC rows x NC columns, independent. Each runs all of K, block
     // by block of kc k's (in order: that fixes every sum's order). Within a block it
     // keeps one B micro-panel (kc x NR, in L1) while it walks the block's A panels (in
-    // L2), so each k streams 6 floats of A from L2 and 16 of B from L1.
+    // L2), so each k streams 6 floats of A from L2 and NR of B from L1.
     const std::int64_t k_blocks = (K + KC - 1) / KC, kc_max = (K + k_blocks - 1) / k_blocks;  // equal blocks
     const std::int64_t row_blocks = (a_panels + MC_PANELS - 1) / MC_PANELS, col_blocks = (N + NC - 1) / NC;
     parallel_chunks(row_blocks * col_blocks, 1, [&](std::int64_t t0, std::int64_t t1) {
@@ -283,6 +339,66 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
                 }
             }
         }
+    });
+}
+
+}  // namespace
+
+std::optional<GemmIsa> parse_gemm_isa(std::string_view name) {
+    if (name == "avx512") return GemmIsa::avx512;
+    if (name == "avx2") return GemmIsa::avx2;
+    if (name == "portable") return GemmIsa::portable;
+    return std::nullopt;
+}
+
+const char* gemm_isa_name(GemmIsa isa) {
+    switch (isa) {
+        case GemmIsa::avx512: return "avx512";
+        case GemmIsa::avx2: return "avx2";
+        case GemmIsa::portable: break;
+    }
+    return "portable";
+}
+
+GemmIsa gemm_best_isa() {
+    static const GemmIsa best = best_isa();
+    return best;
+}
+
+GemmIsa gemm_isa() { return isa_in_use().load(std::memory_order_relaxed); }
+
+void set_gemm_isa(GemmIsa isa) {
+    if (isa > gemm_best_isa())
+        throw Error(fmt::format("the {} matrix kernel needs a CPU with {}; this one's widest is {}", gemm_isa_name(isa),
+                                gemm_isa_name(isa), gemm_isa_name(gemm_best_isa())));
+    isa_in_use().store(isa, std::memory_order_relaxed);
+}
+
+const char* gemm_kernel_name() {
+    switch (gemm_isa()) {
+        case GemmIsa::avx512: return "avx512f (6x32)";
+        case GemmIsa::avx2: return "avx2+fma (6x16)";
+        case GemmIsa::portable: break;
+    }
+    return "portable (6x16)";
+}
+
+template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t N, std::int64_t K) {
+    if (M == 0 || N == 0 || K == 0) return 0;
+    const Packing p = with_kernel<T>(N, [&]<std::int64_t NR>(Micro<T, NR>) { return packing<T, NR>(M, N, K); });
+    std::size_t sum = 0;
+    if (__builtin_add_overflow(p.a_bytes, p.b_bytes, &sum))
+        throw Error(
+            fmt::format("matmul: packing a {} x {} by {} x {} product overflows a 64-bit byte count", M, K, K, N));
+    return sum;
+}
+
+template <class T>
+void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C,
+          std::span<std::byte> workspace, Epilogue<T> epilogue) {
+    if (M == 0 || N == 0) return;
+    with_kernel<T>(N, [&]<std::int64_t NR>(Micro<T, NR> micro) {
+        gemm_with<T, NR>(micro, ta, tb, M, N, K, A, B, C, workspace, epilogue);
     });
 }
 

@@ -14,12 +14,17 @@
 // no per-thread state).
 //
 // Why it is deterministic: every C element sums its K products in ascending k, block
-// after block, whoever computes its tile; the thread count changes nothing.
+// after block, whoever computes its tile; the thread count changes nothing. The AVX2 and
+// AVX-512 kernels compute each element by the same chain of FMAs, so they agree bit for
+// bit too; the portable kernel rounds each product separately and may differ in the last
+// bits.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string_view>
 
 namespace adjoint::ops {
 
@@ -41,7 +46,18 @@ template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t
 template <class T>
 void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C);
 
-// "avx2+fma" or "portable": the micro-kernel this CPU runs for f32.
+// The f32 micro-kernels, narrowest first. The widest the CPU has is used, unless the
+// environment variable ADJOINT_MAX_ISA (avx512, avx2 or portable) caps it when the
+// process first multiplies, or set_gemm_isa() picks another (tests and benchmarks).
+enum class GemmIsa : std::uint8_t { portable, avx2, avx512 };
+std::optional<GemmIsa> parse_gemm_isa(std::string_view name);  // "avx512", "avx2", "portable"
+const char* gemm_isa_name(GemmIsa isa);
+GemmIsa gemm_best_isa();  // the widest this CPU runs
+// The one in use. Throws adjoint::Error while ADJOINT_MAX_ISA is not one of the names.
+GemmIsa gemm_isa();
+// Throws adjoint::Error if the CPU lacks it. Products already running keep their kernel.
+void set_gemm_isa(GemmIsa isa);
+// "avx512f (6x32)", "avx2+fma (6x16)" or "portable (6x16)": the f32 micro-kernel in use.
 const char* gemm_kernel_name();
 
 }  // namespace adjoint::ops

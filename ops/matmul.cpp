@@ -159,6 +159,8 @@ Expr matmul_bias(const Expr& x, const Expr& w, const Expr& bias, bool relu, Tran
     return ops::make_listed(ops::MatMulBias{t.a, t.b, relu}, {x, w, bias}, loc);
 }
 
+std::string matmul_kernel_name() { return ops::gemm_kernel_name(); }
+
 Expr matmul(const Expr& x, const Expr& w, SourceLocation loc) { return ops::make_listed(ops::MatMul{}, {x, w}, loc); }
 Expr matmul(const Expr& x, const Expr& w, Transposed t, SourceLocation loc) {
     return ops::make_listed(ops::MatMul{t.a, t.b}, {x, w}, loc);

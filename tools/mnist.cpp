@@ -360,6 +360,7 @@ int gradcheck(ad::Sequential& network, const ad::Mnist& data, const ad::Tensor& 
 
 int run(const Flags& f) {
     const auto t0 = std::chrono::steady_clock::now();
+    const std::string kernel = ad::matmul_kernel_name();  // a bad ADJOINT_MAX_ISA fails here, first
     const ad::Mnist data = ad::load_mnist(f.data_dir);
     const ad::Tensor train_labels = ad::to_categorical(data.train_labels, 10);
     const ad::Tensor test_labels = ad::to_categorical(data.test_labels, 10);
@@ -403,7 +404,7 @@ int run(const Flags& f) {
     const double startup = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!f.quiet && !f.json) {
         std::cout << network.summary();
-        fmt::print("data loaded and model built in {:.3f}s\n", startup);
+        fmt::print("data loaded and model built in {:.3f}s; matrix kernel {}\n", startup, kernel);
     }
 
     if (f.gradcheck) return gradcheck(network, data, train_labels);
@@ -448,9 +449,9 @@ int run(const Flags& f) {
     auto json = [](double v) { return ad::json_number(v); };
     if (f.json)
         fmt::print(
-            R"({{"test_loss": {}, "test_accuracy": {}, "train_accuracy": {}, "eval_seconds": {:.4f}, "startup_seconds": {:.4f}}})"
+            R"({{"test_loss": {}, "test_accuracy": {}, "train_accuracy": {}, "eval_seconds": {:.4f}, "startup_seconds": {:.4f}, "matrix_kernel": {}}})"
             "\n",
-            json(test.loss), json(test.accuracy), json(train_accuracy), eval_seconds, startup);
+            json(test.loss), json(test.accuracy), json(train_accuracy), eval_seconds, startup, ad::json_string(kernel));
     else fmt::print("test_loss: {:.4f}\ntest_acc: {:.4f}\n", test.loss, test.accuracy);
     return 0;
 }

@@ -1,0 +1,101 @@
+// The GEMM's micro-kernels, picked at run time: every one this CPU runs agrees with the
+// triple loop, and the AVX2 and AVX-512 kernels give the same bits.
+#include <cstring>
+
+#include "../helpers.hpp"
+#include "ops/gemm.hpp"
+
+namespace adjoint::test {
+
+namespace {
+
+// Restores the kernel in use when the test is done.
+struct KeepIsa {
+    ops::GemmIsa saved = ops::gemm_isa();
+    ~KeepIsa() { ops::set_gemm_isa(saved); }
+};
+
+struct Product {
+    bool ta, tb;
+    std::int64_t M, N, K;
+    bool bias, relu;
+};
+
+std::vector<float> random_floats(std::int64_t n, std::uint64_t seed) {
+    const Tensor t = random_tensor({n}, DType::f32, -1, 1, seed);
+    return {t.data<float>().begin(), t.data<float>().end()};
+}
+
+// C for product p with the kernel `isa`, on 2 threads.
+std::vector<float> run(ops::GemmIsa isa, const Product& p, const std::vector<float>& a, const std::vector<float>& b,
+                       const std::vector<float>& bias) {
+    ops::set_gemm_isa(isa);
+    std::vector<float> c(static_cast<std::size_t>(p.M * p.N), -7.f);
+    ops::gemm<float>(p.ta, p.tb, p.M, p.N, p.K, a.data(), b.data(), c.data(), {},
+                     {.bias = p.bias ? bias.data() : nullptr, .relu = p.relu});
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("gemm: every kernel this CPU runs agrees with the triple loop, and AVX2 and AVX-512 bit for bit") {
+    const KeepIsa keep;
+    const ops::GemmIsa best = ops::gemm_best_isa();
+    MESSAGE("widest kernel here: " << std::string(ops::gemm_isa_name(best)));
+    // Whole tiles, partial ones in both directions, K over one block (256), either operand
+    // transposed, N at most 16 (the AVX-512 path then runs the 16-wide kernel), a large A
+    // that is packed, and the epilogue.
+    const std::vector<Product> products = {
+        {false, false, 6, 32, 8, false, false},       {false, false, 13, 45, 300, false, false},
+        {true, false, 37, 70, 129, true, true},       {false, true, 128, 512, 784, true, false},
+        {true, true, 50, 33, 513, false, true},       {false, false, 7, 10, 1, true, true},
+        {false, false, 1051, 40, 1024, false, false}, {false, false, 5, 16, 40, true, true},
+    };
+    for (const Product& p : products) {
+        CAPTURE(p.M);
+        CAPTURE(p.N);
+        CAPTURE(p.K);
+        CAPTURE(p.ta);
+        CAPTURE(p.tb);
+        const auto a = random_floats(p.M * p.K, 1), b = random_floats(p.K * p.N, 2), bias = random_floats(p.N, 3);
+        std::vector<float> want(static_cast<std::size_t>(p.M * p.N));
+        ops::gemm_reference<float>(p.ta, p.tb, p.M, p.N, p.K, a.data(), b.data(), want.data());
+        for (std::int64_t i = 0; i < p.M; ++i)
+            for (std::int64_t j = 0; j < p.N; ++j) {
+                float& v = want[static_cast<std::size_t>(i * p.N + j)];
+                if (p.bias) v += bias[static_cast<std::size_t>(j)];
+                if (p.relu) v = std::max(v, 0.f);
+            }
+        std::vector<std::vector<float>> got;
+        for (ops::GemmIsa isa : {ops::GemmIsa::portable, ops::GemmIsa::avx2, ops::GemmIsa::avx512}) {
+            if (isa > best) continue;
+            CAPTURE(ops::gemm_isa_name(isa));
+            got.push_back(run(isa, p, a, b, bias));
+            double worst = 0;  // |error| <= K eps sum |a||b| <= K eps K (|a|, |b| <= 1)
+            for (std::size_t i = 0; i < want.size(); ++i)
+                worst = std::max(worst, std::abs(static_cast<double>(got.back()[i]) - want[i]));
+            CHECK(worst <= 1e-6 * static_cast<double>(p.K));
+        }
+        if (got.size() == 3) CHECK(std::memcmp(got[1].data(), got[2].data(), got[1].size() * sizeof(float)) == 0);
+    }
+}
+
+TEST_CASE("gemm: the kernel names, and a kernel the CPU lacks is refused") {
+    const KeepIsa keep;
+    CHECK(ops::parse_gemm_isa("avx512") == ops::GemmIsa::avx512);
+    CHECK(ops::parse_gemm_isa("avx2") == ops::GemmIsa::avx2);
+    CHECK(ops::parse_gemm_isa("portable") == ops::GemmIsa::portable);
+    CHECK(!ops::parse_gemm_isa("AVX2").has_value());
+    CHECK(!ops::parse_gemm_isa("").has_value());
+    ops::set_gemm_isa(ops::GemmIsa::portable);
+    CHECK(matmul_kernel_name() == "portable (6x16)");
+    if (ops::gemm_best_isa() >= ops::GemmIsa::avx2) {
+        ops::set_gemm_isa(ops::GemmIsa::avx2);
+        CHECK(matmul_kernel_name() == "avx2+fma (6x16)");
+    }
+    if (ops::gemm_best_isa() < ops::GemmIsa::avx512)
+        CHECK_ERROR(ops::set_gemm_isa(ops::GemmIsa::avx512), "the avx512 matrix kernel needs a CPU with avx512");
+    else CHECK_NOTHROW(ops::set_gemm_isa(ops::GemmIsa::avx512));
+}
+
+}  // namespace adjoint::test
