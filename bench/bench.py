@@ -53,11 +53,13 @@ def peak_rss_mb(cmd, env=None):
     return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out).group(1)) / 1000
 
 
-def adjoint(seed, threads, epochs=None, hidden=512, model="mlp"):
-    """One run of the mnist driver; returns its epoch times and final figures."""
+def adjoint(seed, threads, epochs=None, hidden=512, model="mlp", isa=None):
+    """One run of the mnist driver (its kernels capped at `isa` if given: ADJOINT_MAX_ISA);
+    returns its epoch times and final figures."""
     width = ["--hidden", str(hidden)] if model == "mlp" else []
     lines = run([f"{args.build}/tools/mnist", "--data-dir", args.data, "--epochs", str(epochs or args.epochs), "--json",
-                 "--threads", str(threads), "--seed", str(seed), "--model", model] + width).splitlines()
+                 "--threads", str(threads), "--seed", str(seed), "--model", model] + width,
+                {"ADJOINT_MAX_ISA": isa} if isa else None).splitlines()
     records = [json.loads(line) for line in lines]
     last = records[-1]
     return {"epochs": [r["seconds"] for r in records if "epoch" in r], "test": [last["test_accuracy"]],
@@ -98,6 +100,8 @@ measure_peak(peak)  # now and again at the end: the best of both is the peak
 # shared machine falls on all of them alike rather than on one row.
 configs = [("adjoint, 2 threads", 2, lambda seed: adjoint(seed, 2)),
            ("adjoint, 1 thread", 1, lambda seed: adjoint(seed, 1))]
+if peak_isa == "avx512":  # the same code on the narrower vectors, for the ratio
+    configs.append(("adjoint, 2 threads, AVX2 kernels (ADJOINT_MAX_ISA=avx2)", 2, lambda seed: adjoint(seed, 2, isa="avx2")))
 notes = []
 if has("torch"):
     configs += [("PyTorch, 2 threads (as installed)", 2, peer("torch_mlp.py", 2, args.epochs)),
@@ -176,7 +180,8 @@ goals = [("epoch time, 2 threads", f"{base:.3f} s", "≤ 0.45 s", base <= 0.45),
          ("1 → 2 threads", f"{one / base:.2f}x", "≥ 1.8x", one / base >= 1.8)]
 if peak.get(2):
     pct = 100 * GFLOP / base / peak[2]
-    goals.append(("GEMM FLOPs ÷ epoch time, of the FMA peak", f"{pct:.0f} %", "≥ 65 %", pct >= 65))
+    goals.append((f"GEMM FLOPs ÷ epoch time, of the FMA peak ({peak_isa})", f"{pct:.0f} %", "≥ 65 %", pct >= 65))
+    goals.append((f"the same, the widest vectors' bound", f"{pct:.0f} %", "≥ 80 %", pct >= 80))
 for prefix, label, bound in (("PyTorch, 1 thread", "tuned PyTorch", 0.33), ("PyTorch, 2 threads", "stock PyTorch", 0.1)):
     r = row(prefix)
     if r:
@@ -203,6 +208,9 @@ def convnet():
     import mnist_data
     gflop = mnist_data.CONVNET_FLOPS_PER_SAMPLE * 60000 / 1e9
     runs = [("adjoint convnet, 2 threads", lambda seed: adjoint(seed, 2, args.convnet_epochs, model="convnet"))]
+    if peak_isa == "avx512":
+        runs.append(("adjoint convnet, 2 threads, AVX2 kernels",
+                     lambda seed: adjoint(seed, 2, args.convnet_epochs, model="convnet", isa="avx2")))
     if has("torch"):
         runs.append(("PyTorch convnet, 2 threads", peer("torch_convnet.py", 2, args.convnet_epochs)))
     measured = {name: {} for name, _ in runs}
@@ -215,7 +223,7 @@ def convnet():
     ours = statistics.median(measured[runs[0][0]]["epochs"])
     print(f"\nThe book's convnet (--model convnet, batch 64), {args.convnet_runs} run(s) of {args.convnet_epochs} "
           f"epochs each; {gflop:.1f} GFLOP of products per epoch\n")
-    print("| run | median epoch | samples/s | GFLOP/s | % of FMA peak (2 threads) | adjoint ÷ it | test acc |")
+    print(f"| run | median epoch | samples/s | GFLOP/s | % of FMA peak ({peak_isa}, 2 threads) | adjoint ÷ it | test acc |")
     print("|---|---|---|---|---|---|---|")
     for name, _ in runs:
         r = measured[name]
@@ -248,8 +256,9 @@ def convnet():
     if peak.get(2):
         pct = 100 * gflop / ours / peak[2]
         goals.append(("convnet FLOPs ÷ epoch time, of the FMA peak", f"{pct:.0f} %", "≥ 40 %", pct >= 40))
-    if len(runs) > 1:
-        ratio = ours / statistics.median(measured[runs[1][0]]["epochs"])
+    torch_run = next((name for name, _ in runs if name.startswith("PyTorch")), None)
+    if torch_run:
+        ratio = ours / statistics.median(measured[torch_run]["epochs"])
         goals.append(("convnet epoch ÷ PyTorch's", f"{ratio:.2f}", "≤ 0.33", ratio <= 0.33))
     goals.append(("peak RSS of a convnet run", f"{rss:.1f} MB", "≤ 200 MB", rss <= 200))
     print("\nConvnet goals:\n\n| goal | measured | bound | met |\n|---|---|---|---|")

@@ -7,25 +7,38 @@
 #include <array>
 #include <cstdint>
 
+#include "isa.hpp"
+
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
 namespace adjoint {
 
-// Calls f(begin, end), with f's loops compiled twice: for AVX2 and for baseline x86-64,
-// the dynamic loader picking the clone this CPU runs (GCC's target_clones). So loops the
-// compiler vectorises use 8 float lanes where the CPU has them, without building for
-// one CPU. No FMA is enabled and IEEE rules still hold (no reassociation), so both clones
-// give the same bits. clang (14) cannot clone templates: built with it, there is one
-// baseline version. Neither is there under ThreadSanitizer: the loader runs a clone's
-// resolver (an ifunc) while relocating the library, before the TSan runtime is set up,
-// and the resolver's instrumented entry crashes there.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
-#define ADJOINT_ISA_CLONES [[gnu::target_clones("avx2", "default")]]
-#else
-#define ADJOINT_ISA_CLONES
+// Calls f(begin, end) with f's loops compiled for the instruction set in use
+// (core/isa.hpp): f is inlined into one function per instruction set, each built for its
+// target (AVX-512, AVX2, baseline x86-64), and the call picks one. So loops the compiler
+// vectorises use 16 or 8 float lanes where the CPU has them, without building for one CPU,
+// and ADJOINT_MAX_ISA caps them as it caps the GEMM. FMA contraction is off for the whole
+// project (meson.build) and IEEE rules still hold (no reassociation), so every version
+// gives the same bits.
+#if defined(__x86_64__) && defined(__GNUC__)
+template <class F>
+[[gnu::target("avx512f"), gnu::flatten]] void call_avx512(const F& f, std::int64_t begin, std::int64_t end) {
+    f(begin, end);
+}
+template <class F>
+[[gnu::target("avx2"), gnu::flatten]] void call_avx2(const F& f, std::int64_t begin, std::int64_t end) {
+    f(begin, end);
+}
 #endif
-template <class F> ADJOINT_ISA_CLONES void call_isa_cloned(const F& f, std::int64_t begin, std::int64_t end) {
+template <class F> void call_isa_cloned(const F& f, std::int64_t begin, std::int64_t end) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    switch (isa()) {
+        case Isa::avx512: return call_avx512(f, begin, end);
+        case Isa::avx2: return call_avx2(f, begin, end);
+        case Isa::portable: break;
+    }
+#endif
     f(begin, end);
 }
 

@@ -14,6 +14,7 @@
 #include <adjoint/core/error.hpp>
 #include <fmt/format.h>
 
+#include "../core/isa.hpp"
 #include "../core/parallel.hpp"
 #include <adjoint/ops/elementwise.hpp>
 
@@ -203,26 +204,6 @@ __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const flo
     _mm512_storeu_ps(c + 5 * ldc, c50), _mm512_storeu_ps(c + 5 * ldc + 16, c51);
 }
 
-// The widest kernel this CPU runs, capped by the environment variable ADJOINT_MAX_ISA
-// (avx512, avx2 or portable), as oneDNN's ONEDNN_MAX_CPU_ISA caps its kernels.
-GemmIsa best_isa() {
-    if (__builtin_cpu_supports("avx512f")) return GemmIsa::avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return GemmIsa::avx2;
-    return GemmIsa::portable;
-}
-GemmIsa initial_isa() {
-    const GemmIsa best = best_isa();
-    const char* cap = std::getenv("ADJOINT_MAX_ISA");
-    if (!cap || !*cap) return best;
-    const std::optional<GemmIsa> want = parse_gemm_isa(cap);
-    if (!want) throw Error(fmt::format("ADJOINT_MAX_ISA is \"{}\": it must be avx512, avx2 or portable", cap));
-    return std::min(best, *want);
-}
-std::atomic<GemmIsa>& isa_in_use() {
-    static std::atomic<GemmIsa> isa{initial_isa()};
-    return isa;
-}
-
 // The packed operands' bytes, each rounded up to whole cache lines: A's (when it is not read
 // in place, or for its partial last panel) and B's. Checked: an adjoint::Error if a count
 // overflows.
@@ -253,9 +234,9 @@ using Micro = void (*)(std::int64_t kc, const T* a, std::int64_t rs, std::int64_
 // always runs the portable kernel.
 template <class T, class F> decltype(auto) with_kernel(std::int64_t N, F&& f) {
     if constexpr (std::is_same_v<T, float>) {
-        const GemmIsa isa = gemm_isa();
-        if (isa == GemmIsa::avx512 && N > 16) return f.template operator()<32>(Micro<float, 32>{kernel_avx512});
-        if (isa >= GemmIsa::avx2) return f.template operator()<16>(Micro<float, 16>{kernel_avx2});
+        const Isa in_use = isa();
+        if (in_use == Isa::avx512 && N > 16) return f.template operator()<32>(Micro<float, 32>{kernel_avx512});
+        if (in_use >= Isa::avx2) return f.template operator()<16>(Micro<float, 16>{kernel_avx2});
     }
     return f.template operator()<16>(Micro<T, 16>{kernel_portable<T, 16>});
 }
@@ -344,41 +325,11 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
 
 }  // namespace
 
-std::optional<GemmIsa> parse_gemm_isa(std::string_view name) {
-    if (name == "avx512") return GemmIsa::avx512;
-    if (name == "avx2") return GemmIsa::avx2;
-    if (name == "portable") return GemmIsa::portable;
-    return std::nullopt;
-}
-
-const char* gemm_isa_name(GemmIsa isa) {
-    switch (isa) {
-        case GemmIsa::avx512: return "avx512";
-        case GemmIsa::avx2: return "avx2";
-        case GemmIsa::portable: break;
-    }
-    return "portable";
-}
-
-GemmIsa gemm_best_isa() {
-    static const GemmIsa best = best_isa();
-    return best;
-}
-
-GemmIsa gemm_isa() { return isa_in_use().load(std::memory_order_relaxed); }
-
-void set_gemm_isa(GemmIsa isa) {
-    if (isa > gemm_best_isa())
-        throw Error(fmt::format("the {} matrix kernel needs a CPU with {}; this one's widest is {}", gemm_isa_name(isa),
-                                gemm_isa_name(isa), gemm_isa_name(gemm_best_isa())));
-    isa_in_use().store(isa, std::memory_order_relaxed);
-}
-
 const char* gemm_kernel_name() {
-    switch (gemm_isa()) {
-        case GemmIsa::avx512: return "avx512f (6x32)";
-        case GemmIsa::avx2: return "avx2+fma (6x16)";
-        case GemmIsa::portable: break;
+    switch (isa()) {
+        case Isa::avx512: return "avx512f (6x32)";
+        case Isa::avx2: return "avx2+fma (6x16)";
+        case Isa::portable: break;
     }
     return "portable (6x16)";
 }

@@ -22,9 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <span>
-#include <string_view>
 
 namespace adjoint::ops {
 
@@ -46,17 +44,8 @@ template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t
 template <class T>
 void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C);
 
-// The f32 micro-kernels, narrowest first. The widest the CPU has is used, unless the
-// environment variable ADJOINT_MAX_ISA (avx512, avx2 or portable) caps it when the
-// process first multiplies, or set_gemm_isa() picks another (tests and benchmarks).
-enum class GemmIsa : std::uint8_t { portable, avx2, avx512 };
-std::optional<GemmIsa> parse_gemm_isa(std::string_view name);  // "avx512", "avx2", "portable"
-const char* gemm_isa_name(GemmIsa isa);
-GemmIsa gemm_best_isa();  // the widest this CPU runs
-// The one in use. Throws adjoint::Error while ADJOINT_MAX_ISA is not one of the names.
-GemmIsa gemm_isa();
-// Throws adjoint::Error if the CPU lacks it. Products already running keep their kernel.
-void set_gemm_isa(GemmIsa isa);
+// The f32 micro-kernel follows the process's instruction set (core/isa.hpp): AVX-512,
+// AVX2 or portable.
 // "avx512f (6x32)", "avx2+fma (6x16)" or "portable (6x16)": the f32 micro-kernel in use.
 const char* gemm_kernel_name();
 

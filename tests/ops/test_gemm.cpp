@@ -1,8 +1,10 @@
-// The GEMM's micro-kernels, picked at run time: every one this CPU runs agrees with the
-// triple loop, and the AVX2 and AVX-512 kernels give the same bits.
+// The instruction sets, picked at run time (core/isa.hpp): every GEMM micro-kernel this CPU
+// runs agrees with the triple loop, the AVX2 and AVX-512 kernels give the same bits, and
+// the loops compiled once per instruction set (parallel_chunks) give the same bits on all.
 #include <cstring>
 
 #include "../helpers.hpp"
+#include "core/isa.hpp"
 #include "ops/gemm.hpp"
 
 namespace adjoint::test {
@@ -11,8 +13,8 @@ namespace {
 
 // Restores the kernel in use when the test is done.
 struct KeepIsa {
-    ops::GemmIsa saved = ops::gemm_isa();
-    ~KeepIsa() { ops::set_gemm_isa(saved); }
+    Isa saved = isa();
+    ~KeepIsa() { set_isa(saved); }
 };
 
 struct Product {
@@ -27,9 +29,9 @@ std::vector<float> random_floats(std::int64_t n, std::uint64_t seed) {
 }
 
 // C for product p with the kernel `isa`, on 2 threads.
-std::vector<float> run(ops::GemmIsa isa, const Product& p, const std::vector<float>& a, const std::vector<float>& b,
+std::vector<float> run(Isa isa, const Product& p, const std::vector<float>& a, const std::vector<float>& b,
                        const std::vector<float>& bias) {
-    ops::set_gemm_isa(isa);
+    set_isa(isa);
     std::vector<float> c(static_cast<std::size_t>(p.M * p.N), -7.f);
     ops::gemm<float>(p.ta, p.tb, p.M, p.N, p.K, a.data(), b.data(), c.data(), {},
                      {.bias = p.bias ? bias.data() : nullptr, .relu = p.relu});
@@ -40,8 +42,8 @@ std::vector<float> run(ops::GemmIsa isa, const Product& p, const std::vector<flo
 
 TEST_CASE("gemm: every kernel this CPU runs agrees with the triple loop, and AVX2 and AVX-512 bit for bit") {
     const KeepIsa keep;
-    const ops::GemmIsa best = ops::gemm_best_isa();
-    MESSAGE("widest kernel here: " << std::string(ops::gemm_isa_name(best)));
+    const Isa best = best_isa();
+    MESSAGE("widest kernel here: " << std::string(isa_name(best)));
     // Whole tiles, partial ones in both directions, K over one block (256), either operand
     // transposed, N at most 16 (the AVX-512 path then runs the 16-wide kernel), a large A
     // that is packed, and the epilogue.
@@ -67,9 +69,9 @@ TEST_CASE("gemm: every kernel this CPU runs agrees with the triple loop, and AVX
                 if (p.relu) v = std::max(v, 0.f);
             }
         std::vector<std::vector<float>> got;
-        for (ops::GemmIsa isa : {ops::GemmIsa::portable, ops::GemmIsa::avx2, ops::GemmIsa::avx512}) {
+        for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
             if (isa > best) continue;
-            CAPTURE(ops::gemm_isa_name(isa));
+            CAPTURE(isa_name(isa));
             got.push_back(run(isa, p, a, b, bias));
             double worst = 0;  // |error| <= K eps sum |a||b| <= K eps K (|a|, |b| <= 1)
             for (std::size_t i = 0; i < want.size(); ++i)
@@ -80,22 +82,47 @@ TEST_CASE("gemm: every kernel this CPU runs agrees with the triple loop, and AVX
     }
 }
 
+TEST_CASE("isa: element-wise, reduction, softmax and optimizer kernels give the same bits on every instruction set") {
+    const KeepIsa keep;
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 300});
+    const Expr w = g.variable("w", {300}, init::uniform(-1, 1, 5));
+    const Expr y = exp(x) * 0.3f + sqrt(abs(x)) / (x * x + 1.f) - tanh(x * w) + sigmoid(x) * gelu(x);
+    const Expr p = softmax(y * 3.f, -1);
+    const Expr loss = mean(square(p - 0.1f)) + sum(max(x, {0})) * 1e-3f;
+    const std::vector<Expr> vars{w};
+    const auto update = RMSprop().apply(g, vars, gradients(loss, vars));
+    const Tensor fed = random_tensor({128, 300}, DType::f32, -3, 3, 9);
+    std::vector<std::vector<Tensor>> runs;
+    std::vector<Tensor> weights;
+    for (Isa i : {Isa::portable, Isa::avx2, Isa::avx512}) {
+        if (i > best_isa()) continue;
+        set_isa(i);
+        Session sess(g, {.threads = 2});
+        runs.push_back(sess.run({y, p, loss}, {{x, fed}}, update));
+        weights.push_back(sess.value(w));
+    }
+    for (std::size_t r = 1; r < runs.size(); ++r) {
+        for (std::size_t k = 0; k < runs[0].size(); ++k) CHECK(bitwise_equal(runs[r][k], runs[0][k]));
+        CHECK(bitwise_equal(weights[r], weights[0]));
+    }
+}
+
 TEST_CASE("gemm: the kernel names, and a kernel the CPU lacks is refused") {
     const KeepIsa keep;
-    CHECK(ops::parse_gemm_isa("avx512") == ops::GemmIsa::avx512);
-    CHECK(ops::parse_gemm_isa("avx2") == ops::GemmIsa::avx2);
-    CHECK(ops::parse_gemm_isa("portable") == ops::GemmIsa::portable);
-    CHECK(!ops::parse_gemm_isa("AVX2").has_value());
-    CHECK(!ops::parse_gemm_isa("").has_value());
-    ops::set_gemm_isa(ops::GemmIsa::portable);
+    CHECK(parse_isa("avx512") == Isa::avx512);
+    CHECK(parse_isa("avx2") == Isa::avx2);
+    CHECK(parse_isa("portable") == Isa::portable);
+    CHECK(!parse_isa("AVX2").has_value());
+    CHECK(!parse_isa("").has_value());
+    set_isa(Isa::portable);
     CHECK(matmul_kernel_name() == "portable (6x16)");
-    if (ops::gemm_best_isa() >= ops::GemmIsa::avx2) {
-        ops::set_gemm_isa(ops::GemmIsa::avx2);
+    if (best_isa() >= Isa::avx2) {
+        set_isa(Isa::avx2);
         CHECK(matmul_kernel_name() == "avx2+fma (6x16)");
     }
-    if (ops::gemm_best_isa() < ops::GemmIsa::avx512)
-        CHECK_ERROR(ops::set_gemm_isa(ops::GemmIsa::avx512), "the avx512 matrix kernel needs a CPU with avx512");
-    else CHECK_NOTHROW(ops::set_gemm_isa(ops::GemmIsa::avx512));
+    if (best_isa() < Isa::avx512) CHECK_ERROR(set_isa(Isa::avx512), "the avx512 kernels need a CPU with avx512");
+    else CHECK_NOTHROW(set_isa(Isa::avx512));
 }
 
 }  // namespace adjoint::test
