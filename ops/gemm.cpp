@@ -16,7 +16,9 @@
 
 #include "../core/isa.hpp"
 #include "../core/parallel.hpp"
+
 #include <adjoint/ops/elementwise.hpp>
+#include <tbb/task_arena.h>
 
 namespace adjoint::ops {
 
@@ -241,6 +243,31 @@ template <class T, class F> decltype(auto) with_kernel(std::int64_t N, F&& f) {
     return f.template operator()<16>(Micro<T, 16>{kernel_portable<T, 16>});
 }
 
+}  // namespace
+
+// The tasks of a product: blocks of C of `panels` A panels (panels x MR rows) by `cols`
+// columns, at most MC_PANELS x NC. Where those give fewer than 4 tasks per thread (the
+// network's products, M = 128, have 12 or fewer: too few for 16 threads), the blocks are
+// made smaller, rows first (halving the A panels per block), then columns (down to one B
+// panel), until there are enough. Blocks never change a sum's order (each element still
+// adds its k products in ascending order, block of k after block of k), so the results
+// are the same bits on any number of threads.
+GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads) {
+    const std::int64_t a_panels = (M + MR - 1) / MR;
+    GemmTasks t{MC_PANELS, NC, 0};
+    const auto count = [&] { return ((a_panels + t.panels - 1) / t.panels) * ((N + t.cols - 1) / t.cols); };
+    const std::int64_t want = 4 * std::int64_t{std::max(threads, 1)};
+    while (count() < want) {
+        if (t.panels > 1 && (a_panels + t.panels - 1) / t.panels < a_panels) t.panels /= 2;
+        else if (t.cols > nr) t.cols /= 2;
+        else break;
+    }
+    t.count = count();
+    return t;
+}
+
+namespace {
+
 template <class T, std::int64_t NR>
 void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
                const T* B, T* C, std::span<std::byte> workspace, Epilogue<T> epilogue) {
@@ -279,17 +306,18 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     T* const pb = reinterpret_cast<T*>(base + a_bytes);
     if (!a_in_place || M % MR) pack_a(A, ta, M, K, pa, a_in_place);
     pack_b<T, NR>(B, tb, K, N, pb);
-    // Tasks: blocks of C of MC rows x NC columns, independent. Each runs all of K, block
+    // Tasks: blocks of C (gemm_tasks), independent. Each runs all of K, block
     // by block of kc k's (in order: that fixes every sum's order). Within a block it
     // keeps one B micro-panel (kc x NR, in L1) while it walks the block's A panels (in
     // L2), so each k streams 6 floats of A from L2 and NR of B from L1.
     const std::int64_t k_blocks = (K + KC - 1) / KC, kc_max = (K + k_blocks - 1) / k_blocks;  // equal blocks
-    const std::int64_t row_blocks = (a_panels + MC_PANELS - 1) / MC_PANELS, col_blocks = (N + NC - 1) / NC;
-    parallel_chunks(row_blocks * col_blocks, 1, [&](std::int64_t t0, std::int64_t t1) {
+    const GemmTasks tasks = gemm_tasks(M, N, NR, tbb::this_task_arena::max_concurrency());
+    const std::int64_t row_blocks = (a_panels + tasks.panels - 1) / tasks.panels;
+    parallel_chunks(tasks.count, 1, [&](std::int64_t t0, std::int64_t t1) {
         alignas(64) T edge[MR * NR];
         for (std::int64_t t = t0; t < t1; ++t) {
-            const std::int64_t p0 = (t % row_blocks) * MC_PANELS, p1 = std::min(a_panels, p0 + MC_PANELS);
-            const std::int64_t j0 = (t / row_blocks) * NC, j1 = std::min(N, j0 + NC);
+            const std::int64_t p0 = (t % row_blocks) * tasks.panels, p1 = std::min(a_panels, p0 + tasks.panels);
+            const std::int64_t j0 = (t / row_blocks) * tasks.cols, j1 = std::min(N, j0 + tasks.cols);
             for (std::int64_t k0 = 0; k0 < K; k0 += kc_max) {
                 const std::int64_t kc = std::min(kc_max, K - k0);
                 for (std::int64_t j = j0; j < j1; j += NR) {

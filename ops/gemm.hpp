@@ -8,7 +8,8 @@
 // (6 x 16 floats = 12 AVX2 registers) and does one broadcast and two FMAs per row per k
 // (near the FMA peak on data in L1: BENCHMARKS.md, "GEMM design"). K is cut into equal blocks of at most
 // KC, so that a B micro-panel stays in L1 while the task walks its A panels. Blocks of
-// C (48 rows x NC columns) are independent TBB tasks that run all of K, so a product has
+// C (48 rows x 128 columns, smaller when that gives too few per thread: gemm_tasks) are
+// independent TBB tasks that run all of K, so a product has
 // no barrier but its end.
 // The packed operands live in the plan's workspace for the step (no allocation per call,
 // no per-thread state).
@@ -43,6 +44,14 @@ template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t
 // The triple loop, for tests.
 template <class T>
 void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C);
+
+// How gemm() cuts C into tasks for `threads` threads, with B panels of `nr` columns: blocks
+// of `panels` A panels (of 6 rows) by `cols` columns, `count` of them. Smaller blocks where
+// the largest give fewer than 4 tasks per thread; the same bits whatever the cut.
+struct GemmTasks {
+    std::int64_t panels, cols, count;
+};
+GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads);
 
 // The f32 micro-kernel follows the process's instruction set (core/isa.hpp): AVX-512,
 // AVX2 or portable.

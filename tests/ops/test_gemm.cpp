@@ -3,6 +3,9 @@
 // the loops compiled once per instruction set (parallel_chunks) give the same bits on all.
 #include <cstring>
 
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
 #include "../helpers.hpp"
 #include "core/isa.hpp"
 #include "ops/gemm.hpp"
@@ -106,6 +109,42 @@ TEST_CASE("isa: element-wise, reduction, softmax and optimizer kernels give the 
         for (std::size_t k = 0; k < runs[0].size(); ++k) CHECK(bitwise_equal(runs[r][k], runs[0][k]));
         CHECK(bitwise_equal(weights[r], weights[0]));
     }
+}
+
+TEST_CASE("gemm: skinny products are cut into enough tasks for 16 threads, with the same bits on any count") {
+    // The MLP's products (M x N, B panels of 32 columns, or 16 when N <= 16) on 16 threads:
+    // at least 4 tasks per thread where C has that many tiles (the largest blocks, 48 x 128,
+    // give 12 or fewer: 3 row blocks by 4 column blocks).
+    struct Case {
+        std::int64_t M, N, nr, tiles;  // tiles: A panels (of 6 rows) x B panels (of nr columns)
+    };
+    for (const Case& c : {Case{128, 512, 32, 352}, Case{784, 512, 32, 2096}, Case{512, 10, 16, 86},
+                          Case{128, 10, 16, 22}, Case{64, 64, 32, 22}}) {
+        CAPTURE(c.M);
+        CAPTURE(c.N);
+        CHECK(ops::gemm_tasks(c.M, c.N, c.nr, 16).count >= std::min<std::int64_t>(64, c.tiles));
+    }
+    CHECK(ops::gemm_tasks(128, 512, 32, 1).count == 12);  // one thread: the largest blocks
+    CHECK(ops::gemm_tasks(128, 512, 32, 2).count == 12);  // 2 threads: 12 is already 4 per thread
+    const ops::GemmTasks sixteen = ops::gemm_tasks(128, 512, 32, 16);
+    CHECK(sixteen.count == 88);  // 22 panels x 4 column blocks: rows first
+    CHECK(sixteen.panels == 1);
+    CHECK(sixteen.cols == 128);
+    CHECK(ops::gemm_tasks(12, 512, 32, 16).count == 32);  // 2 panels, then columns down to 32
+    CHECK(ops::gemm_tasks(1, 1, 16, 64).count == 1);      // one tile: nothing to cut
+
+    // The cut changes no bit: the MLP's forward product on arenas of 1, 2 and 16 threads.
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 16);
+    const auto a = random_floats(std::int64_t{128} * 784, 4), b = random_floats(std::int64_t{784} * 512, 5);
+    std::vector<std::vector<float>> got;
+    for (int threads : {1, 2, 16}) {
+        std::vector<float> c(std::size_t{128} * 512);
+        tbb::task_arena(threads).execute(
+            [&] { ops::gemm<float>(false, false, 128, 512, 784, a.data(), b.data(), c.data()); });
+        got.push_back(std::move(c));
+    }
+    CHECK(std::memcmp(got[0].data(), got[1].data(), got[0].size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(got[0].data(), got[2].data(), got[0].size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("gemm: the kernel names, and a kernel the CPU lacks is refused") {
