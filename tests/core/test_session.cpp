@@ -146,10 +146,12 @@ TEST_CASE("Session: results are bit-for-bit the same on 1, 2 and 4 threads") {
     const Expr h = relu(matmul(x, w1) + b1);
     const Expr logits = matmul(h, w2);
     const Expr big = g.placeholder("big", {3000, 700});
+    const Expr tall = g.placeholder("tall", {43264, 32});  // the first conv layer's bias gradient
     const std::vector<Expr> fetches{logits,        sum(h),        sum(h, {0}),     mean(logits, {1}), sum(big),
-                                    max(big, {0}), sum(big, {1}), softmax(logits), sum(x * x)};
+                                    max(big, {0}), sum(big, {1}), softmax(logits), sum(x * x),        sum(tall, {0})};
     const Feeds feeds{{x, random_tensor({128, 784}, DType::f32, 0, 1, 4)},
-                      {big, random_tensor({3000, 700}, DType::f32, -1, 1, 5)}};
+                      {big, random_tensor({3000, 700}, DType::f32, -1, 1, 5)},
+                      {tall, random_tensor({43264, 32}, DType::f32, -1, 1, 6)}};
     std::vector<std::vector<Tensor>> runs;
     {
         // 4 real threads, even on 2 cores (see test_concurrency.cpp).

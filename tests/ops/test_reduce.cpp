@@ -36,6 +36,10 @@ template <> void op_case<ops::Sum>() {
     for (std::vector<int> axes : {std::vector<int>{0, 2}, {1}, {2}, {0, 1}, {1, 2}})
         agrees_with_reference([&](Exprs e) { return sum(e[0], axes, true); }, {{Shape{batch, 6, 7}, DType::f64}},
                               1e-12);
+    // Many rows into one short row (a bias gradient), in f64 and f32.
+    agrees_with_reference([](Exprs e) { return sum(e[0], {0}); }, {{Shape{9000, 24}, DType::f64}}, 1e-12);
+    agrees_with_reference([](Exprs e) { return sum(e[0], {0, 1, 2}); }, {{Shape{batch, 26, 26, 32}}}, 1e-4, {64});
+    agrees_with_reference([](Exprs e) { return max(e[0], {0}); }, {{Shape{5000, 3}}}, 0);
     // A long sum (over 64 chunks) stays close to the naive one.
     agrees_with_reference([](Exprs e) { return sum(e[0]); }, {{Shape{1000, 1000}, DType::f64}}, 1e-12);
     for (std::vector<int> axes : {std::vector<int>{}, {0}, {1}})
