@@ -142,7 +142,7 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const floa
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
     }
     for (std::int64_t k = 0, i = 0; k < kc; ++k, i += ks, b += NR) {
-        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         __m256 ar = _mm256_broadcast_ss(a0 + i);
         c00 = _mm256_fmadd_ps(ar, b0, c00), c01 = _mm256_fmadd_ps(ar, b1, c01);
         ar = _mm256_broadcast_ss(a1 + i);
@@ -184,7 +184,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const flo
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm512_setzero_ps();
     }
     for (std::int64_t k = 0, i = 0; k < kc; ++k, i += ks, b += NR) {
-        const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         __m512 ar = _mm512_set1_ps(a0[i]);
         c00 = _mm512_fmadd_ps(ar, b0, c00), c01 = _mm512_fmadd_ps(ar, b1, c01);
         ar = _mm512_set1_ps(a1[i]);
@@ -305,7 +305,13 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     T* const pa = reinterpret_cast<T*>(base);
     T* const pb = reinterpret_cast<T*>(base + a_bytes);
     if (!a_in_place || M % MR) pack_a(A, ta, M, K, pa, a_in_place);
-    pack_b<T, NR>(B, tb, K, N, pb);
+    // B of exactly one panel's width, not transposed, is already the packed layout
+    // ([k][NR]): read in place (the first convolution's filter gradient, whose B is dy,
+    // 43,264 x 32 at batch 64, saves a copy of it each step). B may then be unaligned:
+    // the kernels load it with unaligned loads.
+    const bool b_in_place = !tb && N == NR;
+    if (!b_in_place) pack_b<T, NR>(B, tb, K, N, pb);
+    const T* const b_panels = b_in_place ? B : pb;
     // Tasks: blocks of C (gemm_tasks), independent. Each runs all of K, block
     // by block of kc k's (in order: that fixes every sum's order). Within a block it
     // keeps one B micro-panel (kc x NR, in L1) while it walks the block's A panels (in
@@ -321,7 +327,7 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
             for (std::int64_t k0 = 0; k0 < K; k0 += kc_max) {
                 const std::int64_t kc = std::min(kc_max, K - k0);
                 for (std::int64_t j = j0; j < j1; j += NR) {
-                    const T* b = pb + (j / NR) * K * NR + k0 * NR;
+                    const T* b = b_panels + (j / NR) * K * NR + k0 * NR;
                     const std::int64_t cols = std::min(NR, N - j);
                     for (std::int64_t p = p0; p < p1; ++p) {
                         const std::int64_t i0 = p * MR, rows = std::min(MR, M - i0);
