@@ -108,11 +108,16 @@ template <class T, std::int64_t NR> void pack_b(const T* B, bool t, std::int64_t
     });
 }
 
-// The portable micro-kernel: c (MR x NR, row stride ldc) = (accumulate ? c : 0) + a b
-// over kc, written for the compiler to vectorise.
+// Every micro-kernel: c (MR x NR, row stride ldc) = (accumulate ? c : 0) + a b over kc;
+// then, on the last block of k, the epilogue in registers: + bias[q] (NR values, if
+// `bias`), then relu (if `relu`), the same operations in the same order as the separate
+// add and relu ops (relu as Relu::f: v < 0 ? 0 : v, which keeps NaN and -0.0; AVX2's
+// max(0, v), with v second, returns v when unordered or equal, the same thing).
+
+// The portable micro-kernel, written for the compiler to vectorise.
 template <class T, std::int64_t NR>
 void kernel_portable(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const T* b, T* c, std::int64_t ldc,
-                     bool accumulate) {
+                     bool accumulate, const T* bias, bool relu) {
     T acc[MR][NR];
     for (std::int64_t r = 0; r < MR; ++r)
         for (std::int64_t j = 0; j < NR; ++j) acc[r][j] = accumulate ? c[r * ldc + j] : T(0);
@@ -122,12 +127,18 @@ void kernel_portable(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t 
             for (std::int64_t j = 0; j < NR; ++j) acc[r][j] += ar * b[k * NR + j];
         }
     for (std::int64_t r = 0; r < MR; ++r)
-        for (std::int64_t j = 0; j < NR; ++j) c[r * ldc + j] = acc[r][j];
+        for (std::int64_t j = 0; j < NR; ++j) {
+            T v = acc[r][j];
+            if (bias) v = v + bias[j];
+            if (relu) v = Relu::f(v);
+            c[r * ldc + j] = v;
+        }
 }
 
 // The AVX2 micro-kernel: 12 accumulators, 2 loads of B and 6 broadcasts of A per k.
 __attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t ks,
-                                                     const float* b, float* c, std::int64_t ldc, bool accumulate) {
+                                                     const float* b, float* c, std::int64_t ldc, bool accumulate,
+                                                     const float* bias, bool relu) {
     constexpr std::int64_t NR = 16;
     const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
@@ -156,6 +167,20 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const floa
         ar = _mm256_broadcast_ss(a5 + i);
         c50 = _mm256_fmadd_ps(ar, b0, c50), c51 = _mm256_fmadd_ps(ar, b1, c51);
     }
+    if (bias) {
+        const __m256 d0 = _mm256_loadu_ps(bias), d1 = _mm256_loadu_ps(bias + 8);
+        c00 = _mm256_add_ps(c00, d0), c01 = _mm256_add_ps(c01, d1), c10 = _mm256_add_ps(c10, d0);
+        c11 = _mm256_add_ps(c11, d1), c20 = _mm256_add_ps(c20, d0), c21 = _mm256_add_ps(c21, d1);
+        c30 = _mm256_add_ps(c30, d0), c31 = _mm256_add_ps(c31, d1), c40 = _mm256_add_ps(c40, d0);
+        c41 = _mm256_add_ps(c41, d1), c50 = _mm256_add_ps(c50, d0), c51 = _mm256_add_ps(c51, d1);
+    }
+    if (relu) {  // max(0, v): v when unordered (NaN) or equal (-0.0), as Relu::f
+        const __m256 z = _mm256_setzero_ps();
+        c00 = _mm256_max_ps(z, c00), c01 = _mm256_max_ps(z, c01), c10 = _mm256_max_ps(z, c10);
+        c11 = _mm256_max_ps(z, c11), c20 = _mm256_max_ps(z, c20), c21 = _mm256_max_ps(z, c21);
+        c30 = _mm256_max_ps(z, c30), c31 = _mm256_max_ps(z, c31), c40 = _mm256_max_ps(z, c40);
+        c41 = _mm256_max_ps(z, c41), c50 = _mm256_max_ps(z, c50), c51 = _mm256_max_ps(z, c51);
+    }
     _mm256_storeu_ps(c + 0 * ldc, c00), _mm256_storeu_ps(c + 0 * ldc + 8, c01);
     _mm256_storeu_ps(c + 1 * ldc, c10), _mm256_storeu_ps(c + 1 * ldc + 8, c11);
     _mm256_storeu_ps(c + 2 * ldc, c20), _mm256_storeu_ps(c + 2 * ldc + 8, c21);
@@ -164,12 +189,19 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const floa
     _mm256_storeu_ps(c + 5 * ldc, c50), _mm256_storeu_ps(c + 5 * ldc + 8, c51);
 }
 
+// Relu::f itself on 16 lanes: v < 0 (ordered: not NaN, not -0.0) ? 0 : v.
+__attribute__((target("avx512f"))) inline __m512 relu512(__m512 v) {
+    const __m512 z = _mm512_setzero_ps();
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, z, _CMP_LT_OQ), z);
+}
+
 // The AVX-512 micro-kernel: the same 6 rows, 32 columns (two 16-float registers per row):
 // 12 accumulators, 2 loads of B and 6 broadcasts of A per k, as the AVX2 kernel's but
 // twice as wide. Each element of C is the same chain of FMAs in ascending k as in the
 // AVX2 kernel, so both give the same bits.
 __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t ks,
-                                                      const float* b, float* c, std::int64_t ldc, bool accumulate) {
+                                                      const float* b, float* c, std::int64_t ldc, bool accumulate,
+                                                      const float* bias, bool relu) {
     constexpr std::int64_t NR = 32;
     const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
     __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
@@ -197,6 +229,18 @@ __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const flo
         c40 = _mm512_fmadd_ps(ar, b0, c40), c41 = _mm512_fmadd_ps(ar, b1, c41);
         ar = _mm512_set1_ps(a5[i]);
         c50 = _mm512_fmadd_ps(ar, b0, c50), c51 = _mm512_fmadd_ps(ar, b1, c51);
+    }
+    if (bias) {
+        const __m512 d0 = _mm512_loadu_ps(bias), d1 = _mm512_loadu_ps(bias + 16);
+        c00 = _mm512_add_ps(c00, d0), c01 = _mm512_add_ps(c01, d1), c10 = _mm512_add_ps(c10, d0);
+        c11 = _mm512_add_ps(c11, d1), c20 = _mm512_add_ps(c20, d0), c21 = _mm512_add_ps(c21, d1);
+        c30 = _mm512_add_ps(c30, d0), c31 = _mm512_add_ps(c31, d1), c40 = _mm512_add_ps(c40, d0);
+        c41 = _mm512_add_ps(c41, d1), c50 = _mm512_add_ps(c50, d0), c51 = _mm512_add_ps(c51, d1);
+    }
+    if (relu) {
+        const auto r = relu512;
+        c00 = r(c00), c01 = r(c01), c10 = r(c10), c11 = r(c11), c20 = r(c20), c21 = r(c21);
+        c30 = r(c30), c31 = r(c31), c40 = r(c40), c41 = r(c41), c50 = r(c50), c51 = r(c51);
     }
     _mm512_storeu_ps(c + 0 * ldc, c00), _mm512_storeu_ps(c + 0 * ldc + 16, c01);
     _mm512_storeu_ps(c + 1 * ldc, c10), _mm512_storeu_ps(c + 1 * ldc + 16, c11);
@@ -228,7 +272,7 @@ template <class T, std::int64_t NR> Packing packing(std::int64_t M, std::int64_t
 
 template <class T, std::int64_t NR>
 using Micro = void (*)(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const T* b, T* c,
-                       std::int64_t ldc, bool accumulate);
+                       std::int64_t ldc, bool accumulate, const T* bias, bool relu);
 
 // Calls f.template operator()<NR>(micro-kernel) with the kernel for T, this product and the
 // ISA in use: AVX-512 (NR = 32) where the CPU has it, unless C has at most 16 columns (a
@@ -337,16 +381,16 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
                         const std::int64_t rs = in_place && !ta ? K : 1, ks = !in_place ? MR : ta ? M : 1;
                         T* c = C + i0 * N + j;
                         const bool last = k0 + kc == K;
-                        if (rows == MR && cols == NR) {
-                            micro(kc, a, rs, ks, b, c, N, k0 > 0);
-                            if (last) finish(c, N, MR, NR, j);
+                        if (rows == MR && cols == NR) {  // the epilogue in the kernel's registers
+                            micro(kc, a, rs, ks, b, c, N, k0 > 0, last && epilogue.bias ? epilogue.bias + j : nullptr,
+                                  last && epilogue.relu);
                             continue;
                         }
                         // A partial tile goes through a full-size buffer.
                         for (std::int64_t r = 0; r < MR; ++r)
                             for (std::int64_t q = 0; q < NR; ++q)
                                 edge[r * NR + q] = k0 > 0 && r < rows && q < cols ? c[r * N + q] : T(0);
-                        micro(kc, a, rs, ks, b, edge, NR, true);
+                        micro(kc, a, rs, ks, b, edge, NR, true, nullptr, false);
                         if (last) finish(edge, NR, rows, cols, j);
                         for (std::int64_t r = 0; r < rows; ++r)
                             for (std::int64_t q = 0; q < cols; ++q) c[r * N + q] = edge[r * NR + q];

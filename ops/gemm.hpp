@@ -27,8 +27,9 @@
 
 namespace adjoint::ops {
 
-// What is applied to each tile of C once its sum is complete, while it is in cache:
-// + bias[j] (N values, if given), then relu (if asked: relu's own scalar function).
+// What is applied to each tile of C once its sum is complete: + bias[j] (N values, if
+// given), then relu (if asked: relu's own scalar function). Whole tiles get it in the
+// micro-kernel's registers before they are stored; partial tiles right after.
 template <class T> struct Epilogue {
     const T* bias = nullptr;
     bool relu = false;

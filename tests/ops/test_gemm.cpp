@@ -1,6 +1,7 @@
 // The instruction sets, picked at run time (core/isa.hpp): every GEMM micro-kernel this CPU
 // runs agrees with the triple loop, the AVX2 and AVX-512 kernels give the same bits, and
 // the loops compiled once per instruction set (parallel_chunks) give the same bits on all.
+#include <cmath>
 #include <cstring>
 
 #include <tbb/global_control.h>
@@ -82,6 +83,38 @@ TEST_CASE("gemm: every kernel this CPU runs agrees with the triple loop, and AVX
             CHECK(worst <= 1e-6 * static_cast<double>(p.K));
         }
         if (got.size() == 3) CHECK(std::memcmp(got[1].data(), got[2].data(), got[1].size() * sizeof(float)) == 0);
+    }
+}
+
+TEST_CASE("gemm: the epilogue in every kernel's registers is bias then Relu::f, bit for bit, with NaN and -0.0") {
+    const KeepIsa keep;
+    // 12 x 64 by 3: C has NaN (from inf - inf), infinities, zeros and ordinary values of
+    // both signs in whole tiles; the bias has -0.0 and NaN too.
+    constexpr std::int64_t M = 12, N = 64, K = 3;
+    std::vector<float> a(M * K), b(K * N), bias(N);
+    for (std::int64_t i = 0; i < M * K; ++i) a[static_cast<std::size_t>(i)] = static_cast<float>(i % 7) - 3.f;
+    for (std::int64_t i = 0; i < K * N; ++i) b[static_cast<std::size_t>(i)] = static_cast<float>(i % 5) * 0.5f - 1.f;
+    a[0] = INFINITY, a[1] = -INFINITY, b[0] = 1.f, b[N] = 1.f;  // C[0][0] = inf - inf = NaN
+    for (std::int64_t j = 0; j < N; ++j) bias[static_cast<std::size_t>(j)] = static_cast<float>(j % 3) - 1.f;
+    bias[1] = -0.f, bias[5] = NAN;
+    for (Isa i : {Isa::portable, Isa::avx2, Isa::avx512}) {
+        if (i > best_isa()) continue;
+        CAPTURE(isa_name(i));
+        for (bool relu : {false, true}) {
+            set_isa(i);
+            std::vector<float> fused(M * N), plain(M * N);
+            ops::gemm<float>(false, false, M, N, K, a.data(), b.data(), fused.data(), {},
+                             {.bias = bias.data(), .relu = relu});
+            ops::gemm<float>(false, false, M, N, K, a.data(), b.data(), plain.data());
+            for (std::int64_t r = 0; r < M; ++r)
+                for (std::int64_t j = 0; j < N; ++j) {
+                    float& v = plain[static_cast<std::size_t>(r * N + j)];
+                    v = v + bias[static_cast<std::size_t>(j)];
+                    if (relu) v = ops::Relu::f(v);
+                }
+            CHECK(std::isnan(plain[0]));
+            CHECK(std::memcmp(fused.data(), plain.data(), fused.size() * sizeof(float)) == 0);
+        }
     }
 }
 
