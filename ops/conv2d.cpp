@@ -213,7 +213,7 @@ std::size_t Conv2D::workspace_bytes(std::span<const TypedShape> in) const {
     const Geometry g = Geometry::of(with_filter(window, in[1].shape), in[0].shape);
     const std::int64_t F = in[1].shape[3];
     return patch_bytes(g, in[0].dtype) + visit_floating(in[0].dtype, name, [&](auto tag) {
-               return gemm_workspace_bytes<decltype(tag)>(positions(g), F, taps(g));
+               return gemm_workspace_bytes<decltype(tag)>(false, positions(g), F, taps(g));
            });
 }
 
@@ -288,7 +288,7 @@ std::size_t Conv2DBackpropInput::workspace_bytes(std::span<const TypedShape> in)
     const Shape& dy = in[0].shape;
     const Geometry g = Geometry::of(with_filter(window, in[1].shape), Shape{dy[0], input[0], input[1], input[2]});
     return patch_bytes(g, in[0].dtype) + visit_floating(in[0].dtype, name, [&](auto tag) {
-               return gemm_workspace_bytes<decltype(tag)>(positions(g), taps(g), dy[3]);
+               return gemm_workspace_bytes<decltype(tag)>(true, positions(g), taps(g), dy[3]);
            });
 }
 
@@ -383,9 +383,10 @@ std::int64_t filter_slices(const Geometry& g, std::int64_t F) {
 // slice and the last, shorter one are both asked.)
 template <class T> std::size_t slice_bytes(const Geometry& g, std::int64_t F, std::int64_t slices) {
     const std::int64_t M = positions(g), rows = (M + slices - 1) / slices, last = M - (slices - 1) * rows;
-    if (slices == 1) return gemm_workspace_bytes<T>(taps(g), F, M);
+    if (slices == 1) return gemm_workspace_bytes<T>(false, taps(g), F, M);
     return aligned(static_cast<std::size_t>(taps(g) * F) * sizeof(T)) +
-           aligned(std::max(gemm_workspace_bytes<T>(taps(g), F, rows), gemm_workspace_bytes<T>(taps(g), F, last)));
+           aligned(std::max(gemm_workspace_bytes<T>(false, taps(g), F, rows),
+                            gemm_workspace_bytes<T>(false, taps(g), F, last)));
 }
 
 }  // namespace

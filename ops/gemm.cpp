@@ -256,7 +256,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const flo
 struct Packing {
     std::size_t a_bytes = 0, b_bytes = 0;
 };
-template <class T, std::int64_t NR> Packing packing(std::int64_t M, std::int64_t N, std::int64_t K) {
+template <class T, std::int64_t NR> Packing packing(bool tb, std::int64_t M, std::int64_t N, std::int64_t K) {
     auto bytes = [&](std::int64_t rows, std::int64_t k) {  // rows x k elements of T, in cache lines
         std::size_t n = 0;
         if (__builtin_mul_overflow(static_cast<std::size_t>(rows), static_cast<std::size_t>(k), &n) ||
@@ -267,7 +267,11 @@ template <class T, std::int64_t NR> Packing packing(std::int64_t M, std::int64_t
     };
     const bool a_in_place = read_a_in_place<T>(M, K);
     const std::int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
-    return {!a_in_place ? bytes(a_panels * MR, K) : M % MR ? bytes(MR, K) : 0, bytes(b_panels * NR, K)};
+    const bool b_in_place = !tb && N == NR;  // B is already one packed panel (gemm_with)
+    return {!a_in_place ? bytes(a_panels * MR, K)
+            : M % MR    ? bytes(MR, K)
+                        : 0,
+            b_in_place ? 0 : bytes(b_panels * NR, K)};
 }
 
 template <class T, std::int64_t NR>
@@ -337,7 +341,7 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     // Packing buffers: the plan's workspace for this step, or (called outside a plan, or
     // with a smaller workspace than this kernel's) an allocation of our own.
     const bool a_in_place = read_a_in_place<T>(M, K);
-    const Packing packed = packing<T, NR>(M, N, K);
+    const Packing packed = packing<T, NR>(tb, M, N, K);
     const std::size_t a_bytes = packed.a_bytes, need = packed.a_bytes + packed.b_bytes;
     std::unique_ptr<std::byte[], void (*)(std::byte*)> own{nullptr, [](std::byte* q) { std::free(q); }};
     std::byte* base = workspace.data();
@@ -412,9 +416,9 @@ const char* gemm_kernel_name() {
     return "portable (6x16)";
 }
 
-template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t N, std::int64_t K) {
+template <class T> std::size_t gemm_workspace_bytes(bool tb, std::int64_t M, std::int64_t N, std::int64_t K) {
     if (M == 0 || N == 0 || K == 0) return 0;
-    const Packing p = with_kernel<T>(N, [&]<std::int64_t NR>(Micro<T, NR>) { return packing<T, NR>(M, N, K); });
+    const Packing p = with_kernel<T>(N, [&]<std::int64_t NR>(Micro<T, NR>) { return packing<T, NR>(tb, M, N, K); });
     std::size_t sum = 0;
     if (__builtin_add_overflow(p.a_bytes, p.b_bytes, &sum))
         throw Error(
@@ -445,8 +449,8 @@ template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, 
                           std::span<std::byte>, Epilogue<float>);
 template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, const double*, double*,
                            std::span<std::byte>, Epilogue<double>);
-template std::size_t gemm_workspace_bytes<float>(std::int64_t, std::int64_t, std::int64_t);
-template std::size_t gemm_workspace_bytes<double>(std::int64_t, std::int64_t, std::int64_t);
+template std::size_t gemm_workspace_bytes<float>(bool, std::int64_t, std::int64_t, std::int64_t);
+template std::size_t gemm_workspace_bytes<double>(bool, std::int64_t, std::int64_t, std::int64_t);
 template void gemm_reference<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*,
                                     float*);
 template void gemm_reference<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, const double*,

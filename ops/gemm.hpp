@@ -5,14 +5,17 @@
 // micro-kernel streams it with unit stride; A is read in place when it is small (as at
 // the network's shapes, where packing it cost more than it saved) and packed into
 // panels of MR rows otherwise. The micro-kernel keeps an MR x NR block of C in registers
-// (6 x 16 floats = 12 AVX2 registers) and does one broadcast and two FMAs per row per k
+// (6 x 16 floats = 12 AVX2 registers; 6 x 32 = 12 AVX-512 registers, where C has more
+// than 16 columns) and does one broadcast and two FMAs per row per k
 // (near the FMA peak on data in L1: BENCHMARKS.md, "GEMM design"). K is cut into equal blocks of at most
 // KC, so that a B micro-panel stays in L1 while the task walks its A panels. Blocks of
 // C (48 rows x 128 columns, smaller when that gives too few per thread: gemm_tasks) are
 // independent TBB tasks that run all of K, so a product has
 // no barrier but its end.
 // The packed operands live in the plan's workspace for the step (no allocation per call,
-// no per-thread state).
+// no per-thread state; a set_isa() to a kernel of wider panels after the plan was built
+// makes the product allocate its own, each call). A B of exactly one panel's width, not
+// transposed, is already packed and is read in place.
 //
 // Why it is deterministic: every C element sums its K products in ascending k, block
 // after block, whoever computes its tile; the thread count changes nothing. The AVX2 and
@@ -35,12 +38,13 @@ template <class T> struct Epilogue {
     bool relu = false;
 };
 
-// ta, tb: whether A and B are read transposed. `workspace` holds the packed operands: gemm_workspace_bytes(M, N, K),
-// 64-byte aligned. When it is smaller (empty, say), gemm allocates its own for the call.
+// ta, tb: whether A and B are read transposed. `workspace` holds the packed operands:
+// gemm_workspace_bytes(tb, M, N, K), 64-byte aligned. When it is smaller (empty, say), gemm allocates its own for the
+// call.
 template <class T>
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C,
           std::span<std::byte> workspace = {}, Epilogue<T> epilogue = {});
-template <class T> std::size_t gemm_workspace_bytes(std::int64_t M, std::int64_t N, std::int64_t K);
+template <class T> std::size_t gemm_workspace_bytes(bool tb, std::int64_t M, std::int64_t N, std::int64_t K);
 
 // The triple loop, for tests.
 template <class T>
@@ -56,7 +60,8 @@ GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int thread
 
 // The f32 micro-kernel follows the process's instruction set (core/isa.hpp): AVX-512,
 // AVX2 or portable.
-// "avx512f (6x32)", "avx2+fma (6x16)" or "portable (6x16)": the f32 micro-kernel in use.
+// "avx512f (6x32)", "avx2+fma (6x16)" or "portable (6x16)": the f32 micro-kernel in use
+// (with AVX-512, products of at most 16 columns run the 6x16 AVX2 kernel).
 const char* gemm_kernel_name();
 
 }  // namespace adjoint::ops

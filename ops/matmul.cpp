@@ -39,7 +39,8 @@ TypedShape MatMul::infer(std::span<const TypedShape> in, std::int64_t) const {
 std::size_t MatMul::workspace_bytes(std::span<const TypedShape> in) const {
     const Shape &a = in[0].shape, &b = in[1].shape;
     const std::int64_t M = transpose_a ? a[1] : a[0], K = transpose_a ? a[0] : a[1], N = transpose_b ? b[0] : b[1];
-    return visit_floating(in[0].dtype, name, [&](auto tag) { return gemm_workspace_bytes<decltype(tag)>(M, N, K); });
+    return visit_floating(in[0].dtype, name,
+                          [&](auto tag) { return gemm_workspace_bytes<decltype(tag)>(transpose_b, M, N, K); });
 }
 
 namespace {

@@ -107,9 +107,13 @@ cmp -s "$work/w.ckpt" "$work/w1.ckpt" && ok || fail "one epoch on 1 thread saved
 # The AVX2 kernel trains to the same bits as the widest one (AVX-512 where the CPU has it:
 # each element is the same chain of FMAs); a cap that is not a kernel's name is refused.
 grep -q '"matrix_kernel": "[a-z0-9+]* (6x[0-9]*)"' "$work/train.json" && ok || fail "the JSON should name the matrix kernel"
-ADJOINT_MAX_ISA=avx2 "$mnist" --data-dir "$data" --epochs 1 --json --save "$work/w2.ckpt" >"$work/avx2.json"
-grep -q '"matrix_kernel": "avx2+fma (6x16)"' "$work/avx2.json" && ok || fail "ADJOINT_MAX_ISA=avx2 should run the AVX2 kernel: $(tail -n 1 "$work/avx2.json")"
-cmp -s "$work/w.ckpt" "$work/w2.ckpt" && ok || fail "one epoch with the AVX2 kernel saved other weights than with $(sed -n 's/.*"matrix_kernel": "\([^"]*\)".*/\1/p' "$work/train.json")"
+if grep -q '"matrix_kernel": "avx512f' "$work/train.json"; then
+    ADJOINT_MAX_ISA=avx2 "$mnist" --data-dir "$data" --epochs 1 --json --save "$work/w2.ckpt" >"$work/avx2.json"
+    grep -q '"matrix_kernel": "avx2+fma (6x16)"' "$work/avx2.json" && ok || fail "ADJOINT_MAX_ISA=avx2 should run the AVX2 kernel: $(tail -n 1 "$work/avx2.json")"
+    cmp -s "$work/w.ckpt" "$work/w2.ckpt" && ok || fail "one epoch with the AVX2 kernels saved other weights than with the AVX-512 ones"
+else
+    echo "e2e: this CPU has no AVX-512: AVX-512 against AVX2 not compared"
+fi
 status=0
 ADJOINT_MAX_ISA=sse9 "$mnist" --data-dir "$data" --epochs 1 >/dev/null 2>"$work/err" || status=$?
 [ "$status" -eq 1 ] && grep -q 'ADJOINT_MAX_ISA is "sse9": it must be avx512, avx2 or portable' "$work/err" && ok ||

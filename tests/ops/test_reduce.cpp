@@ -56,7 +56,7 @@ template <> void op_case<ops::Prod>() {
     CHECK(values(rows) == std::vector<double>{15, 48});
     // An empty product is 1, as numpy's.
     CHECK(values(eval([](Exprs e) { return prod(e[0], {1}); }, {Tensor::zeros({2, 0})})) == std::vector<double>{1, 1});
-    // Integer products wrap around, as numpy's: 65536^2 = 2^32 = 0 and 3 * (2^31 - 1) mod 2^32.
+    // Integer products wrap around within i32: 65536^2 = 2^32 = 0, and 3 * (2^31 - 1) mod 2^32.
     CHECK(values(eval([](Exprs e) { return prod(e[0], {1}); },
                       {Tensor::from<std::int32_t>({{65536, 65536}, {3, 2147483647}})})) ==
           std::vector<double>{0, 2147483645});

@@ -21,7 +21,8 @@ struct Sum {
     Grads gradient(const GradContext& c) const;
 };
 
-// The product; integers wrap around on overflow, as numpy's products do; u8 is refused.
+// The product; integers wrap around within their dtype (numpy would widen i32 to i64
+// first); u8 is refused.
 struct Prod {
     static constexpr std::string_view name = "prod";
     std::vector<int> axes;
