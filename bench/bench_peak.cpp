@@ -7,6 +7,8 @@
 // says so and exits 1.
 #include <immintrin.h>
 
+#include "core/isa.hpp"
+
 #include <adjoint/adjoint.hpp>
 #include <algorithm>
 #include <boost/program_options.hpp>
@@ -91,12 +93,12 @@ int main(int argc, char** argv) {
         std::cout << opts;
         return 0;
     }
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    if (adjoint::best_isa() < adjoint::Isa::avx2) {
         std::cerr << "bench_peak: this CPU has no AVX2+FMA; there is no vector FMA peak to measure\n";
         return 1;
     }
     const int cores = tbb::info::default_concurrency();
-    const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool avx512 = adjoint::best_isa() == adjoint::Isa::avx512;  // the CPU's, whatever ADJOINT_MAX_ISA says
     for (int threads : {1, std::min(2, cores)}) {
         double widest = 0, avx2 = 0;
         for (int r = 0; r < repeat; ++r) {

@@ -39,6 +39,19 @@ std::array<bool, Shape::max_rank> full_mask(const Shape& s, std::span<const int>
 std::string reduce_attrs(std::span<const int> axes, bool keepdims) {
     return fmt::format("axes={} keepdims={}", axes.empty() ? "all" : format_axes(axes), keepdims);
 }
+// sum, prod, max and min read their attributes back alike.
+template <class R> R reduce_from_attrs(const Attrs& a) {
+    a.only({"axes", "keepdims"});
+    return {a.axes("axes"), a.boolean("keepdims")};
+}
+// sum and prod: the reduced shape; u8 is refused (its sums and products overflow at once).
+TypedShape arithmetic_infer(std::string_view op, std::span<const TypedShape> in, std::span<const int> axes,
+                            bool keepdims) {
+    expect_inputs(in, 1);
+    if (in[0].dtype == DType::u8)
+        throw std::invalid_argument(fmt::format("{} of u8 would overflow: cast to i32 or f32 first", op));
+    return {reduced_shape(in[0].shape, axes, keepdims), in[0].dtype};
+}
 
 // y = reduce(x) over the masked axes with `op`.
 template <class T, class Op> void reduce(const Tensor& x, Tensor& y, std::span<const int> axes, T identity, Op op) {
@@ -120,15 +133,10 @@ void naive_reduce(const Tensor& x, Tensor& y, std::span<const int> axes, long do
 // ---- sum
 
 std::string Sum::attrs() const { return reduce_attrs(axes, keepdims); }
-Sum Sum::from_attrs(const Attrs& a) {
-    a.only({"axes", "keepdims"});
-    return {a.axes("axes"), a.boolean("keepdims")};
-}
+Sum Sum::from_attrs(const Attrs& a) { return reduce_from_attrs<Sum>(a); }
 
 TypedShape Sum::infer(std::span<const TypedShape> in, std::int64_t) const {
-    expect_inputs(in, 1);
-    if (in[0].dtype == DType::u8) throw std::invalid_argument("sum of u8 would overflow: cast to i32 or f32 first");
-    return {reduced_shape(in[0].shape, axes, keepdims), in[0].dtype};
+    return arithmetic_infer(name, in, axes, keepdims);
 }
 
 void Sum::forward(const Inputs& x, Tensor& y) const {
@@ -155,15 +163,10 @@ Grads Sum::gradient(const GradContext& c) const {
 // ---- prod
 
 std::string Prod::attrs() const { return reduce_attrs(axes, keepdims); }
-Prod Prod::from_attrs(const Attrs& a) {
-    a.only({"axes", "keepdims"});
-    return {a.axes("axes"), a.boolean("keepdims")};
-}
+Prod Prod::from_attrs(const Attrs& a) { return reduce_from_attrs<Prod>(a); }
 
 TypedShape Prod::infer(std::span<const TypedShape> in, std::int64_t) const {
-    expect_inputs(in, 1);
-    if (in[0].dtype == DType::u8) throw std::invalid_argument("prod of u8 would overflow: cast to i32 or f32 first");
-    return {reduced_shape(in[0].shape, axes, keepdims), in[0].dtype};
+    return arithmetic_infer(name, in, axes, keepdims);
 }
 
 void Prod::forward(const Inputs& x, Tensor& y) const {
@@ -199,10 +202,7 @@ Grads Prod::gradient(const GradContext& c) const {
 // ---- max
 
 std::string Max::attrs() const { return reduce_attrs(axes, keepdims); }
-Max Max::from_attrs(const Attrs& a) {
-    a.only({"axes", "keepdims"});
-    return {a.axes("axes"), a.boolean("keepdims")};
-}
+Max Max::from_attrs(const Attrs& a) { return reduce_from_attrs<Max>(a); }
 
 namespace {
 // max and min: the reduced shape; an empty axis has no extreme.
@@ -249,10 +249,7 @@ Grads Max::gradient(const GradContext& c) const { return extreme_gradient(c, axe
 // ---- min: max's mirror
 
 std::string Min::attrs() const { return reduce_attrs(axes, keepdims); }
-Min Min::from_attrs(const Attrs& a) {
-    a.only({"axes", "keepdims"});
-    return {a.axes("axes"), a.boolean("keepdims")};
-}
+Min Min::from_attrs(const Attrs& a) { return reduce_from_attrs<Min>(a); }
 TypedShape Min::infer(std::span<const TypedShape> in, std::int64_t) const {
     return extreme_infer(name, in, axes, keepdims);
 }
