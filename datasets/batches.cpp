@@ -59,11 +59,21 @@ Batches::Batches(const Tensor& inputs, const Tensor& targets, std::int64_t batch
     y_ = Tensor(ys, targets.dtype());
 }
 
-std::pair<Tensor, Tensor> Batches::get(std::int64_t b, const std::vector<std::int64_t>& order) {
+std::int64_t Batches::rows(std::int64_t b) const { return std::min(batch_, n_ - b * batch_); }
+
+std::int64_t Batches::rows(std::int64_t b, Shard shard) const {
+    const std::int64_t all = rows(b);
+    return all * (shard.index + 1) / shard.count - all * shard.index / shard.count;
+}
+
+std::pair<Tensor, Tensor> Batches::get(std::int64_t b, const std::vector<std::int64_t>& order, Shard shard) {
     if (b < 0 || b >= batch_count()) throw Error(fmt::format("Batches::get: batch {} of {}", b, batch_count()));
     if (!order.empty() && static_cast<std::int64_t>(order.size()) != n_)
         throw Error(fmt::format("Batches::get: an order of {} indices for {} samples", order.size(), n_));
-    const std::int64_t start = b * batch_, rows = std::min(batch_, n_ - start);
+    if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count)
+        throw Error(fmt::format("Batches::get: part {} of {}", shard.index, shard.count));
+    const std::int64_t start = b * batch_ + this->rows(b) * shard.index / shard.count;  // the shard's first row
+    const std::int64_t rows = this->rows(b, shard);
     if (!order.empty())  // the batch's indices, checked before any row is read
         for (std::int64_t r = start; r < start + rows; ++r)
             if (order[static_cast<std::size_t>(r)] < 0 || order[static_cast<std::size_t>(r)] >= n_)

@@ -17,6 +17,7 @@ struct Sequential::Compiled {
     std::optional<Expr> accuracy_mean, correct_sum;  // with Metric::accuracy
     std::vector<Expr> updates;                       // the optimizer's and the layers' state's: a step's targets
     std::optional<Expr> training;                    // the training flag, if a layer uses one
+    std::optional<Expr> global_count;                // distributed: the samples of the global batch (f32 scalar)
     std::unique_ptr<Session> session;
 };
 

@@ -57,6 +57,31 @@ Tensor Sequential::target_values(const Tensor& y, std::int64_t n, std::string_vi
     return y;
 }
 
+Shard Sequential::shard() const {
+    if (!options_.distributed) return {};
+    return {options_.distributed->rank(), options_.distributed->size()};
+}
+
+// Before the first distributed step: every rank's part of every batch holds a sample, the
+// ranks agree on the model and the recipe (else each would compute something else, and
+// the sums be garbage), and they start from rank 0's weights.
+void Sequential::start_distributed(std::string_view who, const FitOptions& options, const Batches& batches) {
+    Communicator& comm = *options_.distributed;
+    const std::int64_t p = comm.size(), last = batches.rows(batches.batch_count() - 1);
+    if (options.batch_size < p || last < p)
+        throw Error(
+            fmt::format("Sequential::{}: {} ranks share each batch, but {} has {} samples; give every rank "
+                        "one at least (a larger batch_size, or as many samples as a whole number of batches)",
+                        who, p, last < p ? "the last batch" : "a batch", std::min(last, options.batch_size)));
+    std::string recipe = summary();
+    for (const Expr& w : weights()) recipe += fmt::format("{} {} {}\n", w.name(), dtype_name(w.dtype()), w.shape());
+    recipe += fmt::format("loss {}, batch_size {}, epochs {}, shuffle {}, seed {}, samples {}, bucket_bytes {}",
+                          compiled_->loss.name, options.batch_size, options.epochs, options.shuffle, options_.seed,
+                          batches.sample_count(), options_.bucket_bytes);
+    expect_same_on_every_rank(comm, "the model and the training recipe", recipe);
+    broadcast_weights();
+}
+
 namespace {
 
 // Sets the model's training flag (if it has one) for a scope, and puts the previous value
@@ -102,9 +127,13 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
         val.emplace(vx, target_values(options.validation_data->second, vx.shape()[0], val_who));
     }
     Batches batches(x, y, options.batch_size);
+    const Shard shard = this->shard();
+    if (options_.distributed) start_distributed(who, options, batches);
     const std::vector<Expr> fetches = train_fetches();
     const bool accuracy = c.accuracy_mean.has_value();
     Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};
+    Tensor global_count = Tensor::zeros({}, DType::f32);  // distributed: the global batch's samples
+    if (c.global_count) feeds.push_back({*c.global_count, global_count});
     std::vector<Tensor> out;  // reused: a step allocates nothing (tests/alloc)
     History history;
     std::int64_t step = 0;
@@ -122,9 +151,11 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
         std::optional<TrainingFlag> training;  // 1 for the epoch's steps (evaluate, predict set 0 for theirs)
         training.emplace(*c.session, c.training, true);
         for (std::int64_t b = 0; b < batches.batch_count() && history.stopped_because.empty(); ++b) {
-            auto [bx, by] = batches.get(b, order);
+            auto [bx, by] = batches.get(b, order, shard);
             feeds[0].value = bx;
             feeds[1].value = by;
+            const std::int64_t rows = batches.rows(b);  // of the global batch, whose loss the step reports
+            global_count.data<float>()[0] = static_cast<float>(rows);
             ++step;
             // Callbacks' extra fetches for this step, after the training fetches (asked once:
             // extra_count[i] is how many callback i got).
@@ -144,7 +175,6 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
                 throw Error(fmt::format("Sequential::{} at step {} (batch {} of epoch {}): {}", who, step, b + 1, epoch,
                                         e.what()));
             }
-            const std::int64_t rows = bx.shape()[0];
             loss_total += out[0].item<float>() * static_cast<double>(rows);
             if (accuracy) correct_total += out[1].item<float>() * static_cast<double>(rows);
             seen += rows;
@@ -199,17 +229,21 @@ Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int
     std::vector<Expr> fetches{c.loss_sum};
     if (c.correct_sum) fetches.push_back(*c.correct_sum);
     std::vector<Tensor> out;
-    double loss = 0, correct = 0;
+    // Distributed, each rank evaluates its part of every batch, and the sums are summed.
+    const Shard shard = this->shard();
+    double sums[2] = {0, 0};  // loss, correct
     for (std::int64_t b = 0; b < batches.batch_count(); ++b) {
-        auto [bx, by] = batches.get(b);
+        if (batches.rows(b, shard) == 0) continue;  // more ranks than samples in this batch
+        auto [bx, by] = batches.get(b, {}, shard);
         feeds[0].value = bx;
         feeds[1].value = by;
         c.session->run(fetches, feeds, {}, out, loc);
-        loss += out[0].item<float>();
-        if (c.correct_sum) correct += out[1].item<float>();
+        sums[0] += out[0].item<float>();
+        if (c.correct_sum) sums[1] += out[1].item<float>();
     }
+    if (options_.distributed) options_.distributed->allreduce_sum(std::span<double>(sums), "Sequential::evaluate");
     const double n = static_cast<double>(batches.sample_count());
-    return {loss / n, c.correct_sum ? correct / n : NAN};
+    return {sums[0] / n, c.correct_sum ? sums[1] / n : NAN};
 }
 
 Tensor Sequential::predict(const Tensor& x_in, std::int64_t batch_size, SourceLocation loc) {

@@ -2,6 +2,7 @@
 // Training and evaluation loops are in fit.cpp.
 #include <adjoint/models/sequential.hpp>
 
+#include <algorithm>
 #include <map>
 
 #include <adjoint/autograd/gradients.hpp>
@@ -101,6 +102,33 @@ void Sequential::compile(const Optimizer& optimizer, const Loss& loss, const std
     }
 }
 
+// The gradients of the global batch's mean loss, summed over the ranks. Each rank holds
+// n_r of the N samples of a global batch: with L_r its loss sum, the global mean is
+// sum_r L_r / N, so each rank differentiates L_r / N and the ranks' gradients add up to
+// the global one, whatever the split. The loss sum and the correct count ride in the same
+// message, so the step's loss and accuracy are the global batch's on every rank.
+std::vector<Expr> Sequential::distributed_gradients(Compiled& c, Graph& g, const std::vector<Expr>& weights) const {
+    c.global_count = g.placeholder("global_batch_size", {});
+    const Expr count = *c.global_count;
+    std::vector<Expr> local = gradients(c.loss_sum / count, weights);
+    std::reverse(local.begin(), local.end());  // the last layer's gradients are ready first
+    local.push_back(reshape(c.loss_sum, {1}));
+    if (c.correct_sum) local.push_back(reshape(*c.correct_sum, {1}));
+    std::vector<Expr> summed;
+    {
+        auto scope = g.scope("allreduce");
+        summed = allreduce_buckets(local, options_.distributed, ops::ReduceOver::sum, options_.bucket_bytes);
+    }
+    if (c.correct_sum) {
+        c.accuracy_mean = reshape(summed.back(), {}) / count;
+        summed.pop_back();
+    }
+    c.loss_mean = reshape(summed.back(), {}) / count;
+    summed.pop_back();
+    std::reverse(summed.begin(), summed.end());
+    return summed;
+}
+
 void Sequential::build(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics) {
     auto c = std::make_unique<Compiled>();
     Graph g;
@@ -143,7 +171,8 @@ void Sequential::build(const Optimizer& optimizer, const Loss& loss, const std::
     std::vector<Expr> weights;
     for (const auto& l : layers_)
         for (const Expr& w : l->trainable_weights()) weights.push_back(w);
-    c->updates = optimizer.apply(g, weights, gradients(c->loss_mean, weights));
+    c->updates = optimizer.apply(
+        g, weights, options_.distributed ? distributed_gradients(*c, g, weights) : gradients(c->loss_mean, weights));
     for (const auto& l : layers_)
         for (const Expr& u : l->state_updates()) c->updates.push_back(u);
     c->session = std::make_unique<Session>(
@@ -252,6 +281,16 @@ std::string Sequential::summary() const {
     out += fmt::format("Total params: {}\nTrainable params: {}\nNon-trainable params: {}\n", thousands(param_count()),
                        thousands(param_count() - frozen), thousands(frozen));
     return out + rule + "\n";
+}
+
+void Sequential::broadcast_weights() {
+    const Compiled& c = compiled("broadcast_weights");
+    if (!options_.distributed || options_.distributed->size() == 1) return;
+    for (const Expr& w : weights()) {
+        Tensor v = c.session->value(w);
+        options_.distributed->broadcast(std::span<std::byte>(static_cast<std::byte*>(v.raw()), v.nbytes()), 0);
+        c.session->set_value(w, v);
+    }
 }
 
 void Sequential::save_weights(const std::string& path, const CheckpointOptions& options) {

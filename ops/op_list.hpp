@@ -35,6 +35,8 @@ using OpList = std::variant<
     // convolution and pooling (NHWC)
     Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter, MaxPool2D, MaxPool2DGrad, MaxPool2DSelect, AvgPool2D,
     AvgPool2DGrad,
+    // across processes
+    AllReduce,
     // optimizers' fused updates
     SGDApply, MomentumApply, RMSpropApply, AdamApply>;
 

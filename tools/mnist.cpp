@@ -41,6 +41,7 @@ struct Flags {
     std::int64_t trace_steps = 5;
     std::int64_t watch_every = 100;
     bool evaluate_only = false, json = false, quiet = false, profile = false, check_numerics = false, gradcheck = false;
+    bool silent = false;  // not a flag: the ranks after 0 print nothing
 };
 
 // Upper bounds of the numeric flags: far above any use, far below what would overflow.
@@ -358,15 +359,36 @@ int gradcheck(ad::Sequential& network, const ad::Mnist& data, const ad::Tensor& 
     return report.ok() ? 0 : 1;
 }
 
-int run(const Flags& f) {
+// Under mpirun, the ranks after 0 train and evaluate as rank 0 does, but print, save
+// and dump nothing: their flags lose every output.
+Flags follower_flags(Flags f) {
+    f.json = f.profile = false;
+    f.quiet = f.silent = true;
+    f.save.clear();
+    f.dump_graph.clear();
+    f.dump_passes.clear();
+    f.save_graph.clear();
+    f.trace.clear();
+    f.watch.clear();
+    return f;
+}
+
+int run(const Flags& lead_flags, const std::shared_ptr<ad::Communicator>& comm) {
+    const Flags f = comm->rank() == 0 ? lead_flags : follower_flags(lead_flags);
+    if (comm->size() > 1 && f.gradcheck)
+        throw ad::Error(
+            fmt::format("--gradcheck runs in one process, not in the {} that mpirun started", comm->size()));
     const auto t0 = std::chrono::steady_clock::now();
     const std::string kernel = ad::matmul_kernel_name();  // a bad ADJOINT_MAX_ISA fails here, first
     const ad::Mnist data = ad::load_mnist(f.data_dir);
     const ad::Tensor train_labels = ad::to_categorical(data.train_labels, 10);
     const ad::Tensor test_labels = ad::to_categorical(data.test_labels, 10);
 
-    ad::Sequential network(
-        {.seed = f.seed, .threads = f.threads, .profile = f.profile, .check_numerics = f.check_numerics});
+    ad::Sequential network({.seed = f.seed,
+                            .threads = f.threads,
+                            .profile = f.profile,
+                            .check_numerics = f.check_numerics,
+                            .distributed = comm->size() > 1 ? comm : nullptr});
     try {
         add_layers(network, f);
         network.compile(*ad::make_optimizer(f.optimizer, f.lr), "categorical_crossentropy", {"accuracy"});
@@ -447,6 +469,7 @@ int run(const Flags& f) {
     }
     // JSON has no NaN or infinity: what is not a finite number is null.
     auto json = [](double v) { return ad::json_number(v); };
+    if (f.silent) return 0;
     if (f.json)
         fmt::print(
             R"({{"test_loss": {}, "test_accuracy": {}, "train_accuracy": {}, "eval_seconds": {:.4f}, "startup_seconds": {:.4f}, "matrix_kernel": {}}})"
@@ -466,15 +489,30 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "mnist: {}\nTry 'mnist --help'.\n", e.what());
         return 2;
     }
+    // Started by mpirun: one rank of data-parallel training (README, "Training on several
+    // machines"). A rank that fails ends the whole job, naming itself, so that no other
+    // rank waits for it forever.
+    std::optional<ad::Mpi> mpi;
     try {
-        return run(flags);
-    } catch (const LateFlagError& e) {
-        fmt::print(stderr, "mnist: {}\nTry 'mnist --help'.\n", e.what());
-        if (flags.json) fmt::print("{{\"error\": {}}}\n", ad::json_string(e.what()));
-        return 2;
+        if (ad::launched_by_mpirun()) mpi.emplace(argc, argv);
     } catch (const std::exception& e) {
         fmt::print(stderr, "mnist: {}\n", e.what());
-        if (flags.json) fmt::print("{{\"error\": {}}}\n", ad::json_string(e.what()));
         return 1;
+    }
+    const std::shared_ptr<ad::Communicator> comm = mpi ? mpi->world() : ad::single_process();
+    auto fail = [&](const std::exception& e, int code, bool late_flag) {
+        if (flags.json && comm->rank() == 0) fmt::print("{{\"error\": {}}}\n", ad::json_string(e.what()));
+        std::cout.flush();
+        const std::string message = late_flag ? fmt::format("{}\nTry 'mnist --help'.", e.what()) : e.what();
+        if (comm->size() > 1) mpi->abort("mnist", message, code);
+        fmt::print(stderr, "mnist: {}\n", message);
+        return code;
+    };
+    try {
+        return run(flags, comm);
+    } catch (const LateFlagError& e) {
+        return fail(e, 2, true);
+    } catch (const std::exception& e) {
+        return fail(e, 1, false);
     }
 }

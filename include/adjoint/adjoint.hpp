@@ -10,6 +10,7 @@
 
 #include <adjoint/autograd/check.hpp>
 #include <adjoint/autograd/gradients.hpp>
+#include <adjoint/core/communicator.hpp>
 #include <adjoint/core/dump.hpp>
 #include <adjoint/core/error.hpp>
 #include <adjoint/core/graph.hpp>
@@ -21,6 +22,7 @@
 #include <adjoint/datasets/batches.hpp>
 #include <adjoint/datasets/idx.hpp>
 #include <adjoint/datasets/mnist.hpp>
+#include <adjoint/distributed/mpi.hpp>
 #include <adjoint/io/graph_file.hpp>
 #include <adjoint/models/activation_layer.hpp>
 #include <adjoint/models/activations.hpp>

@@ -101,6 +101,7 @@ TEST_CASE("every op's attributes read back (make_op)") {
         {"concat", "axis=1"},
         {"gather_grad", "rows=1000"},
         {"dropout", "rate=0.25 seed=7"},
+        {"allreduce", "mean ranks=1"},
     };
     std::set<std::string> sampled;
     for (const auto& sample : samples) {

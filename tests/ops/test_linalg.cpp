@@ -195,6 +195,58 @@ template <> void op_case<ops::StopGradient>() {
     check_no_gradient([](Exprs e) { return stop_gradient(e[0]) * e[0] - e[0] * stop_gradient(e[0]); }, {{Shape{3}}});
 }
 
+// Three ranks that all hold this process's x: the sum is 3x, whatever transport a real
+// communicator uses (tests/distributed runs MPI's under mpirun).
+class ThreeAlike final : public Communicator {
+public:
+    int rank() const override { return 0; }
+    int size() const override { return 3; }
+    std::string name() const override { return "three alike"; }
+    void allreduce_sum(std::span<float> d, std::string_view w) override { triple(d, w); }
+    void allreduce_sum(std::span<double> d, std::string_view w) override { triple(d, w); }
+    void broadcast(std::span<std::byte>, int) override {}
+    std::vector<std::string> allgather(const std::string& t) override { return {t, t, t}; }
+    std::vector<std::string> calls;
+
+private:
+    template <class T> void triple(std::span<T> d, std::string_view what) {
+        calls.emplace_back(what);
+        for (T& v : d) v = (v + v) + v;
+    }
+};
+
+template <> void op_case<ops::AllReduce>() {
+    // One process: the sum and the mean are x itself, the gradient dy.
+    const Tensor x = Tensor::from({1.5f, -2.f, NAN});
+    CHECK(bitwise_equal(eval([](Exprs e) { return allreduce(e[0], single_process()); }, {x}), x));
+    CHECK(
+        bitwise_equal(eval([](Exprs e) { return allreduce(e[0], single_process(), ops::ReduceOver::mean); }, {x}), x));
+    agrees_with_reference([](Exprs e) { return allreduce(e[0], single_process()); }, {{Shape{batch, 9}}}, 0);
+    check_op_gradients([](Exprs e) { return allreduce(e[0] * e[0], single_process(), ops::ReduceOver::mean); },
+                       {{Shape{3, 4}}});
+    // Three ranks: 3x and x, once per run; the gradient is the allreduce of dy, so the
+    // sum's gradient of sum(y) is 3 per element, the mean's 1.
+    auto three = std::make_shared<ThreeAlike>();
+    Graph g;
+    const Expr in = g.placeholder("x", {batch, 2});
+    const Expr total = allreduce(in, three), mean = allreduce(in, three, ops::ReduceOver::mean, {total});
+    CHECK(total.node().op->attrs() == "ranks=3");
+    CHECK(mean.node().op->attrs() == "mean ranks=3");
+    CHECK(mean.node().inputs.size() == 2);  // the ordering input
+    const auto d = gradients(sum(total) + sum(mean), {in});
+    Session s(g);
+    const auto r = s.run({total, mean, d[0]}, {{in, Tensor::from({{1.f, 2.f}})}});
+    CHECK(values(r[0]) == std::vector<double>{3, 6});
+    CHECK(values(r[1]) == std::vector<double>{1, 2});
+    CHECK(values(r[2]) == std::vector<double>{4, 4});
+    CHECK(three->calls == std::vector<std::string>(4, "allreduce of f32 (1, 2)"));
+    // Only f32 and f64; a graph file cannot carry a communicator of several ranks.
+    CHECK_ERROR(allreduce(g.placeholder("i", {2}, DType::i32), three), "an allreduce sums f32 or f64");
+    CHECK_ERROR(allreduce(in, nullptr), "the communicator is null");
+    CHECK(make_op("allreduce", "mean ranks=1")->attrs() == "mean ranks=1");
+    CHECK_ERROR(make_op("allreduce", "ranks=4"), "a graph file cannot carry");
+}
+
 template <> void op_case<ops::Assign>() {
     Graph g;
     const Expr v = g.variable("v", Tensor::from({1.f, 2.f}));

@@ -16,6 +16,12 @@ std::vector<std::int64_t> shuffled_indices(std::int64_t n, std::uint64_t seed);
 // labels (N,) of u8 or i32 in [0, classes) -> f32 (N, classes), as keras.utils.to_categorical.
 Tensor to_categorical(const Tensor& labels, int classes);
 
+// Part `index` of `count` equal parts of every batch (data-parallel training: each rank
+// takes its part of every global batch). Rows [rows i / count, rows (i + 1) / count).
+struct Shard {
+    int index = 0, count = 1;
+};
+
 // Cuts (N, ...) inputs and targets into batches along a permutation, into buffers that
 // are reused from batch to batch. u8 inputs become f32 / 255.
 class Batches {
@@ -29,7 +35,10 @@ public:
     std::int64_t batch_count() const { return (n_ + batch_ - 1) / batch_; }
     // Gathers batch b of `order` (N indices; empty = in order). The returned tensors are
     // views of internal buffers, valid until the next call.
-    std::pair<Tensor, Tensor> get(std::int64_t b, const std::vector<std::int64_t>& order = {});
+    std::pair<Tensor, Tensor> get(std::int64_t b, const std::vector<std::int64_t>& order = {}, Shard shard = {});
+    // The rows of batch b (the last may be short), and of its part `shard`.
+    std::int64_t rows(std::int64_t b) const;
+    std::int64_t rows(std::int64_t b, Shard shard) const;
 
 private:
     Tensor inputs_, targets_;

@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <adjoint/core/communicator.hpp>
 #include <adjoint/core/session.hpp>
+#include <adjoint/datasets/batches.hpp>
 #include <adjoint/models/callbacks.hpp>
 #include <adjoint/models/checkpoint.hpp>
 #include <adjoint/models/dense.hpp>
@@ -32,6 +34,14 @@ struct SequentialOptions {
     bool profile = false;         // time every kernel: session().profile()
     bool check_numerics = false;  // SessionOptions::check_numerics: a step that makes NaN or
                                   // infinity throws, naming the node, and changes no weight
+    // Data-parallel training over these processes (Mpi::world(), distributed/mpi.hpp), as
+    // Horovod does: each rank takes its part of every global batch, every step sums the
+    // gradients over the ranks (allreduce_buckets, in the graph), fit starts from rank 0's
+    // weights, and evaluate shards the samples and sums the results. The weights stay the
+    // same bits on every rank. Layers' moving statistics (BatchNormalization) stay each
+    // rank's own, as Horovod's; save rank 0's. nullptr: this process alone.
+    std::shared_ptr<Communicator> distributed{};
+    std::int64_t bucket_bytes = 0;  // with distributed: gradients per message (0: one message)
 };
 
 struct FitOptions {
@@ -77,6 +87,10 @@ public:
     // The model's outputs, (N, ...).
     Tensor predict(const Tensor& x, std::int64_t batch_size = 32, SourceLocation loc = SourceLocation::current());
 
+    // Rank 0's weights (all of weights()) to every rank: fit does it first when training
+    // is distributed. Nothing to do in one process.
+    void broadcast_weights();
+
     // Keras' table of layers, output shapes and parameter counts.
     std::string summary() const;
     // weights() by name, in a checkpoint (models/checkpoint.hpp): a
@@ -121,6 +135,9 @@ private:
     // `who`: "fit (prog.cpp:12)", for the errors.
     const Compiled& compiled(std::string_view who) const;
     void build(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics);  // compile's work
+    std::vector<Expr> distributed_gradients(Compiled& c, Graph& g, const std::vector<Expr>& weights) const;
+    Shard shard() const;  // this rank's part of a batch
+    void start_distributed(std::string_view who, const FitOptions& options, const Batches& batches);
     Tensor samples(const Tensor& x, std::string_view who) const;
     Tensor target_values(const Tensor& y, std::int64_t n, std::string_view who) const;
     [[noreturn]] void not_a(std::size_t i) const;  // layer<L>(i)'s error

@@ -1,7 +1,9 @@
 // Every op's functions: the element-wise ones and operators, matrix products, layout,
-// reductions, classification losses, casts, assign and the optimizers' fused updates.
+// reductions, classification losses, casts, assign, the allreduce across processes and
+// the optimizers' fused updates.
 #pragma once
 
+#include <adjoint/ops/allreduce.hpp>
 #include <adjoint/ops/argmax.hpp>
 #include <adjoint/ops/assign.hpp>
 #include <adjoint/ops/cast.hpp>

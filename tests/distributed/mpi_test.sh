@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Data-parallel training through a real mpirun, over shared memory and loopback only:
+#   - ranks (tests/distributed/ranks.cpp) on 2 and 3 processes: the same bits on every
+#     rank and on a rerun, one process's weights to a stated tolerance; buckets give the
+#     same bits as one message;
+#   - tools/mnist on 2 processes and the real MNIST files: one epoch reaches the
+#     single-process bar, rank 0 alone prints and saves, a rerun saves the same bytes;
+#   - a rank that fails, or is killed, stops the whole job within a bounded time, and the
+#     error names the rank; ranks given different models stop at start-up, naming them.
+set -euo pipefail
+ranks=$1
+mnist=$2
+source_root=$3
+data=$source_root/data/mnist
+"$source_root/scripts/fetch-mnist" "$data"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0 failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+ok() { passed=$((passed + 1)); }
+
+# Tests run as root in CI: Open MPI wants that said. Shared memory between the ranks,
+# loopback for mpirun's own control messages; more ranks than cores is allowed.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi=(mpirun --oversubscribe --bind-to none --mca btl self,vader --mca oob_tcp_if_include lo)
+limit=180  # seconds: a job that hangs fails here instead of stalling CI
+
+# ranks: the printed line has the weights' hash, the same on a rerun.
+for np in 2 3; do
+    for run in 1 2; do
+        if timeout "$limit" "${mpi[@]}" -np "$np" "$ranks" 64 0 >"$work/ranks$np.$run" 2>"$work/err"; then ok
+        else fail "ranks on $np processes: $(cat "$work/err" "$work/ranks$np.$run")"; fi
+    done
+    if cmp -s "$work/ranks$np.1" "$work/ranks$np.2" && grep -q "weights" "$work/ranks$np.1"; then ok
+    else fail "two runs on $np processes differ: $(cat "$work/ranks$np.1" "$work/ranks$np.2")"; fi
+    cat "$work/ranks$np.1"
+done
+# Buckets of 4 KB (several messages, chained) sum each element as one message does.
+if timeout "$limit" "${mpi[@]}" -np 3 "$ranks" 64 4096 >"$work/buckets" 2>"$work/err" &&
+    cmp -s "$work/buckets" "$work/ranks3.1"; then ok
+else fail "buckets of 4096 bytes change the result: $(cat "$work/err" "$work/buckets" "$work/ranks3.1")"; fi
+
+# The driver on 2 processes: one epoch of the default recipe, 1 thread each.
+train() { timeout "$limit" "${mpi[@]}" "$@"; }
+common=(--data-dir "$data" --threads 1)
+for run in 1 2; do
+    if train -np 2 "$mnist" "${common[@]}" --epochs 1 --json --save "$work/w$run.ckpt" >"$work/train$run.json" 2>"$work/err"; then ok
+    else fail "mpirun -np 2 mnist: $(cat "$work/err")"; fi
+done
+acc=$(sed -n 's/.*"test_accuracy": \([0-9.]*\).*/\1/p' "$work/train1.json")
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.95) }' && ok || fail "2 ranks: test accuracy '$acc' after one epoch is below 0.95"
+[ "$(grep -c test_accuracy "$work/train1.json")" = 1 ] && ok || fail "more than rank 0 printed: $(cat "$work/train1.json")"
+cmp -s "$work/w1.ckpt" "$work/w2.ckpt" && ok || fail "two runs on 2 processes saved different weights"
+
+# A rank that fails (its MNIST file is cut short) ends the job, naming itself.
+mkdir "$work/cut"
+cp "$data"/* "$work/cut/"
+head -c 1000 "$data/train-images-idx3-ubyte" >"$work/cut/train-images-idx3-ubyte"
+status=0
+SECONDS=0
+train -np 1 "$mnist" "${common[@]}" --epochs 3 : -np 1 "$mnist" --data-dir "$work/cut" --epochs 3 --threads 1 \
+    >"$work/out" 2>"$work/err" || status=$?
+if [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && grep -q "rank 1 of 2" "$work/err" && [ "$SECONDS" -lt 60 ]; then ok
+else fail "a failing rank 1: status $status after ${SECONDS}s: $(cat "$work/err")"; fi
+
+# A rank killed mid-training (SIGKILL after 2 s) ends the job too.
+status=0
+SECONDS=0
+train -np 1 "$mnist" "${common[@]}" --epochs 20 : -np 1 timeout -s KILL 2 "$mnist" "${common[@]}" --epochs 20 \
+    >"$work/out" 2>"$work/err" || status=$?
+if [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && grep -q "signal 9\|exited on signal\|non-zero" "$work/err" &&
+    [ "$SECONDS" -lt 60 ]; then ok
+else fail "a killed rank 1: status $status after ${SECONDS}s: $(cat "$work/err")"; fi
+
+# Different models on the ranks: refused before the first step, naming the rank.
+status=0
+train -np 1 "$mnist" "${common[@]}" --epochs 1 : -np 1 "$mnist" "${common[@]}" --epochs 1 --hidden 256 >"$work/out" 2>"$work/err" ||
+    status=$?
+if [ "$status" -ne 0 ] && grep -q "disagree on the model" "$work/err" && grep -q "rank 1 has" "$work/err" &&
+    grep -q "(None, 256)" "$work/err"; then ok
+else fail "different models on the ranks: status $status: $(cat "$work/err")"; fi
+
+echo "distributed: $passed passed, $failures failed"
+[ "$failures" -eq 0 ]
