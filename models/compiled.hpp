@@ -16,6 +16,7 @@ struct Sequential::Compiled {
     Expr loss_mean, loss_sum;                        // of the batch's per-sample losses
     std::optional<Expr> accuracy_mean, correct_sum;  // with Metric::accuracy
     std::vector<Expr> updates;                       // the optimizer's and the layers' state's: a step's targets
+    std::vector<Expr> optimizer_state;               // the variables the optimizer made
     std::optional<Expr> training;                    // the training flag, if a layer uses one
     std::optional<Expr> global_count;                // distributed: the samples of the global batch (f32 scalar)
     std::unique_ptr<Session> session;

@@ -117,6 +117,9 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
                       val_who = fmt::format("fit ({}, validation data)", where(loc));
     const Compiled& c = compiled(who);
     if (options.epochs < 0) throw Error(fmt::format("Sequential::{}: epochs is {}", who, options.epochs));
+    if (options.initial_epoch < 0 || options.initial_epoch > options.epochs)
+        throw Error(fmt::format("Sequential::{}: initial_epoch is {}; it must be from 0 to epochs ({})", who,
+                                options.initial_epoch, options.epochs));
     if (options.batch_size <= 0)
         throw Error(fmt::format("Sequential::{}: batch_size is {}; it must be positive", who, options.batch_size));
     const Tensor x = samples(x_in, who);
@@ -136,9 +139,9 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
     if (c.global_count) feeds.push_back({*c.global_count, global_count});
     std::vector<Tensor> out;  // reused: a step allocates nothing (tests/alloc)
     History history;
-    std::int64_t step = 0;
-    std::vector<std::size_t> extra_count(options.callbacks.size());  // per callback, this step's fetches
-    for (int epoch = 1; epoch <= options.epochs && history.stopped_because.empty(); ++epoch) {
+    std::int64_t step = options.initial_epoch * batches.batch_count();  // the steps an uninterrupted run did
+    std::vector<std::size_t> extra_count(options.callbacks.size());     // per callback, this step's fetches
+    for (int epoch = options.initial_epoch + 1; epoch <= options.epochs && history.stopped_because.empty(); ++epoch) {
         for (Callback* cb : options.callbacks) cb->on_epoch_begin(epoch, options.epochs, batches.batch_count());
         const std::vector<std::int64_t> order =
             options.shuffle

@@ -171,8 +171,11 @@ void Sequential::build(const Optimizer& optimizer, const Loss& loss, const std::
     std::vector<Expr> weights;
     for (const auto& l : layers_)
         for (const Expr& w : l->trainable_weights()) weights.push_back(w);
+    const NodeId before_optimizer = g.size();
     c->updates = optimizer.apply(
         g, weights, options_.distributed ? distributed_gradients(*c, g, weights) : gradients(c->loss_mean, weights));
+    for (NodeId id = before_optimizer; id < g.size(); ++id)
+        if (g.node(id).kind == NodeKind::variable) c->optimizer_state.push_back(g.expr(id));
     for (const auto& l : layers_)
         for (const Expr& u : l->state_updates()) c->updates.push_back(u);
     c->session = std::make_unique<Session>(
@@ -196,6 +199,8 @@ std::vector<Expr> Sequential::weights() const {
         for (const Expr& e : l->non_trainable_weights()) w.push_back(e);
     return w;
 }
+
+std::vector<Expr> Sequential::optimizer_weights() const { return compiled("optimizer_weights").optimizer_state; }
 
 std::optional<Expr> Sequential::training_flag() const {
     compiled("training_flag");
@@ -293,10 +298,17 @@ void Sequential::broadcast_weights() {
     }
 }
 
+namespace {
+// The checkpoint name of a variable of the optimizer's state: "optimizer/RMSprop/dense/kernel/rms".
+constexpr std::string_view optimizer_prefix = "optimizer/";
+std::string state_name(const Expr& v) { return fmt::format("{}{}", optimizer_prefix, v.name()); }
+}  // namespace
+
 void Sequential::save_weights(const std::string& path, const CheckpointOptions& options) {
     const Compiled& c = compiled("save_weights");
     std::vector<NamedTensor> tensors;
     for (const Expr& w : weights()) tensors.push_back({w.name(), c.session->value(w)});
+    for (const Expr& w : c.optimizer_state) tensors.push_back({state_name(w), c.session->value(w)});
     save_checkpoint(path, tensors, options);
 }
 
@@ -317,11 +329,29 @@ void Sequential::load_weights(const std::string& path, const CheckpointOptions& 
             throw Error(fmt::format("load_weights: \"{}\": \"{}\" is {} {} in the file but {} {} in the model", path,
                                     w.name(), dtype_name(t.dtype()), t.shape(), dtype_name(w.dtype()), w.shape()));
     }
+    // The optimizer's state, all of it or none (a checkpoint of weights alone, or of another
+    // optimizer's state, which is left aside: fine-tuning with another optimizer).
+    std::vector<std::pair<Expr, const Tensor*>> state;
+    for (const Expr& v : c.optimizer_state)
+        if (const auto it = by_name.find(state_name(v)); it != by_name.end()) {
+            if (it->second->dtype() != v.dtype() || it->second->shape() != v.shape())
+                throw Error(fmt::format("load_weights: \"{}\": \"{}\" is {} {} in the file but {} {} in the optimizer",
+                                        path, it->first, dtype_name(it->second->dtype()), it->second->shape(),
+                                        dtype_name(v.dtype()), v.shape()));
+            state.emplace_back(v, it->second);
+        }
+    if (!state.empty() && state.size() != c.optimizer_state.size())
+        for (const Expr& v : c.optimizer_state)
+            if (!by_name.contains(state_name(v)))
+                throw Error(fmt::format("load_weights: \"{}\" holds part of the optimizer's state, without \"{}\"",
+                                        path, state_name(v)));
     for (const NamedTensor& t : loaded)
-        if (std::none_of(weights.begin(), weights.end(), [&](const Expr& w) { return w.name() == t.name; }))
+        if (std::none_of(weights.begin(), weights.end(), [&](const Expr& w) { return w.name() == t.name; }) &&
+            !t.name.starts_with(optimizer_prefix))
             throw Error(fmt::format("load_weights: \"{}\" holds \"{}\", which the model does not have", path,
                                     printable(t.name)));
     for (const Expr& w : weights) c.session->set_value(w, *by_name.at(w.name()));
+    for (const auto& [v, value] : state) c.session->set_value(v, *value);
 }
 
 }  // namespace adjoint

@@ -30,6 +30,7 @@ constexpr std::int64_t pixels = std::int64_t{28} * 28;  // an MNIST image, flatt
 struct Flags {
     std::string model = "mlp";
     int epochs = 5;
+    int initial_epoch = 0;
     std::int64_t batch_size = 128;
     std::string optimizer = "rmsprop";
     double lr = 0;  // 0: the optimizer's default
@@ -157,6 +158,9 @@ bool parse(int argc, char** argv, Flags& f) {
     add("model", po::value(&f.model)->default_value(f.model),
         "mlp (784-512-10) or convnet (the book's: three Conv2D, two MaxPooling2D, two Dense)");
     add("epochs", po::value(&f.epochs)->default_value(f.epochs), "training epochs");
+    add("initial-epoch", po::value(&f.initial_epoch)->default_value(f.initial_epoch),
+        "epochs already done: with --load of weights saved after epoch N, --initial-epoch N continues that run "
+        "to the same bits");
     add("batch-size", po::value(&f.batch_size), "samples per step (default: mlp 128, convnet 64)");
     add("optimizer", po::value(&f.optimizer)->default_value(f.optimizer), "sgd, momentum, rmsprop or adam");
     add("lr", po::value(&f.lr), "learning rate (default: rmsprop and adam 0.001, sgd and momentum 0.01)");
@@ -216,6 +220,9 @@ bool parse(int argc, char** argv, Flags& f) {
         bad("hidden", "sets the MLP's hidden layer; it needs --model mlp");
     if (f.epochs < 1 && !f.evaluate_only) bad("epochs", fmt::format("{} is not a positive number of epochs", f.epochs));
     if (f.epochs > max_epochs) bad("epochs", fmt::format("{} is more than {}", f.epochs, max_epochs));
+    if (f.initial_epoch < 0 || (f.initial_epoch >= f.epochs && !f.evaluate_only))
+        bad("initial-epoch", fmt::format("{} is not from 0 to --epochs - 1 ({})", f.initial_epoch, f.epochs - 1));
+    if (f.initial_epoch > 0 && f.load.empty()) bad("initial-epoch", "continues a run: it needs --load FILE");
     if (f.batch_size < 1 || f.batch_size > max_batch_size)
         bad("batch-size", fmt::format("{} is not a batch size from 1 to {}", f.batch_size, max_batch_size));
     if (vm.count("lr") && (!std::isfinite(f.lr) || f.lr <= 0))
@@ -442,8 +449,9 @@ int run(const Flags& lead_flags, const std::shared_ptr<ad::Communicator>& comm) 
         if (watch) callbacks.push_back(&*watch);
         std::optional<TraceSteps> trace;
         if (!f.trace.empty()) callbacks.push_back(&trace.emplace(network, f.trace, f.trace_steps));
-        const ad::History h = network.fit(data.train_images, train_labels,
-                                          {.epochs = f.epochs, .batch_size = f.batch_size, .callbacks = callbacks});
+        const ad::History h = network.fit(
+            data.train_images, train_labels,
+            {.epochs = f.epochs, .initial_epoch = f.initial_epoch, .batch_size = f.batch_size, .callbacks = callbacks});
         if (trace) trace->finish();
         // Stopped (the loss is NaN or infinite): no evaluation pretends to be a result, and
         // no weights are saved.

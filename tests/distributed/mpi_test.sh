@@ -4,7 +4,9 @@
 #     rank and on a rerun, one process's weights to a stated tolerance; buckets give the
 #     same bits as one message;
 #   - tools/mnist on 2 processes and the real MNIST files: one epoch reaches the
-#     single-process bar, rank 0 alone prints and saves, a rerun saves the same bytes;
+#     single-process bar, rank 0 alone prints and saves, a rerun saves the same bytes, and
+#     a run resumed from a checkpoint (--load, --initial-epoch) saves what an
+#     uninterrupted one does;
 #   - a rank that fails, or is killed, stops the whole job within a bounded time, and the
 #     error names the rank; ranks given different models stop at start-up, naming them.
 set -euo pipefail
@@ -51,6 +53,18 @@ acc=$(sed -n 's/.*"test_accuracy": \([0-9.]*\).*/\1/p' "$work/train1.json")
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.95) }' && ok || fail "2 ranks: test accuracy '$acc' after one epoch is below 0.95"
 [ "$(grep -c test_accuracy "$work/train1.json")" = 1 ] && ok || fail "more than rank 0 printed: $(cat "$work/train1.json")"
 cmp -s "$work/w1.ckpt" "$work/w2.ckpt" && ok || fail "two runs on 2 processes saved different weights"
+
+# Resuming: the 1-epoch checkpoint, continued for a second epoch, saves what 2 epochs
+# uninterrupted save (the optimizer's state is in the checkpoint, the shuffles are the
+# epochs'); on 2 ranks and in one process.
+for launch in "train -np 2" "timeout $limit"; do
+    $launch "$mnist" "${common[@]}" --epochs 1 --quiet --save "$work/one.ckpt" >/dev/null 2>"$work/err" &&
+        $launch "$mnist" "${common[@]}" --epochs 2 --quiet --save "$work/two.ckpt" >/dev/null 2>>"$work/err" &&
+        $launch "$mnist" "${common[@]}" --epochs 2 --quiet --load "$work/one.ckpt" --initial-epoch 1 \
+            --save "$work/resumed.ckpt" >/dev/null 2>>"$work/err" || fail "resuming ($launch): $(cat "$work/err")"
+    cmp -s "$work/two.ckpt" "$work/resumed.ckpt" && ok ||
+        fail "($launch) 1 epoch, saved, loaded and continued for 1 more differs from 2 epochs uninterrupted"
+done
 
 # A rank that fails (its MNIST file is cut short) ends the job, naming itself.
 mkdir "$work/cut"

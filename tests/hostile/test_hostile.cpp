@@ -98,9 +98,11 @@ std::unique_ptr<Sequential> toy_model(std::uint64_t seed) {
 struct Toy {
     std::unique_ptr<Sequential> model = toy_model(7);
     std::vector<Expr> weights = model->trainable_weights();
-    std::vector<Tensor> original;
+    std::vector<Expr> state = model->optimizer_weights();  // optional in a file
+    std::vector<Tensor> original, original_state;
     Toy() {
         for (const Expr& w : weights) original.push_back(model->session().value(w));
+        for (const Expr& v : state) original_state.push_back(model->session().value(v));
     }
 };
 
@@ -115,13 +117,17 @@ std::string weights_unchanged() {
     for (std::size_t i = 0; i < t.weights.size(); ++i)
         if (!bitwise_equal(t.model->session().value(t.weights[i]), t.original[i]))
             return fmt::format("the failed load changed the model's \"{}\"", t.weights[i].name());
+    for (std::size_t i = 0; i < t.state.size(); ++i)
+        if (!bitwise_equal(t.model->session().value(t.state[i]), t.original_state[i]))
+            return fmt::format("the failed load changed the optimizer's \"{}\"", t.state[i].name());
     return "";
 }
 
 // load_checkpoint gives the file's tensors or refuses it, naming the file and the tensor
 // at fault; then load_weights into the toy model loads them if they are exactly its
-// weights (by name, dtype and shape), else refuses naming the file and the first tensor
-// it lacks or that does not fit, and leaves every weight as it was.
+// weights (by name, dtype and shape) and any of the optimizer's state variables (which
+// must fit too), else refuses naming the file and the first tensor it lacks or that does
+// not fit, and leaves every weight and state as it was.
 Result check_checkpoint(const std::string& path, const Bytes& bytes, const CheckpointOptions& options = {}) {
     const hostile::Verdict v = hostile::decode_checkpoint(bytes, options.allow_non_finite);
     Result r;
@@ -161,10 +167,35 @@ Result check_checkpoint(const std::string& path, const Bytes& bytes, const Check
                 break;
             }
         }
+        // The optimizer's state ("optimizer/<variable>"): each present one fits, and all
+        // or none are there; other "optimizer/" tensors are left aside.
+        std::size_t present = 0;
+        if (fits)
+            for (const Expr& w : t.state) {
+                const auto it = std::find_if(v.tensors.begin(), v.tensors.end(),
+                                             [&](const NamedTensor& n) { return n.name == "optimizer/" + w.name(); });
+                present += it != v.tensors.end();
+                if (it != v.tensors.end() && (it->value.dtype() != w.dtype() || it->value.shape() != w.shape())) {
+                    fault = it->name;
+                    fits = false;
+                    break;
+                }
+            }
+        if (fits && present > 0 && present < t.state.size())
+            for (const Expr& w : t.state)
+                if (std::none_of(v.tensors.begin(), v.tensors.end(),
+                                 [&](const NamedTensor& n) { return n.name == "optimizer/" + w.name(); })) {
+                    fault = "optimizer/" + w.name();
+                    fits = false;
+                    break;
+                }
+        auto known = [&](const std::string& name) {
+            return name.starts_with("optimizer/") ||
+                   std::any_of(t.weights.begin(), t.weights.end(), [&](const Expr& w) { return w.name() == name; });
+        };
         if (fits)
             for (const NamedTensor& n : v.tensors)
-                if (std::none_of(t.weights.begin(), t.weights.end(),
-                                 [&](const Expr& w) { return w.name() == n.name; })) {
+                if (!known(n.name)) {
                     fault = n.name;
                     fits = false;
                     break;
@@ -187,6 +218,15 @@ Result check_checkpoint(const std::string& path, const Bytes& bytes, const Check
                 if (!bitwise_equal(t.model->session().value(t.weights[i]), it->value))
                     fail(fmt::format("load_weights set \"{}\" to other values than the file's", it->name));
                 t.model->session().set_value(t.weights[i], t.original[i]);  // as built, for the next case
+            }
+            for (std::size_t i = 0; i < t.state.size(); ++i) {
+                const auto it = std::find_if(v.tensors.begin(), v.tensors.end(), [&](const NamedTensor& n) {
+                    return n.name == "optimizer/" + t.state[i].name();
+                });
+                const Tensor& want = it == v.tensors.end() ? t.original_state[i] : it->value;  // absent: unchanged
+                if (!bitwise_equal(t.model->session().value(t.state[i]), want))
+                    fail(fmt::format("load_weights set \"{}\" to other values than the file's", t.state[i].name()));
+                t.model->session().set_value(t.state[i], t.original_state[i]);
             }
         } catch (const std::exception& e) {
             fail(fmt::format("load_weights refused a file of exactly the model's weights: {}", e.what()));
@@ -699,7 +739,7 @@ TEST_CASE("hostile checkpoints: truncation at every offset, every header bit fli
                            mixed_layout = hostile::decode_checkpoint(*mixed);
     REQUIRE(toy_layout.valid);
     REQUIRE(mixed_layout.valid);
-    REQUIRE(toy_layout.tensors.size() == 4);
+    REQUIRE(toy_layout.tensors.size() == 8);  // 4 weights and RMSprop's 4 mean squares
     for (const auto& [name, base] : {std::pair{"toy model", toy}, std::pair{"mixed", mixed}})
         for (std::size_t n = 0; n < base->size(); ++n)
             cases.push_back(checkpoint_case("checkpoint: truncated at every offset",

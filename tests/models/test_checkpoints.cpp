@@ -26,6 +26,61 @@ std::string read_bytes(const std::string& path) {
 }
 }  // namespace
 
+TEST_CASE("Sequential: a checkpoint holds the optimizer's state, and training resumes to the same bits") {
+    Toy data;
+    TempDir dir;
+    auto straight = model(), first = model(), resumed = model();  // one seed: the shuffles are the seed's
+    straight->fit(data.x, data.onehot, {.epochs = 3});
+    first->fit(data.x, data.onehot, {.epochs = 1});
+    first->save_weights(dir / "epoch1.ckpt");
+    std::vector<std::string> names;
+    for (const NamedTensor& t : load_checkpoint(dir / "epoch1.ckpt")) names.push_back(t.name);
+    CHECK(names == std::vector<std::string>{"dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias",
+                                            "optimizer/RMSprop/dense/kernel/rms", "optimizer/RMSprop/dense/bias/rms",
+                                            "optimizer/RMSprop/dense_1/kernel/rms",
+                                            "optimizer/RMSprop/dense_1/bias/rms"});
+    resumed->load_weights(dir / "epoch1.ckpt");
+    const History h = resumed->fit(data.x, data.onehot, {.epochs = 3, .initial_epoch = 1});
+    REQUIRE(h.epochs.size() == 2);
+    CHECK(h.epochs[0].epoch == 2);
+    CHECK(same_weights(weights(*resumed), weights(*straight)));
+    // Without the optimizer's state (weights alone), the same weights load, and the run
+    // differs: the state was what made it resume.
+    std::vector<NamedTensor> weights_only = load_checkpoint(dir / "epoch1.ckpt");
+    weights_only.resize(4);
+    save_checkpoint(dir / "weights.ckpt", weights_only);
+    auto cold = model();
+    cold->load_weights(dir / "weights.ckpt");
+    CHECK(same_weights(weights(*cold), weights(*first)));
+    cold->fit(data.x, data.onehot, {.epochs = 3, .initial_epoch = 1});
+    CHECK(!same_weights(weights(*cold), weights(*straight)));
+    // Another optimizer's state is left aside (fine-tuning with another optimizer).
+    auto sgd = model(7, "sgd");
+    sgd->load_weights(dir / "epoch1.ckpt");
+    CHECK(same_weights(weights(*sgd), weights(*first)));
+    // A state of the wrong shape, or part of the state, is refused, naming it; and so is
+    // what is neither a weight nor a state; initial_epoch is checked.
+    const std::vector<NamedTensor> whole = load_checkpoint(dir / "epoch1.ckpt");
+    const auto before = weights(*cold);
+    std::vector<NamedTensor> bad = whole;
+    bad[5].value = Tensor::zeros({3});
+    save_checkpoint(dir / "bad-state.ckpt", bad);
+    CHECK_ERROR(cold->load_weights(dir / "bad-state.ckpt"),
+                "\"optimizer/RMSprop/dense/bias/rms\" is f32 (3,) in the file but f32 (16,) in the optimizer");
+    bad = whole;
+    bad.erase(bad.begin() + 6);
+    save_checkpoint(dir / "part-state.ckpt", bad);
+    CHECK_ERROR(cold->load_weights(dir / "part-state.ckpt"),
+                "holds part of the optimizer's state, without \"optimizer/RMSprop/dense_1/kernel/rms\"");
+    bad = whole;
+    bad.push_back({"RMSprop/extra", Tensor::zeros({1})});
+    save_checkpoint(dir / "extra.ckpt", bad);
+    CHECK_ERROR(cold->load_weights(dir / "extra.ckpt"), "holds \"RMSprop/extra\", which the model does not have");
+    CHECK(same_weights(weights(*cold), before));
+    CHECK_ERROR(cold->fit(data.x, data.onehot, {.epochs = 2, .initial_epoch = 3}),
+                "initial_epoch is 3; it must be from 0 to epochs (2)");
+}
+
 TEST_CASE("Sequential: checkpoints round-trip bit for bit; a bad file changes nothing") {
     Toy data;
     TempDir dir;
@@ -84,7 +139,7 @@ TEST_CASE("Sequential: checkpoints round-trip bit for bit; a bad file changes no
         CHECK_ERROR(m->save_weights(dir / "ro/w.ckpt"), "cannot create a temporary file");
     }
     fs::permissions(dir / "ro", fs::perms::owner_all);
-    CHECK(load_checkpoint(dir / "ro/w.ckpt").size() == 4);
+    CHECK(load_checkpoint(dir / "ro/w.ckpt").size() == 8);  // 4 weights, and RMSprop's 4 mean squares
     // Writes that fail midway: the file size limit binds root too. The old file stays whole.
     const auto read_all = [](const std::string& path) {
         std::ifstream f(path, std::ios::binary);

@@ -46,6 +46,11 @@ struct SequentialOptions {
 
 struct FitOptions {
     int epochs = 1;
+    // Keras' initial_epoch: the epochs already done. Training runs epochs initial_epoch + 1
+    // to `epochs`, with the shuffles of an uninterrupted run: after load_weights of a
+    // checkpoint saved at the end of epoch k, initial_epoch = k continues that run to the
+    // same bits.
+    int initial_epoch = 0;
     std::int64_t batch_size = 32;
     bool shuffle = true;  // a new seeded order each epoch
     // (inputs, targets) evaluated after each epoch.
@@ -93,7 +98,9 @@ public:
 
     // Keras' table of layers, output shapes and parameter counts.
     std::string summary() const;
-    // weights() by name, in a checkpoint (models/checkpoint.hpp): a
+    // weights() and the optimizer's state by name, in a checkpoint (models/checkpoint.hpp),
+    // so that training resumes where it stopped (FitOptions::initial_epoch); load_weights
+    // reads the optimizer's state where the file has it, and leaves it otherwise. A
     // failed load changes nothing, a failed save leaves the old file; NaN or infinite
     // weights are refused both ways unless `options` allow them.
     void save_weights(const std::string& path, const CheckpointOptions& options = {});
@@ -111,6 +118,9 @@ public:
     // Every parameter (the summary's total), and those training does not change by
     // gradients.
     std::int64_t param_count() const;
+    // The optimizer's state variables (RMSprop's mean squares, Adam's moments and step
+    // count), after compile(): Keras' optimizer.variables().
+    std::vector<Expr> optimizer_weights() const;
     std::int64_t non_trainable_param_count() const;
 
     // The graph and the session that runs it; after compile(), the nodes a hand-written
