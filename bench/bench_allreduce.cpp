@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
     std::vector<std::int64_t> sizes;
     for (std::int64_t bytes = 4096; bytes <= static_cast<std::int64_t>(max_mb * 1e6); bytes *= 4)
         sizes.push_back(bytes);
-    sizes.push_back(407050 * 4);  // the MNIST MLP's gradients
+    sizes.push_back(std::int64_t{407050} * 4);  // the MNIST MLP's gradients
     std::sort(sizes.begin(), sizes.end());
     for (const std::int64_t bytes : sizes) {
         const std::size_t n = static_cast<std::size_t>(bytes / 4);
