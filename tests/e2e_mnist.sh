@@ -47,6 +47,7 @@ refused save --save /proc/w.ckpt
 refused load --load ""
 refused dump-graph --dump-graph ""
 refused seed --seed -1
+refused bucket-bytes --bucket-bytes -1
 refused seed --seed 1e3
 refused hidden --hidden 4611686018427387904
 refused batch-size --batch-size 99999999999

@@ -35,6 +35,7 @@ struct Flags {
     std::string optimizer = "rmsprop";
     double lr = 0;  // 0: the optimizer's default
     std::int64_t hidden = 512;
+    std::int64_t bucket_bytes = 0;
     int threads = 0;
     std::uint64_t seed = 0;
     std::string data_dir = "data/mnist";
@@ -165,6 +166,8 @@ bool parse(int argc, char** argv, Flags& f) {
     add("optimizer", po::value(&f.optimizer)->default_value(f.optimizer), "sgd, momentum, rmsprop or adam");
     add("lr", po::value(&f.lr), "learning rate (default: rmsprop and adam 0.001, sgd and momentum 0.01)");
     add("hidden", po::value(&f.hidden)->default_value(f.hidden), "units of the hidden layer (--model mlp)");
+    add("bucket-bytes", po::value(&f.bucket_bytes)->default_value(f.bucket_bytes),
+        "under mpirun: gradient bytes per all-reduce message (0: one message for all)");
     add("threads", po::value(&f.threads)->default_value(f.threads), "threads (0 = all cores)");
     add("seed", po::value(&seed)->default_value(seed), "seed of the initial weights and the shuffles (0 to 2^64 - 1)");
     add("data-dir", po::value(&f.data_dir)->default_value(f.data_dir),
@@ -229,6 +232,8 @@ bool parse(int argc, char** argv, Flags& f) {
         bad("lr", fmt::format("{} is not a positive, finite learning rate", f.lr));
     if (f.optimizer != "sgd" && f.optimizer != "momentum" && f.optimizer != "rmsprop" && f.optimizer != "adam")
         bad("optimizer", fmt::format("\"{}\" is not one of sgd, momentum, rmsprop, adam", f.optimizer));
+    if (f.bucket_bytes < 0 || f.bucket_bytes > (std::int64_t{1} << 40))
+        bad("bucket-bytes", fmt::format("{} is not a byte count from 0 to 2^40", f.bucket_bytes));
     if (f.hidden < 1 || f.hidden > max_hidden)
         bad("hidden", fmt::format("{} is not a number of units from 1 to {}", f.hidden, max_hidden));
     if (f.threads < 0 || f.threads > max_threads)
@@ -395,7 +400,8 @@ int run(const Flags& lead_flags, const std::shared_ptr<ad::Communicator>& comm) 
                             .threads = f.threads,
                             .profile = f.profile,
                             .check_numerics = f.check_numerics,
-                            .distributed = comm->size() > 1 ? comm : nullptr});
+                            .distributed = comm->size() > 1 ? comm : nullptr,
+                            .bucket_bytes = f.bucket_bytes});
     try {
         add_layers(network, f);
         network.compile(*ad::make_optimizer(f.optimizer, f.lr), "categorical_crossentropy", {"accuracy"});
