@@ -3,7 +3,8 @@
 // rank order, allgatherv) beside MPI_Allreduce, which is free to sum in any order, for f32
 // messages from 4 KB to 64 MB. Prints, per size, the median of the slowest rank's times and
 // the bus bandwidth 2 (p - 1) / p * bytes / time, the figure a ring all-reduce's cost
-// model divides by; then the alpha-beta fit t = a + bytes / B of the ordered sum.
+// model divides by; then the alpha-beta fit t = a + bytes / B of the ordered sum (B from the
+// messages of 1 MB and more, a from the smallest).
 //   mpirun -np 2 build/bench/bench_allreduce [--max-mb 64] [--repeats 20]
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
     double max_mb = 64;
     int repeats = 20;
     po::options_description opts("bench_allreduce");
-    opts.add_options()("max-mb", po::value(&max_mb)->default_value(max_mb), "largest message, MB")(
+    opts.add_options()("max-mb", po::value(&max_mb)->default_value(max_mb), "largest message, MiB")(
         "repeats", po::value(&repeats)->default_value(repeats), "timed repeats per size");
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -59,7 +60,7 @@ int main(int argc, char** argv) {
             p);
     std::vector<double> xs, ys;  // bytes, seconds of the ordered sum: the alpha-beta fit
     std::vector<std::int64_t> sizes;
-    for (std::int64_t bytes = 4096; bytes <= static_cast<std::int64_t>(max_mb * 1e6); bytes *= 4)
+    for (std::int64_t bytes = 4096; bytes <= static_cast<std::int64_t>(max_mb * 1048576); bytes *= 4)
         sizes.push_back(bytes);
     sizes.push_back(std::int64_t{407050} * 4);  // the MNIST MLP's gradients
     std::sort(sizes.begin(), sizes.end());
@@ -77,16 +78,19 @@ int main(int argc, char** argv) {
         xs.push_back(static_cast<double>(bytes));
         ys.push_back(ours);
     }
-    // Least squares of t = a + bytes * c over the sizes.
-    const double m = static_cast<double>(xs.size());
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    // The alpha-beta fit: the bandwidth from the slope over the messages of 1 MB and more
+    // (least squares), the latency from the smallest message less its bytes' time.
+    double sx = 0, sy = 0, sxx = 0, sxy = 0, m = 0;
     for (std::size_t i = 0; i < xs.size(); ++i) {
+        if (xs[i] < 1e6) continue;
         sx += xs[i];
         sy += ys[i];
         sxx += xs[i] * xs[i];
         sxy += xs[i] * ys[i];
+        ++m;
     }
-    const double c = (m * sxy - sx * sy) / (m * sxx - sx * sx), a0 = (sy - c * sx) / m;
+    const double c = m > 1 ? (m * sxy - sx * sy) / (m * sxx - sx * sx) : ys.back() / xs.back();
+    const double a0 = std::max(0.0, ys.front() - c * xs.front());
     if (lead)
         std::printf("fit: t = %.1f us + bytes / (%.2f GB/s); bus bandwidth %.2f GB/s\n", a0 * 1e6, 1e-9 / c,
                     2.0 * (p - 1) / p * 1e-9 / c);
