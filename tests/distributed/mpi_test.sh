@@ -2,7 +2,7 @@
 # Data-parallel training through a real mpirun, over shared memory and loopback only:
 #   - ranks (tests/distributed/ranks.cpp) on 2 and 3 processes: the same bits on every
 #     rank and on a rerun, one process's weights to a stated tolerance; buckets give the
-#     same bits as one message;
+#     same bits as one message, and TCP between two network namespaces as shared memory;
 #   - tools/mnist on 2 processes and the real MNIST files: one epoch reaches the
 #     single-process bar, rank 0 alone prints and saves, a rerun saves the same bytes, and
 #     a run resumed from a checkpoint (--load, --initial-epoch) saves what an
@@ -45,6 +45,32 @@ done
 if timeout "$limit" "${mpi[@]}" -np 3 "$ranks" 64 4096 >"$work/buckets" 2>"$work/err" &&
     cmp -s "$work/buckets" "$work/ranks3.1"; then ok
 else fail "buckets of 4096 bytes change the result: $(cat "$work/err" "$work/buckets" "$work/ranks3.1")"; fi
+
+# Over TCP, between two network namespaces made here (root, iproute2): the same bits as
+# over shared memory, the sum's order being the program's, not the transport's. Rank 0
+# runs in namespace a with mpirun, rank 1 in b; they talk over a veth pair's private
+# addresses only.
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && ip netns add "adj$$a" 2>/dev/null; then
+    ns_a=adj$$a ns_b=adj$$b
+    trap 'ip netns del "$ns_a" 2>/dev/null; ip netns del "$ns_b" 2>/dev/null; rm -rf "$work"' EXIT
+    ip netns add "$ns_b"
+    ip link add "va$$" type veth peer name "vb$$"
+    ip link set "va$$" netns "$ns_a"
+    ip link set "vb$$" netns "$ns_b"
+    ip -n "$ns_a" addr add 10.231.9.1/24 dev "va$$"
+    ip -n "$ns_b" addr add 10.231.9.2/24 dev "vb$$"
+    for ns in "$ns_a" "$ns_b"; do
+        ip -n "$ns" link set lo up
+        ip -n "$ns" link set "$([ "$ns" = "$ns_a" ] && echo "va$$" || echo "vb$$")" up
+    done
+    if PMIX_MCA_ptl_tcp_remote_connections=1 PMIX_MCA_ptl_tcp_if_include=10.231.9.0/24 timeout "$limit" \
+        ip netns exec "$ns_a" mpirun --mca btl self,tcp --mca btl_tcp_if_include 10.231.9.0/24 \
+        --mca oob_tcp_if_include 10.231.9.0/24 -np 1 "$ranks" 64 0 : -np 1 ip netns exec "$ns_b" "$ranks" 64 0 \
+        >"$work/tcp" 2>"$work/err" && cmp -s "$work/tcp" "$work/ranks2.1"; then ok
+    else fail "2 ranks over TCP between namespaces: $(cat "$work/err" "$work/tcp" "$work/ranks2.1")"; fi
+else
+    echo "distributed: the check over TCP between network namespaces needs root and ip netns: skipped"
+fi
 
 # The driver on 2 processes: one epoch of the default recipe, 1 thread each.
 train() { timeout "$limit" "${mpi[@]}" "$@"; }
