@@ -124,5 +124,11 @@ if [ "$status" -ne 0 ] && grep -q "disagree on the model" "$work/err" && grep -q
     grep -q "(None, 256)" "$work/err"; then ok
 else fail "different models on the ranks: status $status: $(cat "$work/err")"; fi
 
+status=0
+train -np 1 "$mnist" "${common[@]}" --epochs 1 : -np 1 "$mnist" "${common[@]}" --epochs 1 --batch-size 64 \
+    >"$work/out" 2>"$work/err" || status=$?
+if [ "$status" -ne 0 ] && grep -q "rank 1 has" "$work/err" && grep -q "batch_size 64" "$work/err"; then ok
+else fail "different batch sizes on the ranks: status $status: $(cat "$work/err")"; fi
+
 echo "distributed: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]
