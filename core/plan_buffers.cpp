@@ -137,6 +137,15 @@ void PlanBuilder::assign_buffers() {
 }
 
 void PlanBuilder::link_steps() {
+    // Collectives (OpBase::is_collective: an allreduce) wait for each other in the plan's
+    // order, which every process computes alike from the same graph: each process then
+    // enters them in the same order, whatever its threads do, as a collective needs.
+    std::size_t last_collective = none;
+    for (std::size_t s = 0; s < p.steps.size(); ++s) {
+        if (!p.steps[s].op->is_collective()) continue;
+        if (last_collective != none) edges[last_collective].push_back(s);
+        last_collective = s;
+    }
     // Successor lists without repeats, and the roots of each phase.
     p.pending = std::make_unique<std::atomic<std::uint32_t>[]>(p.steps.size());
     for (std::size_t s = 0; s < p.steps.size(); ++s) {

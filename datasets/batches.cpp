@@ -59,9 +59,14 @@ Batches::Batches(const Tensor& inputs, const Tensor& targets, std::int64_t batch
     y_ = Tensor(ys, targets.dtype());
 }
 
-std::int64_t Batches::rows(std::int64_t b) const { return std::min(batch_, n_ - b * batch_); }
+std::int64_t Batches::rows(std::int64_t b) const {
+    if (b < 0 || b >= batch_count()) throw Error(fmt::format("Batches::rows: batch {} of {}", b, batch_count()));
+    return std::min(batch_, n_ - b * batch_);
+}
 
 std::int64_t Batches::rows(std::int64_t b, Shard shard) const {
+    if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count)
+        throw Error(fmt::format("Batches::rows: part {} of {}", shard.index, shard.count));
     const std::int64_t all = rows(b);
     return all * (shard.index + 1) / shard.count - all * shard.index / shard.count;
 }

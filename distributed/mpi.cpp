@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <vector>
 
@@ -68,6 +69,7 @@ public:
     void broadcast(std::span<std::byte> data, int root) override {
         if (root < 0 || root >= size_) throw Error(fmt::format("broadcast: root {} is not a rank of {}", root, size_));
         const std::lock_guard lock(mutex_);
+        alive("broadcast");
         for (std::size_t off = 0; off < data.size(); off += INT_MAX) {
             const auto len = static_cast<int>(std::min<std::size_t>(INT_MAX, data.size() - off));
             check(MPI_Bcast(data.data() + off, len, MPI_BYTE, root, comm_), "MPI_Bcast");
@@ -75,36 +77,50 @@ public:
     }
 
     std::vector<std::string> allgather(const std::string& text) override {
-        if (text.size() > INT_MAX) throw Error(fmt::format("allgather: {} bytes is more than 2^31 - 1", text.size()));
         const std::lock_guard lock(mutex_);
-        const int len = static_cast<int>(text.size());
-        std::vector<int> lens(static_cast<std::size_t>(size_)), displs(lens.size());
-        check(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm_), "MPI_Allgather");
-        long long total = 0;
+        alive("allgather");
+        // The lengths first, as 64-bit numbers: every rank then sees every length, and
+        // refuses (or not) alike.
+        const auto len = static_cast<std::int64_t>(text.size());
+        std::vector<std::int64_t> lens(static_cast<std::size_t>(size_));
+        check(MPI_Allgather(&len, 1, MPI_INT64_T, lens.data(), 1, MPI_INT64_T, comm_), "MPI_Allgather");
+        std::vector<int> counts(lens.size()), displs(lens.size());
+        std::int64_t total = 0;
         for (std::size_t r = 0; r < lens.size(); ++r) {
-            if (total + lens[r] > INT_MAX) throw Error("allgather: the texts add up to more than 2^31 - 1 bytes");
+            if (total + lens[r] > INT_MAX)
+                throw Error(fmt::format("allgather: the ranks' texts add up to {} bytes or more, above 2^31 - 1",
+                                        total + lens[r]));
+            counts[r] = static_cast<int>(lens[r]);
             displs[r] = static_cast<int>(total);
             total += lens[r];
         }
         std::string all(static_cast<std::size_t>(total), '\0');
-        check(MPI_Allgatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, comm_),
+        check(MPI_Allgatherv(text.data(), static_cast<int>(len), MPI_CHAR, all.data(), counts.data(), displs.data(),
+                             MPI_CHAR, comm_),
               "MPI_Allgatherv");
         std::vector<std::string> out;
         for (std::size_t r = 0; r < lens.size(); ++r)
-            out.push_back(all.substr(static_cast<std::size_t>(displs[r]), static_cast<std::size_t>(lens[r])));
+            out.push_back(all.substr(static_cast<std::size_t>(displs[r]), static_cast<std::size_t>(counts[r])));
         return out;
     }
 
 private:
     template <class T> void sum(std::span<T> data, std::string_view what) {
         const std::lock_guard lock(mutex_);
+        alive(what);
         agree(static_cast<std::int64_t>(data.size()), what);
         if (size_ == 1 || data.empty()) return;
         const auto n = static_cast<std::int64_t>(data.size()), p = static_cast<std::int64_t>(size_);
-        auto lo = [&](std::int64_t j) { return n * j / p; };  // n < 2^62 for any tensor: no overflow
+        // n j / p: n is a tensor's element count (bytes < 2^63 / 8) and p < 2^24, so n p fits.
+        auto lo = [&](std::int64_t j) { return n * j / p; };
         const std::int64_t mine = lo(rank_ + 1) - lo(rank_);
-        if (lo(1) > INT_MAX || mine * p > INT_MAX)
-            throw Error(fmt::format("{}: {} of {} elements is more than MPI's int counts hold", what, mine * p, n));
+        // The same test on every rank (n and p agree): a chunk of ceil(n / p), p times over,
+        // must fit MPI's int counts.
+        if ((n + p - 1) / p * p > INT_MAX)
+            throw Error(
+                fmt::format("{}: {} elements over {} ranks need {} per rank's receive, more than MPI's int "
+                            "counts hold (2^31 - 1)",
+                            what, n, p, (n + p - 1) / p * p));
         counts_.resize(static_cast<std::size_t>(size_));
         displs_.resize(counts_.size());
         mine_counts_.assign(counts_.size(), static_cast<int>(mine));
@@ -131,6 +147,17 @@ private:
         check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data.data(), counts_.data(), displs_.data(),
                              mpi_type<T>(), comm_),
               "MPI_Allgatherv");
+    }
+
+    // A model that outlives the Mpi object would call MPI after MPI_Finalize.
+    static void alive(std::string_view what) {
+        int finalized = 0;
+        MPI_Finalized(&finalized);
+        if (finalized)
+            throw Error(
+                fmt::format("{}: MPI is finalized (the Mpi object is gone); make it outlive every model "
+                            "that uses its world",
+                            what));
     }
 
     // Every rank must be at the same sum, with as many elements: a rank running another
@@ -179,6 +206,14 @@ Mpi::Mpi(int& argc, char**& argv) {
 }
 
 Mpi::~Mpi() {
+    // Left by an exception: the other ranks may be waiting for this one in a collective,
+    // and would wait forever; end the job instead (a rank's failure stops every rank).
+    if (std::uncaught_exceptions() > 0) {
+        fmt::print(stderr, "adjoint: rank {} of {}: an exception left the scope of Mpi: ending every rank\n",
+                   world_->rank(), world_->size());
+        std::fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     world_.reset();  // frees our communicator unless a model still holds it (then MPI_Finalize does)
     MPI_Finalize();
 }

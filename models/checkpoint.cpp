@@ -1,5 +1,7 @@
 #include <adjoint/models/checkpoint.hpp>
 
+#include "crc.hpp"
+
 #include "../core/file.hpp"
 #include "printable.hpp"
 
@@ -30,7 +32,9 @@ template <class T> void put(std::string& out, T v) {
         out.push_back(static_cast<char>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff));
 }
 
-std::uint32_t crc_of(const void* p, std::size_t n) {
+}  // namespace
+
+std::uint32_t crc32_of(const void* p, std::size_t n) {
     uLong crc = crc32(0L, Z_NULL, 0);
     const auto* b = static_cast<const Bytef*>(p);
     while (n > 0) {  // crc32 takes a uInt length
@@ -41,6 +45,8 @@ std::uint32_t crc_of(const void* p, std::size_t n) {
     }
     return static_cast<std::uint32_t>(crc);
 }
+
+namespace {
 
 // Reads little-endian fields from a buffer, failing with the file name, the tensor being
 // read (once its name is) and the offset.
@@ -113,7 +119,7 @@ void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& te
         for (std::int64_t d : t.value.shape()) put(out, d);
         put(out, static_cast<std::uint64_t>(t.value.nbytes()));
         out.append(static_cast<const char*>(t.value.raw()), t.value.nbytes());
-        put(out, crc_of(t.value.raw(), t.value.nbytes()));
+        put(out, crc32_of(t.value.raw(), t.value.nbytes()));
     }
     replace_file(path, out, "save_checkpoint");
 }
@@ -174,7 +180,7 @@ std::vector<NamedTensor> load_checkpoint(const std::string& path, const Checkpoi
         std::memcpy(t.raw(), data.data() + r.pos, bytes);
         r.pos += bytes;
         const auto crc = r.get<std::uint32_t>("a checksum");
-        if (crc != crc_of(t.raw(), t.nbytes()))
+        if (crc != crc32_of(t.raw(), t.nbytes()))
             throw Error(fmt::format(
                 "load_checkpoint: \"{}\": tensor \"{}\" fails its CRC-32 check (the file is corrupt)", path, r.tensor));
         if (const auto bad = first_non_finite(t); bad && !options.allow_non_finite)

@@ -2,10 +2,13 @@
 // the inputs and targets checked first.
 #include <chrono>
 #include <cstring>
+#include <sstream>
 
+#include <adjoint/core/dump.hpp>
 #include <adjoint/datasets/batches.hpp>
 
 #include "compiled.hpp"
+#include "crc.hpp"
 
 namespace adjoint {
 
@@ -62,23 +65,30 @@ Shard Sequential::shard() const {
     return {options_.distributed->rank(), options_.distributed->size()};
 }
 
-// Before the first distributed step: every rank's part of every batch holds a sample, the
-// ranks agree on the model and the recipe (else each would compute something else, and
-// the sums be garbage), and they start from rank 0's weights.
-void Sequential::start_distributed(std::string_view who, const FitOptions& options, const Batches& batches) {
+// Before the first distributed step: the ranks agree on the model (its graph, with every
+// attribute, seed and learning rate), the recipe and the data (else each would compute
+// something else, and the sums be garbage); every rank's part of every batch holds a
+// sample; and they start from rank 0's weights and optimizer state. Checked in that order,
+// so that a check that could differ between ranks runs once they are known to agree.
+void Sequential::start_distributed(std::string_view who, const FitOptions& options, const Batches& batches,
+                                   const Tensor& x, const Tensor& y) {
     Communicator& comm = *options_.distributed;
+    std::ostringstream recipe;
+    recipe << summary();
+    dump_text(graph_, recipe);
+    recipe << fmt::format(
+        "loss {}, batch_size {}, epochs {}, initial_epoch {}, shuffle {}, seed {}, bucket_bytes {}, validation {}\n"
+        "samples {}, inputs {} {} crc32 {:08x}, targets {} {} crc32 {:08x}",
+        compiled_->loss.name, options.batch_size, options.epochs, options.initial_epoch, options.shuffle, options_.seed,
+        options_.bucket_bytes, options.validation_data.has_value(), batches.sample_count(), dtype_name(x.dtype()),
+        x.shape(), crc32_of(x.raw(), x.nbytes()), dtype_name(y.dtype()), y.shape(), crc32_of(y.raw(), y.nbytes()));
+    expect_same_on_every_rank(comm, "the model, the training recipe and the data", recipe.str());
     const std::int64_t p = comm.size(), last = batches.rows(batches.batch_count() - 1);
     if (options.batch_size < p || last < p)
         throw Error(
             fmt::format("Sequential::{}: {} ranks share each batch, but {} has {} samples; give every rank "
                         "one at least (a larger batch_size, or as many samples as a whole number of batches)",
                         who, p, last < p ? "the last batch" : "a batch", std::min(last, options.batch_size)));
-    std::string recipe = summary();
-    for (const Expr& w : weights()) recipe += fmt::format("{} {} {}\n", w.name(), dtype_name(w.dtype()), w.shape());
-    recipe += fmt::format("loss {}, batch_size {}, epochs {}, shuffle {}, seed {}, samples {}, bucket_bytes {}",
-                          compiled_->loss.name, options.batch_size, options.epochs, options.shuffle, options_.seed,
-                          batches.sample_count(), options_.bucket_bytes);
-    expect_same_on_every_rank(comm, "the model and the training recipe", recipe);
     broadcast_weights();
 }
 
@@ -131,7 +141,7 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
     }
     Batches batches(x, y, options.batch_size);
     const Shard shard = this->shard();
-    if (options_.distributed) start_distributed(who, options, batches);
+    if (options_.distributed) start_distributed(who, options, batches, x, y);
     const std::vector<Expr> fetches = train_fetches();
     const bool accuracy = c.accuracy_mean.has_value();
     Feeds feeds{{c.x, Tensor()}, {c.y, Tensor()}};

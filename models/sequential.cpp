@@ -291,7 +291,9 @@ std::string Sequential::summary() const {
 void Sequential::broadcast_weights() {
     const Compiled& c = compiled("broadcast_weights");
     if (!options_.distributed || options_.distributed->size() == 1) return;
-    for (const Expr& w : weights()) {
+    std::vector<Expr> all = weights();
+    all.insert(all.end(), c.optimizer_state.begin(), c.optimizer_state.end());
+    for (const Expr& w : all) {
         Tensor v = c.session->value(w);
         options_.distributed->broadcast(std::span<std::byte>(static_cast<std::byte*>(v.raw()), v.nbytes()), 0);
         c.session->set_value(w, v);

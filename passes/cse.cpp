@@ -38,7 +38,7 @@ std::optional<Expr> merge(RuleContext& c, Seen& seen) {
             if (equal_constants(e.node(), n)) return merged(e);
         return std::nullopt;  // copied; recorded below by the caller
     }
-    if (n.kind != NodeKind::op || n.op->writes_variables() > 0) return std::nullopt;
+    if (n.kind != NodeKind::op || n.op->writes_variables() > 0 || n.op->is_collective()) return std::nullopt;
     std::vector<NodeId> ids;
     for (const Expr& in : c.inputs) ids.push_back(in.id());
     if (ids.size() == 2 && (ops::as<ops::Add>(n) || ops::as<ops::Mul>(n)) && ids[1] < ids[0]) std::swap(ids[0], ids[1]);

@@ -15,7 +15,8 @@ constexpr std::size_t max_growth_bytes = std::size_t{1} << 20;
 
 std::optional<Expr> fold(RuleContext& c) {
     const Node& n = c.node;
-    if (n.kind != NodeKind::op || n.op->writes_variables() > 0 || n.type.shape.has_batch()) return std::nullopt;
+    if (n.kind != NodeKind::op || n.op->writes_variables() > 0 || n.op->is_collective() || n.type.shape.has_batch())
+        return std::nullopt;
     std::vector<const Tensor*> values;
     std::size_t input_bytes = 0;
     for (const Expr& in : c.inputs) {

@@ -120,10 +120,16 @@ else fail "a killed rank 1: status $status after ${SECONDS}s: $(cat "$work/err")
 status=0
 train -np 1 "$mnist" "${common[@]}" --epochs 1 : -np 1 "$mnist" "${common[@]}" --epochs 1 --hidden 256 >"$work/out" 2>"$work/err" ||
     status=$?
-if [ "$status" -ne 0 ] && grep -q "disagree on the model" "$work/err" && grep -q "rank 1 has" "$work/err" &&
+if [ "$status" -ne 0 ] && grep -q "disagree on the model, the training recipe and the data" "$work/err" &&
+    grep -q "rank 1 has" "$work/err" &&
     grep -q "(None, 256)" "$work/err"; then ok
 else fail "different models on the ranks: status $status: $(cat "$work/err")"; fi
 
+status=0
+train -np 1 "$mnist" "${common[@]}" --epochs 1 : -np 1 "$mnist" "${common[@]}" --epochs 1 --lr 0.01 \
+    >"$work/out" 2>"$work/err" || status=$?
+if [ "$status" -ne 0 ] && grep -q "rank 1 has" "$work/err" && grep -q "lr=0.01" "$work/err"; then ok
+else fail "different learning rates on the ranks: status $status: $(cat "$work/err")"; fi
 status=0
 train -np 1 "$mnist" "${common[@]}" --epochs 1 : -np 1 "$mnist" "${common[@]}" --epochs 1 --batch-size 64 \
     >"$work/out" 2>"$work/err" || status=$?

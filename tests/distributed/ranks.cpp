@@ -1,6 +1,7 @@
 // Run under mpirun by mpi_test.sh: data-parallel training against one process.
 //   ranks BATCH BUCKET_BYTES
-// trains a small MLP for 20 steps (one epoch of 20 global batches of BATCH samples) on
+// trains a small MLP for 20 steps (one epoch of 20 global batches of BATCH samples, the
+// last 7 short) on
 // every rank with Mpi::world(), and on each rank alone (the reference, the same seed and
 // global batches), then checks on every rank:
 //   - the distributed weights are the same bits on every rank (their hash, gathered);
@@ -88,7 +89,9 @@ int main(int argc, char** argv) {
     try {
         if (argc != 3) throw ad::Error("usage: ranks BATCH BUCKET_BYTES");
         const std::int64_t batch = std::stoll(argv[1]), bucket_bytes = std::stoll(argv[2]);
-        const auto [x, y] = data(batch * steps);
+        // 20 global batches, the last one short (batch - 7 samples): its gradient divides by
+        // its own count.
+        const auto [x, y] = data(batch * steps - 7);
         ad::Sequential dist = model(comm, bucket_bytes), alone = model(nullptr, 0);
         const ad::History hd = dist.fit(x, y, {.epochs = 1, .batch_size = batch});
         const ad::History ha = alone.fit(x, y, {.epochs = 1, .batch_size = batch});

@@ -62,6 +62,8 @@ TEST_CASE("Sequential: a checkpoint holds the optimizer's state, and training re
     // what is neither a weight nor a state; initial_epoch is checked.
     const std::vector<NamedTensor> whole = load_checkpoint(dir / "epoch1.ckpt");
     const auto before = weights(*cold);
+    std::vector<Tensor> state_before;
+    for (const Expr& v : cold->optimizer_weights()) state_before.push_back(cold->session().value(v));
     std::vector<NamedTensor> bad = whole;
     bad[5].value = Tensor::zeros({3});
     save_checkpoint(dir / "bad-state.ckpt", bad);
@@ -77,6 +79,9 @@ TEST_CASE("Sequential: a checkpoint holds the optimizer's state, and training re
     save_checkpoint(dir / "extra.ckpt", bad);
     CHECK_ERROR(cold->load_weights(dir / "extra.ckpt"), "holds \"RMSprop/extra\", which the model does not have");
     CHECK(same_weights(weights(*cold), before));
+    std::vector<Tensor> state_after;
+    for (const Expr& v : cold->optimizer_weights()) state_after.push_back(cold->session().value(v));
+    CHECK(same_weights(state_after, state_before));
     CHECK_ERROR(cold->fit(data.x, data.onehot, {.epochs = 2, .initial_epoch = 3}),
                 "initial_epoch is 3; it must be from 0 to epochs (2)");
 }

@@ -1,5 +1,11 @@
 // Matrix product, layout ops, cast, stop_gradient and assign.
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <mutex>
+#include <thread>
+
+#include <adjoint/passes/passes.hpp>
 
 #include "op_cases.hpp"
 
@@ -196,7 +202,9 @@ template <> void op_case<ops::StopGradient>() {
 }
 
 // Three ranks that all hold this process's x: the sum is 3x, whatever transport a real
-// communicator uses (tests/distributed runs MPI's under mpirun).
+// communicator uses (tests/distributed runs MPI's under mpirun). It records each sum's
+// first value, and how many ran at once: each takes 5 ms, so that two allreduce steps a plan
+// failed to chain would overlap on two threads.
 class ThreeAlike final : public Communicator {
 public:
     int rank() const override { return 0; }
@@ -207,12 +215,24 @@ public:
     void broadcast(std::span<std::byte>, int) override {}
     std::vector<std::string> allgather(const std::string& t) override { return {t, t, t}; }
     std::vector<std::string> calls;
+    std::vector<double> firsts;
+    int most_at_once = 0;
 
 private:
     template <class T> void triple(std::span<T> d, std::string_view what) {
-        calls.emplace_back(what);
+        const int now = ++at_once_;
+        {
+            const std::lock_guard lock(mutex_);
+            calls.emplace_back(what);
+            firsts.push_back(d.empty() ? NAN : static_cast<double>(d[0]));
+            most_at_once = std::max(most_at_once, now);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
         for (T& v : d) v = (v + v) + v;
+        --at_once_;
     }
+    std::mutex mutex_;
+    std::atomic<int> at_once_{0};
 };
 
 template <> void op_case<ops::AllReduce>() {
@@ -240,6 +260,31 @@ template <> void op_case<ops::AllReduce>() {
     CHECK(values(r[1]) == std::vector<double>{1, 2});
     CHECK(values(r[2]) == std::vector<double>{4, 4});
     CHECK(three->calls == std::vector<std::string>(4, "allreduce of f32"));
+    // Independent allreduce nodes: the plan runs them one after another, in its order
+    // (smallest node first), on any thread count, as every rank must.
+    auto chained = std::make_shared<ThreeAlike>();
+    Graph h;
+    const Expr a = h.placeholder("a", {2}), b = h.placeholder("b", {2}), c = h.placeholder("c", {2});
+    const Expr ra = allreduce(a, chained), rb = allreduce(b, chained), rc = allreduce(c, chained);  // in this order
+    const Expr all = ra + rb + rc;  // all three live at once
+    Session two(h, {.threads = 2});
+    for (int run = 0; run < 5; ++run)
+        two.run({all}, {{a, Tensor::full({2}, 1.0)}, {b, Tensor::full({2}, 2.0)}, {c, Tensor::full({2}, 3.0)}});
+    CHECK(chained->most_at_once == 1);
+    REQUIRE(chained->firsts.size() == 15);
+    for (std::size_t i = 0; i < chained->firsts.size(); ++i) CHECK(chained->firsts[i] == 1 + i % 3);
+    // Passes neither merge two allreduce nodes nor fold one of a constant.
+    {
+        Graph k;
+        const Expr x = k.placeholder("x", {2});
+        const Expr two_sums = allreduce(x, chained) + allreduce(x, chained);
+        const Expr of_constant = allreduce(k.constant(Tensor::from({1.f, 2.f})), chained);
+        const passes::Rewritten r = passes::optimize(k, std::vector{two_sums, of_constant});
+        std::size_t kept = 0;
+        for (NodeId id = 0; id < r.graph.size(); ++id)
+            kept += r.graph.node(id).kind == NodeKind::op && r.graph.node(id).op->name() == "allreduce";
+        CHECK(kept == 3);
+    }
     // Only f32 and f64; a graph file cannot carry a communicator of several ranks.
     CHECK_ERROR(allreduce(g.placeholder("i", {2}, DType::i32), three), "an allreduce sums f32 or f64");
     CHECK_ERROR(allreduce(in, nullptr), "the communicator is null");

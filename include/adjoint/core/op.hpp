@@ -100,6 +100,10 @@ public:
     // is a value of the run's pool; a fed, variable or constant input is still copied, so
     // that a view never outlives its storage or sees a variable change under it.
     virtual bool is_view() const { return false; }
+    // True for an op that talks to other processes (allreduce): every process must run it
+    // where the others do. Plans run such steps one after another in their order (which
+    // every process computes alike); passes never fold, merge or move one.
+    virtual bool is_collective() const { return false; }
     // False if no gradient ever flows from y to an input (element_count, stop_gradient):
     // gradients() then builds no gradient of y at all.
     virtual bool differentiable() const { return true; }

@@ -23,7 +23,9 @@ public:
     // time). Throws if MPI is already initialised, or if this build has no MPI and the
     // process is one of several that mpirun started.
     Mpi(int& argc, char**& argv);
-    ~Mpi();  // MPI_Finalize
+    // MPI_Finalize; or, when an exception is leaving the scope (this rank failed, and the
+    // others may wait for it in a collective), MPI_Abort, which ends every rank.
+    ~Mpi();
     Mpi(const Mpi&) = delete;
     Mpi& operator=(const Mpi&) = delete;
 

@@ -92,8 +92,8 @@ public:
     // The model's outputs, (N, ...).
     Tensor predict(const Tensor& x, std::int64_t batch_size = 32, SourceLocation loc = SourceLocation::current());
 
-    // Rank 0's weights (all of weights()) to every rank: fit does it first when training
-    // is distributed. Nothing to do in one process.
+    // Rank 0's weights (all of weights()) and optimizer state to every rank: fit does it
+    // first when training is distributed. Nothing to do in one process.
     void broadcast_weights();
 
     // Keras' table of layers, output shapes and parameter counts.
@@ -147,7 +147,8 @@ private:
     void build(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics);  // compile's work
     std::vector<Expr> distributed_gradients(Compiled& c, Graph& g, const std::vector<Expr>& weights) const;
     Shard shard() const;  // this rank's part of a batch
-    void start_distributed(std::string_view who, const FitOptions& options, const Batches& batches);
+    void start_distributed(std::string_view who, const FitOptions& options, const Batches& batches, const Tensor& x,
+                           const Tensor& y);
     Tensor samples(const Tensor& x, std::string_view who) const;
     Tensor target_values(const Tensor& y, std::int64_t n, std::string_view who) const;
     [[noreturn]] void not_a(std::size_t i) const;  // layer<L>(i)'s error

@@ -4,9 +4,10 @@
 // other node.
 //
 // Every rank must run the same allreduce nodes in the same order: a collective waits for
-// all ranks. Inputs after x are ordering inputs only (their values are not read): give
-// the second of two allreduce nodes the first's output, and every executor runs them in
-// that order whatever its thread count.
+// all ranks. A plan runs a run's allreduce steps one after another in its order, which
+// every rank computes alike from the same graph (OpBase::is_collective). Inputs after x
+// are ordering inputs only (their values are not read): an allreduce given another's
+// output runs after it in any plan.
 #pragma once
 
 #include <memory>
@@ -22,6 +23,7 @@ enum class ReduceOver : std::uint8_t { sum, mean };
 // sum: y = x_0 + x_1 + ... + x_{p-1} (in rank order); mean: that sum / p.
 struct AllReduce {
     static constexpr std::string_view name = "allreduce";
+    static constexpr bool collective = true;  // plans chain allreduce steps in order; passes leave them
     ReduceOver op = ReduceOver::sum;
     std::shared_ptr<Communicator> comm = single_process();
     std::string attrs() const;  // "op=sum ranks=4"
@@ -48,8 +50,9 @@ Expr allreduce(const Expr& x, std::shared_ptr<Communicator> comm, ops::ReduceOve
 // `bucket_bytes` (0: one bucket for all), each bucket one allreduce node over the
 // concatenation, then cut back into xs' shapes. Bucket k + 1 runs after bucket k (its
 // ordering input), so every rank sends them in the same order; put the tensors that are
-// ready first (the last layers' gradients) first, and an executor can send a bucket while
-// the backward pass still computes the next. xs share one dtype, f32 or f64.
+// ready first (the last layers' gradients) first, and the executor runs a bucket's
+// allreduce as soon as they are, beside the rest of the backward pass (on a thread to
+// spare). A bucket holds whole tensors, as DDP's do. xs share one dtype, f32 or f64.
 std::vector<Expr> allreduce_buckets(const std::vector<Expr>& xs, const std::shared_ptr<Communicator>& comm,
                                     ops::ReduceOver op = ops::ReduceOver::sum, std::int64_t bucket_bytes = 0,
                                     SourceLocation loc = SourceLocation::current());

@@ -91,6 +91,10 @@ public:
         if constexpr (requires { T::view; }) return T::view;
         else return false;
     }
+    bool is_collective() const override {
+        if constexpr (requires { T::collective; }) return T::collective;
+        else return false;
+    }
     bool differentiable() const override {
         if constexpr (requires { T::differentiable; }) return T::differentiable;
         else return true;
