@@ -6,6 +6,7 @@
 #include <adjoint/ops/movement.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -20,7 +21,20 @@ namespace adjoint::ops {
 
 namespace {
 
-using Strides = std::vector<std::int64_t>;
+// Strides of up to Shape::max_rank dims, in place: a kernel call allocates nothing.
+class Strides {
+public:
+    Strides() = default;
+    explicit Strides(std::size_t count, std::int64_t value = 0) : n_(count) { std::fill_n(v_.begin(), count, value); }
+    std::size_t size() const { return n_; }
+    std::int64_t& operator[](std::size_t i) { return v_[i]; }
+    std::int64_t operator[](std::size_t i) const { return v_[i]; }
+    void push_back(std::int64_t x) { v_[n_++] = x; }
+
+private:
+    std::array<std::int64_t, Shape::max_rank> v_{};
+    std::size_t n_ = 0;
+};
 
 // Row-major strides, in elements, of a shape.
 Strides strides_of(const Shape& s) {

@@ -126,6 +126,22 @@ TEST_CASE("Session::run into reused results allocates nothing once its plan is c
     CHECK(out[1].raw() != kept.raw());
 }
 
+TEST_CASE("The movement ops' kernels allocate nothing (allreduce_buckets' concat and slices use them)") {
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 6}), v = g.placeholder("v", {10});
+    const Expr joined = concat({slice(x, {0, 1}, {INT64_MAX, 5}), transpose(x, {0, 1})}, 1);
+    const Expr moved = pad(joined, {{0, 0}, {1, 2}}) * 2.f;
+    const Expr flat = concat({slice(v, {2}, {8}), v}, 0);
+    Session sess(g, {.threads = 2});
+    Feeds feeds{{x, random_tensor({64, 6}, DType::f32, -1, 1, 5)}, {v, random_tensor({10}, DType::f32, -1, 1, 6)}};
+    std::vector<Tensor> out;
+    const std::vector<Expr> fetches{moved, flat}, none;
+    sess.run(fetches, feeds, none, out);  // compiles the plan, sizes `out`
+    CHECK(allocations_in([&] {
+              for (int i = 0; i < 10; ++i) sess.run(fetches, feeds, none, out);
+          }) == 0);
+}
+
 TEST_CASE("Sequential::fit: the allocations of an epoch do not grow with its steps") {
     Sequential m(SequentialOptions{.seed = 1, .threads = 2});
     m.add(Dense(512, "relu", 784));

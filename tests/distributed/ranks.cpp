@@ -7,7 +7,8 @@
 //   - the distributed weights are the same bits on every rank (their hash, gathered);
 //   - they agree with one process's to 2e-5 relative to the largest weight (float sums
 //     taken in another order differ by a few ulps per step);
-//   - the step losses agree likewise, and evaluate's loss and accuracy too.
+//   - the step losses agree likewise, and evaluate's loss and accuracy too;
+//   - warm steps allocate nothing (operator new counted, count_new.cpp).
 // Rank 0 prints "weights <hash>", which the script compares across reruns. Exit 1 on a
 // failed check, naming it.
 #include <adjoint/adjoint.hpp>
@@ -19,7 +20,24 @@
 
 namespace ad = adjoint;
 
+long operator_new_calls();  // count_new.cpp
+
 namespace {
+
+// operator new calls from the end of step 3 to the end of the last full batch's step:
+// warm steps, whose plan is compiled (the short last batch compiles its own).
+class CountNew : public ad::Callback {
+public:
+    std::optional<std::string> on_batch_end(const ad::BatchLogs& logs) override {
+        if (logs.step == 3) start_ = operator_new_calls();
+        if (logs.step == logs.batches - 1) during_warm_steps = operator_new_calls() - start_;
+        return std::nullopt;
+    }
+    long during_warm_steps = -1;
+
+private:
+    long start_ = 0;
+};
 
 constexpr std::int64_t steps = 20, features = 24, classes = 4;
 
@@ -93,7 +111,10 @@ int main(int argc, char** argv) {
         // its own count.
         const auto [x, y] = data(batch * steps - 7);
         ad::Sequential dist = model(comm, bucket_bytes), alone = model(nullptr, 0);
-        const ad::History hd = dist.fit(x, y, {.epochs = 1, .batch_size = batch});
+        CountNew counter;
+        const ad::History hd = dist.fit(x, y, {.epochs = 1, .batch_size = batch, .callbacks = {&counter}});
+        check(counter.during_warm_steps == 0,
+              fmt::format("steps 4 to {} allocated {} times", steps - 1, counter.during_warm_steps));
         const ad::History ha = alone.fit(x, y, {.epochs = 1, .batch_size = batch});
         // The same bits on every rank.
         const std::string hash = fmt::format("{:016x}", weights_hash(dist));
