@@ -35,23 +35,21 @@ TypedShape AllReduce::infer(std::span<const TypedShape> in, std::int64_t) const 
     return in[0];
 }
 
+namespace {
+// y summed over the ranks in place, then divided by p for the mean. `what` is a literal,
+// which the ranks compare before summing (with the element count): nothing is allocated.
+template <class T> void sum_over_ranks(Communicator& comm, std::span<T> y, std::string_view what, ReduceOver op) {
+    comm.allreduce_sum(y, what);
+    if (op == ReduceOver::mean)
+        for (T& e : y) e /= static_cast<T>(comm.size());
+}
+}  // namespace
+
+// infer admits f32 and f64 only.
 void AllReduce::forward(const Inputs& x, Tensor& y) const {
     if (y.raw() != x[0].raw()) std::memcpy(y.raw(), x[0].raw(), y.nbytes());
-    // What the ranks compare before summing (with the element count): a literal, so that a
-    // training step allocates nothing here.
-    const std::string_view what = y.dtype() == DType::f32 ? "allreduce of f32" : "allreduce of f64";
-    const int p = comm->size();
-    visit_floating(y.dtype(), name, [&](auto tag) {
-        using T = decltype(tag);
-        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-            const std::span<T> v = y.data<T>();
-            comm->allreduce_sum(v, what);
-            if (op == ReduceOver::mean)
-                for (T& e : v) e /= static_cast<T>(p);
-        } else {
-            throw Error(fmt::format("allreduce of {}: only f32 and f64 are summed", dtype_name(y.dtype())));
-        }
-    });
+    if (y.dtype() == DType::f32) sum_over_ranks(*comm, y.data<float>(), "allreduce of f32", op);
+    else sum_over_ranks(*comm, y.data<double>(), "allreduce of f64", op);
 }
 
 // Independent of allreduce_sum's exchange: each rank's x in turn by broadcast, summed in
