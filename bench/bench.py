@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Times the MNIST example in adjoint and, in the same invocation, in PyTorch and numpy
-(bench/peers), one process at a time, and prints medians and ratios as Markdown tables:
+(bench/peers: also LibTorch, PyTorch's C++ API), one process at a time, and prints medians
+and ratios as Markdown tables:
 epoch times with GFLOP/s and % of the measured FMA peak (build/bench/bench_peak),
 start-up, evaluation, peak RSS, hidden-width scaling, the GEMM and executor
 microbenchmarks, and the performance goals, met or not; then the book's convnet
@@ -9,7 +10,8 @@ seed in rotation, so that a slow spell of a shared machine falls on all of them.
 
 Run through scripts/bench, which builds adjoint and fetches MNIST first. Peers whose
 library is not installed are skipped with a note (apt-get install python3-torch
-python3-numpy; Debian's torch uses the system BLAS: install libopenblas0-pthread too).
+python3-numpy libtorch-dev; Debian's torch uses the system BLAS: install libopenblas0-pthread
+too). The LibTorch peer is compiled here, into the build folder, when its source changes.
 """
 import argparse
 import json
@@ -75,6 +77,28 @@ def peer(script, threads, epochs, env=None):
     return one
 
 
+def libtorch_peer():
+    """Builds bench/peers/libtorch_mlp.cpp into the build folder (when LibTorch's headers are
+    installed and the binary is older than its source); returns its path, or None."""
+    include = "/usr/include/torch/csrc/api/include"
+    source, binary = os.path.join(here, "peers", "libtorch_mlp.cpp"), os.path.join(args.build, "bench", "libtorch_mlp")
+    if not os.path.isdir(include):
+        return None
+    if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(source):
+        print("building the LibTorch peer ...", file=sys.stderr)
+        run(["c++", "-O2", "-std=c++17", source, "-isystem", include, "-o", binary, "-ltorch", "-ltorch_cpu", "-lc10"])
+    return binary
+
+
+def libtorch(binary, threads, env=None):
+    def one(seed):
+        out = run([binary, "--data", args.data, "--epochs", str(args.epochs), "--threads", str(threads),
+                   "--seed", str(seed)], env)
+        r = json.loads(out.strip().splitlines()[-1])
+        return {"epochs": r["epoch_s"], "test": [r["test_accuracy"]], "train": [r["train_accuracy"]]}
+    return one
+
+
 def has(module):
     return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
 
@@ -108,6 +132,12 @@ if has("torch"):
                 ("PyTorch, 1 thread + 2 BLAS threads", 2, peer("torch_mlp.py", 1, args.epochs, {"OPENBLAS_NUM_THREADS": "2"}))]
 else:
     notes.append("PyTorch skipped: not installed (apt-get install python3-torch libopenblas0-pthread)")
+libtorch_binary = libtorch_peer()
+if libtorch_binary:
+    configs.append(("LibTorch C++, 1 thread + 2 BLAS threads", 2,
+                    libtorch(libtorch_binary, 1, {"OPENBLAS_NUM_THREADS": "2"})))
+else:
+    notes.append("LibTorch C++ skipped: not installed (apt-get install libtorch-dev libopenblas0-pthread)")
 if has("numpy"):
     configs.append((f"numpy, 2 BLAS threads ({args.numpy_epochs} epochs)", 2, peer("numpy_mlp.py", 2, args.numpy_epochs)))
 else:
@@ -134,6 +164,8 @@ scaling = [(w, statistics.median(results[f"width {w}"]["epochs"])) for w in widt
 adjoint_rss = peak_rss_mb([f"{args.build}/tools/mnist", "--data-dir", args.data, "--quiet"])
 torch_rss = (peak_rss_mb([python, os.path.join(here, "peers", "torch_mlp.py"), "--data", args.data, "--epochs", "1"])
              if has("torch") else None)
+libtorch_rss = (peak_rss_mb([libtorch_binary, "--data", args.data, "--epochs", "1", "--threads", "1"],
+                            {"OPENBLAS_NUM_THREADS": "2"}) if libtorch_binary else None)
 measure_peak(peak)
 gemm = run([f"{args.build}/bench/bench_gemm"])
 executor = run([f"{args.build}/bench/bench_executor"])
@@ -156,7 +188,8 @@ print(f"\nFP32 FMA peak of the widest vectors, {peak_isa} (build/bench/bench_pea
       + (" With AVX2: " + ", ".join(f"{v:.1f} on {k}" for k, v in sorted(avx2_peak.items())) + "." if avx2_peak else ""))
 print(f"adjoint 1 -> 2 threads: {one / base:.2f}x. Start-up (data loaded and checked, model built): {startup:.3f} s. "
       f"Evaluating the 10,000 test images: {1000 * evaluation:.0f} ms (medians, 2 threads).")
-print(f"Peak RSS of a default run: adjoint {adjoint_rss:.1f} MB" + (f", PyTorch (1 epoch) {torch_rss:.1f} MB" if torch_rss else "") + ".")
+print(f"Peak RSS of a default run: adjoint {adjoint_rss:.1f} MB" + (f", PyTorch (1 epoch) {torch_rss:.1f} MB" if torch_rss else "")
+      + (f", LibTorch C++ (1 epoch) {libtorch_rss:.1f} MB" if libtorch_rss else "") + ".")
 if scaling:
     print(f"\nWidth scaling (adjoint, 2 threads, --hidden W, median of epochs 2-{args.width_epochs} of {args.runs} runs; "
           "GEMM work grows as W):\n")
@@ -182,7 +215,8 @@ if peak.get(2):
     pct = 100 * GFLOP / base / peak[2]
     goals.append((f"GEMM FLOPs ÷ epoch time, of the FMA peak ({peak_isa})", f"{pct:.0f} %", "≥ 65 %", pct >= 65))
     goals.append((f"the same, the widest vectors' bound", f"{pct:.0f} %", "≥ 80 %", pct >= 80))
-for prefix, label, bound in (("PyTorch, 1 thread", "tuned PyTorch", 0.33), ("PyTorch, 2 threads", "stock PyTorch", 0.1)):
+for prefix, label, bound in (("PyTorch, 1 thread", "tuned PyTorch", 0.33), ("PyTorch, 2 threads", "stock PyTorch", 0.1),
+                             ("LibTorch C++", "tuned LibTorch C++", 0.6)):
     r = row(prefix)
     if r:
         ratio = base / statistics.median(r["epochs"])
