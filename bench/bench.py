@@ -55,10 +55,11 @@ def peak_rss_mb(cmd, env=None):
     return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out).group(1)) / 1000
 
 
-def adjoint(seed, threads, epochs=None, hidden=512, model="mlp", isa=None):
-    """One run of the mnist driver (its kernels capped at `isa` if given: ADJOINT_MAX_ISA);
-    returns its epoch times and final figures."""
+def adjoint(seed, threads, epochs=None, hidden=512, model="mlp", isa=None, extra=()):
+    """One run of the mnist driver (its kernels capped at `isa` if given: ADJOINT_MAX_ISA;
+    `extra` flags added); returns its epoch times and final figures."""
     width = ["--hidden", str(hidden)] if model == "mlp" else []
+    width += list(extra)
     lines = run([f"{args.build}/tools/mnist", "--data-dir", args.data, "--epochs", str(epochs or args.epochs), "--json",
                  "--threads", str(threads), "--seed", str(seed), "--model", model] + width,
                 {"ADJOINT_MAX_ISA": isa} if isa else None).splitlines()
@@ -242,6 +243,8 @@ def convnet():
     import mnist_data
     gflop = mnist_data.CONVNET_FLOPS_PER_SAMPLE * 60000 / 1e9
     runs = [("adjoint convnet, 2 threads", lambda seed: adjoint(seed, 2, args.convnet_epochs, model="convnet"))]
+    runs.append(("adjoint convnet, 2 threads, first layer unfused (--no-fuse)",
+                 lambda seed: adjoint(seed, 2, args.convnet_epochs, model="convnet", extra=["--no-fuse"])))
     if peak_isa == "avx512":
         runs.append(("adjoint convnet, 2 threads, AVX2 kernels",
                      lambda seed: adjoint(seed, 2, args.convnet_epochs, model="convnet", isa="avx2")))
@@ -275,7 +278,7 @@ def convnet():
         layer = parts[1] if parts[0] == "grad" and len(parts) > 1 else parts[0]
         per_layer[layer] = per_layer.get(layer, 0) + float(ms) / 1000
     print("\nPer layer (one profiled epoch, 2 threads; the products' FLOPs over the kernel time of the layer's "
-          "forward and gradient nodes):\n")
+          "forward and gradient nodes; conv2d's nodes are conv2d_max_pool, its pooling's too):\n")
     print("| layer | GFLOP per epoch | kernel time | GFLOP/s |\n|---|---|---|---|")
     for layer, flops in mnist_data.CONVNET_LAYER_FLOPS.items():
         work, t = flops * 60000 / 1e9, per_layer.get(layer)

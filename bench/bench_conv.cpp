@@ -17,13 +17,13 @@ namespace {
 
 // Median seconds of `repeat` runs of y after ten warm-up runs (the plan, the threads and
 // the clock speed settle).
-double time_of(ad::Session& sess, const ad::Feeds& feeds, const ad::Expr& y, int repeat) {
+double time_of(ad::Session& sess, const ad::Feeds& feeds, const std::vector<ad::Expr>& y, int repeat) {
     std::vector<ad::Tensor> out;
-    for (int r = 0; r < 10; ++r) sess.run({y}, feeds, {}, out);
+    for (int r = 0; r < 10; ++r) sess.run(y, feeds, {}, out);
     std::vector<double> seconds;
     for (int r = 0; r < repeat; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
-        sess.run({y}, feeds, {}, out);
+        sess.run(y, feeds, {}, out);
         seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     std::nth_element(seconds.begin(), seconds.begin() + repeat / 2, seconds.end());
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
             };
             ad::Session sess(g, {.threads = threads});
             for (const auto& [what, y] : ops) {
-                const double s = time_of(sess, feeds, y, repeat);
+                const double s = time_of(sess, feeds, {y}, repeat);
                 fmt::print("{:<10} {:<24} {:>9.3f} {:>9.1f}\n", l.name, what, 1e3 * s, flops / s / 1e9);
             }
         }
@@ -95,9 +95,39 @@ int main(int argc, char** argv) {
             {"max_pool2d_grad", {ad::max_pool2d_grad(x, dy), 2 * big + small}},
         };
         for (const auto& [what, op] : pools) {
-            const double s = time_of(sess, feeds, op.first, repeat);
+            const double s = time_of(sess, feeds, {op.first}, repeat);
             fmt::print("{:<10} {:<24} {:>9.3f} {:>9.1f}\n", "pool", what, 1e3 * s, op.second / s / 1e9);
         }
+        // The first layer and its pooling as one node each way (what Sequential builds),
+        // against the ops they replace, on random images (ties would favour one path).
+        ad::Graph f;
+        const auto img = f.placeholder("x", {n, 28, 28, 1});
+        const auto w1 = f.placeholder("w", {3, 3, 1, 32});
+        const auto b1 = f.placeholder("b", {32});
+        const auto dp = f.placeholder("dp", {n, 13, 13, 32});
+        auto scattered = [](const ad::Shape& shape, double lo, double hi) {  // a fixed pseudo-random fill
+            ad::Tensor t = ad::Tensor::zeros(shape);
+            auto v = t.data<float>();
+            for (std::size_t i = 0; i < v.size(); ++i)
+                v[i] = static_cast<float>(lo + (hi - lo) * static_cast<double>(i * 7919 % 1000) / 1000);
+            return t;
+        };
+        const ad::Feeds ffeeds{{img, scattered(img.shape(), 0, 1)},
+                               {w1, scattered(w1.shape(), -0.5, 0.5)},
+                               {b1, ad::Tensor::full(b1.shape(), 0.1)},
+                               {dp, ad::Tensor::full(dp.shape(), 0.125)}};
+        const ad::Expr y1 = ad::conv2d_bias(img, w1, b1, true);
+        const ad::Expr dz = ad::mask(ad::max_pool2d_grad(y1, dp), y1);
+        const std::pair<const char*, std::vector<ad::Expr>> fused[] = {
+            {"conv2d_bias + max_pool2d", {ad::max_pool2d(y1)}},
+            {"conv2d_max_pool", {ad::conv2d_max_pool(img, w1, b1, true, {2, 2})}},
+            {"pool grad, mask, dw, db", {ad::conv2d_backprop_filter(img, dz, {3, 3}), ad::sum(dz, {0, 1, 2})}},
+            {"conv2d_max_pool_backprop", {ad::conv2d_max_pool_backprop(img, w1, b1, dp, true, {2, 2})}},
+        };
+        ad::Session fs(f, {.threads = threads});
+        fmt::print("\n{:<10} {:<26} {:>9}\n", "layer", "ops", "ms");
+        for (const auto& [what, ys] : fused)
+            fmt::print("{:<10} {:<26} {:>9.3f}\n", "conv2d", what, 1e3 * time_of(fs, ffeeds, ys, repeat));
     } catch (const std::exception& e) {
         std::cerr << "bench_conv: " << e.what() << "\n";
         return 1;

@@ -35,15 +35,39 @@ std::int64_t Conv2D::param_count(const Shape& input) const {
     return kernel_size[0] * kernel_size[1] * input[2] * filters + filters;
 }
 
-Expr Conv2D::build(Graph& g, const Expr& input, std::uint64_t model_seed) {
+namespace {
+Shape sample_of(const Expr& input) {
     const Shape in = input.shape();
-    const Shape sample(std::span<const std::int64_t>(in.begin() + 1, in.end()));
+    return Shape(std::span<const std::int64_t>(in.begin() + 1, in.end()));
+}
+}  // namespace
+
+void Conv2D::make_weights(Graph& g, const Shape& sample, std::uint64_t model_seed) {
     (void)output_shape(sample);
     kernel = g.variable("kernel", {kernel_size[0], kernel_size[1], sample[2], filters},
                         init::glorot_uniform(seed.value_or(model_seed)));
     bias = g.variable("bias", {filters}, init::zeros());
+}
+
+Expr Conv2D::build(Graph& g, const Expr& input, std::uint64_t model_seed) {
+    make_weights(g, sample_of(input), model_seed);
     if (activation.name() == "relu") return conv2d_bias(input, kernel, bias, true, options);
     return activation(conv2d_bias(input, kernel, bias, false, options));
+}
+
+bool Conv2D::fuses_with_pool(const Shape& input) const {
+    const bool simple = activation.name() == "relu" || activation.name() == "linear";
+    return simple && input.rank() == 3 && kernel_size[0] * kernel_size[1] * input[2] <= 32;
+}
+
+Expr Conv2D::build_max_pooled(Graph& g, const Expr& input, std::uint64_t model_seed,
+                              std::array<std::int64_t, 2> pool_size) {
+    const Shape sample = sample_of(input);
+    if (!fuses_with_pool(sample))
+        throw Error(fmt::format("Conv2D \"{}\": a {} activation over {} does not fuse with pooling", name,
+                                activation.name(), sample));
+    make_weights(g, sample, model_seed);
+    return conv2d_max_pool(input, kernel, bias, activation.name() == "relu", pool_size, options);
 }
 
 std::vector<Expr> Conv2D::trainable_weights() const {

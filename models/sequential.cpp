@@ -7,6 +7,8 @@
 
 #include <adjoint/autograd/gradients.hpp>
 #include <adjoint/models/checkpoint.hpp>
+#include <adjoint/models/convolutional.hpp>
+#include <adjoint/models/pooling.hpp>
 #include <adjoint/ops/all.hpp>
 
 #include "compiled.hpp"
@@ -129,6 +131,20 @@ std::vector<Expr> Sequential::distributed_gradients(Compiled& c, Graph& g, const
     return summed;
 }
 
+std::optional<std::array<std::int64_t, 2>> Sequential::fused_pool(std::size_t i, const Expr& input) const {
+    if (!options_.fuse_conv_pool || i + 1 >= layers_.size()) return std::nullopt;
+    const auto* conv = dynamic_cast<const Conv2D*>(layers_[i].get());
+    const auto* pool = dynamic_cast<const MaxPooling2D*>(layers_[i + 1].get());
+    if (!conv || !pool) return std::nullopt;
+    const Shape& in = input.shape();
+    const Shape sample(std::span<const std::int64_t>(in.begin() + 1, in.end()));
+    if (!conv->fuses_with_pool(sample)) return std::nullopt;
+    const ops::Window2D window = pool_window(pool->pool_size, pool->options);
+    if (window.strides != pool->pool_size || window.padding != ops::Padding::valid) return std::nullopt;
+    (void)pool->output_shape(conv->output_shape(sample));  // the layers' own errors, as unfused
+    return pool->pool_size;
+}
+
 void Sequential::build(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics) {
     auto c = std::make_unique<Compiled>();
     Graph g;
@@ -142,6 +158,11 @@ void Sequential::build(const Optimizer& optimizer, const Loss& loss, const std::
     for (std::size_t i = 0; i < layers_.size(); ++i) {
         auto scope = g.scope(layers_[i]->name);
         const std::uint64_t seed = options_.seed * 1000 + i + 1;
+        if (const auto pool = fused_pool(i, h)) {  // this Conv2D and the next layer: one node
+            h = dynamic_cast<Conv2D&>(*layers_[i]).build_max_pooled(g, h, seed, *pool);
+            ++i;
+            continue;
+        }
         h = c->training ? layers_[i]->build(g, h, seed, *c->training) : layers_[i]->build(g, h, seed);
     }
     c->output = h;

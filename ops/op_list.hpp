@@ -34,7 +34,7 @@ using OpList = std::variant<
     Where, Dropout,
     // convolution and pooling (NHWC)
     Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter, MaxPool2D, MaxPool2DGrad, MaxPool2DSelect, AvgPool2D,
-    AvgPool2DGrad,
+    AvgPool2DGrad, Conv2DMaxPool, Conv2DMaxPoolBackprop,
     // across processes
     AllReduce,
     // optimizers' fused updates

@@ -26,10 +26,6 @@ namespace adjoint::ops {
 
 namespace {
 
-// Whether v takes over from best as a window's max: larger, or the first NaN. Branch-free
-// (bitwise on the comparisons), so that the loops over channels vectorize.
-template <class T> bool takes_over(T v, T best) { return (v > best) | ((v != v) & (best == best)); }
-
 // Channels handled together when finding the windows' maxima: arrays on the stack.
 constexpr std::int64_t channel_block = 64;
 

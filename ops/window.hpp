@@ -43,6 +43,11 @@ struct Geometry {
     }
 };
 
+// Whether v takes over from best as a window's max: larger, or the first NaN (max_pool2d's
+// rule, which its gradients and conv2d_max_pool follow). Branch-free (bitwise on the
+// comparisons), so that the loops over channels vectorize.
+template <class T> bool takes_over(T v, T best) { return (v > best) | ((v != v) & (best == best)); }
+
 // One sample (H, W, C) of an image shape (N, H, W, C).
 inline Shape image_sample(const Shape& x) { return Shape{x[1], x[2], x[3]}; }
 

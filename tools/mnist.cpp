@@ -43,6 +43,7 @@ struct Flags {
     std::int64_t trace_steps = 5;
     std::int64_t watch_every = 100;
     bool evaluate_only = false, json = false, quiet = false, profile = false, check_numerics = false, gradcheck = false;
+    bool unfused = false;
     bool silent = false;  // not a flag: the ranks after 0 print nothing
 };
 
@@ -199,6 +200,8 @@ bool parse(int argc, char** argv, Flags& f) {
     add("trace-steps", po::value(&f.trace_steps)->default_value(f.trace_steps), "steps --trace records");
     add("check-numerics", po::bool_switch(&f.check_numerics),
         "stop at the first node that makes NaN or infinity, name it, and change no weight");
+    add("no-fuse", po::bool_switch(&f.unfused),
+        "--model convnet: build the first Conv2D and its MaxPooling2D as two ops, not one conv2d_max_pool node");
     // No positional arguments: a stray word is collected, to be refused by name.
     po::options_description all;
     all.add(opts).add_options()("stray", po::value<std::vector<std::string>>());
@@ -401,7 +404,8 @@ int run(const Flags& lead_flags, const std::shared_ptr<ad::Communicator>& comm) 
                             .profile = f.profile,
                             .check_numerics = f.check_numerics,
                             .distributed = comm->size() > 1 ? comm : nullptr,
-                            .bucket_bytes = f.bucket_bytes});
+                            .bucket_bytes = f.bucket_bytes,
+                            .fuse_conv_pool = !f.unfused});
     try {
         add_layers(network, f);
         network.compile(*ad::make_optimizer(f.optimizer, f.lr), "categorical_crossentropy", {"accuracy"});

@@ -94,6 +94,8 @@ TEST_CASE("every op's attributes read back (make_op)") {
         {"max_pool2d_select", "size=[2, 2]"},
         {"avg_pool2d", "size=[2, 2] strides=[1, 2]"},
         {"avg_pool2d_grad", "input=(5, 7, 3) size=[2, 3] strides=[1, 2] same"},
+        {"conv2d_max_pool", "pool=[2, 2] strides=[2, 1] same relu"},
+        {"conv2d_max_pool_backprop", "pool=[3, 2] dilation=[2, 2]"},
         {"permute", "perm=[2, 0, 1]"},
         {"slice", "begin=[0, 2] size=[-1, 3] step=[1, 2]"},
         {"slice_grad", "input=(batch, 7) begin=[0, 2] size=[-1, 3] step=[1, 2]"},

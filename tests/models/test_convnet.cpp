@@ -9,8 +9,8 @@ namespace adjoint::test {
 namespace {
 
 // The book's convnet (Deep Learning with Python, 5.1), as tools/mnist --model convnet.
-std::unique_ptr<Sequential> convnet(std::uint64_t seed, int threads = 2) {
-    auto m = std::make_unique<Sequential>(SequentialOptions{.seed = seed, .threads = threads});
+std::unique_ptr<Sequential> convnet(std::uint64_t seed, int threads = 2, bool fuse = true) {
+    auto m = std::make_unique<Sequential>(SequentialOptions{.seed = seed, .threads = threads, .fuse_conv_pool = fuse});
     m->add(Conv2D(32, {3, 3}, "relu", Shape{28, 28, 1}));
     m->add(MaxPooling2D({2, 2}));
     m->add(Conv2D(64, {3, 3}, "relu"));
@@ -36,6 +36,14 @@ std::pair<Tensor, Tensor> squares(std::int64_t n, std::uint64_t seed) {
         labels.data<std::uint8_t>()[i] = static_cast<std::uint8_t>(q);
     }
     return {x, to_categorical(labels, 10)};
+}
+
+// The graph's nodes of op `op`, by name.
+std::vector<std::string> nodes_of(const Sequential& m, std::string_view op) {
+    std::vector<std::string> names;
+    for (NodeId id = 0; id < m.graph().size(); ++id)
+        if (m.graph().node(id).op_name() == op) names.push_back(m.graph().node(id).name);
+    return names;
 }
 
 }  // namespace
@@ -79,6 +87,32 @@ TEST_CASE("The convnet learns where a square is, the same bits on 1, 2 and 4 thr
     fresh->load_weights(dir / "convnet.ckpt");
     CHECK(same_weights(weights(*fresh), weights(*m)));
     CHECK(bitwise_equal(fresh->predict(x), m->predict(x)));
+}
+
+TEST_CASE("The first Conv2D and its MaxPooling2D are one conv2d_max_pool node, as the two ops within rounding") {
+    auto fused = convnet(4), apart = convnet(4, 2, false);
+    // One fused node forward, one backward; the second Conv2D (288 taps) stays a GEMM.
+    CHECK(nodes_of(*fused, "conv2d_max_pool") == std::vector<std::string>{"conv2d/conv2d_max_pool"});
+    CHECK(nodes_of(*fused, "conv2d_max_pool_backprop").size() == 1);
+    CHECK(nodes_of(*fused, "max_pool2d") == std::vector<std::string>{"max_pooling2d_1/max_pool2d"});
+    CHECK(nodes_of(*apart, "conv2d_max_pool").empty());
+    CHECK(nodes_of(*apart, "max_pool2d").size() == 2);
+    CHECK(fused->summary() == apart->summary());
+    // The same weights and the same predictions, but for rounding; and training alike.
+    CHECK(same_weights(weights(*fused), weights(*apart)));
+    const auto data = squares(256, 8);
+    CHECK(max_rel_diff(fused->predict(data.first), apart->predict(data.first)) < 1e-5);
+    const History a = fused->fit(data.first, data.second, {.epochs = 2, .batch_size = 64});
+    const History b = apart->fit(data.first, data.second, {.epochs = 2, .batch_size = 64});
+    for (std::size_t e = 0; e < 2; ++e) CHECK(std::abs(a.epochs[e].loss - b.epochs[e].loss) < 0.02 * b.epochs[e].loss);
+    // A Conv2D whose activation sits between it and the pooling is not fused.
+    Sequential sig({.seed = 1});
+    sig.add(Conv2D(4, {3, 3}, "sigmoid", Shape{8, 8, 1}));
+    sig.add(MaxPooling2D({2, 2}));
+    sig.add(Flatten());
+    sig.add(Dense(2, "softmax"));
+    sig.compile(RMSprop(), "categorical_crossentropy");
+    CHECK(nodes_of(sig, "conv2d_max_pool").empty());
 }
 
 TEST_CASE("Conv2D, pooling layers: options, shapes and errors") {

@@ -199,6 +199,21 @@ template <> void op_case<ops::MaxPool2DGrad>() {
         {{Shape{batch, 9, 9, 4}, DType::f64}, {Shape{batch, 5, 5, 4}, DType::f64}}, 1e-15, {1, 3});  // overlaps add
     agrees_with_reference([](Exprs e) { return max_pool2d_grad(e[0], e[1]); },
                           {{Shape{batch, 26, 26, 8}}, {Shape{batch, 13, 13, 8}}}, 0, {2});
+    // Disjoint windows that leave the last row and column uncovered (the convnet's second
+    // pooling, 11 -> 5), that pad (same), that leave gaps (stride 3 > 2), and 70 channels
+    // (a block of 64 and 6).
+    agrees_with_reference([](Exprs e) { return max_pool2d_grad(e[0], e[1]); },
+                          {{Shape{batch, 11, 11, 70}}, {Shape{batch, 5, 5, 70}}}, 0, {4});
+    agrees_with_reference(
+        [](Exprs e) {
+            return max_pool2d_grad(e[0], e[1], {2, 2}, {.padding = Padding::same});
+        },
+        {{Shape{batch, 5, 7, 3}}, {Shape{batch, 3, 4, 3}}}, 0, {5});
+    agrees_with_reference(
+        [](Exprs e) {
+            return max_pool2d_grad(e[0], e[1], {2, 2}, {.strides = {3, 3}});
+        },
+        {{Shape{batch, 8, 8, 3}}, {Shape{batch, 3, 3, 3}}}, 0, {6});
     // NaN and infinities (edge values): the fast kernel picks the naive kernel's position.
     agrees_with_reference([](Exprs e) { return max_pool2d_grad(e[0], e[1]); },
                           {{Shape{batch, 8, 8, 3}, DType::f32, -2, 2, 5}, {Shape{batch, 4, 4, 3}}}, 0, {3});

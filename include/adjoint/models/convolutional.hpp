@@ -22,6 +22,13 @@ public:
     std::int64_t param_count(const Shape& input) const override;
     // One conv2d node (bias and relu in its epilogue); other activations follow it.
     Expr build(Graph& g, const Expr& input, std::uint64_t seed) override;
+    // The layer followed by max pooling as one conv2d_max_pool node (Sequential's
+    // fuse_conv_pool): pool windows of pool_size, strides the same, valid padding.
+    // Requires a relu or linear activation (fuses_with_pool()).
+    Expr build_max_pooled(Graph& g, const Expr& input, std::uint64_t seed, std::array<std::int64_t, 2> pool_size);
+    // Whether build_max_pooled applies: relu or linear, and at most 32 taps per output for
+    // `input` (one sample, (H, W, C)): past that the GEMM's products are the faster path.
+    bool fuses_with_pool(const Shape& input) const;
     // {kernel, bias}
     std::vector<Expr> trainable_weights() const override;
 
@@ -33,6 +40,9 @@ public:
 
     // Made by build().
     Expr kernel, bias;
+
+private:
+    void make_weights(Graph& g, const Shape& sample, std::uint64_t model_seed);
 };
 
 }  // namespace adjoint

@@ -11,6 +11,7 @@
 // optimizer's updates. A training step is one run of it; nothing is rebuilt per step.
 #pragma once
 
+#include <array>
 #include <concepts>
 #include <memory>
 #include <optional>
@@ -42,6 +43,12 @@ struct SequentialOptions {
     // rank's own, as Horovod's; save rank 0's. nullptr: this process alone.
     std::shared_ptr<Communicator> distributed{};
     std::int64_t bucket_bytes = 0;  // with distributed: gradients per message (0: one message)
+    // A Conv2D (relu or linear) of at most 32 taps per output (a first layer: 3x3 over 1 or
+    // 3 channels) followed by MaxPooling2D (strides of the pool size, valid) becomes one
+    // conv2d_max_pool node, which never stores the convolution's output (ops/conv.hpp).
+    // The same weights, names and summary; the values differ from the two ops' by rounding
+    // (the sums run in the same order, without the GEMM's FMA). false: the two ops.
+    bool fuse_conv_pool = true;
 };
 
 struct FitOptions {
@@ -146,6 +153,8 @@ private:
     const Compiled& compiled(std::string_view who) const;
     void build(const Optimizer& optimizer, const Loss& loss, const std::vector<Metric>& metrics);  // compile's work
     std::vector<Expr> distributed_gradients(Compiled& c, Graph& g, const std::vector<Expr>& weights) const;
+    // The pool size if layer i, reading `input`, and the next layer fuse (fuse_conv_pool).
+    std::optional<std::array<std::int64_t, 2>> fused_pool(std::size_t i, const Expr& input) const;
     Shard shard() const;  // this rank's part of a batch
     void start_distributed(std::string_view who, const FitOptions& options, const Batches& batches, const Tensor& x,
                            const Tensor& y);

@@ -10,6 +10,7 @@
 //   z = max_pool2d_grad(x, dy)              d(dy) = max_pool2d_select(x, g)  (g at each window's max)
 //   z = max_pool2d_select(x, g)             dg = max_pool2d_grad(x, dz)
 //   y = avg_pool2d(x)                       dx = avg_pool2d_grad(dy)
+//   p = conv2d_max_pool(x, w, b)            dw, db = conv2d_max_pool_backprop(x, w, b, dp)
 //   z = avg_pool2d_grad(dy)                 d(dy) = avg_pool2d(g)
 // (conv2d is bilinear and the backprops are its adjoints: <g, conv2d(x, w)> =
 // <conv2d_backprop_input(g, w), x> = <conv2d_backprop_filter(x, g), w>.) The max's
@@ -134,6 +135,50 @@ struct MaxPool2DSelect {
     Grads gradient(const GradContext& c) const;
 };
 
+// p = max_pool2d(relu?(conv2d(x, w) + bias)) in one pass, inputs (x, w, bias): pool
+// windows of `pool` (PH, PW) with strides of the same size and valid padding (Keras'
+// MaxPooling2D default) over the convolution's output, which is never stored. Each pooled
+// value computes the convolution at its window's PH PW positions directly (taps outer,
+// filters inner): for the small filters of a first layer (3x3 over 1 or 3 channels) the
+// GEMM's K is too short to pay for the patches, and the (N, OH, OW, F) output, its pooling
+// and, backward, its gradient, mask and sums are each a pass over memory. Rule: dx as the
+// composite's (conv2d_bias, max_pool2d_grad, mask, conv2d_backprop_input); dw and db
+// together by conv2d_max_pool_backprop.
+struct Conv2DMaxPool {
+    static constexpr std::string_view name = "conv2d_max_pool";
+    Window2D window;  // the convolution's; size unused: the filter's
+    std::array<std::int64_t, 2> pool{2, 2};
+    bool relu = false;
+    std::string attrs() const;
+    static Conv2DMaxPool from_attrs(const Attrs& a);
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
+// (x, w, bias, dp) -> (KH KW C + 1, F): rows 0..KH KW C - 1 are dw (w's layout, flat) and
+// the last row db, for p = conv2d_max_pool(x, w, bias) and dp its gradient: with y the
+// convolution's output, dz = mask?(max_pool2d_grad(y, dp), y) is dp at each window's max
+// (where y > 0 with relu), dw = conv2d_backprop_filter(x, dz) and db = dz summed over
+// (N, OH, OW), computed window by window without dz. Images are summed in up to 64 fixed
+// groups, each into its own partial, added in group order: the same bits on any thread
+// count. Rule (linear in dp; y is piecewise constant in x, w, bias): d(dp) =
+// max_pool2d_select(y, mask?(conv2d_bias(x, gw, gb), y)), dx = conv2d_backprop_input(dz, gw).
+struct Conv2DMaxPoolBackprop {
+    static constexpr std::string_view name = "conv2d_max_pool_backprop";
+    Window2D window;
+    std::array<std::int64_t, 2> pool{2, 2};
+    bool relu = false;
+    std::string attrs() const;
+    static Conv2DMaxPoolBackprop from_attrs(const Attrs& a);
+    TypedShape infer(std::span<const TypedShape> in, std::int64_t batch_size) const;
+    std::size_t workspace_bytes(std::span<const TypedShape> in) const;
+    void forward(const Inputs& x, Tensor& y) const;
+    void reference(const Inputs& x, Tensor& y) const;
+    Grads gradient(const GradContext& c) const;
+};
+
 // y = the mean of x over the window's taps inside the image (TensorFlow's: padding
 // taps are not counted).
 struct AvgPool2D {
@@ -180,6 +225,15 @@ Expr conv2d_backprop_input(const Expr& dy, const Expr& w, const Shape& input, Co
                            SourceLocation loc = SourceLocation::current());
 Expr conv2d_backprop_filter(const Expr& x, const Expr& dy, std::array<std::int64_t, 2> filter_size,
                             Conv2DOptions options = {}, SourceLocation loc = SourceLocation::current());
+
+// max_pool2d(relu?(conv2d_bias(x, w, bias)), pool) as one node (ops::Conv2DMaxPool): pool
+// windows of pool_size, strides of the same size, valid padding.
+Expr conv2d_max_pool(const Expr& x, const Expr& w, const Expr& bias, bool relu, std::array<std::int64_t, 2> pool_size,
+                     Conv2DOptions options = {}, SourceLocation loc = SourceLocation::current());
+// Its weights' gradient (KH KW C + 1, F): dw's rows, then db (ops::Conv2DMaxPoolBackprop).
+Expr conv2d_max_pool_backprop(const Expr& x, const Expr& w, const Expr& bias, const Expr& dp, bool relu,
+                              std::array<std::int64_t, 2> pool_size, Conv2DOptions options = {},
+                              SourceLocation loc = SourceLocation::current());
 
 struct PoolOptions {
     std::array<std::int64_t, 2> strides{0, 0};  // 0: the pool size (Keras' strides=None)

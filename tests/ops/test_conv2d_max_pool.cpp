@@ -1,0 +1,135 @@
+// conv2d_max_pool and its backward op: values by hand, the fast kernels against the naive
+// ones and against the composite they fuse (conv2d_bias, max_pool2d; max_pool2d_grad, mask,
+// conv2d_backprop_filter, sum), with every convolution option and pools that leave rows
+// over; gradients to second order; the shape errors.
+#include <cmath>
+
+#include "op_cases.hpp"
+
+namespace adjoint::test {
+
+namespace {
+using Exprs = std::span<const Expr>;
+using ops::Padding;
+
+// The fused forward op and its composite on the same random inputs: the largest relative
+// difference (the fused sums run in the GEMM's order, but without its FMA).
+double fused_against_composite(const Shape& x, const Shape& w, bool relu, std::array<std::int64_t, 2> pool,
+                               Conv2DOptions o) {
+    Graph g;
+    const Expr xe = g.placeholder("x", x), we = g.placeholder("w", w), be = g.placeholder("b", {w[3]});
+    const Expr fused = conv2d_max_pool(xe, we, be, relu, pool, o);
+    const Expr composite = max_pool2d(conv2d_bias(xe, we, be, relu, o), pool);
+    Session s(g);
+    const auto out = s.run({fused, composite}, {{xe, random_tensor(x, DType::f32, -1, 1, 11)},
+                                                {we, random_tensor(w, DType::f32, -1, 1, 12)},
+                                                {be, random_tensor({w[3]}, DType::f32, -0.5, 0.5, 13)}});
+    return max_rel_diff(out[0], out[1]);
+}
+}  // namespace
+
+template <> void op_case<ops::Conv2DMaxPool>() {
+    // 1..16 (4x4) under a 2x2 filter of ones: the 3x3 sums 14 18 22 / 30 34 38 / 46 50 54;
+    // the 2x2 pool over the top-left four (the last row and column fill no window): 34.
+    Tensor image = Tensor::zeros({1, 4, 4, 1});
+    for (std::int64_t i = 0; i < 16; ++i) image.data<float>()[static_cast<std::size_t>(i)] = static_cast<float>(i + 1);
+    const Tensor ones = Tensor::full({2, 2, 1, 1}, 1.0);
+    auto fused = [](bool relu) { return [relu](Exprs e) { return conv2d_max_pool(e[0], e[1], e[2], relu, {2, 2}); }; };
+    CHECK(values(eval(fused(false), {image, ones, Tensor::from({-40.f})})) == std::vector<double>{-6});
+    CHECK(values(eval(fused(true), {image, ones, Tensor::from({-40.f})})) == std::vector<double>{0});
+
+    // The fast kernel against the naive one: the convnet's first layer (28x28x1, 32 3x3
+    // filters), f64 with same padding, strides and dilation, a 3x2 pool leaving rows over,
+    // and 70 filters (a block of 64 and 6).
+    agrees_with_reference(fused(true), {{Shape{batch, 28, 28, 1}}, {Shape{3, 3, 1, 32}}, {Shape{32}}}, 1e-5, {1, 5});
+    agrees_with_reference(
+        [](Exprs e) {
+            return conv2d_max_pool(e[0], e[1], e[2], true, {3, 2},
+                                   {.strides = {1, 2}, .dilation = {2, 1}, .padding = Padding::same});
+        },
+        {{Shape{batch, 9, 11, 3}, DType::f64}, {Shape{3, 2, 3, 5}, DType::f64}, {Shape{5}, DType::f64}}, 1e-12, {2});
+    agrees_with_reference(fused(false), {{Shape{batch, 7, 7, 2}}, {Shape{2, 2, 2, 70}}, {Shape{70}}}, 1e-5, {3});
+    // A NaN in a window is its max, as max_pool2d's rule has it; ties go to the first.
+    Tensor nan_image = Tensor::full({1, 2, 4, 1}, 1.0);
+    nan_image.data<float>()[1] = std::nanf("");
+    const Tensor nan_out = eval(
+        [](Exprs e) {
+            return conv2d_max_pool(e[0], e[1], e[2], false, {2, 2}, {.padding = Padding::same});
+        },
+        {nan_image, Tensor::full({1, 1, 1, 1}, 1.0), Tensor::from({0.f})});
+    CHECK(std::isnan(values(nan_out)[0]));
+    CHECK(values(nan_out)[1] == 1);
+
+    // Against the composite it fuses.
+    CHECK(fused_against_composite({8, 28, 28, 1}, {3, 3, 1, 32}, true, {2, 2}, {}) < 1e-6);
+    CHECK(fused_against_composite({4, 11, 9, 3}, {3, 3, 3, 8}, false, {2, 2}, {.padding = Padding::same}) < 1e-6);
+
+    // Gradients, first and second order, with and without relu.
+    check_op_gradients(fused(true), {{Shape{2, 6, 6, 2}}, {Shape{3, 3, 2, 3}}, {Shape{3}}});
+    check_op_gradients(
+        [](Exprs e) {
+            return conv2d_max_pool(e[0], e[1], e[2], false, {2, 3}, {.padding = Padding::same});
+        },
+        {{Shape{1, 5, 7, 1}}, {Shape{2, 2, 1, 2}}, {Shape{2}}});
+
+    // Shapes that do not fit, named.
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, 5, 5, 2}), w = g.placeholder("w", {3, 3, 2, 4});
+    const Expr b = g.placeholder("b", {4}), b3 = g.placeholder("b3", {3});
+    CHECK_ERROR(conv2d_max_pool(x, w, b, true, {4, 4}), "the pool [4, 4] is larger than the convolution's output");
+    CHECK_ERROR(conv2d_max_pool(x, w, b3, true, {2, 2}), "the bias is (3,); it must be (4,)");
+    CHECK_ERROR(conv2d_max_pool(x, g.placeholder("w1", {3, 3, 1, 4}), b, true, {2, 2}), "takes 1 channels");
+    CHECK_ERROR(conv2d_max_pool(x, w, b, true, {0, 2}), "[0, 2]");
+}
+
+template <> void op_case<ops::Conv2DMaxPoolBackprop>() {
+    auto backprop = [](bool relu, std::array<std::int64_t, 2> pool, Conv2DOptions o = {}) {
+        return [=](Exprs e) { return conv2d_max_pool_backprop(e[0], e[1], e[2], e[3], relu, pool, o); };
+    };
+    // The fast kernel against the naive one, as the forward op's cases.
+    agrees_with_reference(backprop(true, {2, 2}),
+                          {{Shape{batch, 28, 28, 1}}, {Shape{3, 3, 1, 32}}, {Shape{32}}, {Shape{batch, 13, 13, 32}}},
+                          1e-5, {1, 3});
+    agrees_with_reference(backprop(true, {3, 2}, {.strides = {1, 2}, .dilation = {2, 1}, .padding = Padding::same}),
+                          {{Shape{batch, 9, 11, 3}, DType::f64},
+                           {Shape{3, 2, 3, 5}, DType::f64},
+                           {Shape{5}, DType::f64},
+                           {Shape{batch, 3, 3, 5}, DType::f64}},
+                          1e-12, {2, 70});  // 70 images: groups of 2
+    agrees_with_reference(backprop(false, {2, 2}),
+                          {{Shape{batch, 7, 7, 2}}, {Shape{2, 2, 2, 70}}, {Shape{70}}, {Shape{batch, 3, 3, 70}}}, 1e-5,
+                          {3});
+
+    // Against what the composite's gradient builds: dw and db of
+    // sum(max_pool2d(conv2d_bias(x, w, b, relu)) * dp), the convnet's first layer.
+    Graph g;
+    const Expr x = g.placeholder("x", {16, 28, 28, 1}), w = g.placeholder("w", {3, 3, 1, 32});
+    const Expr b = g.placeholder("b", {32}), dp = g.placeholder("dp", {16, 13, 13, 32});
+    const Expr fused = conv2d_max_pool_backprop(x, w, b, dp, true, {2, 2});
+    const std::vector<Expr> composite = gradients(sum(max_pool2d(conv2d_bias(x, w, b, true)) * dp), {w, b});
+    Session s(g);
+    const auto out =
+        s.run({fused, composite[0], composite[1]}, {{x, random_tensor(x.shape(), DType::f32, 0, 1, 21)},
+                                                    {w, random_tensor(w.shape(), DType::f32, -0.5, 0.5, 22)},
+                                                    {b, random_tensor(b.shape(), DType::f32, -0.1, 0.1, 23)},
+                                                    {dp, random_tensor(dp.shape(), DType::f32, -1, 1, 24)}});
+    const std::vector<double> both = values(out[0]), dw = values(out[1]), db = values(out[2]);
+    double worst = 0;
+    for (std::size_t i = 0; i < dw.size(); ++i)
+        worst = std::max(worst, std::abs(both[i] - dw[i]) / (1 + std::abs(dw[i])));
+    for (std::size_t i = 0; i < db.size(); ++i)
+        worst = std::max(worst, std::abs(both[dw.size() + i] - db[i]) / (1 + std::abs(db[i])));
+    CHECK(worst < 1e-4);
+
+    // Its own gradients: into x and dp (second order of the forward op), none into w and b.
+    check_op_gradients(backprop(true, {2, 2}),
+                       {{Shape{2, 6, 6, 2}}, {Shape{3, 3, 2, 3}}, {Shape{3}}, {Shape{2, 2, 2, 3}}});
+    check_op_gradients(backprop(false, {2, 3}, {.padding = Padding::same}),
+                       {{Shape{1, 5, 7, 1}}, {Shape{2, 2, 1, 2}}, {Shape{2}}, {Shape{1, 2, 2, 2}}});
+
+    CHECK_ERROR(conv2d_max_pool_backprop(x, w, b, g.placeholder("dp2", {16, 12, 13, 32}), true, {2, 2}),
+                "dp is (16, 12, 13, 32); conv2d_max_pool of the image (16, 28, 28, 1) by the filter (3, 3, 1, 32) "
+                "gives (16, 13, 13, 32)");
+}
+
+}  // namespace adjoint::test
