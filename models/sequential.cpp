@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <typeinfo>
 
 #include <adjoint/autograd/gradients.hpp>
 #include <adjoint/models/checkpoint.hpp>
@@ -132,10 +133,17 @@ std::vector<Expr> Sequential::distributed_gradients(Compiled& c, Graph& g, const
 }
 
 std::optional<std::array<std::int64_t, 2>> Sequential::fused_pool(std::size_t i, const Expr& input) const {
-    if (!options_.fuse_conv_pool || i + 1 >= layers_.size()) return std::nullopt;
-    const auto* conv = dynamic_cast<const Conv2D*>(layers_[i].get());
-    const auto* pool = dynamic_cast<const MaxPooling2D*>(layers_[i + 1].get());
-    if (!conv || !pool) return std::nullopt;
+    // The first layer only: it needs no gradient of its input, which the fused op would
+    // compute through the composite, and deeper layers have more taps anyway. The layers
+    // themselves, not subclasses that may build otherwise.
+    if (!options_.fuse_conv_pool || i != 0 || layers_.size() < 2) return std::nullopt;
+    const Layer &first = *layers_[0], &second = *layers_[1];
+    if (typeid(first) != typeid(Conv2D) || typeid(second) != typeid(MaxPooling2D)) return std::nullopt;
+    const auto* conv = static_cast<const Conv2D*>(layers_[0].get());
+    const auto* pool = static_cast<const MaxPooling2D*>(layers_[1].get());
+    constexpr std::int64_t most = ops::Conv2DMaxPool::max_pool_positions;
+    const auto [ph, pw] = pool->pool_size;
+    if (ph > most || pw > most || ph * pw > most) return std::nullopt;
     const Shape& in = input.shape();
     const Shape sample(std::span<const std::int64_t>(in.begin() + 1, in.end()));
     if (!conv->fuses_with_pool(sample)) return std::nullopt;

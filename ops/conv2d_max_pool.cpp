@@ -45,7 +45,8 @@ constexpr std::int64_t max_groups = 64;  // image groups of the gradient's sums
 // `max_window` positions fits with 16 filters at least.
 constexpr std::int64_t buffer_size = 8192;
 constexpr std::int64_t max_filters = 256;  // filters per pass
-constexpr std::int64_t max_window = buffer_size / 16 / 2;
+constexpr std::int64_t max_window = Conv2DMaxPool::max_pool_positions;
+static_assert(max_window * 16 * 2 <= buffer_size);
 
 std::size_t aligned(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
 
@@ -260,9 +261,13 @@ template <class F> void each_pass(const Pooled& p, std::array<std::int64_t, 2> p
             f(Pass{py, px0, std::min(columns, p.PW - px0), f0, std::min(filters, p.F - f0)});
 }
 
-// The image groups of the gradient's sums: their count and size depend on N alone.
-std::pair<std::int64_t, std::int64_t> groups_of(std::int64_t N) {
-    const std::int64_t size = std::max<std::int64_t>(1, (N + max_groups - 1) / max_groups);
+// The image groups of the gradient's sums, (count, images per group): up to 64 groups,
+// fewer where their partials, of part_bytes each, would pass 4 MiB. They depend on the
+// shapes alone. N = 0 gives no group.
+std::pair<std::int64_t, std::int64_t> groups_of(std::int64_t N, std::size_t part_bytes) {
+    const auto budget = static_cast<std::int64_t>((std::size_t{4} << 20) / std::max<std::size_t>(part_bytes, 1));
+    const std::int64_t most = std::clamp<std::int64_t>(budget, 1, max_groups);
+    const std::int64_t size = std::max<std::int64_t>(1, (N + most - 1) / most);
     return {(N + size - 1) / size, size};
 }
 
@@ -403,7 +408,7 @@ TypedShape Conv2DMaxPoolBackprop::infer(std::span<const TypedShape> in, std::int
 std::size_t Conv2DMaxPoolBackprop::workspace_bytes(std::span<const TypedShape> in) const {
     const Shape& w = in[1].shape;
     const auto part = aligned(static_cast<std::size_t>((w[0] * w[1] * w[2] + 1) * w[3]) * dtype_size(in[0].dtype));
-    return static_cast<std::size_t>(groups_of(in[0].shape[0]).first) * part;
+    return static_cast<std::size_t>(groups_of(in[0].shape[0], part).first) * part;
 }
 
 void Conv2DMaxPoolBackprop::forward(const Inputs& x, Tensor& y) const {
@@ -412,9 +417,14 @@ void Conv2DMaxPoolBackprop::forward(const Inputs& x, Tensor& y) const {
     const std::int64_t K = g.KH * g.KW * g.C, F = p.F;
     visit_floating(y.dtype(), name, [&](auto tag) {
         using T = decltype(tag);
-        const std::pair<std::int64_t, std::int64_t> grouping = groups_of(g.N);
-        const std::int64_t groups = grouping.first, size = grouping.second;  // (lambdas capture no bindings)
         const std::size_t part_bytes = aligned(static_cast<std::size_t>((K + 1) * F) * sizeof(T));
+        const std::pair<std::int64_t, std::int64_t> grouping = groups_of(g.N, part_bytes);
+        const std::int64_t groups = grouping.first, size = grouping.second;  // (lambdas capture no bindings)
+        T* out = y.data<T>().data();
+        if (groups == 0) {  // no image: no gradient
+            std::fill(out, out + (K + 1) * F, T(0));
+            return;
+        }
         std::vector<std::byte> own;
         const std::span<std::byte> ws = scratch(x.workspace(), part_bytes * static_cast<std::size_t>(groups), own);
         auto part = [&](std::int64_t s) {  // group s's sums: dw (K, F), then db (F)
@@ -472,7 +482,6 @@ void Conv2DMaxPoolBackprop::forward(const Inputs& x, Tensor& y) const {
                 }
             }
         });
-        T* out = y.data<T>().data();
         parallel_chunks((K + 1) * F, 4096, [&](std::int64_t i0, std::int64_t i1) {
             for (std::int64_t i = i0; i < i1; ++i) {
                 T acc = part(0)[i];

@@ -125,6 +125,8 @@ TEST_CASE("every op's attributes read back (make_op)") {
     CHECK_ERROR(make_op("sum", "axes=all"), "keepdims is missing");
     CHECK_ERROR(make_op("relu", "x=1"), "op relu", "takes no attributes");
     CHECK_ERROR(make_op("convolve", ""), "no op named \"convolve\"");
+    CHECK_ERROR(make_op("conv2d_max_pool", "relu"), "pool is missing");
+    CHECK_ERROR(make_op("conv2d_max_pool", "pool=[2, 2, 2]"), "pool must be two positive sizes, not [2, 2, 2]");
 }
 
 TEST_CASE("values keep their bits: constants and variables without an initializer") {

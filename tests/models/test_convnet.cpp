@@ -113,6 +113,23 @@ TEST_CASE("The first Conv2D and its MaxPooling2D are one conv2d_max_pool node, a
     sig.add(Dense(2, "softmax"));
     sig.compile(RMSprop(), "categorical_crossentropy");
     CHECK(nodes_of(sig, "conv2d_max_pool").empty());
+    // Nor pools of other strides or padding, pools of over 256 positions, or a Conv2D
+    // that is not the first layer: they build as two ops.
+    auto first_pooled = [](MaxPooling2D pool, bool reshape_first = false) {
+        auto m = std::make_unique<Sequential>(SequentialOptions{.seed = 1});
+        if (reshape_first) m->add(Reshape({28, 28, 1}, Shape{784}));
+        m->add(reshape_first ? Conv2D(4, {3, 3}, "relu") : Conv2D(4, {3, 3}, "relu", Shape{28, 28, 1}));
+        m->add(std::move(pool));
+        m->add(Flatten());
+        m->add(Dense(2, "softmax"));
+        m->compile(RMSprop(), "categorical_crossentropy");
+        return m;
+    };
+    CHECK(nodes_of(*first_pooled(MaxPooling2D({2, 2})), "conv2d_max_pool").size() == 1);
+    CHECK(nodes_of(*first_pooled(MaxPooling2D({2, 2}, {.strides = {1, 1}})), "conv2d_max_pool").empty());
+    CHECK(nodes_of(*first_pooled(MaxPooling2D({2, 2}, {.padding = ops::Padding::same})), "conv2d_max_pool").empty());
+    CHECK(nodes_of(*first_pooled(MaxPooling2D({26, 13})), "conv2d_max_pool").empty());
+    CHECK(nodes_of(*first_pooled(MaxPooling2D({2, 2}), true), "conv2d_max_pool").empty());
 }
 
 TEST_CASE("Conv2D, pooling layers: options, shapes and errors") {

@@ -40,7 +40,7 @@ template <> void op_case<ops::Conv2DMaxPool>() {
 
     // The fast kernel against the naive one: the convnet's first layer (28x28x1, 32 3x3
     // filters), f64 with same padding, strides and dilation, a 3x2 pool leaving rows over,
-    // and 70 filters (a block of 64 and 6).
+    // and 70 filters (a count with no unrolled loop).
     agrees_with_reference(fused(true), {{Shape{batch, 28, 28, 1}}, {Shape{3, 3, 1, 32}}, {Shape{32}}}, 1e-5, {1, 5});
     agrees_with_reference(
         [](Exprs e) {
@@ -49,6 +49,12 @@ template <> void op_case<ops::Conv2DMaxPool>() {
         },
         {{Shape{batch, 9, 11, 3}, DType::f64}, {Shape{3, 2, 3, 5}, DType::f64}, {Shape{5}, DType::f64}}, 1e-12, {2});
     agrees_with_reference(fused(false), {{Shape{batch, 7, 7, 2}}, {Shape{2, 2, 2, 70}}, {Shape{70}}}, 1e-5, {3});
+    // Passes: 40 filters under 16x16 pools run as 32 and 8 filters, one pooled column a
+    // pass; 16 and 64 filters take the loops unrolled for them; a batch of 0.
+    auto pooled16 = [](Exprs e) { return conv2d_max_pool(e[0], e[1], e[2], true, {16, 16}); };
+    agrees_with_reference(pooled16, {{Shape{batch, 34, 34, 1}}, {Shape{3, 3, 1, 40}}, {Shape{40}}}, 1e-5, {2});
+    agrees_with_reference(fused(true), {{Shape{batch, 10, 10, 3}}, {Shape{3, 3, 3, 16}}, {Shape{16}}}, 1e-5, {0, 2});
+    agrees_with_reference(fused(true), {{Shape{batch, 8, 8, 1}}, {Shape{3, 3, 1, 64}}, {Shape{64}}}, 1e-5, {2});
     // A NaN in a window is its max, as max_pool2d's rule has it; ties go to the first.
     Tensor nan_image = Tensor::full({1, 2, 4, 1}, 1.0);
     nan_image.data<float>()[1] = std::nanf("");
@@ -80,6 +86,9 @@ template <> void op_case<ops::Conv2DMaxPool>() {
     CHECK_ERROR(conv2d_max_pool(x, w, b3, true, {2, 2}), "the bias is (3,); it must be (4,)");
     CHECK_ERROR(conv2d_max_pool(x, g.placeholder("w1", {3, 3, 1, 4}), b, true, {2, 2}), "takes 1 channels");
     CHECK_ERROR(conv2d_max_pool(x, w, b, true, {0, 2}), "[0, 2]");
+    const Expr big = g.placeholder("big", {batch, 40, 40, 1});
+    CHECK_ERROR(conv2d_max_pool(big, g.placeholder("w3", {3, 3, 1, 4}), b, true, {17, 16}),
+                "the pool [17, 16] must be positive and span at most 256 positions");
 }
 
 template <> void op_case<ops::Conv2DMaxPoolBackprop>() {
@@ -99,6 +108,16 @@ template <> void op_case<ops::Conv2DMaxPoolBackprop>() {
     agrees_with_reference(backprop(false, {2, 2}),
                           {{Shape{batch, 7, 7, 2}}, {Shape{2, 2, 2, 70}}, {Shape{70}}, {Shape{batch, 3, 3, 70}}}, 1e-5,
                           {3});
+    // Two filter passes and two column passes; 16 and 64 filters; a batch of 0 (dw = 0).
+    agrees_with_reference(backprop(true, {16, 16}),
+                          {{Shape{batch, 34, 34, 1}}, {Shape{3, 3, 1, 40}}, {Shape{40}}, {Shape{batch, 2, 2, 40}}},
+                          1e-5, {2});
+    agrees_with_reference(backprop(true, {2, 2}),
+                          {{Shape{batch, 10, 10, 3}}, {Shape{3, 3, 3, 16}}, {Shape{16}}, {Shape{batch, 4, 4, 16}}},
+                          1e-5, {0, 2});
+    agrees_with_reference(backprop(false, {2, 2}),
+                          {{Shape{batch, 8, 8, 1}}, {Shape{3, 3, 1, 64}}, {Shape{64}}, {Shape{batch, 3, 3, 64}}}, 1e-5,
+                          {2});
 
     // Against what the composite's gradient builds: dw and db of
     // sum(max_pool2d(conv2d_bias(x, w, b, relu)) * dp), the convnet's first layer.

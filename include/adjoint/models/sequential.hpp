@@ -43,8 +43,8 @@ struct SequentialOptions {
     // rank's own, as Horovod's; save rank 0's. nullptr: this process alone.
     std::shared_ptr<Communicator> distributed{};
     std::int64_t bucket_bytes = 0;  // with distributed: gradients per message (0: one message)
-    // A Conv2D (relu or linear) of at most 32 taps per output (a first layer: 3x3 over 1 or
-    // 3 channels) followed by MaxPooling2D (strides of the pool size, valid) becomes one
+    // A first layer Conv2D (relu or linear) of at most 32 taps per output (3x3 over 1 or 3
+    // channels) followed by MaxPooling2D (strides of the pool size, valid) becomes one
     // conv2d_max_pool node, which never stores the convolution's output (ops/conv.hpp).
     // The same weights, names and summary; the values differ from the two ops' by rounding
     // (the sums run in the same order, without the GEMM's FMA). false: the two ops.

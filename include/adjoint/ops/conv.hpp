@@ -146,7 +146,8 @@ struct MaxPool2DSelect {
 // together by conv2d_max_pool_backprop.
 struct Conv2DMaxPool {
     static constexpr std::string_view name = "conv2d_max_pool";
-    Window2D window;  // the convolution's; size unused: the filter's
+    static constexpr std::int64_t max_pool_positions = 256;  // PH PW, at most (the kernels' buffer)
+    Window2D window;                                         // the convolution's; size unused: the filter's
     std::array<std::int64_t, 2> pool{2, 2};
     bool relu = false;
     std::string attrs() const;
