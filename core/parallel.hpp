@@ -42,6 +42,15 @@ template <class F> void call_isa_cloned(const F& f, std::int64_t begin, std::int
     f(begin, end);
 }
 
+// Elements per chunk of an element-wise loop (the element-wise ops, broadcasts, casts,
+// where, dropout, the optimizers' updates): 4096, 16 KB of f32. The MNIST network's
+// hidden activations (128 x 512) make 16 chunks, enough for a 16-core machine, where
+// 16384 made 4. TBB's partitioner still hands each thread a run of chunks when threads
+// are few, so 2 threads pay for nothing but a call per chunk (BENCHMARKS.md). An
+// element-wise result does not depend on its chunks; sums, which do, keep their own
+// grains.
+constexpr std::int64_t elementwise_grain = std::int64_t{1} << 12;
+
 // Calls f(begin, end) for consecutive chunks of [0, n) of `grain` items each (the last
 // may be shorter), in parallel, through call_isa_cloned().
 template <class F> void parallel_chunks(std::int64_t n, std::int64_t grain, F&& f) {

@@ -28,14 +28,14 @@ template <class Y, class T, class F> void broadcast_binary(const Tensor& a, cons
     const T* pb = b.data<T>().data();
     Y* py = y.data<Y>().data();
     if (a.shape() == y.shape() && b.shape() == y.shape()) {  // the common case: one flat loop
-        parallel_chunks(y.numel(), 1 << 14, [&](std::int64_t s, std::int64_t e) {
+        parallel_chunks(y.numel(), elementwise_grain, [&](std::int64_t s, std::int64_t e) {
             for (std::int64_t i = s; i < e; ++i) py[i] = f(pa[i], pb[i]);
         });
         return;
     }
     const BroadcastIndex ix(y.shape(), a.shape(), b.shape());
     const std::int64_t n = ix.inner(), sa = ix.rank ? ix.a[ix.rank - 1] : 0, sb = ix.rank ? ix.b[ix.rank - 1] : 0;
-    const std::int64_t grain = std::max<std::int64_t>(1, (1 << 14) / std::max<std::int64_t>(n, 1));
+    const std::int64_t grain = std::max<std::int64_t>(1, elementwise_grain / std::max<std::int64_t>(n, 1));
     parallel_chunks(ix.rows(), grain, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
             std::int64_t oa, ob;

@@ -38,7 +38,7 @@ void cast_elements(const Tensor& x, Tensor& y) {
             using To = decltype(to_tag);
             const From* a = x.data<From>().data();
             To* b = y.data<To>().data();
-            parallel_chunks(x.numel(), 1 << 14, [&](std::int64_t s, std::int64_t e) {
+            parallel_chunks(x.numel(), elementwise_grain, [&](std::int64_t s, std::int64_t e) {
                 for (std::int64_t i = s; i < e; ++i) b[i] = convert<To>(a[i]);
             });
         });

@@ -66,7 +66,7 @@ void Dropout::forward(const Inputs& x, Tensor& y) const {
         const T* in = x[0].data<T>().data();
         T* out = y.data<T>().data();
         const T scale = T(1) / (T(1) - static_cast<T>(rate));
-        parallel_chunks(y.numel(), 1 << 14, [&](std::int64_t s, std::int64_t e) {
+        parallel_chunks(y.numel(), elementwise_grain, [&](std::int64_t s, std::int64_t e) {
             for (std::int64_t i = s; i < e; ++i) out[i] = dropout_keeps(seed, step, i, rate) ? in[i] * scale : T(0);
         });
     });

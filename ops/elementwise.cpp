@@ -14,8 +14,6 @@ namespace adjoint::ops {
 
 namespace {
 
-constexpr std::int64_t grain = 1 << 14;  // elements per task: large enough to pay for it
-
 TypedShape same_floating(std::span<const TypedShape> in) {
     expect_inputs(in, 1);
     expect_floating(in[0], "x");
@@ -28,7 +26,7 @@ template <class F> void map(const Tensor& x, Tensor& y, std::string_view name, F
         using T = decltype(tag);
         const T* xs = x.data<T>().data();
         T* ys = y.data<T>().data();
-        parallel_chunks(x.numel(), grain, [&](std::int64_t b, std::int64_t e) {
+        parallel_chunks(x.numel(), elementwise_grain, [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i) ys[i] = f(xs[i]);
         });
     });

@@ -31,7 +31,7 @@ TypedShape same_shapes(std::span<const TypedShape> in, std::size_t n) {
 }
 
 // body(begin, end) over [0, n) in parallel chunks.
-template <class F> void elements(std::int64_t n, F&& body) { parallel_chunks(n, 1 << 14, body); }
+template <class F> void elements(std::int64_t n, F&& body) { parallel_chunks(n, elementwise_grain, body); }
 
 template <class T> T* out(Tensor& t) { return t.data<T>().data(); }
 template <class T> const T* in(const Tensor& t) { return t.data<T>().data(); }

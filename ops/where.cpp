@@ -41,7 +41,7 @@ void Where::forward(const Inputs& x, Tensor& y) const {
     const std::size_t size = dtype_size(y.dtype());
     // A single element is read at index 0 (stride 0).
     const std::int64_t sc = x[0].numel() == 1 ? 0 : 1, sa = x[1].numel() == 1 ? 0 : 1, sb = x[2].numel() == 1 ? 0 : 1;
-    parallel_chunks(y.numel(), 1 << 14, [&](std::int64_t s, std::int64_t e) {
+    parallel_chunks(y.numel(), elementwise_grain, [&](std::int64_t s, std::int64_t e) {
         for (std::int64_t i = s; i < e; ++i) {
             const std::byte* from = c[i * sc] != 0 ? a + static_cast<std::size_t>(i * sa) * size
                                                    : b + static_cast<std::size_t>(i * sb) * size;

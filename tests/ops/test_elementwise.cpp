@@ -5,6 +5,12 @@
 #include <cmath>
 #include <limits>
 
+#include <atomic>
+
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+#include "core/parallel.hpp"
 #include "op_cases.hpp"
 
 namespace adjoint::test {
@@ -385,6 +391,29 @@ TEST_CASE("clip: min(max(x, lo), hi), NaN stays NaN, the gradient flows inside")
     const Tensor grad =
         eval([](Exprs e) { return gradients(sum(clip(e[0], -1, 2)), {e[0]})[0]; }, {Tensor::from({-5.f, 0.5f, 9.f})});
     CHECK(values(grad) == std::vector<double>{0, 1, 0});
+}
+
+TEST_CASE("element-wise loops cut the MNIST network's activations into chunks for 16 threads") {
+    // The hidden activations (128 x 512) and the first kernel's update (784 x 512): at
+    // least 16 chunks each, where the grain of 16384 gave 4 for the activations.
+    for (const std::int64_t n : {std::int64_t{128} * 512, std::int64_t{784} * 512}) {
+        std::atomic<std::int64_t> chunks{0}, covered{0};
+        parallel_chunks(n, elementwise_grain, [&](std::int64_t b, std::int64_t e) {
+            ++chunks;
+            covered += e - b;
+        });
+        CAPTURE(n);
+        CHECK(chunks >= 16);
+        CHECK(covered == n);
+    }
+    // The chunks change no bit: an element-wise op on arenas of 1, 2 and 16 threads.
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 16);
+    const Tensor x = random_tensor({128, 512}, DType::f32, -3, 3, 17);
+    std::vector<Tensor> got;
+    for (int threads : {1, 2, 16})
+        tbb::task_arena(threads).execute([&] { got.push_back(eval([](Exprs e) { return gelu(e[0]) * 2.f; }, {x})); });
+    CHECK(bitwise_equal(got[0], got[1]));
+    CHECK(bitwise_equal(got[0], got[2]));
 }
 
 }  // namespace adjoint::test
