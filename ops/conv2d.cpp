@@ -28,12 +28,6 @@ namespace {
 
 std::size_t aligned(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
 
-// The window of a filter (KH, KW, C, F).
-Window2D with_filter(Window2D w, const Shape& filter) {
-    w.size = {filter[0], filter[1]};
-    return w;
-}
-
 // Whether x is already the patch matrix: a 1x1 window, stride 1, no padding.
 bool no_patches(const Geometry& g) {
     return g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0;
@@ -157,25 +151,10 @@ void expect_filter(const TypedShape& x, const TypedShape& w) {
 
 Conv2DOptions options_of(const Window2D& w) { return {w.strides, w.dilation, w.padding}; }
 
-// The naive convolution: y[n, oy, ox, f] = sum x[n, iy, ix, c] w[ky, kx, c, f] in long
-// double, from Window2D's definitions (out, pad_before) and nothing of the fast path.
+// The naive convolution, element by element (naive_conv_at).
 void naive_conv(const Window2D& window, const Tensor& x, const Tensor& w, Tensor& y) {
-    const Shape &xs = x.shape(), &ws = w.shape(), &ys = y.shape();
-    const std::int64_t pt = window.pad_before(0, xs[1]), pl = window.pad_before(1, xs[2]);
-    for (std::int64_t i = 0; i < y.numel(); ++i) {
-        const naive::Index o = naive::unravel(i, ys);
-        long double acc = 0;
-        for (std::int64_t ky = 0; ky < ws[0]; ++ky)
-            for (std::int64_t kx = 0; kx < ws[1]; ++kx) {
-                const std::int64_t iy = o[1] * window.strides[0] - pt + ky * window.dilation[0];
-                const std::int64_t ix = o[2] * window.strides[1] - pl + kx * window.dilation[1];
-                if (iy < 0 || iy >= xs[1] || ix < 0 || ix >= xs[2]) continue;
-                for (std::int64_t c = 0; c < ws[2]; ++c)
-                    acc += naive::get(x, naive::ravel({o[0], iy, ix, c}, xs)) *
-                           naive::get(w, naive::ravel({ky, kx, c, o[3]}, ws));
-            }
-        naive::set(y, i, acc);
-    }
+    for (std::int64_t i = 0; i < y.numel(); ++i)
+        naive::set(y, i, naive_conv_at(window, x, w, naive::unravel(i, y.shape())));
 }
 
 }  // namespace

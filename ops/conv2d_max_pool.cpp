@@ -59,11 +59,6 @@ std::span<std::byte> scratch(std::span<std::byte> ws, std::size_t bytes, std::ve
     return std::span<std::byte>(own).subspan(shift, bytes);
 }
 
-Window2D with_filter(Window2D w, const Shape& filter) {
-    w.size = {filter[0], filter[1]};
-    return w;
-}
-
 std::string attrs_of(const Window2D& window, std::array<std::int64_t, 2> pool, bool relu) {
     std::string s = fmt::format("pool=[{}, {}]", pool[0], pool[1]);
     if (const std::string w = window.attrs(false); !w.empty()) s += " " + w;
@@ -274,23 +269,11 @@ std::pair<std::int64_t, std::int64_t> groups_of(std::int64_t N, std::size_t part
 // The naive convolution's output in long double, relu applied: y[((n OH + oy) OW + ox) F + f].
 std::vector<long double> naive_conv_relu(const Window2D& window, const Tensor& x, const Tensor& w, const Tensor& b,
                                          bool relu, const Shape& y) {
-    const Shape &xs = x.shape(), &ws = w.shape();
-    const std::int64_t pt = window.pad_before(0, xs[1]), pl = window.pad_before(1, xs[2]);
     std::vector<long double> out(static_cast<std::size_t>(y.numel()));
     for (std::int64_t i = 0; i < y.numel(); ++i) {
         const naive::Index o = naive::unravel(i, y);
-        long double acc = 0;
-        for (std::int64_t ky = 0; ky < ws[0]; ++ky)
-            for (std::int64_t kx = 0; kx < ws[1]; ++kx) {
-                const std::int64_t iy = o[1] * window.strides[0] - pt + ky * window.dilation[0];
-                const std::int64_t ix = o[2] * window.strides[1] - pl + kx * window.dilation[1];
-                if (iy < 0 || iy >= xs[1] || ix < 0 || ix >= xs[2]) continue;
-                for (std::int64_t c = 0; c < ws[2]; ++c)
-                    acc += naive::get(x, naive::ravel({o[0], iy, ix, c}, xs)) *
-                           naive::get(w, naive::ravel({ky, kx, c, o[3]}, ws));
-            }
-        acc += naive::get(b, o[3]);
-        out[static_cast<std::size_t>(i)] = relu && acc < 0 ? 0 : acc;
+        const long double v = naive_conv_at(window, x, w, o) + naive::get(b, o[3]);
+        out[static_cast<std::size_t>(i)] = relu && v < 0 ? 0 : v;
     }
     return out;
 }

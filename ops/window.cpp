@@ -1,6 +1,8 @@
 // Window2D's arithmetic (the output extent, TensorFlow's padding) and its attributes.
 #include "window.hpp"
 
+#include "naive.hpp"
+
 #include <algorithm>
 
 namespace adjoint::ops {
@@ -95,6 +97,22 @@ void expect_image(const TypedShape& t, std::string_view what) {
         throw std::invalid_argument(
             fmt::format("{} is {}; images are (batch, height, width, channels) (NHWC)", what, t.shape));
     expect_floating(t, what);
+}
+
+long double naive_conv_at(const Window2D& window, const Tensor& x, const Tensor& w, std::span<const std::int64_t> o) {
+    const Shape &xs = x.shape(), &ws = w.shape();
+    const std::int64_t pt = window.pad_before(0, xs[1]), pl = window.pad_before(1, xs[2]);
+    long double acc = 0;
+    for (std::int64_t ky = 0; ky < ws[0]; ++ky)
+        for (std::int64_t kx = 0; kx < ws[1]; ++kx) {
+            const std::int64_t iy = o[1] * window.strides[0] - pt + ky * window.dilation[0];
+            const std::int64_t ix = o[2] * window.strides[1] - pl + kx * window.dilation[1];
+            if (iy < 0 || iy >= xs[1] || ix < 0 || ix >= xs[2]) continue;
+            for (std::int64_t c = 0; c < ws[2]; ++c)
+                acc += naive::get(x, naive::ravel({o[0], iy, ix, c}, xs)) *
+                       naive::get(w, naive::ravel({ky, kx, c, o[3]}, ws));
+        }
+    return acc;
 }
 
 }  // namespace adjoint::ops

@@ -48,6 +48,17 @@ struct Geometry {
 // comparisons), so that the loops over channels vectorize.
 template <class T> bool takes_over(T v, T best) { return (v > best) | ((v != v) & (best == best)); }
 
+// The window of a filter (KH, KW, C, F): `w` with the filter's size.
+inline Window2D with_filter(Window2D w, const Shape& filter) {
+    w.size = {filter[0], filter[1]};
+    return w;
+}
+
+// The naive convolution at output o = (n, oy, ox, f): the sum of x[n, iy, ix, c]
+// w[ky, kx, c, f] over the taps inside the image, in long double, from Window2D's
+// definitions (pad_before) and nothing of the fast paths. For the reference kernels.
+long double naive_conv_at(const Window2D& window, const Tensor& x, const Tensor& w, std::span<const std::int64_t> o);
+
 // One sample (H, W, C) of an image shape (N, H, W, C).
 inline Shape image_sample(const Shape& x) { return Shape{x[1], x[2], x[3]}; }
 
