@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "../core/parallel.hpp"
+#include "conv_rows.hpp"
 #include "naive.hpp"
 #include "op_list.hpp"
 #include "window.hpp"
@@ -194,15 +195,59 @@ template <class F>
             }
 }
 
+// The row kernels (conv_rows.hpp) take f32 passes of 16, 32 or 64 filters on AVX-512
+// whose taps all fall inside the image, for filters of up to max_row_taps taps. Their
+// taps: (ky, kx, c) reads the image (ky dh W + kx dw) C + c after the window's corner.
+constexpr std::int64_t max_row_taps = 64;
+struct RowTaps {
+    std::array<std::int64_t, max_row_taps> off{};
+    std::int64_t count = 0;  // 0: too many taps for the row kernels
+};
+
+RowTaps row_taps(const Geometry& g) {
+    RowTaps t;
+    if (g.KH * g.KW * g.C > max_row_taps) return t;
+    for (std::int64_t ky = 0; ky < g.KH; ++ky)
+        for (std::int64_t kx = 0; kx < g.KW; ++kx)
+            for (std::int64_t c = 0; c < g.C; ++c)
+                t.off[static_cast<std::size_t>(t.count++)] = (ky * g.dh * g.W + kx * g.dw) * g.C + c;
+    return t;
+}
+
+// Whether pass s runs on the row kernels.
+template <class T>
+bool on_rows(const Geometry& g, const RowTaps& taps, std::array<std::int64_t, 2> pool, const Pass& s) {
+    if (!std::is_same_v<T, float> || taps.count == 0 || !conv_rows_apply(s.nf)) return false;
+    const std::int64_t oy0 = s.py * pool[0], oy1 = oy0 + pool[0] - 1;
+    const std::int64_t ox0 = s.px0 * pool[1], ox1 = ox0 + s.columns * pool[1] - 1;
+    return g.iy(oy0, 0) >= 0 && g.iy(oy1, g.KH - 1) < g.H && g.ix(ox0, 0) >= 0 && g.ix(ox1, g.KW - 1) < g.W;
+}
+
+// The pass's positions in pool row qy, for the row kernels.
+TapRow tap_row(const Geometry& g, std::array<std::int64_t, 2> pool, const Pass& s, std::int64_t qy, const float* image,
+               const RowTaps& taps) {
+    const std::int64_t oy = s.py * pool[0] + qy, ox = s.px0 * pool[1];
+    return {image + (g.iy(oy, 0) * g.W + g.ix(ox, 0)) * g.C, g.sw * g.C, taps.off.data(), taps.count,
+            s.columns * pool[1]};
+}
+
 // Fills buf with relu?(bias + the convolution) for the pass's window positions. Each
 // position sums its taps in row-major window order, channels inner, as the GEMM's K runs;
 // the loops run tap by tap over a row of positions, whose input values are a strided row
 // of the image and whose filter row stays in registers.
 template <std::int64_t NF, class T>
 [[gnu::always_inline]] inline void conv_values(const Pooled& p, std::array<std::int64_t, 2> pool, const T* image,
-                                               const T* w, const T* bias, bool relu, const Pass& s, T* buf) {
+                                               const T* w, const T* bias, bool relu, const Pass& s, const RowTaps& taps,
+                                               T* buf) {
     const Geometry& g = p.g;
     const std::int64_t cols = s.columns * pool[1], nf = NF ? NF : s.nf;
+    if constexpr (std::is_same_v<T, float>)
+        if (on_rows<T>(g, taps, pool, s)) {
+            for (std::int64_t qy = 0; qy < pool[0]; ++qy)
+                conv_row(tap_row(g, pool, s, qy, image, taps), w + s.f0, p.F, bias + s.f0, relu, nf,
+                         buf + qy * cols * nf);
+            return;
+        }
     std::fill(buf, buf + pool[0] * cols * nf, T(0));
     each_tap_row(
         g, pool, s,
@@ -313,6 +358,7 @@ TypedShape Conv2DMaxPool::infer(std::span<const TypedShape> in, std::int64_t) co
 void Conv2DMaxPool::forward(const Inputs& x, Tensor& y) const {
     const Pooled p = pooled_of(window, pool, x[0].shape(), x[1].shape());
     const Geometry& g = p.g;
+    const RowTaps taps = row_taps(g);
     visit_floating(y.dtype(), name, [&](auto tag) {
         using T = decltype(tag);
         const T *in = x[0].data<T>().data(), *w = x[1].data<T>().data(), *b = x[2].data<T>().data();
@@ -326,7 +372,7 @@ void Conv2DMaxPool::forward(const Inputs& x, Tensor& y) const {
                 const std::int64_t n = r / p.PH;
                 each_pass(p, pool, r % p.PH, [&](const Pass& s) {
                     with_filters(s.nf, [&]<std::int64_t NF>() {
-                        conv_values<NF>(p, pool, in + n * g.H * g.W * g.C, w, b, relu, s, buf.data());
+                        conv_values<NF>(p, pool, in + n * g.H * g.W * g.C, w, b, relu, s, taps, buf.data());
                     });
                     for (std::int64_t k = 0; k < s.columns; ++k)
                         window_max(pool, s, buf.data(), k, out + (r * p.PW + s.px0 + k) * p.F + s.f0, at.data());
@@ -398,6 +444,7 @@ void Conv2DMaxPoolBackprop::forward(const Inputs& x, Tensor& y) const {
     const Pooled p = pooled_of(window, pool, x[0].shape(), x[1].shape());
     const Geometry& g = p.g;
     const std::int64_t K = g.KH * g.KW * g.C, F = p.F;
+    const RowTaps taps = row_taps(g);
     visit_floating(y.dtype(), name, [&](auto tag) {
         using T = decltype(tag);
         const std::size_t part_bytes = aligned(static_cast<std::size_t>((K + 1) * F) * sizeof(T));
@@ -428,7 +475,7 @@ void Conv2DMaxPoolBackprop::forward(const Inputs& x, Tensor& y) const {
                     for (std::int64_t py = 0; py < p.PH; ++py)
                         each_pass(p, pool, py, [&](const Pass& s) {
                             with_filters(s.nf, [&]<std::int64_t NF>() {
-                                conv_values<NF>(p, pool, image, w, b, relu, s, buf.data());
+                                conv_values<NF>(p, pool, image, w, b, relu, s, taps, buf.data());
                             });
                             // buf becomes dz: dp at each window's max (where relu's output is
                             // positive), 0 elsewhere.
@@ -450,6 +497,13 @@ void Conv2DMaxPoolBackprop::forward(const Inputs& x, Tensor& y) const {
                             }
                             // dw[tap, c, f] += x at the tap times dz, over the pass's positions in
                             // order (one row of dw in registers along a row of positions).
+                            if constexpr (std::is_same_v<T, float>)
+                                if (on_rows<T>(g, taps, pool, s)) {
+                                    for (std::int64_t qy = 0; qy < pool[0]; ++qy)
+                                        filter_grad_row(tap_row(g, pool, s, qy, image, taps),
+                                                        buf.data() + qy * cols * nf, nf, dw + s.f0, F);
+                                    return;
+                                }
                             with_filters(nf, [&]<std::int64_t NF>() {
                                 each_tap_row(g, pool, s,
                                              [&](std::int64_t qy, std::int64_t iy, std::int64_t j0, std::int64_t j1,
