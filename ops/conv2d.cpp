@@ -6,13 +6,19 @@
 // tap, C channels each, zeros for padding), so that the convolution is one GEMM with w
 // seen as (K, F): y = patches w. The backward ops are GEMMs on the same layout:
 // dx = col2im(dy w^T) and dw = patches^T dy. A 1x1 window with stride 1 and no padding
-// needs no patches: x itself is (M, K). The patches live in the plan's workspace.
+// needs no patches: x itself is (M, K). The patches are never stored whole: the GEMM takes
+// them by blocks (gemm_blocks), each task making the tens of KB it multiplies, in L1/L2
+// (the whole matrix, 8.9 MB at the convnet's second layer, went through memory twice a
+// product, and slowest when the machine's memory was busy: BENCHMARKS.md). Only a forward
+// K too large for a task's buffer still stores them, in the plan's workspace, as dx's col,
+// a product's output, is.
 //
 // Why it is deterministic: the GEMM sums in a fixed order (gemm.hpp), and col2im adds
 // into each image in one task, output position after output position.
 #include <adjoint/ops/conv.hpp>
 
 #include <algorithm>
+#include <cstring>
 
 #include "../core/parallel.hpp"
 #include "gemm.hpp"
@@ -57,42 +63,85 @@ std::size_t patch_bytes(const Geometry& g, DType t) {
         product(patch_elements(g), static_cast<std::int64_t>(dtype_size(t)), 1, "patch matrix's bytes")));
 }
 
-// col (M, K) from x: row m = (n, oy, ox), column (ky, kx, c). A window row inside the
-// image with no dilation is KW C consecutive values of x: one copy (the first layer's
-// C = 1 would otherwise copy one value at a time).
-template <class T> void im2col(const Geometry& g, const T* x, T* col) {
-    const std::int64_t K = taps(g), C = g.C, row_len = g.KW * C;
+// The block [m0, m1) x [t0, t1) of the patch matrix (M, K) into dst, row-major, rows ld
+// apart: row m = output position (n, oy, ox), column t = tap (ky, kx, c). A window row
+// inside the image with no dilation is KW C consecutive values of x: one copy (the first
+// layer's C = 1 would otherwise copy one value at a time).
+template <class T>
+void patch_block(const Geometry& g, const T* x, std::int64_t m0, std::int64_t m1, std::int64_t t0, std::int64_t t1,
+                 T* dst, std::int64_t ld) {
+    if (t0 >= t1) return;  // no taps (C = 0 among them)
+    const std::int64_t C = g.C, row_len = g.KW * C;
+    const std::int64_t ky0 = t0 / row_len, ky1 = std::min(g.KH, (t1 + row_len - 1) / row_len);
+    // (memcpy: a loop of the compiler's copied the odd tail of a 24-float run one float at
+    // a time, and 24 is the filter gradient's common run.)
     auto copy = [](const T* from, std::int64_t n, T* to) {
-        for (std::int64_t i = 0; i < n; ++i) to[i] = from[i];
+        std::memcpy(to, from, static_cast<std::size_t>(n) * sizeof(T));
     };
-    parallel_chunks(positions(g), std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(K, 1)),
-                    [&](std::int64_t s, std::int64_t e) {
-                        for (std::int64_t m = s; m < e; ++m) {
-                            const std::int64_t n = m / (g.OH * g.OW), oy = m / g.OW % g.OH, ox = m % g.OW;
-                            const std::int64_t ix0 = g.ix(ox, 0);
-                            const bool whole_rows = g.dw == 1 && ix0 >= 0 && ix0 + g.KW <= g.W;
-                            T* row = col + m * K;
-                            for (std::int64_t ky = 0; ky < g.KH; ++ky) {
-                                const std::int64_t iy = g.iy(oy, ky);
-                                T* dst = row + ky * row_len;
-                                if (iy < 0 || iy >= g.H) {
-                                    std::fill(dst, dst + row_len, T(0));
-                                    continue;
-                                }
-                                const T* image_row = x + (n * g.H + iy) * g.W * C;
-                                if (whole_rows) {
-                                    copy(image_row + ix0 * C, row_len, dst);
-                                    continue;
-                                }
-                                for (std::int64_t kx = 0; kx < g.KW; ++kx) {
-                                    const std::int64_t ix = g.ix(ox, kx);
-                                    if (ix < 0 || ix >= g.W) std::fill(dst + kx * C, dst + (kx + 1) * C, T(0));
-                                    else copy(image_row + ix * C, C, dst + kx * C);
-                                }
-                            }
-                        }
-                    });
+    // Position m = (n, oy, ox), counted along (no division per position: a task of the
+    // filter gradient's product fills a few taps of hundreds of positions).
+    std::int64_t n = m0 / (g.OH * g.OW), oy = m0 / g.OW % g.OH, ox = m0 % g.OW;
+    for (std::int64_t m = m0; m < m1; ++m) {
+        const std::int64_t ix0 = g.ix(ox, 0);
+        const bool whole_rows = g.dw == 1 && ix0 >= 0 && ix0 + g.KW <= g.W;
+        T* const out = dst + (m - m0) * ld;  // tap t goes to out[t - t0]
+        for (std::int64_t ky = ky0; ky < ky1; ++ky) {
+            // This tap row's taps in the block: [s0, s1), from window column q0 of the row.
+            const std::int64_t s0 = std::max(t0, ky * row_len), s1 = std::min(t1, (ky + 1) * row_len);
+            const std::int64_t q0 = s0 - ky * row_len, iy = g.iy(oy, ky);
+            if (iy < 0 || iy >= g.H) {
+                std::fill(out + (s0 - t0), out + (s1 - t0), T(0));
+                continue;
+            }
+            const T* image_row = x + (n * g.H + iy) * g.W * C;
+            if (whole_rows) {
+                copy(image_row + ix0 * C + q0, s1 - s0, out + (s0 - t0));
+                continue;
+            }
+            for (std::int64_t q = q0; q < q0 + (s1 - s0);) {  // by window columns kx = q / C
+                const std::int64_t kx = q / C, c = q % C, len = std::min(C - c, q0 + (s1 - s0) - q);
+                const std::int64_t ix = g.ix(ox, kx);
+                T* to = out + (ky * row_len + q - t0);
+                if (ix < 0 || ix >= g.W) std::fill(to, to + len, T(0));
+                else copy(image_row + ix * C + c, len, to);
+                q += len;
+            }
+        }
+        if (++ox == g.OW) {
+            ox = 0;
+            if (++oy == g.OH) oy = 0, ++n;
+        }
+    }
 }
+
+// Whether a product on x's patches takes them by blocks (gemm_blocks): where x is not its
+// own patch matrix, and, as the GEMM's A not transposed, where K fits a task's buffer.
+template <class T> bool patches_by_blocks(const Geometry& g, bool ta) {
+    return !no_patches(g) && (ta || taps(g) <= gemm_blocks_max_k<T>);
+}
+
+// The whole patch matrix col (M, K) from x.
+template <class T> void im2col(const Geometry& g, const T* x, T* col) {
+    const std::int64_t K = taps(g);
+    parallel_chunks(positions(g), std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(K, 1)),
+                    [&](std::int64_t s, std::int64_t e) { patch_block(g, x, s, e, 0, K, col + s * K, K); });
+}
+
+// The patch matrix as a GEMM operand by blocks (gemm_blocks), never stored whole: each
+// task of the product makes the part it multiplies. Positions from `first` on (a slice of
+// them, for the filter gradient's slices).
+template <class T> struct Patches {
+    const Geometry* g;
+    const T* x;
+    std::int64_t first = 0;
+    static void fill(const void* context, std::int64_t m0, std::int64_t m1, std::int64_t t0, std::int64_t t1, T* dst,
+                     std::int64_t ld) {
+        const auto* p = static_cast<const Patches*>(context);
+        // Compiled once per instruction set (its copies vectorize), on this thread.
+        call_isa_cloned([&](std::int64_t b, std::int64_t e) { patch_block(*p->g, p->x, b, e, t0, t1, dst, ld); },
+                        p->first + m0, p->first + m1);
+    }
+};
 
 // Storage for the patch matrix: the front of the workspace (`ws` is then what is left, for
 // the GEMM), or, outside a plan, `own`.
@@ -191,9 +240,11 @@ TypedShape Conv2D::infer(std::span<const TypedShape> in, std::int64_t) const {
 std::size_t Conv2D::workspace_bytes(std::span<const TypedShape> in) const {
     const Geometry g = Geometry::of(with_filter(window, in[1].shape), in[0].shape);
     const std::int64_t F = in[1].shape[3];
-    return patch_bytes(g, in[0].dtype) + visit_floating(in[0].dtype, name, [&](auto tag) {
-               return gemm_workspace_bytes<decltype(tag)>(false, positions(g), F, taps(g));
-           });
+    return visit_floating(in[0].dtype, name, [&](auto tag) {
+        using T = decltype(tag);
+        if (patches_by_blocks<T>(g, false)) return gemm_blocks_workspace_bytes<T>(F, taps(g));
+        return patch_bytes(g, in[0].dtype) + gemm_workspace_bytes<T>(false, positions(g), F, taps(g));
+    });
 }
 
 void Conv2D::forward(const Inputs& x, Tensor& y) const {
@@ -202,10 +253,16 @@ void Conv2D::forward(const Inputs& x, Tensor& y) const {
     visit_floating(y.dtype(), name, [&](auto tag) {
         using T = decltype(tag);
         std::span<std::byte> ws = x.workspace();
+        const Epilogue<T> epilogue{x.size() == 3 ? x[2].data<T>().data() : nullptr, relu};
+        if (patches_by_blocks<T>(g, false)) {
+            const Patches<T> patches{&g, x[0].data<T>().data()};
+            gemm_blocks<T>(false, {Patches<T>::fill, &patches}, positions(g), F, taps(g), x[1].data<T>().data(),
+                           y.data<T>().data(), ws, epilogue);
+            return;
+        }
         std::vector<T> own;  // outside a plan (no workspace): the patches of this call
         const T* col = patches_of(g, x[0].data<T>().data(), ws, own);
-        gemm<T>(false, false, positions(g), F, taps(g), col, x[1].data<T>().data(), y.data<T>().data(), ws,
-                Epilogue<T>{x.size() == 3 ? x[2].data<T>().data() : nullptr, relu});
+        gemm<T>(false, false, positions(g), F, taps(g), col, x[1].data<T>().data(), y.data<T>().data(), ws, epilogue);
     });
 }
 
@@ -347,14 +404,17 @@ TypedShape Conv2DBackpropFilter::infer(std::span<const TypedShape> in, std::int6
 
 namespace {
 
-// dw has few tiles when the filter is small (the first layer's (3, 3, 1, 32): one GEMM
-// task), while its sums run over every output position (43,264 at batch 64). Such a
-// product is cut along the positions into a fixed number of slices, multiplied in
-// parallel and the partial filters added in slice order: the same bits for any thread
-// count. Larger filters have tiles enough for the threads: one product.
+// dw's sums run over every output position (43,264 at batch 64 in the first layer, 7,744
+// in the second), its tiles are few (the first layer's (3, 3, 1, 32): one GEMM task;
+// the second's (3, 3, 32, 64): 96 tiles, in tasks that each walk all positions). So the
+// product is cut along the positions into a fixed number of slices of about 1,024
+// positions or more, up to 8, multiplied in parallel, and the partial filters added in
+// slice order: the same bits for any thread count (at the second layer, 3-4 % faster
+// than one product). Filters of over 131,072 elements (4 MiB of f32 partials for 8
+// slices) are one product.
 std::int64_t filter_slices(const Geometry& g, std::int64_t F) {
-    if (taps(g) * F > 16384) return 1;
-    return std::clamp<std::int64_t>(positions(g) / 4096, 1, 8);
+    if (taps(g) * F > 131072) return 1;
+    return std::clamp<std::int64_t>(positions(g) / 1024, 1, 8);
 }
 
 // Bytes of one slice: its partial filter and its GEMM's workspace.
@@ -362,10 +422,12 @@ std::int64_t filter_slices(const Geometry& g, std::int64_t F) {
 // slice and the last, shorter one are both asked.)
 template <class T> std::size_t slice_bytes(const Geometry& g, std::int64_t F, std::int64_t slices) {
     const std::int64_t M = positions(g), rows = (M + slices - 1) / slices, last = M - (slices - 1) * rows;
-    if (slices == 1) return gemm_workspace_bytes<T>(false, taps(g), F, M);
-    return aligned(static_cast<std::size_t>(taps(g) * F) * sizeof(T)) +
-           aligned(std::max(gemm_workspace_bytes<T>(false, taps(g), F, rows),
-                            gemm_workspace_bytes<T>(false, taps(g), F, last)));
+    auto product = [&](std::int64_t m) {  // patches^T dy over m positions
+        return patches_by_blocks<T>(g, true) ? gemm_blocks_workspace_bytes<T>(F, m)
+                                             : gemm_workspace_bytes<T>(false, taps(g), F, m);
+    };
+    if (slices == 1) return product(M);
+    return aligned(static_cast<std::size_t>(taps(g) * F) * sizeof(T)) + aligned(std::max(product(rows), product(last)));
 }
 
 }  // namespace
@@ -373,9 +435,11 @@ template <class T> std::size_t slice_bytes(const Geometry& g, std::int64_t F, st
 std::size_t Conv2DBackpropFilter::workspace_bytes(std::span<const TypedShape> in) const {
     const Geometry g = Geometry::of(window, in[0].shape);
     const std::int64_t F = in[1].shape[3], slices = filter_slices(g, F);
-    return patch_bytes(g, in[0].dtype) + visit_floating(in[0].dtype, name, [&](auto tag) {
-               return static_cast<std::size_t>(slices) * slice_bytes<decltype(tag)>(g, F, slices);
-           });
+    return visit_floating(in[0].dtype, name, [&](auto tag) {
+        using T = decltype(tag);
+        return (patches_by_blocks<T>(g, true) ? 0 : patch_bytes(g, in[0].dtype)) +
+               static_cast<std::size_t>(slices) * slice_bytes<T>(g, F, slices);
+    });
 }
 
 void Conv2DBackpropFilter::forward(const Inputs& x, Tensor& y) const {
@@ -384,12 +448,20 @@ void Conv2DBackpropFilter::forward(const Inputs& x, Tensor& y) const {
     visit_floating(y.dtype(), name, [&](auto tag) {
         using T = decltype(tag);
         std::span<std::byte> ws = x.workspace();
-        std::vector<T> own;  // outside a plan (no workspace): the patches of this call
-        const T* col = patches_of(g, x[0].data<T>().data(), ws, own);
         const T* dy = x[1].data<T>().data();
         const std::int64_t slices = filter_slices(g, F), K = taps(g), M = positions(g);
+        // dw (+)= the patches of positions [m0, m0 + m)^T dy's rows: by blocks, or from the
+        // stored patch matrix.
+        const bool by_blocks = patches_by_blocks<T>(g, true);
+        std::vector<T> own;  // outside a plan (no workspace): the patches of this call
+        const T* col = by_blocks ? nullptr : patches_of(g, x[0].data<T>().data(), ws, own);
+        auto product = [&](std::int64_t m0, std::int64_t m, T* out, std::span<std::byte> space) {
+            if (!by_blocks) return gemm<T>(true, false, K, F, m, col + m0 * K, dy + m0 * F, out, space);
+            const Patches<T> patches{&g, x[0].data<T>().data(), m0};
+            gemm_blocks<T>(true, {Patches<T>::fill, &patches}, K, F, m, dy + m0 * F, out, space);
+        };
         if (slices == 1) {
-            gemm<T>(true, false, K, F, M, col, dy, y.data<T>().data(), ws);
+            product(0, M, y.data<T>().data(), ws);
             return;
         }
         const std::size_t each = slice_bytes<T>(g, F, slices),
@@ -407,8 +479,7 @@ void Conv2DBackpropFilter::forward(const Inputs& x, Tensor& y) const {
         parallel_chunks(slices, 1, [&](std::int64_t s0, std::int64_t s1) {
             for (std::int64_t s = s0; s < s1; ++s) {
                 const std::int64_t m0 = s * rows, m = std::min(M, m0 + rows) - m0;
-                gemm<T>(true, false, K, F, m, col + m0 * K, dy + m0 * F, part(s),
-                        ws.subspan(static_cast<std::size_t>(s) * each + partial, each - partial));
+                product(m0, m, part(s), ws.subspan(static_cast<std::size_t>(s) * each + partial, each - partial));
             }
         });
         T* out = y.data<T>().data();

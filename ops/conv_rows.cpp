@@ -25,26 +25,26 @@ template <int NV, int P>
                                            const float* bias, bool relu, std::int64_t nf, float* out) {
     __m512 acc[P][NV];
 #pragma GCC unroll 16
-    for (int p = 0; p < P; ++p)
+    for (std::int64_t p = 0; p < P; ++p)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[p][v] = _mm512_setzero_ps();
+        for (std::int64_t v = 0; v < NV; ++v) acc[p][v] = _mm512_setzero_ps();
     const float* x = r.x + j0 * r.step;
     for (std::int64_t t = 0; t < r.taps; ++t) {
         __m512 wt[NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) wt[v] = _mm512_loadu_ps(w + t * ldw + 16 * v);
+        for (std::int64_t v = 0; v < NV; ++v) wt[v] = _mm512_loadu_ps(w + t * ldw + 16 * v);
         const float* xt = x + r.off[t];
 #pragma GCC unroll 16
-        for (int p = 0; p < P; ++p) {
+        for (std::int64_t p = 0; p < P; ++p) {
             const __m512 a = _mm512_set1_ps(xt[p * r.step]);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) acc[p][v] = _mm512_add_ps(acc[p][v], _mm512_mul_ps(a, wt[v]));
+            for (std::int64_t v = 0; v < NV; ++v) acc[p][v] = _mm512_add_ps(acc[p][v], _mm512_mul_ps(a, wt[v]));
         }
     }
 #pragma GCC unroll 16
-    for (int p = 0; p < P; ++p)
+    for (std::int64_t p = 0; p < P; ++p)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) {
+        for (std::int64_t v = 0; v < NV; ++v) {
             __m512 s = _mm512_add_ps(acc[p][v], _mm512_loadu_ps(bias + 16 * v));
             if (relu) s = relu16(s);
             _mm512_storeu_ps(out + (j0 + p) * nf + 16 * v, s);
@@ -67,26 +67,26 @@ template <int NV, int TB>
                                            std::int64_t ldw) {
     __m512 acc[TB][NV];
 #pragma GCC unroll 16
-    for (int t = 0; t < TB; ++t)
+    for (std::int64_t t = 0; t < TB; ++t)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[t][v] = _mm512_loadu_ps(dw + (t0 + t) * ldw + 16 * v);
+        for (std::int64_t v = 0; v < NV; ++v) acc[t][v] = _mm512_loadu_ps(dw + (t0 + t) * ldw + 16 * v);
     const std::int64_t* off = r.off + t0;
     for (std::int64_t j = 0; j < r.count; ++j) {
         __m512 d[NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) d[v] = _mm512_loadu_ps(dz + j * 16 * NV + 16 * v);
+        for (std::int64_t v = 0; v < NV; ++v) d[v] = _mm512_loadu_ps(dz + j * 16 * NV + 16 * v);
         const float* xj = r.x + j * r.step;
 #pragma GCC unroll 16
-        for (int t = 0; t < TB; ++t) {
+        for (std::int64_t t = 0; t < TB; ++t) {
             const __m512 a = _mm512_set1_ps(xj[off[t]]);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) acc[t][v] = _mm512_add_ps(acc[t][v], _mm512_mul_ps(a, d[v]));
+            for (std::int64_t v = 0; v < NV; ++v) acc[t][v] = _mm512_add_ps(acc[t][v], _mm512_mul_ps(a, d[v]));
         }
     }
 #pragma GCC unroll 16
-    for (int t = 0; t < TB; ++t)
+    for (std::int64_t t = 0; t < TB; ++t)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(dw + (t0 + t) * ldw + 16 * v, acc[t][v]);
+        for (std::int64_t v = 0; v < NV; ++v) _mm512_storeu_ps(dw + (t0 + t) * ldw + 16 * v, acc[t][v]);
 }
 
 // The taps in blocks of sizeof...(B) (12 or 6: 12 to 24 sums in registers), the last block
@@ -96,7 +96,12 @@ void grad_row_nv(const TapRow& r, const float* dz, float* dw, std::int64_t ldw, 
     constexpr std::int64_t most = sizeof...(B);
     for (std::int64_t t0 = 0; t0 < r.taps; t0 += most) {
         const std::int64_t n = std::min(most, r.taps - t0);
-        ((n == B + 1 && (grad_block<NV, B + 1>(r, t0, dz, dw, ldw), true)) || ...);
+        const auto run = [&]<int size>() {
+            if (n != size) return false;
+            grad_block<NV, size>(r, t0, dz, dw, ldw);
+            return true;
+        };
+        static_cast<void>((run.template operator()<B + 1>() || ...));
     }
 }
 

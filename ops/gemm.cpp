@@ -10,6 +10,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <stdexcept>
 
 #include <adjoint/core/error.hpp>
 #include <fmt/format.h>
@@ -294,15 +295,15 @@ template <class T, class F> decltype(auto) with_kernel(std::int64_t N, F&& f) {
 }  // namespace
 
 // The tasks of a product: blocks of C of `panels` A panels (panels x MR rows) by `cols`
-// columns, at most MC_PANELS x NC. Where those give fewer than 4 tasks per thread (the
+// columns, at most MC_PANELS (or most_panels, if fewer) x NC. Where those give fewer than 4 tasks per thread (the
 // network's products, M = 128, have 12 or fewer: too few for 16 threads), the blocks are
 // made smaller, rows first (halving the A panels per block), then columns (down to one B
 // panel), until there are enough. Blocks never change a sum's order (each element still
 // adds its k products in ascending order, block of k after block of k), so the results
 // are the same bits on any number of threads.
-GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads) {
+GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, std::int64_t most_panels) {
     const std::int64_t a_panels = (M + MR - 1) / MR;
-    GemmTasks t{MC_PANELS, NC, 0};
+    GemmTasks t{std::clamp<std::int64_t>(most_panels, 1, MC_PANELS), NC, 0};
     const auto count = [&] { return ((a_panels + t.panels - 1) / t.panels) * ((N + t.cols - 1) / t.cols); };
     const std::int64_t want = 4 * std::int64_t{std::max(threads, 1)};
     while (count() < want) {
@@ -316,9 +317,21 @@ GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int thread
 
 namespace {
 
+// A by blocks (gemm_blocks): each task fills what it multiplies into a buffer of this many
+// bytes on its stack: MR rows of op(A) a panel, `k` values each (all of K without ta, a
+// block of k with it). The panels per task are capped so that they fit.
+constexpr std::size_t block_bytes = 65536;
+static_assert(gemm_blocks_max_k<float> * MR * sizeof(float) <= block_bytes &&
+              gemm_blocks_max_k<double> * MR * sizeof(double) <= block_bytes && KC * MR * 8 <= block_bytes);
+template <class T> std::int64_t block_panels(std::int64_t k) {
+    return static_cast<std::int64_t>(block_bytes / sizeof(T)) / (MR * std::max<std::int64_t>(k, 1));
+}
+
+// C = op(A) op(B), or, when `source` is given, op(A) by blocks (gemm_blocks; A unused).
 template <class T, std::int64_t NR>
 void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
-               const T* B, T* C, std::span<std::byte> workspace, Epilogue<T> epilogue) {
+               const T* B, T* C, std::span<std::byte> workspace, Epilogue<T> epilogue,
+               const BlockSource<T>* source = nullptr) {
     // The epilogue on rows x cols of C at column j, each tile once its sum is complete:
     // c = c + bias[j], then relu; the same operations, in the same order, as the separate
     // add and relu ops, and relu is relu's own scalar function (NaN stays NaN).
@@ -340,8 +353,8 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     const std::int64_t a_panels = (M + MR - 1) / MR;
     // Packing buffers: the plan's workspace for this step, or (called outside a plan, or
     // with a smaller workspace than this kernel's) an allocation of our own.
-    const bool a_in_place = read_a_in_place<T>(M, K);
-    const Packing packed = packing<T, NR>(tb, M, N, K);
+    const bool by_blocks = source != nullptr, a_in_place = by_blocks || read_a_in_place<T>(M, K);
+    const Packing packed = packing<T, NR>(tb, by_blocks ? 0 : M, N, K);
     const std::size_t a_bytes = packed.a_bytes, need = packed.a_bytes + packed.b_bytes;
     std::unique_ptr<std::byte[], void (*)(std::byte*)> own{nullptr, [](std::byte* q) { std::free(q); }};
     std::byte* base = workspace.data();
@@ -352,7 +365,7 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     }
     T* const pa = reinterpret_cast<T*>(base);
     T* const pb = reinterpret_cast<T*>(base + a_bytes);
-    if (!a_in_place || M % MR) pack_a(A, ta, M, K, pa, a_in_place);
+    if (!by_blocks && (!a_in_place || M % MR)) pack_a(A, ta, M, K, pa, a_in_place);
     // B of exactly one panel's width, not transposed, is already the packed layout
     // ([k][NR]): read in place (the first convolution's filter gradient, whose B is dy,
     // 43,264 x 32 at batch 64, saves a copy of it each step). B may then be unaligned:
@@ -365,25 +378,47 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     // keeps one B micro-panel (kc x NR, in L1) while it walks the block's A panels (in
     // L2), so each k streams 6 floats of A from L2 and NR of B from L1.
     const std::int64_t k_blocks = (K + KC - 1) / KC, kc_max = (K + k_blocks - 1) / k_blocks;  // equal blocks
-    const GemmTasks tasks = gemm_tasks(M, N, NR, tbb::this_task_arena::max_concurrency());
+    const GemmTasks tasks = gemm_tasks(M, N, NR, tbb::this_task_arena::max_concurrency(),
+                                       by_blocks ? block_panels<T>(ta ? kc_max : K) : MC_PANELS);
     const std::int64_t row_blocks = (a_panels + tasks.panels - 1) / tasks.panels;
     parallel_chunks(tasks.count, 1, [&](std::int64_t t0, std::int64_t t1) {
         alignas(64) T edge[MR * NR];
+        alignas(64) std::byte block[block_bytes];  // untouched unless by_blocks
+        T* const a_block = reinterpret_cast<T*>(block);
         for (std::int64_t t = t0; t < t1; ++t) {
             const std::int64_t p0 = (t % row_blocks) * tasks.panels, p1 = std::min(a_panels, p0 + tasks.panels);
             const std::int64_t j0 = (t / row_blocks) * tasks.cols, j1 = std::min(N, j0 + tasks.cols);
+            // A by blocks: the task's rows of op(A), [i0, i1), in whole panels of `width`
+            // rows (those past M zeros, their results dropped as any partial tile's).
+            // Without ta, all of K, row after row, once; with ta, kc k's of each block,
+            // k after k (width values each).
+            const std::int64_t i0 = p0 * MR, i1 = std::min(M, p1 * MR), width = (p1 - p0) * MR;
+            if (by_blocks && !ta) {
+                source->fill(source->context, i0, i1, 0, K, a_block, K);
+                std::fill(a_block + (i1 - i0) * K, a_block + width * K, T(0));
+            }
             for (std::int64_t k0 = 0; k0 < K; k0 += kc_max) {
                 const std::int64_t kc = std::min(kc_max, K - k0);
+                if (by_blocks && ta) {
+                    source->fill(source->context, k0, k0 + kc, i0, i1, a_block, width);
+                    for (std::int64_t k = 0; i1 - i0 < width && k < kc; ++k)
+                        std::fill(a_block + k * width + (i1 - i0), a_block + (k + 1) * width, T(0));
+                }
                 for (std::int64_t j = j0; j < j1; j += NR) {
                     const T* b = b_panels + (j / NR) * K * NR + k0 * NR;
                     const std::int64_t cols = std::min(NR, N - j);
                     for (std::int64_t p = p0; p < p1; ++p) {
-                        const std::int64_t i0 = p * MR, rows = std::min(MR, M - i0);
+                        const std::int64_t row = p * MR, rows = std::min(MR, M - row);
                         const bool in_place = a_in_place && rows == MR;
-                        const T* a = in_place ? (ta ? A + k0 * M + i0 : A + i0 * K + k0)
+                        const T* a = in_place ? (ta ? A + k0 * M + row : A + row * K + k0)
                                               : pa + (a_in_place ? 0 : p * K * MR) + k0 * MR;
-                        const std::int64_t rs = in_place && !ta ? K : 1, ks = !in_place ? MR : ta ? M : 1;
-                        T* c = C + i0 * N + j;
+                        std::int64_t rs = in_place && !ta ? K : 1, ks = !in_place ? MR : ta ? M : 1;
+                        if (by_blocks) {
+                            a = ta ? a_block + (p - p0) * MR : a_block + (p - p0) * MR * K + k0;
+                            rs = ta ? 1 : K;
+                            ks = ta ? width : 1;
+                        }
+                        T* c = C + row * N + j;
                         const bool last = k0 + kc == K;
                         if (rows == MR && cols == NR) {  // the epilogue in the kernel's registers
                             micro(kc, a, rs, ks, b, c, N, k0 > 0, last && epilogue.bias ? epilogue.bias + j : nullptr,
@@ -436,6 +471,23 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
 }
 
 template <class T>
+void gemm_blocks(bool ta, BlockSource<T> a, std::int64_t M, std::int64_t N, std::int64_t K, const T* B, T* C,
+                 std::span<std::byte> workspace, Epilogue<T> epilogue) {
+    if (!ta && K > gemm_blocks_max_k<T>)
+        throw std::logic_error(
+            fmt::format("gemm_blocks: K = {} is over {}, the most a task's buffer holds", K, gemm_blocks_max_k<T>));
+    if (M == 0 || N == 0) return;
+    with_kernel<T>(N, [&]<std::int64_t NR>(Micro<T, NR> micro) {
+        gemm_with<T, NR>(micro, ta, false, M, N, K, nullptr, B, C, workspace, epilogue, &a);
+    });
+}
+
+template <class T> std::size_t gemm_blocks_workspace_bytes(std::int64_t N, std::int64_t K) {
+    if (N == 0 || K == 0) return 0;
+    return with_kernel<T>(N, [&]<std::int64_t NR>(Micro<T, NR>) { return packing<T, NR>(false, 0, N, K).b_bytes; });
+}
+
+template <class T>
 void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C) {
     for (std::int64_t i = 0; i < M; ++i)
         for (std::int64_t j = 0; j < N; ++j) {
@@ -449,6 +501,12 @@ template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, 
                           std::span<std::byte>, Epilogue<float>);
 template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, const double*, double*,
                            std::span<std::byte>, Epilogue<double>);
+template void gemm_blocks<float>(bool, BlockSource<float>, std::int64_t, std::int64_t, std::int64_t, const float*,
+                                 float*, std::span<std::byte>, Epilogue<float>);
+template void gemm_blocks<double>(bool, BlockSource<double>, std::int64_t, std::int64_t, std::int64_t, const double*,
+                                  double*, std::span<std::byte>, Epilogue<double>);
+template std::size_t gemm_blocks_workspace_bytes<float>(std::int64_t, std::int64_t);
+template std::size_t gemm_blocks_workspace_bytes<double>(std::int64_t, std::int64_t);
 template std::size_t gemm_workspace_bytes<float>(bool, std::int64_t, std::int64_t, std::int64_t);
 template std::size_t gemm_workspace_bytes<double>(bool, std::int64_t, std::int64_t, std::int64_t);
 template void gemm_reference<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*,

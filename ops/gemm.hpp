@@ -46,6 +46,28 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
           std::span<std::byte> workspace = {}, Epilogue<T> epilogue = {});
 template <class T> std::size_t gemm_workspace_bytes(bool tb, std::int64_t M, std::int64_t N, std::int64_t K);
 
+// A product whose A is never stored whole: fill(context, r0, r1, c0, c1, dst, ld) writes
+// the block [r0, r1) x [c0, c1) of the stored A, (M, K) or, with ta, (K, M), into dst,
+// row-major, rows ld apart. Each task of the product fills what it multiplies into a
+// 64 KB buffer on its stack (the rows per task are capped so that it fits) and multiplies
+// it while it is in L1/L2: without ta, the rows of its block of C, all of K, once; with
+// ta, those rows for each block of at most 256 k's (as gemm() cuts K). The convolutions'
+// patch matrix (im2col), 8.9 MB at the convnet's middle layer, is so made tens of KB at a
+// time and never passes through memory. The same bits as gemm() on the stored A (the same
+// sums in the same order). Without ta, K is at most gemm_blocks_max_k<T> (the buffer holds
+// a panel of 6 rows at least).
+template <class T> struct BlockSource {
+    void (*fill)(const void* context, std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1, T* dst,
+                 std::int64_t ld) = nullptr;
+    const void* context = nullptr;
+};
+template <class T> constexpr std::int64_t gemm_blocks_max_k = std::int64_t{65536} / (6 * std::int64_t{sizeof(T)});
+template <class T>
+void gemm_blocks(bool ta, BlockSource<T> a, std::int64_t M, std::int64_t N, std::int64_t K, const T* B, T* C,
+                 std::span<std::byte> workspace = {}, Epilogue<T> epilogue = {});
+// The workspace of gemm_blocks: B's panels.
+template <class T> std::size_t gemm_blocks_workspace_bytes(std::int64_t N, std::int64_t K);
+
 // The triple loop, for tests.
 template <class T>
 void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C);
@@ -56,7 +78,7 @@ void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64
 struct GemmTasks {
     std::int64_t panels, cols, count;
 };
-GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads);
+GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, std::int64_t most_panels = 8);
 
 // The f32 micro-kernel follows the process's instruction set (core/isa.hpp): AVX-512,
 // AVX2 or portable.

@@ -1,6 +1,7 @@
 // The instruction sets, picked at run time (core/isa.hpp): every GEMM micro-kernel this CPU
 // runs agrees with the triple loop, the AVX2 and AVX-512 kernels give the same bits, and
 // the loops compiled once per instruction set (parallel_chunks) give the same bits on all.
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -84,6 +85,58 @@ TEST_CASE("gemm: every kernel this CPU runs agrees with the triple loop, and AVX
         }
         if (got.size() == 3) CHECK(std::memcmp(got[1].data(), got[2].data(), got[1].size() * sizeof(float)) == 0);
     }
+}
+
+// A stored matrix handed to gemm_blocks block by block, as the convolutions hand their
+// patches; it counts the elements asked for.
+struct Stored {
+    const float* a;
+    std::int64_t cols;
+    mutable std::atomic<std::int64_t> asked{0};
+    static void fill(const void* context, std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1,
+                     float* dst, std::int64_t ld) {
+        const auto* s = static_cast<const Stored*>(context);
+        for (std::int64_t r = r0; r < r1; ++r)
+            for (std::int64_t c = c0; c < c1; ++c) dst[(r - r0) * ld + (c - c0)] = s->a[r * s->cols + c];
+        s->asked += (r1 - r0) * (c1 - c0);
+    }
+};
+
+TEST_CASE("gemm_blocks: A filled block by block gives gemm's bits on the stored A, and is asked for once") {
+    const KeepIsa keep;
+    // Partial panels (M not a multiple of 6), several blocks of k, the epilogue, ta or
+    // not, the convolutions' shapes (7,744 x 288 by 64; 288 x 7,744 by 64), and a K too
+    // large for a task's buffer without ta (refused) but not with it.
+    const std::vector<Product> products = {
+        {false, false, 13, 45, 300, true, true},   {true, false, 37, 70, 600, false, false},
+        {false, false, 7744, 64, 288, true, true}, {true, false, 288, 64, 7744, false, false},
+        {false, false, 5, 16, 2730, false, true},  {true, false, 50, 33, 3000, true, false},
+    };
+    for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+        if (isa > best_isa()) continue;
+        for (const Product& p : products) {
+            CAPTURE(std::string(isa_name(isa)));
+            CAPTURE(p.M);
+            CAPTURE(p.K);
+            CAPTURE(p.ta);
+            const auto a = random_floats(p.M * p.K, 4), b = random_floats(p.K * p.N, 5), bias = random_floats(p.N, 6);
+            const std::vector<float> want = run(isa, p, a, b, bias);
+            std::vector<float> got(want.size(), -7.f);
+            const Stored stored{a.data(), p.ta ? p.M : p.K};
+            ops::gemm_blocks<float>(p.ta, {Stored::fill, &stored}, p.M, p.N, p.K, b.data(), got.data(), {},
+                                    {.bias = p.bias ? bias.data() : nullptr, .relu = p.relu});
+            CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+            // Each task asks for its rows once (per block of k with ta): A once over where
+            // C is cut in rows alone (the convolutions' shapes); more where small products
+            // are cut in columns too, each block of columns asking again.
+            if (p.M >= 288) CHECK(stored.asked == p.M * p.K);
+            else CHECK(stored.asked >= p.M * p.K);
+        }
+    }
+    std::vector<float> b(2731 * 8), c(6 * 8);
+    const Stored none{nullptr, 2731};
+    CHECK_THROWS_WITH_AS(ops::gemm_blocks<float>(false, {Stored::fill, &none}, 6, 8, 2731, b.data(), c.data()),
+                         doctest::Contains("K = 2731 is over 2730"), std::logic_error);
 }
 
 TEST_CASE("gemm: the epilogue in every kernel's registers is bias then Relu::f, bit for bit, with NaN and -0.0") {
