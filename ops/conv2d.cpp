@@ -24,6 +24,7 @@
 #include "gemm.hpp"
 #include "naive.hpp"
 #include "op_list.hpp"
+#include "scratch.hpp"
 #include "window.hpp"
 #include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/reduce.hpp>
@@ -31,8 +32,6 @@
 namespace adjoint::ops {
 
 namespace {
-
-std::size_t aligned(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
 
 // Whether x is already the patch matrix: a 1x1 window, stride 1, no padding.
 bool no_patches(const Geometry& g) {
@@ -145,22 +144,21 @@ template <class T> struct Patches {
 
 // Storage for the patch matrix: the front of the workspace (`ws` is then what is left, for
 // the GEMM), or, outside a plan, `own`.
-template <class T> T* take_patches(const Geometry& g, std::span<std::byte>& ws, std::vector<T>& own) {
+template <class T> T* take_patches(const Geometry& g, std::span<std::byte>& ws, OwnScratch& own) {
     const std::size_t bytes = patch_bytes(g, sizeof(T) == 4 ? DType::f32 : DType::f64);
     if (ws.size() >= bytes) {
         T* p = reinterpret_cast<T*>(ws.data());
         ws = ws.subspan(bytes);
         return p;
     }
-    own.resize(static_cast<std::size_t>(patch_elements(g)));
     ws = {};
-    return own.data();
+    return reinterpret_cast<T*>(scratch({}, bytes, own).data());
 }
 
 // x's patch matrix: x itself when it is one (no_patches), else im2col into take_patches.
-template <class T> const T* patches_of(const Geometry& g, const T* x, std::span<std::byte>& ws, std::vector<T>& own) {
+template <class T> const T* patches_of(const Geometry& g, const T* x, std::span<std::byte>& ws, OwnScratch& own) {
     if (no_patches(g)) return x;
-    T* col = take_patches(g, ws, own);
+    T* col = take_patches<T>(g, ws, own);
     im2col(g, x, col);
     return col;
 }
@@ -260,7 +258,7 @@ void Conv2D::forward(const Inputs& x, Tensor& y) const {
                            y.data<T>().data(), ws, epilogue);
             return;
         }
-        std::vector<T> own;  // outside a plan (no workspace): the patches of this call
+        OwnScratch own;  // outside a plan (no workspace): the patches of this call
         const T* col = patches_of(g, x[0].data<T>().data(), ws, own);
         gemm<T>(false, false, positions(g), F, taps(g), col, x[1].data<T>().data(), y.data<T>().data(), ws, epilogue);
     });
@@ -339,8 +337,8 @@ void Conv2DBackpropInput::forward(const Inputs& x, Tensor& y) const {
             gemm<T>(false, true, positions(g), taps(g), F, dy, w, y.data<T>().data(), ws);
             return;
         }
-        std::vector<T> own;
-        T* col = take_patches(g, ws, own);
+        OwnScratch own;  // outside a plan
+        T* col = take_patches<T>(g, ws, own);
         gemm<T>(false, true, positions(g), taps(g), F, dy, w, col, ws);
         col2im(g, col, y.data<T>().data());
     });
@@ -453,7 +451,7 @@ void Conv2DBackpropFilter::forward(const Inputs& x, Tensor& y) const {
         // dw (+)= the patches of positions [m0, m0 + m)^T dy's rows: by blocks, or from the
         // stored patch matrix.
         const bool by_blocks = patches_by_blocks<T>(g, true);
-        std::vector<T> own;  // outside a plan (no workspace): the patches of this call
+        OwnScratch own;  // outside a plan (no workspace): the patches of this call
         const T* col = by_blocks ? nullptr : patches_of(g, x[0].data<T>().data(), ws, own);
         auto product = [&](std::int64_t m0, std::int64_t m, T* out, std::span<std::byte> space) {
             if (!by_blocks) return gemm<T>(true, false, K, F, m, col + m0 * K, dy + m0 * F, out, space);
@@ -466,12 +464,8 @@ void Conv2DBackpropFilter::forward(const Inputs& x, Tensor& y) const {
         }
         const std::size_t each = slice_bytes<T>(g, F, slices),
                           partial = aligned(static_cast<std::size_t>(K * F) * sizeof(T));
-        std::vector<std::byte> own_slices;  // outside a plan
-        if (ws.size() < static_cast<std::size_t>(slices) * each) {
-            own_slices.resize(static_cast<std::size_t>(slices) * each + 64);
-            const auto shift = (64 - reinterpret_cast<std::uintptr_t>(own_slices.data()) % 64) % 64;
-            ws = std::span<std::byte>(own_slices).subspan(shift);
-        }
+        OwnScratch own_slices;  // outside a plan
+        ws = scratch(ws, static_cast<std::size_t>(slices) * each, own_slices);
         const std::int64_t rows = (M + slices - 1) / slices;
         auto part = [&](std::int64_t s) {
             return reinterpret_cast<T*>(ws.data() + static_cast<std::size_t>(s) * each);

@@ -31,6 +31,7 @@
 #include "conv_rows.hpp"
 #include "naive.hpp"
 #include "op_list.hpp"
+#include "scratch.hpp"
 #include "window.hpp"
 #include <adjoint/ops/elementwise.hpp>
 #include <adjoint/ops/movement.hpp>
@@ -48,17 +49,6 @@ constexpr std::int64_t buffer_size = 8192;
 constexpr std::int64_t max_filters = 256;  // filters per pass
 constexpr std::int64_t max_window = Conv2DMaxPool::max_pool_positions;
 static_assert(max_window * 16 * 2 <= buffer_size);
-
-std::size_t aligned(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
-
-// The plan's workspace if it holds `bytes`, else (a call outside a plan) `own`, sized and
-// aligned to 64 bytes.
-std::span<std::byte> scratch(std::span<std::byte> ws, std::size_t bytes, std::vector<std::byte>& own) {
-    if (ws.size() >= bytes) return ws;
-    own.resize(bytes + 64);
-    const auto shift = (64 - reinterpret_cast<std::uintptr_t>(own.data()) % 64) % 64;
-    return std::span<std::byte>(own).subspan(shift, bytes);
-}
 
 std::string attrs_of(const Window2D& window, std::array<std::int64_t, 2> pool, bool relu) {
     std::string s = fmt::format("pool=[{}, {}]", pool[0], pool[1]);
@@ -455,7 +445,7 @@ void Conv2DMaxPoolBackprop::forward(const Inputs& x, Tensor& y) const {
             std::fill(out, out + (K + 1) * F, T(0));
             return;
         }
-        std::vector<std::byte> own;
+        OwnScratch own;  // outside a plan
         const std::span<std::byte> ws = scratch(x.workspace(), part_bytes * static_cast<std::size_t>(groups), own);
         auto part = [&](std::int64_t s) {  // group s's sums: dw (K, F), then db (F)
             return reinterpret_cast<T*>(ws.data() + static_cast<std::size_t>(s) * part_bytes);

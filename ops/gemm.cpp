@@ -17,6 +17,7 @@
 
 #include "../core/isa.hpp"
 #include "../core/parallel.hpp"
+#include "scratch.hpp"
 
 #include <adjoint/ops/elementwise.hpp>
 #include <tbb/task_arena.h>
@@ -356,13 +357,8 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     const bool by_blocks = source != nullptr, a_in_place = by_blocks || read_a_in_place<T>(M, K);
     const Packing packed = packing<T, NR>(tb, by_blocks ? 0 : M, N, K);
     const std::size_t a_bytes = packed.a_bytes, need = packed.a_bytes + packed.b_bytes;
-    std::unique_ptr<std::byte[], void (*)(std::byte*)> own{nullptr, [](std::byte* q) { std::free(q); }};
-    std::byte* base = workspace.data();
-    if (workspace.size() < need) {
-        own.reset(static_cast<std::byte*>(std::aligned_alloc(64, need)));
-        if (!own) throw std::bad_alloc();
-        base = own.get();
-    }
+    OwnScratch own;
+    std::byte* const base = scratch(workspace, need, own).data();
     T* const pa = reinterpret_cast<T*>(base);
     T* const pb = reinterpret_cast<T*>(base + a_bytes);
     if (!by_blocks && (!a_in_place || M % MR)) pack_a(A, ta, M, K, pa, a_in_place);
