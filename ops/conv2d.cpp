@@ -1,17 +1,17 @@
 // conv2d and its two backward ops. Shapes: x (N, H, W, C), w (KH, KW, C, F),
 // y (N, OH, OW, F); M = N OH OW output positions, K = KH KW C taps per position.
 //
-// Why it is fast: the patches of x are laid out once as the rows of a (M, K) matrix
-// (im2col: row m holds, for output position m, the K inputs its window covers, tap by
-// tap, C channels each, zeros for padding), so that the convolution is one GEMM with w
-// seen as (K, F): y = patches w. The backward ops are GEMMs on the same layout:
+// Why it is fast: the patches of x are the rows of a (M, K) matrix (im2col: row m holds,
+// for output position m, the K inputs its window covers, tap by tap, C channels each,
+// zeros for padding), so that the convolution is one GEMM with w seen as (K, F):
+// y = patches w. The backward ops are GEMMs on the same layout:
 // dx = col2im(dy w^T) and dw = patches^T dy. A 1x1 window with stride 1 and no padding
 // needs no patches: x itself is (M, K). The patches are never stored whole: the GEMM takes
 // them by blocks (gemm_blocks), each task making the tens of KB it multiplies, in L1/L2
 // (the whole matrix, 8.9 MB at the convnet's second layer, went through memory twice a
 // product, and slowest when the machine's memory was busy: BENCHMARKS.md). Only a forward
-// K too large for a task's buffer still stores them, in the plan's workspace, as dx's col,
-// a product's output, is.
+// K too large for a task's buffer (over 2,730 taps in f32, 1,365 in f64) still stores
+// them, in the plan's workspace, as dx's col, a product's output, is.
 //
 // Why it is deterministic: the GEMM sums in a fixed order (gemm.hpp), and col2im adds
 // into each image in one task, output position after output position.

@@ -13,7 +13,9 @@
 // the image (in L1) into registers, filters inner (unit stride, 16 lanes of AVX-512 at F =
 // 32), and keeps their max; the gradient recomputes them, routes dp to each filter's max
 // and adds x's taps times it into a partial dw held in L1. Memory traffic is the image and
-// p once each way.
+// p once each way. On AVX-512, passes of 16, 32 or 64 filters whose taps all fall inside
+// the image run row kernels that keep their sums in registers (conv_rows.hpp); the loops
+// here are their portable twins, with the same bits.
 //
 // Why it is deterministic: a pooled value is computed by one task; the gradient sums
 // images in fixed groups (their number depends on N alone), each group in order into its
@@ -224,7 +226,8 @@ TapRow tap_row(const Geometry& g, std::array<std::int64_t, 2> pool, const Pass& 
 // Fills buf with relu?(bias + the convolution) for the pass's window positions. Each
 // position sums its taps in row-major window order, channels inner, as the GEMM's K runs;
 // the loops run tap by tap over a row of positions, whose input values are a strided row
-// of the image and whose filter row stays in registers.
+// of the image and whose filter row stays in registers (the sums in buf, in L1); the row
+// kernels, where they apply, keep the sums in registers instead.
 template <std::int64_t NF, class T>
 [[gnu::always_inline]] inline void conv_values(const Pooled& p, std::array<std::int64_t, 2> pool, const T* image,
                                                const T* w, const T* bias, bool relu, const Pass& s, const RowTaps& taps,

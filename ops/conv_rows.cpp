@@ -51,7 +51,7 @@ template <int NV, int P>
         }
 }
 
-// Blocks of 12 / NV positions (12 to 24 sums in registers), then one position at a time.
+// Blocks of 12 / NV positions (12 sums in registers), then one position at a time.
 template <int NV>
 void conv_row_nv(const TapRow& r, const float* w, std::int64_t ldw, const float* bias, bool relu, float* out) {
     constexpr int P = 12 / NV;

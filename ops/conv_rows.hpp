@@ -10,7 +10,8 @@
 //
 // Why they give the portable loops' bits: the same operations in the same order. Each
 // product is rounded, then added (a multiply and an add, no FMA: the project is built with
-// -ffp-contract=off, so the portable loops do the same); a position's sum runs over the
+// -ffp-contract=off, which keeps the portable loops from fusing them, and GCC, which may
+// fuse even these intrinsics, from fusing them here); a position's sum runs over the
 // taps in order from 0, then the bias is added and relu applied; a filter gradient element
 // adds the row's positions in order to what it held. So the AVX-512, AVX2 and portable
 // paths agree bit for bit (tested in tests/ops/test_conv2d_max_pool.cpp).

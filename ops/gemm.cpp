@@ -296,20 +296,21 @@ template <class T, class F> decltype(auto) with_kernel(std::int64_t N, F&& f) {
 }  // namespace
 
 // The tasks of a product: blocks of C of `panels` A panels (panels x MR rows) by `cols`
-// columns, at most MC_PANELS (or most_panels, if fewer) x NC. Where those give fewer than 4 tasks per thread (the
-// network's products, M = 128, have 12 or fewer: too few for 16 threads), the blocks are
-// made smaller, rows first (halving the A panels per block), then columns (down to one B
-// panel), until there are enough. Blocks never change a sum's order (each element still
-// adds its k products in ascending order, block of k after block of k), so the results
-// are the same bits on any number of threads.
-GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, std::int64_t most_panels) {
+// columns, at most MC_PANELS (or most_panels, if fewer) x NC (or N, without cut_columns). Where those give fewer than 4
+// tasks per thread (the network's products, M = 128, have 12 or fewer: too few for 16 threads), the blocks are made
+// smaller, rows first (halving the A panels per block), then columns (down to one B panel), until there are enough.
+// Blocks never change a sum's order (each element still adds its k products in ascending order, block of k after block
+// of k), so the results are the same bits on any number of threads.
+GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, std::int64_t most_panels,
+                     bool cut_columns) {
     const std::int64_t a_panels = (M + MR - 1) / MR;
-    GemmTasks t{std::clamp<std::int64_t>(most_panels, 1, MC_PANELS), NC, 0};
+    GemmTasks t{std::clamp<std::int64_t>(most_panels, 1, MC_PANELS), cut_columns ? NC : std::max<std::int64_t>(N, 1),
+                0};
     const auto count = [&] { return ((a_panels + t.panels - 1) / t.panels) * ((N + t.cols - 1) / t.cols); };
     const std::int64_t want = 4 * std::int64_t{std::max(threads, 1)};
     while (count() < want) {
         if (t.panels > 1 && (a_panels + t.panels - 1) / t.panels < a_panels) t.panels /= 2;
-        else if (t.cols > nr) t.cols /= 2;
+        else if (cut_columns && t.cols > nr) t.cols /= 2;
         else break;
     }
     t.count = count();
@@ -374,66 +375,77 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     // keeps one B micro-panel (kc x NR, in L1) while it walks the block's A panels (in
     // L2), so each k streams 6 floats of A from L2 and NR of B from L1.
     const std::int64_t k_blocks = (K + KC - 1) / KC, kc_max = (K + k_blocks - 1) / k_blocks;  // equal blocks
+    // A by blocks: tasks of whole rows of C (a block of columns would fill its A again).
     const GemmTasks tasks = gemm_tasks(M, N, NR, tbb::this_task_arena::max_concurrency(),
-                                       by_blocks ? block_panels<T>(ta ? kc_max : K) : MC_PANELS);
+                                       by_blocks ? block_panels<T>(ta ? kc_max : K) : MC_PANELS, !by_blocks);
     const std::int64_t row_blocks = (a_panels + tasks.panels - 1) / tasks.panels;
-    parallel_chunks(tasks.count, 1, [&](std::int64_t t0, std::int64_t t1) {
-        alignas(64) T edge[MR * NR];
-        alignas(64) std::byte block[block_bytes];  // untouched unless by_blocks
-        T* const a_block = reinterpret_cast<T*>(block);
-        for (std::int64_t t = t0; t < t1; ++t) {
-            const std::int64_t p0 = (t % row_blocks) * tasks.panels, p1 = std::min(a_panels, p0 + tasks.panels);
-            const std::int64_t j0 = (t / row_blocks) * tasks.cols, j1 = std::min(N, j0 + tasks.cols);
-            // A by blocks: the task's rows of op(A), [i0, i1), in whole panels of `width`
-            // rows (those past M zeros, their results dropped as any partial tile's).
-            // Without ta, all of K, row after row, once; with ta, kc k's of each block,
-            // k after k (width values each).
-            const std::int64_t i0 = p0 * MR, i1 = std::min(M, p1 * MR), width = (p1 - p0) * MR;
-            if (by_blocks && !ta) {
-                source->fill(source->context, i0, i1, 0, K, a_block, K);
-                std::fill(a_block + (i1 - i0) * K, a_block + width * K, T(0));
-            }
-            for (std::int64_t k0 = 0; k0 < K; k0 += kc_max) {
-                const std::int64_t kc = std::min(kc_max, K - k0);
-                if (by_blocks && ta) {
-                    source->fill(source->context, k0, k0 + kc, i0, i1, a_block, width);
-                    for (std::int64_t k = 0; i1 - i0 < width && k < kc; ++k)
-                        std::fill(a_block + k * width + (i1 - i0), a_block + (k + 1) * width, T(0));
+    // The tasks, compiled twice: only those taking A by blocks have its buffer on their
+    // stack.
+    const auto run = [&]<bool ByBlocks>() {
+        parallel_chunks(tasks.count, 1, [&](std::int64_t t0, std::int64_t t1) {
+            alignas(64) T edge[MR * NR];
+            alignas(64) std::byte block[ByBlocks ? block_bytes : 64];
+            T* const a_block = reinterpret_cast<T*>(block);
+            for (std::int64_t t = t0; t < t1; ++t) {
+                const std::int64_t p0 = (t % row_blocks) * tasks.panels, p1 = std::min(a_panels, p0 + tasks.panels);
+                const std::int64_t j0 = (t / row_blocks) * tasks.cols, j1 = std::min(N, j0 + tasks.cols);
+                // A by blocks: the task's rows of op(A), [i0, i1), in whole panels of `width`
+                // rows (those past M zeros, their results dropped as any partial tile's).
+                // Without ta, all of K, row after row, once; with ta, kc k's of each block,
+                // k after k (width values each).
+                const std::int64_t i0 = p0 * MR, i1 = std::min(M, p1 * MR), width = (p1 - p0) * MR;
+                if (ByBlocks && !ta) {
+                    source->fill(source->context, i0, i1, 0, K, a_block, K);
+                    std::fill(a_block + (i1 - i0) * K, a_block + width * K, T(0));
                 }
-                for (std::int64_t j = j0; j < j1; j += NR) {
-                    const T* b = b_panels + (j / NR) * K * NR + k0 * NR;
-                    const std::int64_t cols = std::min(NR, N - j);
-                    for (std::int64_t p = p0; p < p1; ++p) {
-                        const std::int64_t row = p * MR, rows = std::min(MR, M - row);
-                        const bool in_place = a_in_place && rows == MR;
-                        const T* a = in_place ? (ta ? A + k0 * M + row : A + row * K + k0)
-                                              : pa + (a_in_place ? 0 : p * K * MR) + k0 * MR;
-                        std::int64_t rs = in_place && !ta ? K : 1, ks = !in_place ? MR : ta ? M : 1;
-                        if (by_blocks) {
-                            a = ta ? a_block + (p - p0) * MR : a_block + (p - p0) * MR * K + k0;
-                            rs = ta ? 1 : K;
-                            ks = ta ? width : 1;
+                for (std::int64_t k0 = 0; k0 < K; k0 += kc_max) {
+                    const std::int64_t kc = std::min(kc_max, K - k0);
+                    if (ByBlocks && ta) {
+                        source->fill(source->context, k0, k0 + kc, i0, i1, a_block, width);
+                        for (std::int64_t k = 0; i1 - i0 < width && k < kc; ++k)
+                            std::fill(a_block + k * width + (i1 - i0), a_block + (k + 1) * width, T(0));
+                    }
+                    for (std::int64_t j = j0; j < j1; j += NR) {
+                        const T* b = b_panels + (j / NR) * K * NR + k0 * NR;
+                        const std::int64_t cols = std::min(NR, N - j);
+                        for (std::int64_t p = p0; p < p1; ++p) {
+                            const std::int64_t row = p * MR, rows = std::min(MR, M - row);
+                            const T* a = nullptr;  // element (r, k) of the panel at a[r rs + k ks]
+                            std::int64_t rs = 1, ks = 1;
+                            if constexpr (ByBlocks) {
+                                a = ta ? a_block + (p - p0) * MR : a_block + (p - p0) * MR * K + k0;
+                                rs = ta ? 1 : K;
+                                ks = ta ? width : 1;
+                            } else {
+                                const bool in_place = a_in_place && rows == MR;
+                                a = in_place ? (ta ? A + k0 * M + row : A + row * K + k0)
+                                             : pa + (a_in_place ? 0 : p * K * MR) + k0 * MR;
+                                rs = in_place && !ta ? K : 1;
+                                ks = !in_place ? MR : ta ? M : 1;
+                            }
+                            T* c = C + row * N + j;
+                            const bool last = k0 + kc == K;
+                            if (rows == MR && cols == NR) {  // the epilogue in the kernel's registers
+                                micro(kc, a, rs, ks, b, c, N, k0 > 0,
+                                      last && epilogue.bias ? epilogue.bias + j : nullptr, last && epilogue.relu);
+                                continue;
+                            }
+                            // A partial tile goes through a full-size buffer.
+                            for (std::int64_t r = 0; r < MR; ++r)
+                                for (std::int64_t q = 0; q < NR; ++q)
+                                    edge[r * NR + q] = k0 > 0 && r < rows && q < cols ? c[r * N + q] : T(0);
+                            micro(kc, a, rs, ks, b, edge, NR, true, nullptr, false);
+                            if (last) finish(edge, NR, rows, cols, j);
+                            for (std::int64_t r = 0; r < rows; ++r)
+                                for (std::int64_t q = 0; q < cols; ++q) c[r * N + q] = edge[r * NR + q];
                         }
-                        T* c = C + row * N + j;
-                        const bool last = k0 + kc == K;
-                        if (rows == MR && cols == NR) {  // the epilogue in the kernel's registers
-                            micro(kc, a, rs, ks, b, c, N, k0 > 0, last && epilogue.bias ? epilogue.bias + j : nullptr,
-                                  last && epilogue.relu);
-                            continue;
-                        }
-                        // A partial tile goes through a full-size buffer.
-                        for (std::int64_t r = 0; r < MR; ++r)
-                            for (std::int64_t q = 0; q < NR; ++q)
-                                edge[r * NR + q] = k0 > 0 && r < rows && q < cols ? c[r * N + q] : T(0);
-                        micro(kc, a, rs, ks, b, edge, NR, true, nullptr, false);
-                        if (last) finish(edge, NR, rows, cols, j);
-                        for (std::int64_t r = 0; r < rows; ++r)
-                            for (std::int64_t q = 0; q < cols; ++q) c[r * N + q] = edge[r * NR + q];
                     }
                 }
             }
-        }
-    });
+        });
+    };
+    if (by_blocks) run.template operator()<true>();
+    else run.template operator()<false>();
 }
 
 }  // namespace

@@ -73,12 +73,16 @@ template <class T>
 void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C);
 
 // How gemm() cuts C into tasks for `threads` threads, with B panels of `nr` columns: blocks
-// of `panels` A panels (of 6 rows) by `cols` columns, `count` of them. Smaller blocks where
-// the largest give fewer than 4 tasks per thread; the same bits whatever the cut.
+// of `panels` A panels (of 6 rows; at most 8, or most_panels if fewer) by `cols` columns
+// (at most 128; all N unless cut_columns), `count` of them. Smaller blocks where the
+// largest give fewer than 4 tasks per thread; the same bits whatever the cut. gemm_blocks
+// caps the panels at what its buffer holds and never cuts columns (each block of columns
+// would fill its A again).
 struct GemmTasks {
     std::int64_t panels, cols, count;
 };
-GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, std::int64_t most_panels = 8);
+GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, std::int64_t most_panels = 8,
+                     bool cut_columns = true);
 
 // The f32 micro-kernel follows the process's instruction set (core/isa.hpp): AVX-512,
 // AVX2 or portable.

@@ -56,6 +56,10 @@ template <> void op_case<ops::Conv2D>() {
                           {{Shape{batch, 9, 8, 3}, DType::f64}, {Shape{3, 2, 3, 5}, DType::f64}}, 1e-12, {1, 5});
     agrees_with_reference(conv({.strides = {3, 3}}), {{Shape{4, 10, 11, 2}}, {Shape{2, 2, 2, 3}}}, 1e-5);
     agrees_with_reference(conv({}), {{Shape{batch, 4, 5, 6}}, {Shape{1, 1, 6, 7}}}, 1e-5, {1, 9});
+    // K = 1,368 taps in f64: over what a GEMM task's buffer holds (1,365), so the patch
+    // matrix is stored whole (im2col) rather than taken by blocks.
+    agrees_with_reference(conv({}), {{Shape{batch, 4, 4, 152}, DType::f64}, {Shape{3, 3, 152, 3}, DType::f64}}, 1e-12,
+                          {1});
     agrees_with_reference([](Exprs e) { return conv2d_bias(e[0], e[1], e[2], true, {.padding = Padding::same}); },
                           {{Shape{batch, 6, 7, 3}}, {Shape{3, 3, 3, 4}}, {Shape{4}}}, 1e-5, {2});
     agrees_with_reference([](Exprs e) { return conv2d_bias(e[0], e[1], e[2]); },
@@ -126,6 +130,13 @@ template <> void op_case<ops::Conv2DBackpropFilter>() {
     agrees_with_reference(bf({3, 2}, {.strides = {2, 1}, .dilation = {1, 2}, .padding = Padding::same}),
                           {{Shape{batch, 9, 8, 3}, DType::f64}, {Shape{batch, 5, 8, 5}, DType::f64}}, 1e-12, {1, 4});
     agrees_with_reference(bf({1, 1}, {}), {{Shape{3, 4, 5, 6}}, {Shape{3, 4, 5, 7}}}, 1e-5);
+    // f32 with padding and 5 channels: the GEMM's tasks take 6 taps a panel, so their
+    // blocks of the patch matrix start inside a window column (tap 6 = kx 1, channel 1),
+    // and the columns off the image are zeros; then dilated columns, copied one by one.
+    agrees_with_reference(bf({3, 3}, {.padding = Padding::same}), {{Shape{batch, 7, 9, 5}}, {Shape{batch, 7, 9, 16}}},
+                          1e-4, {2});
+    agrees_with_reference(bf({2, 3}, {.dilation = {1, 2}, .padding = Padding::same}),
+                          {{Shape{batch, 6, 8, 5}}, {Shape{batch, 6, 8, 3}}}, 1e-4, {1});
     check_op_gradients(bf({3, 2}, {}), {{Shape{2, 5, 4, 2}}, {Shape{2, 3, 3, 3}}});
     check_op_gradients(bf({3, 3}, {.strides = {2, 2}, .padding = Padding::same}),
                        {{Shape{1, 5, 6, 2}}, {Shape{1, 3, 3, 2}}});
