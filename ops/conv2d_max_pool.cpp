@@ -287,11 +287,22 @@ template <class T>
 }
 
 // Calls f(pass) for every pass of pooled row py.
+// The row's pooled columns are cut where their windows start and stop falling inside the
+// image ([lo, hi): every tap of theirs inside its columns), so that a padded border does
+// not keep the row's inner columns off the row kernels; each part in passes of `columns`.
 template <class F> void each_pass(const Pooled& p, std::array<std::int64_t, 2> pool, std::int64_t py, F&& f) {
     const auto [filters, columns] = pass_sizes(p, pool);
+    const Geometry& g = p.g;
+    // Pooled column px spans output columns px pw .. px pw + pw - 1: inside where
+    // ix(px pw, 0) >= 0 and ix(px pw + pw - 1, KW - 1) <= W - 1.
+    const std::int64_t step = pool[1] * g.sw, room = g.W - 1 + g.pl - (g.KW - 1) * g.dw - (pool[1] - 1) * g.sw;
+    const std::int64_t lo = std::min(p.PW, (g.pl + step - 1) / step);
+    const std::int64_t hi = std::max(lo, room < 0 ? 0 : std::min(p.PW, room / step + 1));
+    const std::array<std::int64_t, 4> cuts{0, lo, hi, p.PW};
     for (std::int64_t f0 = 0; f0 < p.F; f0 += filters)
-        for (std::int64_t px0 = 0; px0 < p.PW; px0 += columns)
-            f(Pass{py, px0, std::min(columns, p.PW - px0), f0, std::min(filters, p.F - f0)});
+        for (std::size_t part = 0; part < 3; ++part)
+            for (std::int64_t px0 = cuts[part]; px0 < cuts[part + 1]; px0 += columns)
+                f(Pass{py, px0, std::min(columns, cuts[part + 1] - px0), f0, std::min(filters, p.F - f0)});
 }
 
 // The image groups of the gradient's sums, (count, images per group): up to 64 groups,

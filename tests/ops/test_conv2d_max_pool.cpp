@@ -161,9 +161,9 @@ template <> void op_case<ops::Conv2DMaxPoolBackprop>() {
 // The AVX-512 row kernels (ops/conv_rows.cpp) give the bits of the portable loops they
 // replace (which the AVX2 path runs), both ops: 32 filters (the convnet's first layer), 16
 // over 27 taps (tap blocks of 12, 12 and 3), 64 (blocks of 6 and 3), a pass split into 32
-// and 8 filters (the 8 stay portable), and same padding on an image wide enough for
-// three passes a row (64 pooled columns each), of which only the middle one of an inner
-// row has every tap inside the image and takes the kernels; with relu and without.
+// and 8 filters (the 8 stay portable), and same padding, whose rows are cut into border
+// and inner passes (the inner ones of inner rows take the kernels), on a small image and
+// on one wide enough for passes of 64 pooled columns; with relu and without.
 TEST_CASE("conv2d_max_pool: the AVX-512 row kernels give the bits of the loops they replace") {
     if (best_isa() < Isa::avx512) {
         MESSAGE("skipped: this CPU has no AVX-512");
@@ -179,12 +179,14 @@ TEST_CASE("conv2d_max_pool: the AVX-512 row kernels give the bits of the loops t
                                   {{3, 10, 10, 3}, {3, 3, 3, 16}, {2, 2}, {}},
                                   {{2, 8, 8, 1}, {3, 3, 1, 64}, {2, 2}, {.strides = {1, 2}}},
                                   {{2, 34, 34, 1}, {3, 3, 1, 40}, {16, 16}, {}},
+                                  {{3, 17, 15, 2}, {3, 3, 2, 32}, {2, 2}, {.padding = Padding::same}},
                                   {{2, 6, 300, 2}, {3, 3, 2, 32}, {2, 2}, {.padding = Padding::same}},
+                                  {{2, 9, 11, 1}, {3, 3, 1, 16}, {3, 2}, {.strides = {1, 2}, .padding = Padding::same}},
                                   {{2, 13, 13, 1}, {2, 3, 1, 32}, {3, 2}, {.dilation = {2, 1}}}};
     for (const Case& c : cases)
         for (bool relu : {true, false}) {
-            CAPTURE(c.x);
-            CAPTURE(c.w);
+            const std::string shapes = fmt::format("{} by {}", c.x, c.w);
+            CAPTURE(shapes);
             CAPTURE(relu);
             Graph g;
             const Expr x = g.placeholder("x", c.x), w = g.placeholder("w", c.w), b = g.placeholder("b", {c.w[3]});
