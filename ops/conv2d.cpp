@@ -350,19 +350,14 @@ void Conv2DBackpropInput::reference(const Inputs& x, Tensor& y) const {
     const Tensor &dy = x[0], &w = x[1];
     const Shape &xs = y.shape(), &ws = w.shape(), &ds = dy.shape();
     const Window2D win = with_filter(window, ws);
-    const std::int64_t pt = win.pad_before(0, xs[1]), pl = win.pad_before(1, xs[2]);
     std::vector<long double> acc(static_cast<std::size_t>(y.numel()), 0);
     for (std::int64_t i = 0; i < dy.numel(); ++i) {
         const naive::Index o = naive::unravel(i, ds);
-        for (std::int64_t ky = 0; ky < ws[0]; ++ky)
-            for (std::int64_t kx = 0; kx < ws[1]; ++kx) {
-                const std::int64_t iy = o[1] * win.strides[0] - pt + ky * win.dilation[0];
-                const std::int64_t ix = o[2] * win.strides[1] - pl + kx * win.dilation[1];
-                if (iy < 0 || iy >= xs[1] || ix < 0 || ix >= xs[2]) continue;
-                for (std::int64_t c = 0; c < ws[2]; ++c)
-                    acc[static_cast<std::size_t>(naive::ravel({o[0], iy, ix, c}, xs))] +=
-                        naive::get(dy, i) * naive::get(w, naive::ravel({ky, kx, c, o[3]}, ws));
-            }
+        naive_window_taps(win, xs, o[1], o[2], [&](std::int64_t ky, std::int64_t kx, std::int64_t iy, std::int64_t ix) {
+            for (std::int64_t c = 0; c < ws[2]; ++c)
+                acc[static_cast<std::size_t>(naive::ravel({o[0], iy, ix, c}, xs))] +=
+                    naive::get(dy, i) * naive::get(w, naive::ravel({ky, kx, c, o[3]}, ws));
+        });
     }
     for (std::int64_t i = 0; i < y.numel(); ++i) naive::set(y, i, acc[static_cast<std::size_t>(i)]);
 }

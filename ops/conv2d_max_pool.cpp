@@ -541,7 +541,7 @@ void Conv2DMaxPoolBackprop::reference(const Inputs& x, Tensor& y) const {
     const Window2D cw = with_filter(window, x[1].shape());
     const std::vector<long double> conv = naive_conv_relu(cw, x[0], x[1], x[2], relu, ys);
     const Shape &xs = x[0].shape(), &ws = x[1].shape(), &ps = x[3].shape();
-    const std::int64_t pt = cw.pad_before(0, xs[1]), pl = cw.pad_before(1, xs[2]), K = ws[0] * ws[1] * ws[2];
+    const std::int64_t K = ws[0] * ws[1] * ws[2];
     std::vector<long double> acc(static_cast<std::size_t>(y.numel()), 0);
     for (std::int64_t i = 0; i < x[3].numel(); ++i) {
         const naive::Index o = naive::unravel(i, ps);
@@ -549,15 +549,12 @@ void Conv2DMaxPoolBackprop::reference(const Inputs& x, Tensor& y) const {
         const long double dz = relu && !(conv[static_cast<std::size_t>(m)] > 0) ? 0 : naive::get(x[3], i);
         const naive::Index at = naive::unravel(m, ys);
         acc[static_cast<std::size_t>(K * ws[3] + o[3])] += dz;
-        for (std::int64_t ky = 0; ky < ws[0]; ++ky)
-            for (std::int64_t kx = 0; kx < ws[1]; ++kx) {
-                const std::int64_t iy = at[1] * cw.strides[0] - pt + ky * cw.dilation[0];
-                const std::int64_t ix = at[2] * cw.strides[1] - pl + kx * cw.dilation[1];
-                if (iy < 0 || iy >= xs[1] || ix < 0 || ix >= xs[2]) continue;
-                for (std::int64_t c = 0; c < ws[2]; ++c)
-                    acc[static_cast<std::size_t>(naive::ravel({ky, kx, c, o[3]}, ws))] +=
-                        naive::get(x[0], naive::ravel({o[0], iy, ix, c}, xs)) * dz;
-            }
+        naive_window_taps(cw, xs, at[1], at[2],
+                          [&](std::int64_t ky, std::int64_t kx, std::int64_t iy, std::int64_t ix) {
+                              for (std::int64_t c = 0; c < ws[2]; ++c)
+                                  acc[static_cast<std::size_t>(naive::ravel({ky, kx, c, o[3]}, ws))] +=
+                                      naive::get(x[0], naive::ravel({o[0], iy, ix, c}, xs)) * dz;
+                          });
     }
     for (std::int64_t i = 0; i < y.numel(); ++i) naive::set(y, i, acc[static_cast<std::size_t>(i)]);
 }

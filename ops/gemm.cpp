@@ -265,7 +265,7 @@ template <class T, std::int64_t NR> Packing packing(bool tb, std::int64_t M, std
             __builtin_mul_overflow(n, sizeof(T), &n) || n > SIZE_MAX - 63)
             throw Error(
                 fmt::format("matmul: packing a {} x {} by {} x {} product overflows a 64-bit byte count", M, K, K, N));
-        return (n + 63) / 64 * 64;
+        return aligned(n);
     };
     const bool a_in_place = read_a_in_place<T>(M, K);
     const std::int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;

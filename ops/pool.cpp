@@ -95,31 +95,24 @@ TypedShape pooled(const Window2D& window, const TypedShape& x) {
 // The naive max's position: the same rule, long double values, Window2D's definitions.
 std::int64_t naive_argmax(const Window2D& w, const Tensor& x, const naive::Index& o) {
     const Shape& s = x.shape();
-    const std::int64_t pt = w.pad_before(0, s[1]), pl = w.pad_before(1, s[2]);
     std::int64_t best = -1;
     long double value = 0;
-    for (std::int64_t ky = 0; ky < w.size[0]; ++ky)
-        for (std::int64_t kx = 0; kx < w.size[1]; ++kx) {
-            const std::int64_t iy = o[1] * w.strides[0] - pt + ky, ix = o[2] * w.strides[1] - pl + kx;
-            if (iy < 0 || iy >= s[1] || ix < 0 || ix >= s[2]) continue;
-            const std::int64_t at = naive::ravel({o[0], iy, ix, o[3]}, s);
-            const long double v = naive::get(x, at);
-            if (best < 0 || v > value || (std::isnan(v) && !std::isnan(value))) {
-                best = at;
-                value = v;
-            }
+    naive_window_taps(w, s, o[1], o[2], [&](std::int64_t, std::int64_t, std::int64_t iy, std::int64_t ix) {
+        const std::int64_t at = naive::ravel({o[0], iy, ix, o[3]}, s);
+        const long double v = naive::get(x, at);
+        if (best < 0 || v > value || (std::isnan(v) && !std::isnan(value))) {
+            best = at;
+            value = v;
         }
+    });
     return best;
 }
 
 // The taps of a naive window, for the average: f(flat index in x).
 template <class F> void naive_taps(const Window2D& w, const Shape& s, const naive::Index& o, F&& f) {
-    const std::int64_t pt = w.pad_before(0, s[1]), pl = w.pad_before(1, s[2]);
-    for (std::int64_t ky = 0; ky < w.size[0]; ++ky)
-        for (std::int64_t kx = 0; kx < w.size[1]; ++kx) {
-            const std::int64_t iy = o[1] * w.strides[0] - pt + ky, ix = o[2] * w.strides[1] - pl + kx;
-            if (iy >= 0 && iy < s[1] && ix >= 0 && ix < s[2]) f(naive::ravel({o[0], iy, ix, o[3]}, s));
-        }
+    naive_window_taps(w, s, o[1], o[2], [&](std::int64_t, std::int64_t, std::int64_t iy, std::int64_t ix) {
+        f(naive::ravel({o[0], iy, ix, o[3]}, s));
+    });
 }
 
 PoolOptions options_of(const Window2D& w) { return {w.strides, w.padding}; }

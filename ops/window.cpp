@@ -101,17 +101,12 @@ void expect_image(const TypedShape& t, std::string_view what) {
 
 long double naive_conv_at(const Window2D& window, const Tensor& x, const Tensor& w, std::span<const std::int64_t> o) {
     const Shape &xs = x.shape(), &ws = w.shape();
-    const std::int64_t pt = window.pad_before(0, xs[1]), pl = window.pad_before(1, xs[2]);
     long double acc = 0;
-    for (std::int64_t ky = 0; ky < ws[0]; ++ky)
-        for (std::int64_t kx = 0; kx < ws[1]; ++kx) {
-            const std::int64_t iy = o[1] * window.strides[0] - pt + ky * window.dilation[0];
-            const std::int64_t ix = o[2] * window.strides[1] - pl + kx * window.dilation[1];
-            if (iy < 0 || iy >= xs[1] || ix < 0 || ix >= xs[2]) continue;
-            for (std::int64_t c = 0; c < ws[2]; ++c)
-                acc += naive::get(x, naive::ravel({o[0], iy, ix, c}, xs)) *
-                       naive::get(w, naive::ravel({ky, kx, c, o[3]}, ws));
-        }
+    naive_window_taps(window, xs, o[1], o[2], [&](std::int64_t ky, std::int64_t kx, std::int64_t iy, std::int64_t ix) {
+        for (std::int64_t c = 0; c < ws[2]; ++c)
+            acc +=
+                naive::get(x, naive::ravel({o[0], iy, ix, c}, xs)) * naive::get(w, naive::ravel({ky, kx, c, o[3]}, ws));
+    });
     return acc;
 }
 

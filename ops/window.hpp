@@ -54,6 +54,19 @@ inline Window2D with_filter(Window2D w, const Shape& filter) {
     return w;
 }
 
+// Calls f(ky, kx, iy, ix) for each tap of window w at output (oy, ox) that falls inside
+// an image of shape xs (N, H, W, C), in row-major window order, from Window2D's
+// definitions (pad_before) and nothing of the fast paths: the reference kernels' window.
+template <class F> void naive_window_taps(const Window2D& w, const Shape& xs, std::int64_t oy, std::int64_t ox, F&& f) {
+    const std::int64_t pt = w.pad_before(0, xs[1]), pl = w.pad_before(1, xs[2]);
+    for (std::int64_t ky = 0; ky < w.size[0]; ++ky)
+        for (std::int64_t kx = 0; kx < w.size[1]; ++kx) {
+            const std::int64_t iy = oy * w.strides[0] - pt + ky * w.dilation[0];
+            const std::int64_t ix = ox * w.strides[1] - pl + kx * w.dilation[1];
+            if (iy >= 0 && iy < xs[1] && ix >= 0 && ix < xs[2]) f(ky, kx, iy, ix);
+        }
+}
+
 // The naive convolution at output o = (n, oy, ox, f): the sum of x[n, iy, ix, c]
 // w[ky, kx, c, f] over the taps inside the image, in long double, from Window2D's
 // definitions (pad_before) and nothing of the fast paths. For the reference kernels.
