@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <optional>
@@ -49,6 +50,9 @@ template <class T> T b_at(const T* B, bool t, std::int64_t K, std::int64_t N, st
 // elements) whose rows or columns lie a multiple of 4 KiB apart is packed: the MR rows
 // of a panel would fall into one L1 set.
 constexpr std::int64_t in_place_a_max = 1 << 20;
+// C of at most this many rows is cut into tasks of whole columns, which pack their own
+// B panels (gemm_with): A's block of k (rows x 256) stays in L2 while a task walks it.
+constexpr std::int64_t column_task_rows = 256;
 template <class T> bool read_a_in_place(std::int64_t M, std::int64_t K) {
     const auto set_aliasing = [](std::int64_t stride) { return stride * std::int64_t{sizeof(T)} % 4096 == 0; };
     return M * K <= in_place_a_max || !(set_aliasing(K) || set_aliasing(M));  // M * K fits: A's element count
@@ -79,35 +83,46 @@ template <class T> void pack_a(const T* A, bool t, std::int64_t M, std::int64_t 
     });
 }
 
-// Packs op(B) into panels of NR columns. Layout: [panel][k][NR], zeros past N.
+// Packs rows [k0, k1) of panels [p0, p1) of op(B), panels of NR columns, into their
+// places in `out` (layout: [panel][k][NR], zeros past N). B (K, N): each row's runs of
+// NR values, row after row, read in order; B (N, K): each column of a panel is a row of B.
+template <class T, std::int64_t NR>
+void pack_b_panels(const T* B, bool t, std::int64_t K, std::int64_t N, T* out, std::int64_t p0, std::int64_t p1,
+                   std::int64_t k0, std::int64_t k1) {
+    for (std::int64_t p = p0; p < p1; ++p) {
+        const std::int64_t j0 = p * NR, cols = std::min(NR, N - j0);
+        T* dst = out + p * K * NR;
+        if (cols < NR) std::fill(dst + k0 * NR, dst + k1 * NR, T(0));
+        if (t)
+            for (std::int64_t c = 0; c < cols; ++c) {
+                const T* src = B + (j0 + c) * K;
+                for (std::int64_t k = k0; k < k1; ++k) dst[k * NR + c] = src[k];
+            }
+    }
+    if (t) return;
+    for (std::int64_t k = k0; k < k1; ++k)
+        for (std::int64_t p = p0; p < p1; ++p) {
+            const std::int64_t j0 = p * NR, cols = std::min(NR, N - j0);
+            T* dst = out + (p * K + k) * NR;
+            const T* src = B + k * N + j0;
+            if (cols == NR) std::memcpy(dst, src, NR * sizeof(T));  // a constant size: a few vector moves
+            else std::memcpy(dst, src, static_cast<std::size_t>(cols) * sizeof(T));
+        }
+}
+
+// Packs all of op(B), in parallel. B (K, N) of whole panels: by rows, each row read once
+// in order and cut into its panels (faster than panel by panel, which walks B's rows with
+// a stride of N: BENCHMARKS.md, "GEMM design"); otherwise by panels.
 template <class T, std::int64_t NR> void pack_b(const T* B, bool t, std::int64_t K, std::int64_t N, T* out) {
     const std::int64_t panels = (N + NR - 1) / NR;
     if (!t && N % NR == 0) {
-        // B is (K, N) of whole panels: row by row, each row read once in order and cut
-        // into its panels (faster than panel by panel, which walks B's rows with a stride
-        // of N: BENCHMARKS.md, "GEMM design").
         parallel_chunks(K, 32, [&](std::int64_t k0, std::int64_t k1) {
-            for (std::int64_t k = k0; k < k1; ++k)
-                for (std::int64_t p = 0; p < panels; ++p)
-                    for (std::int64_t q = 0; q < NR; ++q) out[(p * K + k) * NR + q] = B[k * N + p * NR + q];
+            pack_b_panels<T, NR>(B, false, K, N, out, 0, panels, k0, k1);
         });
         return;
     }
-    parallel_chunks(panels, 2, [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-            T* dst = out + p * K * NR;
-            const std::int64_t j0 = p * NR, cols = std::min(NR, N - j0);
-            if (cols < NR) std::fill(dst, dst + K * NR, T(0));
-            if (t)  // B is (N, K): walk each of the panel's columns, which are rows of B
-                for (std::int64_t c = 0; c < cols; ++c) {
-                    const T* src = B + (j0 + c) * K;
-                    for (std::int64_t k = 0; k < K; ++k) dst[k * NR + c] = src[k];
-                }
-            else  // B is (K, N), a last partial panel
-                for (std::int64_t k = 0; k < K; ++k)
-                    for (std::int64_t q = 0; q < cols; ++q) dst[k * NR + q] = B[k * N + j0 + q];
-        }
-    });
+    parallel_chunks(panels, 2,
+                    [&](std::int64_t p0, std::int64_t p1) { pack_b_panels<T, NR>(B, t, K, N, out, p0, p1, 0, K); });
 }
 
 // Every micro-kernel: c (MR x NR, row stride ldc) = (accumulate ? c : 0) + a b over kc;
@@ -252,6 +267,38 @@ __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const flo
     _mm512_storeu_ps(c + 5 * ldc, c50), _mm512_storeu_ps(c + 5 * ldc + 16, c51);
 }
 
+// The AVX-512 kernel for C of at most 16 columns (the MNIST network's 10 classes): the AVX2
+// kernel's 6 x 16 block, one 16-float register per row: 6 FMAs per k where the AVX2 kernel
+// does 12 of half the width. The same chain of FMAs per element, so the same bits.
+__attribute__((target("avx512f"))) void kernel_avx512_16(std::int64_t kc, const float* a, std::int64_t rs,
+                                                         std::int64_t ks, const float* b, float* c, std::int64_t ldc,
+                                                         bool accumulate, const float* bias, bool relu) {
+    constexpr std::int64_t NR = 16;
+    const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
+    __m512 c0, c1, c2, c3, c4, c5;
+    if (accumulate) {
+        c0 = _mm512_loadu_ps(c + 0 * ldc), c1 = _mm512_loadu_ps(c + 1 * ldc), c2 = _mm512_loadu_ps(c + 2 * ldc);
+        c3 = _mm512_loadu_ps(c + 3 * ldc), c4 = _mm512_loadu_ps(c + 4 * ldc), c5 = _mm512_loadu_ps(c + 5 * ldc);
+    } else {
+        c0 = c1 = c2 = c3 = c4 = c5 = _mm512_setzero_ps();
+    }
+    for (std::int64_t k = 0, i = 0; k < kc; ++k, i += ks, b += NR) {
+        const __m512 bk = _mm512_loadu_ps(b);
+        c0 = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), bk, c0), c1 = _mm512_fmadd_ps(_mm512_set1_ps(a1[i]), bk, c1);
+        c2 = _mm512_fmadd_ps(_mm512_set1_ps(a2[i]), bk, c2), c3 = _mm512_fmadd_ps(_mm512_set1_ps(a3[i]), bk, c3);
+        c4 = _mm512_fmadd_ps(_mm512_set1_ps(a4[i]), bk, c4), c5 = _mm512_fmadd_ps(_mm512_set1_ps(a5[i]), bk, c5);
+    }
+    if (bias) {
+        const __m512 d = _mm512_loadu_ps(bias);
+        c0 = _mm512_add_ps(c0, d), c1 = _mm512_add_ps(c1, d), c2 = _mm512_add_ps(c2, d);
+        c3 = _mm512_add_ps(c3, d), c4 = _mm512_add_ps(c4, d), c5 = _mm512_add_ps(c5, d);
+    }
+    if (relu)
+        c0 = relu512(c0), c1 = relu512(c1), c2 = relu512(c2), c3 = relu512(c3), c4 = relu512(c4), c5 = relu512(c5);
+    _mm512_storeu_ps(c + 0 * ldc, c0), _mm512_storeu_ps(c + 1 * ldc, c1), _mm512_storeu_ps(c + 2 * ldc, c2);
+    _mm512_storeu_ps(c + 3 * ldc, c3), _mm512_storeu_ps(c + 4 * ldc, c4), _mm512_storeu_ps(c + 5 * ldc, c5);
+}
+
 // The packed operands' bytes, each rounded up to whole cache lines: A's (when it is not read
 // in place, or for its partial last panel) and B's. Checked: an adjoint::Error if a count
 // overflows.
@@ -281,35 +328,41 @@ using Micro = void (*)(std::int64_t kc, const T* a, std::int64_t rs, std::int64_
                        std::int64_t ldc, bool accumulate, const T* bias, bool relu);
 
 // Calls f.template operator()<NR>(micro-kernel) with the kernel for T, this product and the
-// ISA in use: AVX-512 (NR = 32) where the CPU has it, unless C has at most 16 columns (a
-// 32-wide panel would be half zeros); else AVX2 (NR = 16); else the portable one. f64
-// always runs the portable kernel.
+// ISA in use: AVX-512 (NR = 32) where the CPU has it, or its 16-column kernel where C has
+// at most 16 columns (a 32-wide panel would be half zeros); else AVX2 (NR = 16); else the
+// portable one. f64 always runs the portable kernel.
 template <class T, class F> decltype(auto) with_kernel(std::int64_t N, F&& f) {
     if constexpr (std::is_same_v<T, float>) {
         const Isa in_use = isa();
-        if (in_use == Isa::avx512 && N > 16) return f.template operator()<32>(Micro<float, 32>{kernel_avx512});
-        if (in_use >= Isa::avx2) return f.template operator()<16>(Micro<float, 16>{kernel_avx2});
+        if (in_use == Isa::avx512)
+            return N > 16 ? f.template operator()<32>(Micro<float, 32>{kernel_avx512})
+                          : f.template operator()<16>(Micro<float, 16>{kernel_avx512_16});
+        if (in_use == Isa::avx2) return f.template operator()<16>(Micro<float, 16>{kernel_avx2});
     }
     return f.template operator()<16>(Micro<T, 16>{kernel_portable<T, 16>});
 }
 
 }  // namespace
 
-// The tasks of a product: blocks of C of `panels` A panels (panels x MR rows) by `cols`
-// columns, at most MC_PANELS (or most_panels, if fewer) x NC (or N, without cut_columns). Where those give fewer than 4
-// tasks per thread (the network's products, M = 128, have 12 or fewer: too few for 16 threads), the blocks are made
-// smaller, rows first (halving the A panels per block), then columns (down to one B panel), until there are enough.
+// The tasks of a product (GemmCut says which shape):
+// - blocks: blocks of C of at most MC_PANELS (or most_panels, if fewer) A panels by NC
+//   columns. Where those give fewer than 4 tasks per thread (the network's products,
+//   M = 128, have 12 or fewer: too few for 16 threads), the blocks are made smaller, rows
+//   first (halving the A panels per block), then columns (down to one B panel).
+// - whole_rows (gemm_blocks): all N columns, rows halved as above.
+// - whole_columns: all M rows, columns halved down to one B panel.
 // Blocks never change a sum's order (each element still adds its k products in ascending order, block of k after block
 // of k), so the results are the same bits on any number of threads.
-GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, std::int64_t most_panels,
-                     bool cut_columns) {
+GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, GemmCut cut,
+                     std::int64_t most_panels) {
     const std::int64_t a_panels = (M + MR - 1) / MR;
-    GemmTasks t{std::clamp<std::int64_t>(most_panels, 1, MC_PANELS), cut_columns ? NC : std::max<std::int64_t>(N, 1),
-                0};
+    const bool cut_rows = cut != GemmCut::whole_columns, cut_columns = cut != GemmCut::whole_rows;
+    GemmTasks t{cut_rows ? std::clamp<std::int64_t>(most_panels, 1, MC_PANELS) : std::max<std::int64_t>(a_panels, 1),
+                cut_columns ? NC : std::max<std::int64_t>(N, 1), 0};
     const auto count = [&] { return ((a_panels + t.panels - 1) / t.panels) * ((N + t.cols - 1) / t.cols); };
     const std::int64_t want = 4 * std::int64_t{std::max(threads, 1)};
     while (count() < want) {
-        if (t.panels > 1 && (a_panels + t.panels - 1) / t.panels < a_panels) t.panels /= 2;
+        if (cut_rows && t.panels > 1 && (a_panels + t.panels - 1) / t.panels < a_panels) t.panels /= 2;
         else if (cut_columns && t.cols > nr) t.cols /= 2;
         else break;
     }
@@ -368,7 +421,14 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     // 43,264 x 32 at batch 64, saves a copy of it each step). B may then be unaligned:
     // the kernels load it with unaligned loads.
     const bool b_in_place = !tb && N == NR;
-    if (!b_in_place) pack_b<T, NR>(B, tb, K, N, pb);
+    // A short A (at most column_task_rows rows; the MLP's forward, 128 x 784): tasks of all
+    // of C's rows, each packing its own B panels just before it uses them, while they are
+    // in its core's cache, rather than one parallel pass that packs B for every core
+    // (BENCHMARKS.md, "B packed by the tasks"). Where B has too few panels for the threads,
+    // the usual blocks.
+    const int threads = tbb::this_task_arena::max_concurrency();
+    const bool b_by_tasks = !by_blocks && !b_in_place && M <= column_task_rows && (N + NR - 1) / NR >= threads;
+    if (!b_in_place && !b_by_tasks) pack_b<T, NR>(B, tb, K, N, pb);
     const T* const b_panels = b_in_place ? B : pb;
     // Tasks: blocks of C (gemm_tasks), independent. Each runs all of K, block
     // by block of kc k's (in order: that fixes every sum's order). Within a block it
@@ -376,8 +436,11 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     // L2), so each k streams 6 floats of A from L2 and NR of B from L1.
     const std::int64_t k_blocks = (K + KC - 1) / KC, kc_max = (K + k_blocks - 1) / k_blocks;  // equal blocks
     // A by blocks: tasks of whole rows of C (a block of columns would fill its A again).
-    const GemmTasks tasks = gemm_tasks(M, N, NR, tbb::this_task_arena::max_concurrency(),
-                                       by_blocks ? block_panels<T>(ta ? kc_max : K) : MC_PANELS, !by_blocks);
+    const GemmTasks tasks = gemm_tasks(M, N, NR, threads,
+                                       by_blocks    ? GemmCut::whole_rows
+                                       : b_by_tasks ? GemmCut::whole_columns
+                                                    : GemmCut::blocks,
+                                       by_blocks ? block_panels<T>(ta ? kc_max : K) : MC_PANELS);
     const std::int64_t row_blocks = (a_panels + tasks.panels - 1) / tasks.panels;
     // The tasks, compiled twice: only those taking A by blocks have its buffer on their
     // stack.
@@ -389,6 +452,7 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
             for (std::int64_t t = t0; t < t1; ++t) {
                 const std::int64_t p0 = (t % row_blocks) * tasks.panels, p1 = std::min(a_panels, p0 + tasks.panels);
                 const std::int64_t j0 = (t / row_blocks) * tasks.cols, j1 = std::min(N, j0 + tasks.cols);
+                if (b_by_tasks) pack_b_panels<T, NR>(B, tb, K, N, pb, j0 / NR, (j1 + NR - 1) / NR, 0, K);
                 // A by blocks: the task's rows of op(A), [i0, i1), in whole panels of `width`
                 // rows (those past M zeros, their results dropped as any partial tile's).
                 // Without ta, all of K, row after row, once; with ta, kc k's of each block,

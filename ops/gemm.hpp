@@ -11,7 +11,10 @@
 // KC, so that a B micro-panel stays in L1 while the task walks its A panels. Blocks of
 // C (48 rows x 128 columns, smaller when that gives too few per thread: gemm_tasks) are
 // independent TBB tasks that run all of K, so a product has
-// no barrier but its end.
+// no barrier but its end. Where A is short (at most 256 rows: the MLP's forward, 128 x
+// 784) and B has a panel per thread, the tasks are of whole columns instead, and each
+// packs its own B panels: no pass over all of B before them, and no core reads panels
+// another packed (16 cores each read all of B when every block of rows needed it).
 // The packed operands live in the plan's workspace for the step (no allocation per call,
 // no per-thread state; a set_isa() to a kernel of wider panels after the plan was built
 // makes the product allocate its own, each call). A B of exactly one panel's width, not
@@ -72,22 +75,26 @@ template <class T> std::size_t gemm_blocks_workspace_bytes(std::int64_t N, std::
 template <class T>
 void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C);
 
-// How gemm() cuts C into tasks for `threads` threads, with B panels of `nr` columns: blocks
-// of `panels` A panels (of 6 rows; at most 8, or most_panels if fewer) by `cols` columns
-// (at most 128; all N unless cut_columns), `count` of them. Smaller blocks where the
-// largest give fewer than 4 tasks per thread; the same bits whatever the cut. gemm_blocks
-// caps the panels at what its buffer holds and never cuts columns (each block of columns
-// would fill its A again).
+// How a product cuts C into tasks for `threads` threads, with B panels of `nr` columns:
+// `count` blocks of `panels` A panels (of 6 rows) by `cols` columns. `cut`:
+// - blocks (gemm()'s usual): at most 8 panels (or most_panels, if fewer) by 128 columns,
+//   smaller where the largest give fewer than 4 tasks per thread, rows first;
+// - whole_rows (gemm_blocks: a block of columns would fill its A again): all N, the
+//   panels capped at what its buffer holds (most_panels);
+// - whole_columns (a short A, read whole by every task, while each task packs its own
+//   B panels): all M, columns cut down to one panel.
+// The same bits whatever the cut.
 struct GemmTasks {
     std::int64_t panels, cols, count;
 };
-GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, std::int64_t most_panels = 8,
-                     bool cut_columns = true);
+enum class GemmCut { blocks, whole_rows, whole_columns };
+GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, GemmCut cut = GemmCut::blocks,
+                     std::int64_t most_panels = 8);
 
 // The f32 micro-kernel follows the process's instruction set (core/isa.hpp): AVX-512,
 // AVX2 or portable.
 // "avx512f (6x32)", "avx2+fma (6x16)" or "portable (6x16)": the f32 micro-kernel in use
-// (with AVX-512, products of at most 16 columns run the 6x16 AVX2 kernel).
+// (with AVX-512, products of at most 16 columns run a 6x16 AVX-512 kernel).
 const char* gemm_kernel_name();
 
 }  // namespace adjoint::ops

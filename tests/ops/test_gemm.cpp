@@ -2,6 +2,7 @@
 // runs agrees with the triple loop, the AVX2 and AVX-512 kernels give the same bits, and
 // the loops compiled once per instruction set (parallel_chunks) give the same bits on all.
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -57,6 +58,7 @@ TEST_CASE("gemm: every kernel this CPU runs agrees with the triple loop, and AVX
         {true, false, 37, 70, 129, true, true},       {false, true, 128, 512, 784, true, false},
         {true, true, 50, 33, 513, false, true},       {false, false, 7, 10, 1, true, true},
         {false, false, 1051, 40, 1024, false, false}, {false, false, 5, 16, 40, true, true},
+        {false, false, 12, 16, 300, true, true},      {true, false, 512, 10, 128, false, false},
     };
     for (const Product& p : products) {
         CAPTURE(p.M);
@@ -156,32 +158,46 @@ TEST_CASE("gemm_blocks: A filled block by block gives gemm's bits on the stored 
 
 TEST_CASE("gemm: the epilogue in every kernel's registers is bias then Relu::f, bit for bit, with NaN and -0.0") {
     const KeepIsa keep;
-    // 12 x 64 by 3: C has NaN (from inf - inf), infinities, zeros and ordinary values of
-    // both signs in whole tiles; the bias has -0.0 and NaN too.
-    constexpr std::int64_t M = 12, N = 64, K = 3;
-    std::vector<float> a(M * K), b(K * N), bias(N);
-    for (std::int64_t i = 0; i < M * K; ++i) a[static_cast<std::size_t>(i)] = static_cast<float>(i % 7) - 3.f;
-    for (std::int64_t i = 0; i < K * N; ++i) b[static_cast<std::size_t>(i)] = static_cast<float>(i % 5) * 0.5f - 1.f;
-    a[0] = INFINITY, a[1] = -INFINITY, b[0] = 1.f, b[N] = 1.f;  // C[0][0] = inf - inf = NaN
-    for (std::int64_t j = 0; j < N; ++j) bias[static_cast<std::size_t>(j)] = static_cast<float>(j % 3) - 1.f;
-    bias[1] = -0.f, bias[5] = NAN;
-    for (Isa i : {Isa::portable, Isa::avx2, Isa::avx512}) {
-        if (i > best_isa()) continue;
-        CAPTURE(isa_name(i));
-        for (bool relu : {false, true}) {
-            set_isa(i);
-            std::vector<float> fused(M * N), plain(M * N);
-            ops::gemm<float>(false, false, M, N, K, a.data(), b.data(), fused.data(), {},
-                             {.bias = bias.data(), .relu = relu});
-            ops::gemm<float>(false, false, M, N, K, a.data(), b.data(), plain.data());
-            for (std::int64_t r = 0; r < M; ++r)
-                for (std::int64_t j = 0; j < N; ++j) {
-                    float& v = plain[static_cast<std::size_t>(r * N + j)];
-                    v = v + bias[static_cast<std::size_t>(j)];
-                    if (relu) v = ops::Relu::f(v);
+    // 12 x N by 3: C has NaN (from inf - inf), infinities, zeros and ordinary values of
+    // both signs in whole tiles; the bias has -0.0 and NaN too. N = 64 runs the widest
+    // kernel, N = 16 the 16-column one (AVX-512's own).
+    for (const std::int64_t N : {64, 16}) {
+        CAPTURE(N);
+        constexpr std::int64_t M = 12, K = 3;
+        std::vector<float> a(M * K), b(K * N), bias(N);
+        for (std::int64_t i = 0; i < M * K; ++i) a[static_cast<std::size_t>(i)] = static_cast<float>(i % 7) - 3.f;
+        for (std::int64_t i = 0; i < K * N; ++i)
+            b[static_cast<std::size_t>(i)] = static_cast<float>(i % 5) * 0.5f - 1.f;
+        a[0] = INFINITY, a[1] = -INFINITY, b[0] = 1.f, b[N] = 1.f;  // C[0][0] = inf - inf = NaN
+        for (std::int64_t j = 0; j < N; ++j) bias[static_cast<std::size_t>(j)] = static_cast<float>(j % 3) - 1.f;
+        bias[1] = -0.f, bias[5] = NAN;
+        for (Isa i : {Isa::portable, Isa::avx2, Isa::avx512}) {
+            if (i > best_isa()) continue;
+            CAPTURE(isa_name(i));
+            for (bool relu : {false, true}) {
+                set_isa(i);
+                std::vector<float> fused(M * N), plain(M * N);
+                ops::gemm<float>(false, false, M, N, K, a.data(), b.data(), fused.data(), {},
+                                 {.bias = bias.data(), .relu = relu});
+                ops::gemm<float>(false, false, M, N, K, a.data(), b.data(), plain.data());
+                for (std::int64_t r = 0; r < M; ++r)
+                    for (std::int64_t j = 0; j < N; ++j) {
+                        float& v = plain[static_cast<std::size_t>(r * N + j)];
+                        v = v + bias[static_cast<std::size_t>(j)];
+                        if (relu) v = ops::Relu::f(v);
+                    }
+                CHECK(std::isnan(plain[0]));
+                // Bit for bit, but for a NaN's sign and payload where both operands of the
+                // bias's add are NaN (C's inf - inf and a NaN bias): IEEE 754 leaves which
+                // one the sum carries open, and the compiler may swap an add's operands.
+                for (std::size_t q = 0; q < fused.size(); ++q) {
+                    CAPTURE(q);
+                    const bool nan_plus_nan = std::isnan(bias[q % static_cast<std::size_t>(N)]) &&
+                                              std::isnan(fused[q]) && std::isnan(plain[q]);
+                    CHECK((nan_plus_nan ||
+                           std::bit_cast<std::uint32_t>(fused[q]) == std::bit_cast<std::uint32_t>(plain[q])));
                 }
-            CHECK(std::isnan(plain[0]));
-            CHECK(std::memcmp(fused.data(), plain.data(), fused.size() * sizeof(float)) == 0);
+            }
         }
     }
 }
@@ -233,12 +249,28 @@ TEST_CASE("gemm: skinny products are cut into enough tasks for 16 threads, with 
     CHECK(sixteen.cols == 128);
     CHECK(ops::gemm_tasks(12, 512, 32, 16).count == 32);  // 2 panels, then columns down to 32
     CHECK(ops::gemm_tasks(1, 1, 16, 64).count == 1);      // one tile: nothing to cut
+    // Tasks of whole columns (a short A: each task packs its own B panels): all 22 panels of
+    // rows, columns halved to 4 tasks per thread, down to one B panel a task.
+    const ops::GemmTasks columns2 = ops::gemm_tasks(128, 512, 32, 2, ops::GemmCut::whole_columns);
+    CHECK(columns2.panels == 22);
+    CHECK(columns2.cols == 64);
+    CHECK(columns2.count == 8);
+    const ops::GemmTasks columns16 = ops::gemm_tasks(128, 512, 32, 16, ops::GemmCut::whole_columns);
+    CHECK(columns16.cols == 32);
+    CHECK(columns16.count == 16);
+    // Tasks of whole rows (gemm_blocks): all N, at most most_panels rows.
+    const ops::GemmTasks rows16 = ops::gemm_tasks(784, 64, 32, 16, ops::GemmCut::whole_rows, 4);
+    CHECK(rows16.cols == 64);
+    CHECK(rows16.panels == 2);
+    CHECK(rows16.count == 66);
 
-    // The cut changes no bit: the MLP's forward product on arenas of 1, 2 and 16 threads.
-    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 16);
+    // The cut changes no bit: the MLP's forward product on arenas of 1, 2 and 16 threads
+    // (tasks of whole columns, which pack their own B panels) and of 32 (16 B panels are
+    // too few: the usual blocks, B packed before them).
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 32);
     const auto a = random_floats(std::int64_t{128} * 784, 4), b = random_floats(std::int64_t{784} * 512, 5);
     std::vector<std::vector<float>> got;
-    for (int threads : {1, 2, 16}) {
+    for (int threads : {1, 2, 16, 32}) {
         std::vector<float> c(std::size_t{128} * 512);
         tbb::task_arena(threads).execute(
             [&] { ops::gemm<float>(false, false, 128, 512, 784, a.data(), b.data(), c.data()); });
@@ -246,6 +278,7 @@ TEST_CASE("gemm: skinny products are cut into enough tasks for 16 threads, with 
     }
     CHECK(std::memcmp(got[0].data(), got[1].data(), got[0].size() * sizeof(float)) == 0);
     CHECK(std::memcmp(got[0].data(), got[2].data(), got[0].size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(got[0].data(), got[3].data(), got[0].size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("gemm: the kernel names, and a kernel the CPU lacks is refused") {
