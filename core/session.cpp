@@ -188,6 +188,10 @@ void Session::run(const std::vector<Expr>& fetches, const Feeds& feeds, const st
     }
 }
 
+void Session::on_threads_impl(void (*call)(void*), void* fn) {
+    impl().arena.execute([&] { call(fn); });
+}
+
 PlanInfo Session::plan_info(const std::vector<Expr>& fetches, const Feeds& feeds, const std::vector<Expr>& targets,
                             SourceLocation loc) {
     std::lock_guard lock(impl().mutex);

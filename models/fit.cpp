@@ -164,9 +164,8 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
         std::optional<TrainingFlag> training;  // 1 for the epoch's steps (evaluate, predict set 0 for theirs)
         training.emplace(*c.session, c.training, true);
         for (std::int64_t b = 0; b < batches.batch_count() && history.stopped_because.empty(); ++b) {
-            auto [bx, by] = batches.get(b, order, shard);
-            feeds[0].value = bx;
-            feeds[1].value = by;
+            // On the session's threads: the rows are gathered in parallel by its own workers.
+            c.session->on_threads([&] { std::tie(feeds[0].value, feeds[1].value) = batches.get(b, order, shard); });
             const std::int64_t rows = batches.rows(b);  // of the global batch, whose loss the step reports
             global_count.data<float>()[0] = static_cast<float>(rows);
             ++step;
@@ -247,9 +246,7 @@ Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in, std::int
     double sums[2] = {0, 0};  // loss, correct
     for (std::int64_t b = 0; b < batches.batch_count(); ++b) {
         if (batches.rows(b, shard) == 0) continue;  // more ranks than samples in this batch
-        auto [bx, by] = batches.get(b, {}, shard);
-        feeds[0].value = bx;
-        feeds[1].value = by;
+        c.session->on_threads([&] { std::tie(feeds[0].value, feeds[1].value) = batches.get(b, {}, shard); });
         c.session->run(fetches, feeds, {}, out, loc);
         sums[0] += out[0].item<float>();
         if (c.correct_sum) sums[1] += out[1].item<float>();
@@ -273,7 +270,7 @@ Tensor Sequential::predict(const Tensor& x_in, std::int64_t batch_size, SourceLo
     Feeds feeds{{c.x, Tensor()}};
     std::vector<Tensor> p;
     for (std::int64_t b = 0; b < batches.batch_count(); ++b) {
-        feeds[0].value = batches.get(b).first;
+        c.session->on_threads([&] { feeds[0].value = batches.get(b).first; });
         c.session->run({c.output}, feeds, {}, p, loc);
         std::memcpy(static_cast<std::byte*>(out.raw()) + static_cast<std::size_t>(b * batches.batch_size()) * row_bytes,
                     p[0].raw(), p[0].nbytes());

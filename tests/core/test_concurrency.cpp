@@ -134,4 +134,22 @@ TEST_CASE("Concurrency: a tbb::global_control raises a Session's thread cap, and
     CHECK(ids.size() == 4);
 }
 
+// Session::on_threads runs its function in the session's arena: TBB loops there see the
+// session's thread count, and the caller's own arena after it returns. (fit gathers each
+// batch so, with the workers of the step's kernels.)
+TEST_CASE("Concurrency: on_threads runs on the session's threads") {
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 4);
+    Net net;
+    for (int threads : {1, 3}) {
+        CAPTURE(threads);
+        Session sess(net.g, {.threads = threads});
+        int seen = 0;
+        sess.on_threads([&] { seen = tbb::this_task_arena::max_concurrency(); });
+        CHECK(seen == threads);
+    }
+    // An exception in the function reaches the caller.
+    Session sess(net.g, {.threads = 2});
+    CHECK_THROWS_WITH_AS(sess.on_threads([] { throw Error("from inside"); }), "from inside", Error);
+}
+
 }  // namespace adjoint::test

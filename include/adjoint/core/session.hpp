@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include <adjoint/core/graph.hpp>
@@ -82,6 +83,13 @@ public:
                        SourceLocation loc = SourceLocation::current());
     std::size_t cached_plans() const;
     int threads() const;
+    // Runs f on the session's threads: TBB's parallel loops in f use the workers of its
+    // kernels (SessionOptions::threads of them), not the whole machine's, and leave no
+    // other workers spinning on its cores when the next run starts (fit gathers each
+    // batch so).
+    template <class F> void on_threads(F&& f) {
+        on_threads_impl([](void* fn) { (*static_cast<std::remove_reference_t<F>*>(fn))(); }, &f);
+    }
 
     // Per node, the kernel time of all runs so far (with SessionOptions::profile), by node id.
     std::vector<NodeTiming> profile() const;
@@ -101,7 +109,9 @@ public:
 
 private:
     struct Impl;
-    Impl& impl() const;  // throws for a moved-from Session
+    Impl& impl() const;
+    void on_threads_impl(void (*call)(void*),
+                         void* fn);  // no std::function: a step allocates nothing  // throws for a moved-from Session
     std::unique_ptr<Impl> impl_;
 };
 

@@ -33,8 +33,9 @@ public:
     std::int64_t sample_count() const { return n_; }
     std::int64_t batch_size() const { return batch_; }
     std::int64_t batch_count() const { return (n_ + batch_ - 1) / batch_; }
-    // Gathers batch b of `order` (N indices; empty = in order). The returned tensors are
-    // views of internal buffers, valid until the next call.
+    // Gathers batch b of `order` (N indices; empty = in order), 16 rows a TBB task, on the
+    // threads of the calling arena (Session::on_threads: a session's). The returned
+    // tensors are views of internal buffers, valid until the next call.
     std::pair<Tensor, Tensor> get(std::int64_t b, const std::vector<std::int64_t>& order = {}, Shard shard = {});
     // The rows of batch b (the last may be short), and of its part `shard`.
     std::int64_t rows(std::int64_t b) const;
