@@ -27,12 +27,13 @@ namespace adjoint::ops {
 
 namespace {
 
-// The register block of C is MR x NR: NR = 16 for the AVX2 and portable kernels, 32 for
-// the AVX-512 one (the functions below take NR as a template parameter).
-constexpr std::int64_t MR = 6;
+// The register block of C is MR x NR: 6 x 16 for the AVX2 and portable kernels, 8 x 32
+// for the AVX-512 one (8 x 16 where C has at most 16 columns); the functions below take
+// MR and NR as template parameters. MR = 8 divides the batch sizes people use (a power of
+// two): 128 rows were 21 panels of 6 and a 22nd computed whole for 2 rows.
 constexpr std::int64_t KC = 256;       // k per block: a B panel (KC x NR) is 16 or 32 KiB
 constexpr std::int64_t NC = 128;       // columns per task: the B block (KC x NC) is 128 KiB
-constexpr std::int64_t MC_PANELS = 8;  // A panels per task (48 rows): the A block (KC x 48) is 48 KiB
+constexpr std::int64_t MC_PANELS = 8;  // A panels per task (48 or 64 rows): the A block (KC x 64) is 64 KiB
 
 // Element (i, k) of op(A) and (k, j) of op(B).
 template <class T> T a_at(const T* A, bool t, std::int64_t M, std::int64_t K, std::int64_t i, std::int64_t k) {
@@ -61,7 +62,8 @@ template <class T> bool read_a_in_place(std::int64_t M, std::int64_t K) {
 // Packs op(A) into panels of MR rows: panel p holds, for each k, rows p*MR .. p*MR+MR-1
 // (zeros past M). Layout: [panel][k][MR]. With `last_only`, just the last panel, when
 // it is partial (in-place reading needs MR real rows).
-template <class T> void pack_a(const T* A, bool t, std::int64_t M, std::int64_t K, T* out, bool last_only) {
+template <class T, std::int64_t MR>
+void pack_a(const T* A, bool t, std::int64_t M, std::int64_t K, T* out, bool last_only) {
     const std::int64_t panels = (M + MR - 1) / MR, first = last_only ? M / MR : 0;
     parallel_chunks(panels - first, 4, [&](std::int64_t q0, std::int64_t q1) {
         for (std::int64_t p = first + q0; p < first + q1; ++p) {
@@ -132,7 +134,7 @@ template <class T, std::int64_t NR> void pack_b(const T* B, bool t, std::int64_t
 // max(0, v), with v second, returns v when unordered or equal, the same thing).
 
 // The portable micro-kernel, written for the compiler to vectorise.
-template <class T, std::int64_t NR>
+template <class T, std::int64_t MR, std::int64_t NR>
 void kernel_portable(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const T* b, T* c, std::int64_t ldc,
                      bool accumulate, const T* bias, bool relu) {
     T acc[MR][NR];
@@ -156,7 +158,7 @@ void kernel_portable(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t 
 __attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t ks,
                                                      const float* b, float* c, std::int64_t ldc, bool accumulate,
                                                      const float* bias, bool relu) {
-    constexpr std::int64_t NR = 16;
+    constexpr std::int64_t NR = 16;  // MR = 6
     const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (accumulate) {
@@ -212,91 +214,44 @@ __attribute__((target("avx512f"))) inline __m512 relu512(__m512 v) {
     return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, z, _CMP_LT_OQ), z);
 }
 
-// The AVX-512 micro-kernel: the same 6 rows, 32 columns (two 16-float registers per row):
-// 12 accumulators, 2 loads of B and 6 broadcasts of A per k, as the AVX2 kernel's but
-// twice as wide. Each element of C is the same chain of FMAs in ascending k as in the
-// AVX2 kernel, so both give the same bits.
+// The AVX-512 micro-kernels: 8 rows by NV 16-float registers, NV = 2 (32 columns: 16
+// accumulators, 2 loads of B and 8 broadcasts of A per k) or, for C of at most 16 columns
+// (the MNIST network's 10 classes), NV = 1. The loops over rows and registers are unrolled
+// whole (the accumulators stay in registers). Each element of C is the same chain of FMAs
+// in ascending k as in the AVX2 kernel, so both give the same bits.
+template <std::int64_t NV>
 __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t ks,
                                                       const float* b, float* c, std::int64_t ldc, bool accumulate,
                                                       const float* bias, bool relu) {
-    constexpr std::int64_t NR = 32;
-    const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
-    __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    if (accumulate) {
-        c00 = _mm512_loadu_ps(c + 0 * ldc), c01 = _mm512_loadu_ps(c + 0 * ldc + 16);
-        c10 = _mm512_loadu_ps(c + 1 * ldc), c11 = _mm512_loadu_ps(c + 1 * ldc + 16);
-        c20 = _mm512_loadu_ps(c + 2 * ldc), c21 = _mm512_loadu_ps(c + 2 * ldc + 16);
-        c30 = _mm512_loadu_ps(c + 3 * ldc), c31 = _mm512_loadu_ps(c + 3 * ldc + 16);
-        c40 = _mm512_loadu_ps(c + 4 * ldc), c41 = _mm512_loadu_ps(c + 4 * ldc + 16);
-        c50 = _mm512_loadu_ps(c + 5 * ldc), c51 = _mm512_loadu_ps(c + 5 * ldc + 16);
-    } else {
-        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm512_setzero_ps();
-    }
+    constexpr std::int64_t MR = 8;
+    constexpr std::int64_t NR = 16 * NV;
+    __m512 acc[MR][NV];
+#pragma GCC unroll 8
+    for (std::int64_t r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+        for (std::int64_t v = 0; v < NV; ++v)
+            acc[r][v] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
     for (std::int64_t k = 0, i = 0; k < kc; ++k, i += ks, b += NR) {
-        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-        __m512 ar = _mm512_set1_ps(a0[i]);
-        c00 = _mm512_fmadd_ps(ar, b0, c00), c01 = _mm512_fmadd_ps(ar, b1, c01);
-        ar = _mm512_set1_ps(a1[i]);
-        c10 = _mm512_fmadd_ps(ar, b0, c10), c11 = _mm512_fmadd_ps(ar, b1, c11);
-        ar = _mm512_set1_ps(a2[i]);
-        c20 = _mm512_fmadd_ps(ar, b0, c20), c21 = _mm512_fmadd_ps(ar, b1, c21);
-        ar = _mm512_set1_ps(a3[i]);
-        c30 = _mm512_fmadd_ps(ar, b0, c30), c31 = _mm512_fmadd_ps(ar, b1, c31);
-        ar = _mm512_set1_ps(a4[i]);
-        c40 = _mm512_fmadd_ps(ar, b0, c40), c41 = _mm512_fmadd_ps(ar, b1, c41);
-        ar = _mm512_set1_ps(a5[i]);
-        c50 = _mm512_fmadd_ps(ar, b0, c50), c51 = _mm512_fmadd_ps(ar, b1, c51);
+        __m512 bk[NV];
+#pragma GCC unroll 2
+        for (std::int64_t v = 0; v < NV; ++v) bk[v] = _mm512_loadu_ps(b + 16 * v);
+#pragma GCC unroll 8
+        for (std::int64_t r = 0; r < MR; ++r) {
+            const __m512 ar = _mm512_set1_ps(a[r * rs + i]);
+#pragma GCC unroll 2
+            for (std::int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bk[v], acc[r][v]);
+        }
     }
-    if (bias) {
-        const __m512 d0 = _mm512_loadu_ps(bias), d1 = _mm512_loadu_ps(bias + 16);
-        c00 = _mm512_add_ps(c00, d0), c01 = _mm512_add_ps(c01, d1), c10 = _mm512_add_ps(c10, d0);
-        c11 = _mm512_add_ps(c11, d1), c20 = _mm512_add_ps(c20, d0), c21 = _mm512_add_ps(c21, d1);
-        c30 = _mm512_add_ps(c30, d0), c31 = _mm512_add_ps(c31, d1), c40 = _mm512_add_ps(c40, d0);
-        c41 = _mm512_add_ps(c41, d1), c50 = _mm512_add_ps(c50, d0), c51 = _mm512_add_ps(c51, d1);
+#pragma GCC unroll 2
+    for (std::int64_t v = 0; v < NV; ++v) {
+        const __m512 d = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+        for (std::int64_t r = 0; r < MR; ++r) {
+            if (bias) acc[r][v] = _mm512_add_ps(acc[r][v], d);
+            if (relu) acc[r][v] = relu512(acc[r][v]);
+            _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+        }
     }
-    if (relu) {
-        const auto r = relu512;
-        c00 = r(c00), c01 = r(c01), c10 = r(c10), c11 = r(c11), c20 = r(c20), c21 = r(c21);
-        c30 = r(c30), c31 = r(c31), c40 = r(c40), c41 = r(c41), c50 = r(c50), c51 = r(c51);
-    }
-    _mm512_storeu_ps(c + 0 * ldc, c00), _mm512_storeu_ps(c + 0 * ldc + 16, c01);
-    _mm512_storeu_ps(c + 1 * ldc, c10), _mm512_storeu_ps(c + 1 * ldc + 16, c11);
-    _mm512_storeu_ps(c + 2 * ldc, c20), _mm512_storeu_ps(c + 2 * ldc + 16, c21);
-    _mm512_storeu_ps(c + 3 * ldc, c30), _mm512_storeu_ps(c + 3 * ldc + 16, c31);
-    _mm512_storeu_ps(c + 4 * ldc, c40), _mm512_storeu_ps(c + 4 * ldc + 16, c41);
-    _mm512_storeu_ps(c + 5 * ldc, c50), _mm512_storeu_ps(c + 5 * ldc + 16, c51);
-}
-
-// The AVX-512 kernel for C of at most 16 columns (the MNIST network's 10 classes): the AVX2
-// kernel's 6 x 16 block, one 16-float register per row: 6 FMAs per k where the AVX2 kernel
-// does 12 of half the width. The same chain of FMAs per element, so the same bits.
-__attribute__((target("avx512f"))) void kernel_avx512_16(std::int64_t kc, const float* a, std::int64_t rs,
-                                                         std::int64_t ks, const float* b, float* c, std::int64_t ldc,
-                                                         bool accumulate, const float* bias, bool relu) {
-    constexpr std::int64_t NR = 16;
-    const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
-    __m512 c0, c1, c2, c3, c4, c5;
-    if (accumulate) {
-        c0 = _mm512_loadu_ps(c + 0 * ldc), c1 = _mm512_loadu_ps(c + 1 * ldc), c2 = _mm512_loadu_ps(c + 2 * ldc);
-        c3 = _mm512_loadu_ps(c + 3 * ldc), c4 = _mm512_loadu_ps(c + 4 * ldc), c5 = _mm512_loadu_ps(c + 5 * ldc);
-    } else {
-        c0 = c1 = c2 = c3 = c4 = c5 = _mm512_setzero_ps();
-    }
-    for (std::int64_t k = 0, i = 0; k < kc; ++k, i += ks, b += NR) {
-        const __m512 bk = _mm512_loadu_ps(b);
-        c0 = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), bk, c0), c1 = _mm512_fmadd_ps(_mm512_set1_ps(a1[i]), bk, c1);
-        c2 = _mm512_fmadd_ps(_mm512_set1_ps(a2[i]), bk, c2), c3 = _mm512_fmadd_ps(_mm512_set1_ps(a3[i]), bk, c3);
-        c4 = _mm512_fmadd_ps(_mm512_set1_ps(a4[i]), bk, c4), c5 = _mm512_fmadd_ps(_mm512_set1_ps(a5[i]), bk, c5);
-    }
-    if (bias) {
-        const __m512 d = _mm512_loadu_ps(bias);
-        c0 = _mm512_add_ps(c0, d), c1 = _mm512_add_ps(c1, d), c2 = _mm512_add_ps(c2, d);
-        c3 = _mm512_add_ps(c3, d), c4 = _mm512_add_ps(c4, d), c5 = _mm512_add_ps(c5, d);
-    }
-    if (relu)
-        c0 = relu512(c0), c1 = relu512(c1), c2 = relu512(c2), c3 = relu512(c3), c4 = relu512(c4), c5 = relu512(c5);
-    _mm512_storeu_ps(c + 0 * ldc, c0), _mm512_storeu_ps(c + 1 * ldc, c1), _mm512_storeu_ps(c + 2 * ldc, c2);
-    _mm512_storeu_ps(c + 3 * ldc, c3), _mm512_storeu_ps(c + 4 * ldc, c4), _mm512_storeu_ps(c + 5 * ldc, c5);
 }
 
 // The packed operands' bytes, each rounded up to whole cache lines: A's (when it is not read
@@ -305,7 +260,8 @@ __attribute__((target("avx512f"))) void kernel_avx512_16(std::int64_t kc, const 
 struct Packing {
     std::size_t a_bytes = 0, b_bytes = 0;
 };
-template <class T, std::int64_t NR> Packing packing(bool tb, std::int64_t M, std::int64_t N, std::int64_t K) {
+template <class T, std::int64_t MR, std::int64_t NR>
+Packing packing(bool tb, std::int64_t M, std::int64_t N, std::int64_t K) {
     auto bytes = [&](std::int64_t rows, std::int64_t k) {  // rows x k elements of T, in cache lines
         std::size_t n = 0;
         if (__builtin_mul_overflow(static_cast<std::size_t>(rows), static_cast<std::size_t>(k), &n) ||
@@ -323,23 +279,23 @@ template <class T, std::int64_t NR> Packing packing(bool tb, std::int64_t M, std
             b_in_place ? 0 : bytes(b_panels * NR, K)};
 }
 
-template <class T, std::int64_t NR>
+template <class T>
 using Micro = void (*)(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const T* b, T* c,
                        std::int64_t ldc, bool accumulate, const T* bias, bool relu);
 
-// Calls f.template operator()<NR>(micro-kernel) with the kernel for T, this product and the
-// ISA in use: AVX-512 (NR = 32) where the CPU has it, or its 16-column kernel where C has
-// at most 16 columns (a 32-wide panel would be half zeros); else AVX2 (NR = 16); else the
-// portable one. f64 always runs the portable kernel.
+// Calls f.template operator()<MR, NR>(micro-kernel) with the kernel for T, this product and
+// the ISA in use: AVX-512 (8 x 32) where the CPU has it, or its 8 x 16 kernel where C has
+// at most 16 columns (a 32-wide panel would be half zeros); else AVX2 (6 x 16); else the
+// portable one (6 x 16). f64 always runs the portable kernel.
 template <class T, class F> decltype(auto) with_kernel(std::int64_t N, F&& f) {
     if constexpr (std::is_same_v<T, float>) {
         const Isa in_use = isa();
         if (in_use == Isa::avx512)
-            return N > 16 ? f.template operator()<32>(Micro<float, 32>{kernel_avx512})
-                          : f.template operator()<16>(Micro<float, 16>{kernel_avx512_16});
-        if (in_use == Isa::avx2) return f.template operator()<16>(Micro<float, 16>{kernel_avx2});
+            return N > 16 ? f.template operator()<8, 32>(Micro<float>{kernel_avx512<2>})
+                          : f.template operator()<8, 16>(Micro<float>{kernel_avx512<1>});
+        if (in_use == Isa::avx2) return f.template operator()<6, 16>(Micro<float>{kernel_avx2});
     }
-    return f.template operator()<16>(Micro<T, 16>{kernel_portable<T, 16>});
+    return f.template operator()<6, 16>(Micro<T>{kernel_portable<T, 6, 16>});
 }
 
 }  // namespace
@@ -353,9 +309,9 @@ template <class T, class F> decltype(auto) with_kernel(std::int64_t N, F&& f) {
 // - whole_columns: all M rows, columns halved down to one B panel.
 // Blocks never change a sum's order (each element still adds its k products in ascending order, block of k after block
 // of k), so the results are the same bits on any number of threads.
-GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, GemmCut cut,
+GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t mr, std::int64_t nr, int threads, GemmCut cut,
                      std::int64_t most_panels) {
-    const std::int64_t a_panels = (M + MR - 1) / MR;
+    const std::int64_t a_panels = (M + mr - 1) / mr;
     const bool cut_rows = cut != GemmCut::whole_columns, cut_columns = cut != GemmCut::whole_rows;
     GemmTasks t{cut_rows ? std::clamp<std::int64_t>(most_panels, 1, MC_PANELS) : std::max<std::int64_t>(a_panels, 1),
                 cut_columns ? NC : std::max<std::int64_t>(N, 1), 0};
@@ -373,20 +329,20 @@ GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int thread
 namespace {
 
 // A by blocks (gemm_blocks): each task fills what it multiplies into a buffer of this many
-// bytes on its stack: MR rows of op(A) a panel, `k` values each (all of K without ta, a
-// block of k with it). The panels per task are capped so that they fit.
+// bytes on its stack: MR rows of op(A) a panel (8 at most), `k` values each (all of K
+// without ta, a block of k with it). The panels per task are capped so that they fit.
 constexpr std::size_t block_bytes = 65536;
-static_assert(gemm_blocks_max_k<float> * MR * sizeof(float) <= block_bytes &&
-              gemm_blocks_max_k<double> * MR * sizeof(double) <= block_bytes && KC * MR * 8 <= block_bytes);
-template <class T> std::int64_t block_panels(std::int64_t k) {
+constexpr std::int64_t most_mr = 8;
+static_assert(gemm_blocks_max_k<float> * most_mr * sizeof(float) <= block_bytes &&
+              gemm_blocks_max_k<double> * most_mr * sizeof(double) <= block_bytes && KC * most_mr * 8 <= block_bytes);
+template <class T, std::int64_t MR> std::int64_t block_panels(std::int64_t k) {
     return static_cast<std::int64_t>(block_bytes / sizeof(T)) / (MR * std::max<std::int64_t>(k, 1));
 }
 
 // C = op(A) op(B), or, when `source` is given, op(A) by blocks (gemm_blocks; A unused).
-template <class T, std::int64_t NR>
-void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
-               const T* B, T* C, std::span<std::byte> workspace, Epilogue<T> epilogue,
-               const BlockSource<T>* source = nullptr) {
+template <class T, std::int64_t MR, std::int64_t NR>
+void gemm_with(Micro<T> micro, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B,
+               T* C, std::span<std::byte> workspace, Epilogue<T> epilogue, const BlockSource<T>* source = nullptr) {
     // The epilogue on rows x cols of C at column j, each tile once its sum is complete:
     // c = c + bias[j], then relu; the same operations, in the same order, as the separate
     // add and relu ops, and relu is relu's own scalar function (NaN stays NaN).
@@ -409,13 +365,13 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     // Packing buffers: the plan's workspace for this step, or (called outside a plan, or
     // with a smaller workspace than this kernel's) an allocation of our own.
     const bool by_blocks = source != nullptr, a_in_place = by_blocks || read_a_in_place<T>(M, K);
-    const Packing packed = packing<T, NR>(tb, by_blocks ? 0 : M, N, K);
+    const Packing packed = packing<T, MR, NR>(tb, by_blocks ? 0 : M, N, K);
     const std::size_t a_bytes = packed.a_bytes, need = packed.a_bytes + packed.b_bytes;
     OwnScratch own;
     std::byte* const base = scratch(workspace, need, own).data();
     T* const pa = reinterpret_cast<T*>(base);
     T* const pb = reinterpret_cast<T*>(base + a_bytes);
-    if (!by_blocks && (!a_in_place || M % MR)) pack_a(A, ta, M, K, pa, a_in_place);
+    if (!by_blocks && (!a_in_place || M % MR)) pack_a<T, MR>(A, ta, M, K, pa, a_in_place);
     // B of exactly one panel's width, not transposed, is already the packed layout
     // ([k][NR]): read in place (the first convolution's filter gradient, whose B is dy,
     // 43,264 x 32 at batch 64, saves a copy of it each step). B may then be unaligned:
@@ -436,11 +392,11 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
     // L2), so each k streams 6 floats of A from L2 and NR of B from L1.
     const std::int64_t k_blocks = (K + KC - 1) / KC, kc_max = (K + k_blocks - 1) / k_blocks;  // equal blocks
     // A by blocks: tasks of whole rows of C (a block of columns would fill its A again).
-    const GemmTasks tasks = gemm_tasks(M, N, NR, threads,
+    const GemmTasks tasks = gemm_tasks(M, N, MR, NR, threads,
                                        by_blocks    ? GemmCut::whole_rows
                                        : b_by_tasks ? GemmCut::whole_columns
                                                     : GemmCut::blocks,
-                                       by_blocks ? block_panels<T>(ta ? kc_max : K) : MC_PANELS);
+                                       by_blocks ? block_panels<T, MR>(ta ? kc_max : K) : MC_PANELS);
     const std::int64_t row_blocks = (a_panels + tasks.panels - 1) / tasks.panels;
     // The tasks, compiled twice: only those taking A by blocks have its buffer on their
     // stack.
@@ -516,7 +472,7 @@ void gemm_with(Micro<T, NR> micro, bool ta, bool tb, std::int64_t M, std::int64_
 
 const char* gemm_kernel_name() {
     switch (isa()) {
-        case Isa::avx512: return "avx512f (6x32)";
+        case Isa::avx512: return "avx512f (8x32)";
         case Isa::avx2: return "avx2+fma (6x16)";
         case Isa::portable: break;
     }
@@ -525,7 +481,8 @@ const char* gemm_kernel_name() {
 
 template <class T> std::size_t gemm_workspace_bytes(bool tb, std::int64_t M, std::int64_t N, std::int64_t K) {
     if (M == 0 || N == 0 || K == 0) return 0;
-    const Packing p = with_kernel<T>(N, [&]<std::int64_t NR>(Micro<T, NR>) { return packing<T, NR>(tb, M, N, K); });
+    const Packing p =
+        with_kernel<T>(N, [&]<std::int64_t MR, std::int64_t NR>(Micro<T>) { return packing<T, MR, NR>(tb, M, N, K); });
     std::size_t sum = 0;
     if (__builtin_add_overflow(p.a_bytes, p.b_bytes, &sum))
         throw Error(
@@ -537,8 +494,8 @@ template <class T>
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C,
           std::span<std::byte> workspace, Epilogue<T> epilogue) {
     if (M == 0 || N == 0) return;
-    with_kernel<T>(N, [&]<std::int64_t NR>(Micro<T, NR> micro) {
-        gemm_with<T, NR>(micro, ta, tb, M, N, K, A, B, C, workspace, epilogue);
+    with_kernel<T>(N, [&]<std::int64_t MR, std::int64_t NR>(Micro<T> micro) {
+        gemm_with<T, MR, NR>(micro, ta, tb, M, N, K, A, B, C, workspace, epilogue);
     });
 }
 
@@ -549,14 +506,15 @@ void gemm_blocks(bool ta, BlockSource<T> a, std::int64_t M, std::int64_t N, std:
         throw std::logic_error(
             fmt::format("gemm_blocks: K = {} is over {}, the most a task's buffer holds", K, gemm_blocks_max_k<T>));
     if (M == 0 || N == 0) return;
-    with_kernel<T>(N, [&]<std::int64_t NR>(Micro<T, NR> micro) {
-        gemm_with<T, NR>(micro, ta, false, M, N, K, nullptr, B, C, workspace, epilogue, &a);
+    with_kernel<T>(N, [&]<std::int64_t MR, std::int64_t NR>(Micro<T> micro) {
+        gemm_with<T, MR, NR>(micro, ta, false, M, N, K, nullptr, B, C, workspace, epilogue, &a);
     });
 }
 
 template <class T> std::size_t gemm_blocks_workspace_bytes(std::int64_t N, std::int64_t K) {
     if (N == 0 || K == 0) return 0;
-    return with_kernel<T>(N, [&]<std::int64_t NR>(Micro<T, NR>) { return packing<T, NR>(false, 0, N, K).b_bytes; });
+    return with_kernel<T>(
+        N, [&]<std::int64_t MR, std::int64_t NR>(Micro<T>) { return packing<T, MR, NR>(false, 0, N, K).b_bytes; });
 }
 
 template <class T>

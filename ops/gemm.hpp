@@ -5,11 +5,12 @@
 // micro-kernel streams it with unit stride; A is read in place when it is small (as at
 // the network's shapes, where packing it cost more than it saved) and packed into
 // panels of MR rows otherwise. The micro-kernel keeps an MR x NR block of C in registers
-// (6 x 16 floats = 12 AVX2 registers; 6 x 32 = 12 AVX-512 registers, where C has more
+// (6 x 16 floats = 12 AVX2 registers; 8 x 32 = 16 AVX-512 registers, where C has more
 // than 16 columns) and does one broadcast and two FMAs per row per k
-// (near the FMA peak on data in L1: BENCHMARKS.md, "GEMM design"). K is cut into equal blocks of at most
+// (92 % of the FMA peak on data in L1, whatever the block's shape: BENCHMARKS.md, "The
+// micro-kernel's ceiling"). K is cut into equal blocks of at most
 // KC, so that a B micro-panel stays in L1 while the task walks its A panels. Blocks of
-// C (48 rows x 128 columns, smaller when that gives too few per thread: gemm_tasks) are
+// C (8 panels of rows by 128 columns, smaller when that gives too few per thread: gemm_tasks) are
 // independent TBB tasks that run all of K, so a product has
 // no barrier but its end. Where A is short (at most 256 rows: the MLP's forward, 128 x
 // 784) and B has a panel per thread, the tasks are of whole columns instead, and each
@@ -58,13 +59,13 @@ template <class T> std::size_t gemm_workspace_bytes(bool tb, std::int64_t M, std
 // patch matrix (im2col), 8.9 MB at the convnet's middle layer, is so made tens of KB at a
 // time and never passes through memory. The same bits as gemm() on the stored A (the same
 // sums in the same order). Without ta, K is at most gemm_blocks_max_k<T> (the buffer holds
-// a panel of 6 rows at least).
+// a panel of 8 rows at least: 2,048 f32, 1,024 f64).
 template <class T> struct BlockSource {
     void (*fill)(const void* context, std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1, T* dst,
                  std::int64_t ld) = nullptr;
     const void* context = nullptr;
 };
-template <class T> constexpr std::int64_t gemm_blocks_max_k = std::int64_t{65536} / (6 * std::int64_t{sizeof(T)});
+template <class T> constexpr std::int64_t gemm_blocks_max_k = std::int64_t{65536} / (8 * std::int64_t{sizeof(T)});
 template <class T>
 void gemm_blocks(bool ta, BlockSource<T> a, std::int64_t M, std::int64_t N, std::int64_t K, const T* B, T* C,
                  std::span<std::byte> workspace = {}, Epilogue<T> epilogue = {});
@@ -76,7 +77,8 @@ template <class T>
 void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C);
 
 // How a product cuts C into tasks for `threads` threads, with B panels of `nr` columns:
-// `count` blocks of `panels` A panels (of 6 rows) by `cols` columns. `cut`:
+// `count` blocks of `panels` A panels (of `mr` rows: 8 for the AVX-512 kernels, else 6) by
+// `cols` columns. `cut`:
 // - blocks (gemm()'s usual): at most 8 panels (or most_panels, if fewer) by 128 columns,
 //   smaller where the largest give fewer than 4 tasks per thread, rows first;
 // - whole_rows (gemm_blocks: a block of columns would fill its A again): all N, the
@@ -88,13 +90,13 @@ struct GemmTasks {
     std::int64_t panels, cols, count;
 };
 enum class GemmCut { blocks, whole_rows, whole_columns };
-GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t nr, int threads, GemmCut cut = GemmCut::blocks,
-                     std::int64_t most_panels = 8);
+GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t mr, std::int64_t nr, int threads,
+                     GemmCut cut = GemmCut::blocks, std::int64_t most_panels = 8);
 
 // The f32 micro-kernel follows the process's instruction set (core/isa.hpp): AVX-512,
 // AVX2 or portable.
-// "avx512f (6x32)", "avx2+fma (6x16)" or "portable (6x16)": the f32 micro-kernel in use
-// (with AVX-512, products of at most 16 columns run a 6x16 AVX-512 kernel).
+// "avx512f (8x32)", "avx2+fma (6x16)" or "portable (6x16)": the f32 micro-kernel in use
+// (with AVX-512, products of at most 16 columns run an 8x16 AVX-512 kernel).
 const char* gemm_kernel_name();
 
 }  // namespace adjoint::ops

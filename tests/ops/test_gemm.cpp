@@ -106,13 +106,13 @@ template <class T = float> struct Stored {
 
 TEST_CASE("gemm_blocks: A filled block by block gives gemm's bits on the stored A, and is asked for once") {
     const KeepIsa keep;
-    // Partial panels (M not a multiple of 6), several blocks of k, the epilogue, ta or
+    // Partial panels (M not a multiple of 6 or 8), several blocks of k, the epilogue, ta or
     // not, the convolutions' shapes (7,744 x 288 by 64; 288 x 7,744 by 64), and a K too
     // large for a task's buffer without ta (refused) but not with it.
     const std::vector<Product> products = {
         {false, false, 13, 45, 300, true, true},   {true, false, 37, 70, 600, false, false},
         {false, false, 7744, 64, 288, true, true}, {true, false, 288, 64, 7744, false, false},
-        {false, false, 5, 16, 2730, false, true},  {true, false, 50, 33, 3000, true, false},
+        {false, false, 5, 16, 2048, false, true},  {true, false, 50, 33, 3000, true, false},
     };
     for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
         if (isa > best_isa()) continue;
@@ -149,11 +149,13 @@ TEST_CASE("gemm_blocks: A filled block by block gives gemm's bits on the stored 
                             {.bias = bias.data(), .relu = true});
     CHECK(c == std::vector<float>{1, 0, 3, 1, 0, 3, 1, 0, 3, 1, 0, 3});
     CHECK(empty.asked == 0);
-    std::vector<float> b(std::size_t{2731} * 8);
+    // A K of one more than the buffer holds for a panel of 8 rows (2,048 f32) is refused.
+    static_assert(ops::gemm_blocks_max_k<float> == 2048 && ops::gemm_blocks_max_k<double> == 1024);
+    std::vector<float> b(std::size_t{2049} * 8);
     c.assign(48, 0.f);
-    const Stored<> none{nullptr, 2731};
-    CHECK_THROWS_WITH_AS(ops::gemm_blocks<float>(false, {Stored<>::fill, &none}, 6, 8, 2731, b.data(), c.data()),
-                         doctest::Contains("K = 2731 is over 2730"), std::logic_error);
+    const Stored<> none{nullptr, 2049};
+    CHECK_THROWS_WITH_AS(ops::gemm_blocks<float>(false, {Stored<>::fill, &none}, 6, 8, 2049, b.data(), c.data()),
+                         doctest::Contains("K = 2049 is over 2048"), std::logic_error);
 }
 
 TEST_CASE("gemm: the epilogue in every kernel's registers is bias then Relu::f, bit for bit, with NaN and -0.0") {
@@ -229,40 +231,43 @@ TEST_CASE("isa: element-wise, reduction, softmax and optimizer kernels give the 
 }
 
 TEST_CASE("gemm: skinny products are cut into enough tasks for 16 threads, with the same bits on any count") {
-    // The MLP's products (M x N, B panels of 32 columns, or 16 when N <= 16) on 16 threads:
-    // at least 4 tasks per thread where C has that many tiles (the largest blocks, 48 x 128,
-    // give 12 or fewer: 3 row blocks by 4 column blocks).
+    // The MLP's products (M x N) on 16 threads, with the AVX-512 kernels' panels (8 rows by
+    // 32 columns, or 16 when N <= 16) and the AVX2 kernel's (6 by 16): at least 4 tasks per
+    // thread where C has that many tiles (the largest blocks, 8 panels by 128 columns, give
+    // 8 or fewer at M = 128: 2 row blocks by 4 column blocks).
     struct Case {
-        std::int64_t M, N, nr, tiles;  // tiles: A panels (of 6 rows) x B panels (of nr columns)
+        std::int64_t M, N, mr, nr, tiles;  // tiles: A panels (of mr rows) x B panels (of nr columns)
     };
-    for (const Case& c : {Case{128, 512, 32, 352}, Case{784, 512, 32, 2096}, Case{512, 10, 16, 86},
-                          Case{128, 10, 16, 22}, Case{64, 64, 32, 22}}) {
+    for (const Case& c : {Case{128, 512, 8, 32, 256}, Case{784, 512, 8, 32, 1568}, Case{512, 10, 8, 16, 64},
+                          Case{128, 10, 8, 16, 16}, Case{64, 64, 8, 32, 16}, Case{128, 512, 6, 16, 704}}) {
         CAPTURE(c.M);
         CAPTURE(c.N);
-        CHECK(ops::gemm_tasks(c.M, c.N, c.nr, 16).count >= std::min<std::int64_t>(64, c.tiles));
+        CAPTURE(c.mr);
+        CHECK(ops::gemm_tasks(c.M, c.N, c.mr, c.nr, 16).count >= std::min<std::int64_t>(64, c.tiles));
     }
-    CHECK(ops::gemm_tasks(128, 512, 32, 1).count == 12);  // one thread: the largest blocks
-    CHECK(ops::gemm_tasks(128, 512, 32, 2).count == 12);  // 2 threads: 12 is already 4 per thread
-    const ops::GemmTasks sixteen = ops::gemm_tasks(128, 512, 32, 16);
-    CHECK(sixteen.count == 88);  // 22 panels x 4 column blocks: rows first
+    CHECK(ops::gemm_tasks(128, 512, 8, 32, 1).count == 8);  // one thread: the largest blocks
+    CHECK(ops::gemm_tasks(128, 512, 8, 32, 2).count == 8);  // 2 threads: 8 is already 4 per thread
+    const ops::GemmTasks sixteen = ops::gemm_tasks(128, 512, 8, 32, 16);
+    CHECK(sixteen.count == 64);  // 16 panels x 4 column blocks: rows first
     CHECK(sixteen.panels == 1);
     CHECK(sixteen.cols == 128);
-    CHECK(ops::gemm_tasks(12, 512, 32, 16).count == 32);  // 2 panels, then columns down to 32
-    CHECK(ops::gemm_tasks(1, 1, 16, 64).count == 1);      // one tile: nothing to cut
-    // Tasks of whole columns (a short A: each task packs its own B panels): all 22 panels of
+    CHECK(ops::gemm_tasks(128, 512, 6, 16, 2).count == 12);  // AVX2: 22 panels, 3 row blocks x 4
+    CHECK(ops::gemm_tasks(12, 512, 6, 32, 16).count == 32);  // 2 panels, then columns down to 32
+    CHECK(ops::gemm_tasks(1, 1, 6, 16, 64).count == 1);      // one tile: nothing to cut
+    // Tasks of whole columns (a short A: each task packs its own B panels): all 16 panels of
     // rows, columns halved to 4 tasks per thread, down to one B panel a task.
-    const ops::GemmTasks columns2 = ops::gemm_tasks(128, 512, 32, 2, ops::GemmCut::whole_columns);
-    CHECK(columns2.panels == 22);
+    const ops::GemmTasks columns2 = ops::gemm_tasks(128, 512, 8, 32, 2, ops::GemmCut::whole_columns);
+    CHECK(columns2.panels == 16);
     CHECK(columns2.cols == 64);
     CHECK(columns2.count == 8);
-    const ops::GemmTasks columns16 = ops::gemm_tasks(128, 512, 32, 16, ops::GemmCut::whole_columns);
+    const ops::GemmTasks columns16 = ops::gemm_tasks(128, 512, 8, 32, 16, ops::GemmCut::whole_columns);
     CHECK(columns16.cols == 32);
     CHECK(columns16.count == 16);
-    // Tasks of whole rows (gemm_blocks): all N, at most most_panels rows.
-    const ops::GemmTasks rows16 = ops::gemm_tasks(784, 64, 32, 16, ops::GemmCut::whole_rows, 4);
+    // Tasks of whole rows (gemm_blocks): all N, at most most_panels panels of rows.
+    const ops::GemmTasks rows16 = ops::gemm_tasks(784, 64, 8, 32, 16, ops::GemmCut::whole_rows, 4);
     CHECK(rows16.cols == 64);
-    CHECK(rows16.panels == 2);
-    CHECK(rows16.count == 66);
+    CHECK(rows16.panels == 1);
+    CHECK(rows16.count == 98);
 
     // The cut changes no bit: the MLP's forward product on arenas of 1, 2 and 16 threads
     // (tasks of whole columns, which pack their own B panels) and of 32 (16 B panels are
@@ -295,7 +300,10 @@ TEST_CASE("gemm: the kernel names, and a kernel the CPU lacks is refused") {
         CHECK(matmul_kernel_name() == "avx2+fma (6x16)");
     }
     if (best_isa() < Isa::avx512) CHECK_ERROR(set_isa(Isa::avx512), "the avx512 kernels need a CPU with avx512");
-    else CHECK_NOTHROW(set_isa(Isa::avx512));
+    else {
+        CHECK_NOTHROW(set_isa(Isa::avx512));
+        CHECK(matmul_kernel_name() == "avx512f (8x32)");
+    }
 }
 
 }  // namespace adjoint::test

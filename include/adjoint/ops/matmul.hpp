@@ -47,7 +47,7 @@ struct Transposed {
 };
 
 Expr matmul(const Expr& x, const Expr& w, SourceLocation loc = SourceLocation::current());
-// The f32 matrix kernel this process runs, for logs: "avx512f (6x32)", "avx2+fma (6x16)"
+// The f32 matrix kernel this process runs, for logs: "avx512f (8x32)", "avx2+fma (6x16)"
 // or "portable (6x16)": the widest the CPU has, capped by the environment variable
 // ADJOINT_MAX_ISA (avx512, avx2 or portable). Throws adjoint::Error naming the variable
 // if it holds another word. The AVX-512 and AVX2 kernels give the same bits.
