@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <optional>
 #include <stdexcept>
+#include <vector>
 
 #include <adjoint/core/error.hpp>
 #include <fmt/format.h>
@@ -515,6 +517,23 @@ template <class T> std::size_t gemm_blocks_workspace_bytes(std::int64_t N, std::
     if (N == 0 || K == 0) return 0;
     return with_kernel<T>(
         N, [&]<std::int64_t MR, std::int64_t NR>(Micro<T>) { return packing<T, MR, NR>(false, 0, N, K).b_bytes; });
+}
+
+double gemm_kernel_gflops_in_l1(double seconds) {
+    return with_kernel<float>(32, [&]<std::int64_t MR, std::int64_t NR>(Micro<float> micro) {
+        // One panel of A (MR x KC, read in place) and one of B (KC x NR): 8 and 32 KiB at
+        // most, in L1 after the first call. C is accumulated, as in a product's later blocks.
+        std::vector<float> a(MR * KC, 0.5f), b(KC * NR, 0.25f), c(MR * NR, 0.f);
+        std::int64_t calls = 0;
+        const auto start = std::chrono::steady_clock::now();
+        double elapsed = 0;
+        while (elapsed < seconds) {
+            for (int i = 0; i < 1000; ++i) micro(KC, a.data(), KC, 1, b.data(), c.data(), NR, true, nullptr, false);
+            calls += 1000;
+            elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        }
+        return 2.0 * static_cast<double>(calls * MR * NR * KC) / elapsed / 1e9;
+    });
 }
 
 template <class T>

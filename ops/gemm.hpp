@@ -72,6 +72,11 @@ void gemm_blocks(bool ta, BlockSource<T> a, std::int64_t M, std::int64_t N, std:
 // The workspace of gemm_blocks: B's panels.
 template <class T> std::size_t gemm_blocks_workspace_bytes(std::int64_t N, std::int64_t K);
 
+// The f32 micro-kernel in use alone, on one panel of A and one of B that stay in L1, run
+// for about `seconds` on the calling thread: GFLOP/s, the ceiling of any product on this
+// CPU (bench_gemm prints it; BENCHMARKS.md compares it with the FMA peak).
+double gemm_kernel_gflops_in_l1(double seconds);
+
 // The triple loop, for tests.
 template <class T>
 void gemm_reference(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C);

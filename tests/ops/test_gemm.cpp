@@ -304,6 +304,10 @@ TEST_CASE("gemm: the kernel names, and a kernel the CPU lacks is refused") {
         CHECK_NOTHROW(set_isa(Isa::avx512));
         CHECK(matmul_kernel_name() == "avx512f (8x32)");
     }
+    // bench_gemm's ceiling: the kernel in use alone, a rate (not a timing to assert on).
+    const double gflops = ops::gemm_kernel_gflops_in_l1(0.01);
+    CHECK(std::isfinite(gflops));
+    CHECK(gflops > 0);
 }
 
 }  // namespace adjoint::test
