@@ -21,8 +21,9 @@ Isa best_isa();  // the widest this CPU runs (AVX2 counts with FMA only)
 // The one in use. Throws adjoint::Error naming ADJOINT_MAX_ISA while it holds another word.
 Isa isa();
 // Throws adjoint::Error if the CPU lacks it. Kernels already running keep theirs. Plans
-// built before sized their products' packing space for the kernel then in use; one of
-// wider panels makes those products allocate their own each call (correct, not free).
+// built before sized their products' packing space for the kernel then in use; another
+// kernel whose panels need more makes those products allocate their own each call
+// (correct, not free).
 void set_isa(Isa isa);
 
 }  // namespace adjoint

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 #include <sstream>
+#include <tuple>
 
 #include <adjoint/core/dump.hpp>
 #include <adjoint/datasets/batches.hpp>

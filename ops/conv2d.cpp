@@ -10,7 +10,7 @@
 // them by blocks (gemm_blocks), each task making the tens of KB it multiplies, in L1/L2
 // (the whole matrix, 8.9 MB at the convnet's second layer, went through memory twice a
 // product, and slowest when the machine's memory was busy: BENCHMARKS.md). Only a forward
-// K too large for a task's buffer (over 2,730 taps in f32, 1,365 in f64) still stores
+// K too large for a task's buffer (over 3,072 taps in f32, 1,536 in f64) still stores
 // them, in the plan's workspace, as dx's col, a product's output, is.
 //
 // Why it is deterministic: the GEMM sums in a fixed order (gemm.hpp), and col2im adds

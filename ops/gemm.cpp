@@ -36,6 +36,8 @@ namespace {
 constexpr std::int64_t KC = 256;       // k per block: a B panel (KC x NR) is 16 or 32 KiB
 constexpr std::int64_t NC = 128;       // columns per task: the B block (KC x NC) is 128 KiB
 constexpr std::int64_t MC_PANELS = 8;  // A panels per task (48 or 64 rows): the A block (KC x 64) is 64 KiB
+// Tasks of whole columns (gemm_with) own whole B panels: NC halved stays a multiple of NR.
+static_assert(NC % 32 == 0 && (NC & (NC - 1)) == 0);
 
 // Element (i, k) of op(A) and (k, j) of op(B).
 template <class T> T a_at(const T* A, bool t, std::int64_t M, std::int64_t K, std::int64_t i, std::int64_t k) {
@@ -305,7 +307,7 @@ template <class T, class F> decltype(auto) with_kernel(std::int64_t N, F&& f) {
 // The tasks of a product (GemmCut says which shape):
 // - blocks: blocks of C of at most MC_PANELS (or most_panels, if fewer) A panels by NC
 //   columns. Where those give fewer than 4 tasks per thread (the network's products,
-//   M = 128, have 12 or fewer: too few for 16 threads), the blocks are made smaller, rows
+//   M = 128, have 8 or fewer in panels of 8 rows: too few for 16 threads), the blocks are made smaller, rows
 //   first (halving the A panels per block), then columns (down to one B panel).
 // - whole_rows (gemm_blocks): all N columns, rows halved as above.
 // - whole_columns: all M rows, columns halved down to one B panel.
@@ -333,7 +335,7 @@ namespace {
 // A by blocks (gemm_blocks): each task fills what it multiplies into a buffer of this many
 // bytes on its stack: MR rows of op(A) a panel (8 at most), `k` values each (all of K
 // without ta, a block of k with it). The panels per task are capped so that they fit.
-constexpr std::size_t block_bytes = 65536;
+constexpr std::size_t block_bytes = 98304;  // 96 KiB: TBB's workers have 4 MiB stacks
 constexpr std::int64_t most_mr = 8;
 static_assert(gemm_blocks_max_k<float> * most_mr * sizeof(float) <= block_bytes &&
               gemm_blocks_max_k<double> * most_mr * sizeof(double) <= block_bytes && KC * most_mr * 8 <= block_bytes);
@@ -382,8 +384,9 @@ void gemm_with(Micro<T> micro, bool ta, bool tb, std::int64_t M, std::int64_t N,
     // A short A (at most column_task_rows rows; the MLP's forward, 128 x 784): tasks of all
     // of C's rows, each packing its own B panels just before it uses them, while they are
     // in its core's cache, rather than one parallel pass that packs B for every core
-    // (BENCHMARKS.md, "B packed by the tasks"). Where B has too few panels for the threads,
-    // the usual blocks.
+    // (BENCHMARKS.md, "Tasks of whole columns for a short A"). Where B has too few panels
+    // for the threads, the usual blocks. A task's columns are whole panels (NC and its
+    // halves are multiples of every NR), so no two tasks pack the same panel.
     const int threads = tbb::this_task_arena::max_concurrency();
     const bool b_by_tasks = !by_blocks && !b_in_place && M <= column_task_rows && (N + NR - 1) / NR >= threads;
     if (!b_in_place && !b_by_tasks) pack_b<T, NR>(B, tb, K, N, pb);
@@ -391,7 +394,7 @@ void gemm_with(Micro<T> micro, bool ta, bool tb, std::int64_t M, std::int64_t N,
     // Tasks: blocks of C (gemm_tasks), independent. Each runs all of K, block
     // by block of kc k's (in order: that fixes every sum's order). Within a block it
     // keeps one B micro-panel (kc x NR, in L1) while it walks the block's A panels (in
-    // L2), so each k streams 6 floats of A from L2 and NR of B from L1.
+    // L2), so each k streams MR floats of A from L2 and NR of B from L1.
     const std::int64_t k_blocks = (K + KC - 1) / KC, kc_max = (K + k_blocks - 1) / k_blocks;  // equal blocks
     // A by blocks: tasks of whole rows of C (a block of columns would fill its A again).
     const GemmTasks tasks = gemm_tasks(M, N, MR, NR, threads,
@@ -522,7 +525,8 @@ template <class T> std::size_t gemm_blocks_workspace_bytes(std::int64_t N, std::
 double gemm_kernel_gflops_in_l1(double seconds) {
     return with_kernel<float>(32, [&]<std::int64_t MR, std::int64_t NR>(Micro<float> micro) {
         // One panel of A (MR x KC, read in place) and one of B (KC x NR): 8 and 32 KiB at
-        // most, in L1 after the first call. C is accumulated, as in a product's later blocks.
+        // most, in L1 after the first call where L1 holds 48 KiB (on a CPU of 32 KiB, B
+        // comes from L2). C is accumulated, as in a product's later blocks.
         std::vector<float> a(MR * KC, 0.5f), b(KC * NR, 0.25f), c(MR * NR, 0.f);
         std::int64_t calls = 0;
         const auto start = std::chrono::steady_clock::now();

@@ -7,8 +7,8 @@
 // panels of MR rows otherwise. The micro-kernel keeps an MR x NR block of C in registers
 // (6 x 16 floats = 12 AVX2 registers; 8 x 32 = 16 AVX-512 registers, where C has more
 // than 16 columns) and does one broadcast and two FMAs per row per k
-// (92 % of the FMA peak on data in L1, whatever the block's shape: BENCHMARKS.md, "The
-// micro-kernel's ceiling"). K is cut into equal blocks of at most
+// (95-98 % of the FMA peak on data in L1, and no better for other block shapes:
+// BENCHMARKS.md, "The micro-kernel's ceiling"). K is cut into equal blocks of at most
 // KC, so that a B micro-panel stays in L1 while the task walks its A panels. Blocks of
 // C (8 panels of rows by 128 columns, smaller when that gives too few per thread: gemm_tasks) are
 // independent TBB tasks that run all of K, so a product has
@@ -17,7 +17,7 @@
 // packs its own B panels: no pass over all of B before them, and no core reads panels
 // another packed (16 cores each read all of B when every block of rows needed it).
 // The packed operands live in the plan's workspace for the step (no allocation per call,
-// no per-thread state; a set_isa() to a kernel of wider panels after the plan was built
+// no per-thread state; a set_isa() to another kernel after the plan was built
 // makes the product allocate its own, each call). A B of exactly one panel's width, not
 // transposed, is already packed and is read in place.
 //
@@ -53,19 +53,19 @@ template <class T> std::size_t gemm_workspace_bytes(bool tb, std::int64_t M, std
 // A product whose A is never stored whole: fill(context, r0, r1, c0, c1, dst, ld) writes
 // the block [r0, r1) x [c0, c1) of the stored A, (M, K) or, with ta, (K, M), into dst,
 // row-major, rows ld apart. Each task of the product fills what it multiplies into a
-// 64 KB buffer on its stack (the rows per task are capped so that it fits) and multiplies
+// 96 KiB buffer on its stack (the rows per task are capped so that it fits) and multiplies
 // it while it is in L1/L2: without ta, the rows of its block of C, all of K, once; with
 // ta, those rows for each block of at most 256 k's (as gemm() cuts K). The convolutions'
 // patch matrix (im2col), 8.9 MB at the convnet's middle layer, is so made tens of KB at a
 // time and never passes through memory. The same bits as gemm() on the stored A (the same
-// sums in the same order). Without ta, K is at most gemm_blocks_max_k<T> (the buffer holds
-// a panel of 8 rows at least: 2,048 f32, 1,024 f64).
+// sums in the same order). Without ta, K is at most gemm_blocks_max_k<T> (the buffer, 96
+// KiB, holds a panel of 8 rows at least: 3,072 f32, 1,536 f64).
 template <class T> struct BlockSource {
     void (*fill)(const void* context, std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1, T* dst,
                  std::int64_t ld) = nullptr;
     const void* context = nullptr;
 };
-template <class T> constexpr std::int64_t gemm_blocks_max_k = std::int64_t{65536} / (8 * std::int64_t{sizeof(T)});
+template <class T> constexpr std::int64_t gemm_blocks_max_k = std::int64_t{98304} / (8 * std::int64_t{sizeof(T)});
 template <class T>
 void gemm_blocks(bool ta, BlockSource<T> a, std::int64_t M, std::int64_t N, std::int64_t K, const T* B, T* C,
                  std::span<std::byte> workspace = {}, Epilogue<T> epilogue = {});

@@ -1,6 +1,7 @@
 // An op's scratch memory: the plan's workspace for the step (OpBase::workspace_bytes), or,
 // for a call outside a plan (or one whose workspace is short: a plan built before
-// set_isa() picked wider GEMM panels), memory of the call's own. Internal to ops/.
+// set_isa() picked another GEMM kernel, whose panels need more), memory of the call's own.
+// Internal to ops/.
 #pragma once
 
 #include <cstddef>

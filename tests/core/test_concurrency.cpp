@@ -147,6 +147,12 @@ TEST_CASE("Concurrency: on_threads runs on the session's threads") {
         sess.on_threads([&] { seen = tbb::this_task_arena::max_concurrency(); });
         CHECK(seen == threads);
     }
+    // A const callable runs too.
+    Session one(net.g, {.threads = 1});
+    int calls = 0;
+    const auto count = [&calls] { ++calls; };
+    one.on_threads(count);
+    CHECK(calls == 1);
     // An exception in the function reaches the caller.
     Session sess(net.g, {.threads = 2});
     CHECK_THROWS_WITH_AS(sess.on_threads([] { throw Error("from inside"); }), "from inside", Error);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "op_cases.hpp"
+#include "ops/gemm.hpp"
 
 namespace adjoint::test {
 
@@ -56,9 +57,10 @@ template <> void op_case<ops::Conv2D>() {
                           {{Shape{batch, 9, 8, 3}, DType::f64}, {Shape{3, 2, 3, 5}, DType::f64}}, 1e-12, {1, 5});
     agrees_with_reference(conv({.strides = {3, 3}}), {{Shape{4, 10, 11, 2}}, {Shape{2, 2, 2, 3}}}, 1e-5);
     agrees_with_reference(conv({}), {{Shape{batch, 4, 5, 6}}, {Shape{1, 1, 6, 7}}}, 1e-5, {1, 9});
-    // K = 1,368 taps in f64: over what a GEMM task's buffer holds (1,365), so the patch
+    // K = 1,539 taps in f64: over what a GEMM task's buffer holds (1,536), so the patch
     // matrix is stored whole (im2col) rather than taken by blocks.
-    agrees_with_reference(conv({}), {{Shape{batch, 4, 4, 152}, DType::f64}, {Shape{3, 3, 152, 3}, DType::f64}}, 1e-12,
+    static_assert(ops::gemm_blocks_max_k<double> == 1536);
+    agrees_with_reference(conv({}), {{Shape{batch, 4, 4, 171}, DType::f64}, {Shape{3, 3, 171, 3}, DType::f64}}, 1e-12,
                           {1});
     agrees_with_reference([](Exprs e) { return conv2d_bias(e[0], e[1], e[2], true, {.padding = Padding::same}); },
                           {{Shape{batch, 6, 7, 3}}, {Shape{3, 3, 3, 4}}, {Shape{4}}}, 1e-5, {2});

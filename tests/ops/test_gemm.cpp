@@ -34,13 +34,18 @@ std::vector<float> random_floats(std::int64_t n, std::uint64_t seed) {
     return {t.data<float>().begin(), t.data<float>().end()};
 }
 
-// C for product p with the kernel `isa`, on 2 threads.
+// C for product p with the kernel `isa`, in the default arena or, given `threads`, in an
+// arena of that many.
 std::vector<float> run(Isa isa, const Product& p, const std::vector<float>& a, const std::vector<float>& b,
-                       const std::vector<float>& bias) {
+                       const std::vector<float>& bias, int threads = 0) {
     set_isa(isa);
     std::vector<float> c(static_cast<std::size_t>(p.M * p.N), -7.f);
-    ops::gemm<float>(p.ta, p.tb, p.M, p.N, p.K, a.data(), b.data(), c.data(), {},
-                     {.bias = p.bias ? bias.data() : nullptr, .relu = p.relu});
+    const auto product = [&] {
+        ops::gemm<float>(p.ta, p.tb, p.M, p.N, p.K, a.data(), b.data(), c.data(), {},
+                         {.bias = p.bias ? bias.data() : nullptr, .relu = p.relu});
+    };
+    if (threads > 0) tbb::task_arena(threads).execute(product);
+    else product();
     return c;
 }
 
@@ -50,6 +55,7 @@ TEST_CASE("gemm: every kernel this CPU runs agrees with the triple loop, and AVX
     const KeepIsa keep;
     const Isa best = best_isa();
     MESSAGE("widest kernel here: " << std::string(isa_name(best)));
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 64);
     // Whole tiles, partial ones in both directions, K over one block (256), either operand
     // transposed, N at most 16 (the AVX-512 path then runs the 16-wide kernel), a large A
     // that is packed, and the epilogue.
@@ -79,7 +85,12 @@ TEST_CASE("gemm: every kernel this CPU runs agrees with the triple loop, and AVX
         for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
             if (isa > best) continue;
             CAPTURE(isa_name(isa));
-            got.push_back(run(isa, p, a, b, bias));
+            // One thread: tasks of whole columns where A is short (each packs its own B
+            // panels); 64: too few B panels, so B is packed before the tasks. Both paths,
+            // partial panels and transposed B on any host, and the same bits.
+            got.push_back(run(isa, p, a, b, bias, 1));
+            const std::vector<float> wide = run(isa, p, a, b, bias, 64);
+            CHECK(std::memcmp(wide.data(), got.back().data(), wide.size() * sizeof(float)) == 0);
             double worst = 0;  // |error| <= K eps sum |a||b| <= K eps K (|a|, |b| <= 1)
             for (std::size_t i = 0; i < want.size(); ++i)
                 worst = std::max(worst, std::abs(static_cast<double>(got.back()[i]) - want[i]));
@@ -112,7 +123,7 @@ TEST_CASE("gemm_blocks: A filled block by block gives gemm's bits on the stored 
     const std::vector<Product> products = {
         {false, false, 13, 45, 300, true, true},   {true, false, 37, 70, 600, false, false},
         {false, false, 7744, 64, 288, true, true}, {true, false, 288, 64, 7744, false, false},
-        {false, false, 5, 16, 2048, false, true},  {true, false, 50, 33, 3000, true, false},
+        {false, false, 5, 16, 3072, false, true},  {true, false, 50, 33, 3000, true, false},
     };
     for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
         if (isa > best_isa()) continue;
@@ -149,23 +160,23 @@ TEST_CASE("gemm_blocks: A filled block by block gives gemm's bits on the stored 
                             {.bias = bias.data(), .relu = true});
     CHECK(c == std::vector<float>{1, 0, 3, 1, 0, 3, 1, 0, 3, 1, 0, 3});
     CHECK(empty.asked == 0);
-    // A K of one more than the buffer holds for a panel of 8 rows (2,048 f32) is refused.
-    static_assert(ops::gemm_blocks_max_k<float> == 2048 && ops::gemm_blocks_max_k<double> == 1024);
-    std::vector<float> b(std::size_t{2049} * 8);
+    // A K of one more than the buffer holds for a panel of 8 rows (3,072 f32) is refused.
+    static_assert(ops::gemm_blocks_max_k<float> == 3072 && ops::gemm_blocks_max_k<double> == 1536);
+    std::vector<float> b(std::size_t{3073} * 8);
     c.assign(48, 0.f);
-    const Stored<> none{nullptr, 2049};
-    CHECK_THROWS_WITH_AS(ops::gemm_blocks<float>(false, {Stored<>::fill, &none}, 6, 8, 2049, b.data(), c.data()),
-                         doctest::Contains("K = 2049 is over 2048"), std::logic_error);
+    const Stored<> none{nullptr, 3073};
+    CHECK_THROWS_WITH_AS(ops::gemm_blocks<float>(false, {Stored<>::fill, &none}, 6, 8, 3073, b.data(), c.data()),
+                         doctest::Contains("K = 3073 is over 3072"), std::logic_error);
 }
 
 TEST_CASE("gemm: the epilogue in every kernel's registers is bias then Relu::f, bit for bit, with NaN and -0.0") {
     const KeepIsa keep;
-    // 12 x N by 3: C has NaN (from inf - inf), infinities, zeros and ordinary values of
-    // both signs in whole tiles; the bias has -0.0 and NaN too. N = 64 runs the widest
-    // kernel, N = 16 the 16-column one (AVX-512's own).
+    // 24 x N by 3: C has NaN (from inf - inf), infinities, zeros and ordinary values of
+    // both signs in whole tiles (24 rows: whole panels of 6 and of 8); the bias has -0.0
+    // and NaN too. N = 64 runs the widest kernel, N = 16 the 16-column one.
     for (const std::int64_t N : {64, 16}) {
         CAPTURE(N);
-        constexpr std::int64_t M = 12, K = 3;
+        constexpr std::int64_t M = 24, K = 3;
         std::vector<float> a(M * K), b(K * N), bias(N);
         for (std::int64_t i = 0; i < M * K; ++i) a[static_cast<std::size_t>(i)] = static_cast<float>(i % 7) - 3.f;
         for (std::int64_t i = 0; i < K * N; ++i)
@@ -270,12 +281,12 @@ TEST_CASE("gemm: skinny products are cut into enough tasks for 16 threads, with 
     CHECK(rows16.count == 98);
 
     // The cut changes no bit: the MLP's forward product on arenas of 1, 2 and 16 threads
-    // (tasks of whole columns, which pack their own B panels) and of 32 (16 B panels are
-    // too few: the usual blocks, B packed before them).
-    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 32);
+    // (tasks of whole columns, which pack their own B panels) and of 64 (16 B panels, or
+    // 32 with AVX2, are too few: the usual blocks, B packed before them).
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 64);
     const auto a = random_floats(std::int64_t{128} * 784, 4), b = random_floats(std::int64_t{784} * 512, 5);
     std::vector<std::vector<float>> got;
-    for (int threads : {1, 2, 16, 32}) {
+    for (int threads : {1, 2, 16, 64}) {
         std::vector<float> c(std::size_t{128} * 512);
         tbb::task_arena(threads).execute(
             [&] { ops::gemm<float>(false, false, 128, 512, 784, a.data(), b.data(), c.data()); });

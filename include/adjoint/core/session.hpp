@@ -88,7 +88,9 @@ public:
     // other workers spinning on its cores when the next run starts (fit gathers each
     // batch so).
     template <class F> void on_threads(F&& f) {
-        on_threads_impl([](void* fn) { (*static_cast<std::remove_reference_t<F>*>(fn))(); }, &f);
+        using Fn = std::remove_reference_t<F>;  // a callable object, const or not
+        on_threads_impl([](void* fn) { (*static_cast<Fn*>(fn))(); },
+                        const_cast<void*>(static_cast<const void*>(std::addressof(f))));
     }
 
     // Per node, the kernel time of all runs so far (with SessionOptions::profile), by node id.
@@ -109,9 +111,10 @@ public:
 
 private:
     struct Impl;
-    Impl& impl() const;
-    void on_threads_impl(void (*call)(void*),
-                         void* fn);  // no std::function: a step allocates nothing  // throws for a moved-from Session
+    Impl& impl() const;  // throws for a moved-from Session
+    // on_threads' body: a function pointer and its argument, not std::function (which may
+    // allocate), so that a step allocates nothing.
+    void on_threads_impl(void (*call)(void*), void* fn);
     std::unique_ptr<Impl> impl_;
 };
 
