@@ -335,10 +335,8 @@ namespace {
 // A by blocks (gemm_blocks): each task fills what it multiplies into a buffer of this many
 // bytes on its stack: MR rows of op(A) a panel (8 at most), `k` values each (all of K
 // without ta, a block of k with it). The panels per task are capped so that they fit.
-constexpr std::size_t block_bytes = 98304;  // 96 KiB: TBB's workers have 4 MiB stacks
-constexpr std::int64_t most_mr = 8;
-static_assert(gemm_blocks_max_k<float> * most_mr * sizeof(float) <= block_bytes &&
-              gemm_blocks_max_k<double> * most_mr * sizeof(double) <= block_bytes && KC * most_mr * 8 <= block_bytes);
+constexpr auto block_bytes = static_cast<std::size_t>(gemm_blocks_buffer_bytes);
+static_assert(KC * gemm_most_mr * 8 <= block_bytes);  // with ta: a block of k of a panel
 template <class T, std::int64_t MR> std::int64_t block_panels(std::int64_t k) {
     return static_cast<std::int64_t>(block_bytes / sizeof(T)) / (MR * std::max<std::int64_t>(k, 1));
 }
@@ -347,6 +345,7 @@ template <class T, std::int64_t MR> std::int64_t block_panels(std::int64_t k) {
 template <class T, std::int64_t MR, std::int64_t NR>
 void gemm_with(Micro<T> micro, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B,
                T* C, std::span<std::byte> workspace, Epilogue<T> epilogue, const BlockSource<T>* source = nullptr) {
+    static_assert(MR <= gemm_most_mr);  // gemm_blocks' buffer holds a panel of K <= gemm_blocks_max_k
     // The epilogue on rows x cols of C at column j, each tile once its sum is complete:
     // c = c + bias[j], then relu; the same operations, in the same order, as the separate
     // add and relu ops, and relu is relu's own scalar function (NaN stays NaN).
@@ -475,13 +474,13 @@ void gemm_with(Micro<T> micro, bool ta, bool tb, std::int64_t M, std::int64_t N,
 
 }  // namespace
 
-const char* gemm_kernel_name() {
-    switch (isa()) {
-        case Isa::avx512: return "avx512f (8x32)";
-        case Isa::avx2: return "avx2+fma (6x16)";
-        case Isa::portable: break;
-    }
-    return "portable (6x16)";
+std::string gemm_kernel_name() {
+    const Isa in_use = isa();
+    const char* set = in_use == Isa::avx512 ? "avx512f" : in_use == Isa::avx2 ? "avx2+fma" : "portable";
+    // The block's shape is with_kernel's own (for C of more than 16 columns), so the name
+    // cannot drift from the kernel.
+    return with_kernel<float>(
+        32, [&]<std::int64_t MR, std::int64_t NR>(Micro<float>) { return fmt::format("{} ({}x{})", set, MR, NR); });
 }
 
 template <class T> std::size_t gemm_workspace_bytes(bool tb, std::int64_t M, std::int64_t N, std::int64_t K) {

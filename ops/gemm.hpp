@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 namespace adjoint::ops {
 
@@ -65,7 +66,11 @@ template <class T> struct BlockSource {
                  std::int64_t ld) = nullptr;
     const void* context = nullptr;
 };
-template <class T> constexpr std::int64_t gemm_blocks_max_k = std::int64_t{98304} / (8 * std::int64_t{sizeof(T)});
+// The task's buffer (96 KiB: TBB's workers have 4 MiB stacks), and the tallest panel of
+// any kernel (the AVX-512 ones' 8 rows).
+constexpr std::int64_t gemm_blocks_buffer_bytes = 98304, gemm_most_mr = 8;
+template <class T>
+constexpr std::int64_t gemm_blocks_max_k = gemm_blocks_buffer_bytes / (gemm_most_mr * std::int64_t{sizeof(T)});
 template <class T>
 void gemm_blocks(bool ta, BlockSource<T> a, std::int64_t M, std::int64_t N, std::int64_t K, const T* B, T* C,
                  std::span<std::byte> workspace = {}, Epilogue<T> epilogue = {});
@@ -102,6 +107,6 @@ GemmTasks gemm_tasks(std::int64_t M, std::int64_t N, std::int64_t mr, std::int64
 // AVX2 or portable.
 // "avx512f (8x32)", "avx2+fma (6x16)" or "portable (6x16)": the f32 micro-kernel in use
 // (with AVX-512, products of at most 16 columns run an 8x16 AVX-512 kernel).
-const char* gemm_kernel_name();
+std::string gemm_kernel_name();
 
 }  // namespace adjoint::ops
