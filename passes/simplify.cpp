@@ -1,8 +1,8 @@
-// Algebraic simplification: identities that remove a node without changing a bit, except
-// x + 0 -> x, which keeps x's -0.0 where the sum would give +0.0 (-0.0 + +0.0 = +0.0).
-//   x * 1, 1 * x, x / 1, x + 0, 0 + x, x - (+0.0) -> x   (only where x already has the
-//                                                         result's shape and dtype; not
-//                                                         x - (-0.0), which is x + 0)
+// Algebraic simplification: identities that remove a node without changing a bit.
+//   x * 1, 1 * x, x / 1 -> x
+//   x + (-0.0), (-0.0) + x, x - (+0.0) -> x   (not x + (+0.0): -0.0 + +0.0 is +0.0, and
+//                                             the sign reaches later results: 1 / x)
+//   (each only where x already has the result's shape and dtype)
 //   -(-x), transpose(transpose(x)) -> x
 //   reshape(x) to x's own shape, cast(x) to x's own dtype -> x
 //   reshape(reshape(x)) -> reshape(x)
@@ -24,12 +24,13 @@ bool constant_of(const Expr& e, double v) {
     return true;
 }
 
-// A constant of +0.0 only: x - (+0.0) is x, bit for bit, also for x = -0.0.
-bool positive_zeros(const Expr& e) {
+// A constant of zeros of one sign only: x - (+0.0) and x + (-0.0) are x, bit for bit, also
+// for x = -0.0 (IEEE 754: a sum of zeros of unlike sign is +0.0).
+bool zeros_of_sign(const Expr& e, bool negative) {
     if (!constant_of(e, 0)) return false;
     const Tensor& t = e.node().value;
     for (std::int64_t i = 0; i < t.numel(); ++i)
-        if (std::signbit(t.as_double(i))) return false;
+        if (std::signbit(t.as_double(i)) != negative) return false;
     return true;
 }
 
@@ -51,10 +52,10 @@ std::optional<Expr> simplify_node(RuleContext& c) {
     } else if (ops::as<ops::Div>(n)) {
         if (constant_of(x[1], 1) && keeps(0)) return replaced(c, x[0], "x / 1 = x");
     } else if (ops::as<ops::Add>(n)) {
-        if (constant_of(x[1], 0) && keeps(0)) return replaced(c, x[0], "x + 0 = x");
-        if (constant_of(x[0], 0) && keeps(1)) return replaced(c, x[1], "0 + x = x");
+        if (zeros_of_sign(x[1], true) && keeps(0)) return replaced(c, x[0], "x + (-0) = x");
+        if (zeros_of_sign(x[0], true) && keeps(1)) return replaced(c, x[1], "(-0) + x = x");
     } else if (ops::as<ops::Sub>(n)) {
-        if (positive_zeros(x[1]) && keeps(0)) return replaced(c, x[0], "x - 0 = x");
+        if (zeros_of_sign(x[1], false) && keeps(0)) return replaced(c, x[0], "x - 0 = x");
     } else if (ops::as<ops::Neg>(n)) {
         if (ops::as<ops::Neg>(x[0].node())) return replaced(c, input(x[0], 0), "-(-x) = x");
     } else if (ops::as<ops::Transpose>(n)) {

@@ -1,6 +1,7 @@
 // Each pass: what it removes or rewrites (node counts, ops, the log) and that the rewritten
 // graph computes what the original did, bit for bit, or within the documented rounding.
 #include <algorithm>
+#include <limits>
 
 #include "../helpers.hpp"
 
@@ -129,18 +130,20 @@ TEST_CASE("simplify: identities go, the bits stay") {
     CHECK(adjoint::test::same_bits_or_nan(out.before[1], out.after[1]));
 }
 
-TEST_CASE("simplify: x + 0 keeps x's -0.0, the only bits it changes") {
+TEST_CASE("simplify: x + (-0.0) goes, x + (+0.0) stays: the sign of a zero reaches 1 / x") {
     Graph g;
     Expr x = g.placeholder("x", {3});
-    Expr y = x + 0.f;
-    Expr z = 0.f + y;
-    const ps::Rewritten r = ps::simplify(g, std::vector{z});
-    CHECK(count_op(r.graph, "add") == 0);
-    const auto out = run_both(r, {z}, {{x, Tensor::from({-0.f, 1.5f, -2.f})}});
-    CHECK(std::signbit(out.before[0].data<float>()[0]) == false);  // -0 + 0 = +0
-    CHECK(std::signbit(out.after[0].data<float>()[0]) == true);    // x itself
-    CHECK(out.after[0].data<float>()[1] == 1.5f);
-    CHECK(out.after[0].data<float>()[2] == -2.f);
+    Expr kept = 1.f / (x + 0.f);            // -0 + +0 = +0: 1 / x would be -inf where this is +inf
+    Expr gone = 1.f / (-0.f + (x + -0.f));  // -0 + -0 = -0: x itself, for every x
+    const ps::Rewritten r = ps::simplify(g, std::vector{kept, gone});
+    CHECK(count_op(r.graph, "add") == 1);
+    CHECK(log_has(r, "x + (-0) = x"));
+    CHECK(log_has(r, "(-0) + x = x"));
+    const auto out = run_both(r, {kept, gone}, {{x, Tensor::from({-0.f, 1.5f, -2.f})}});
+    CHECK(bitwise_equal(out.before[0], out.after[0]));
+    CHECK(bitwise_equal(out.before[1], out.after[1]));
+    CHECK(out.after[0].data<float>()[0] == std::numeric_limits<float>::infinity());
+    CHECK(out.after[1].data<float>()[0] == -std::numeric_limits<float>::infinity());
 }
 
 TEST_CASE("cse: equal ops and constants merge; updates never do") {

@@ -6,8 +6,8 @@
 //   dead-nodes   drops the ops and constants the roots do not need (placeholders and
 //                variables stay: they are the graph's feeds and its state)
 //   fold         computes ops whose inputs are all constants, once, into a constant
-//   simplify     x * 1, 1 * x, x / 1, x + 0, 0 + x, x - (+0.0), -(-x) -> x (x + 0 gives
-//                x's -0.0 where the sum would give +0.0; nothing else changes);
+//   simplify     x * 1, 1 * x, x / 1, x + (-0.0), (-0.0) + x, x - (+0.0), -(-x) -> x
+//                (not x + (+0.0), which turns -0.0 into +0.0; the same bits);
 //                transpose(transpose(x)), reshape(x) to x's own shape -> x;
 //                reshape(reshape(x)) -> one reshape; cast to x's own dtype -> x
 //   cse          merges ops of one kind, attributes and inputs, and equal constants
