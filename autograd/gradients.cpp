@@ -96,17 +96,25 @@ std::vector<Expr> gradients(const Expr& y, const std::vector<Expr>& wrt, std::op
         }
         if (!any) continue;
         const Expr out = g.expr(n);
-        Grads contributions;
-        {
-            auto scope = g.gradient_scope(n, std::string(op->name()), loc);
-            contributions = op->gradient({inputs, out, *grad[n], wanted});
-        }
-        for (std::size_t i = 0; i < inputs.size(); ++i) {
-            if (!wanted[i] || !contributions.at(i)) continue;
-            const NodeId in = input_ids[i];
-            auto scope = g.gradient_scope(in, "accumulate", loc);
-            const Expr c = unbroadcast(*contributions[i], inputs[i].shape());
-            grad[in] = grad[in] ? *grad[in] + c : c;  // fan-out: contributions add up
+        // A rule's nodes can fail to build (a shape whose element count overflows, say); the
+        // error then names this call and the forward node, not only the rule's own line.
+        try {
+            Grads contributions;
+            {
+                auto scope = g.gradient_scope(n, std::string(op->name()), loc);
+                contributions = op->gradient({inputs, out, *grad[n], wanted});
+            }
+            for (std::size_t i = 0; i < inputs.size(); ++i) {
+                if (!wanted[i] || !contributions.at(i)) continue;
+                const NodeId in = input_ids[i];
+                auto scope = g.gradient_scope(in, "accumulate", loc);
+                const Expr c = unbroadcast(*contributions[i], inputs[i].shape());
+                grad[in] = grad[in] ? *grad[in] + c : c;  // fan-out: contributions add up
+            }
+        } catch (const Error& e) {
+            const Node& f = g.node(n);
+            throw Error(fmt::format("gradients ({}): the gradient of {} \"{}\" (built at {}) cannot be built: {}",
+                                    where(loc), op->name(), f.name, where(f.built_at), e.what()));
         }
     }
 

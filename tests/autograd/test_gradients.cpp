@@ -69,6 +69,23 @@ TEST_CASE("gradients: errors name the node at fault") {
     CHECK_ERROR(gradients(sum(y), {Expr{}}), "empty Expr");
 }
 
+TEST_CASE("gradients: a rule's node that cannot be built names the gradients call and the forward node") {
+    // (2^62, batch) is fine while the batch size is unknown; softmax's rule sums over the
+    // last axis, keeping it as 1: (2^62, 1) f32 does not fit in memory, so building fails.
+    Graph g;
+    const Expr x = g.placeholder("x", {batch, std::int64_t{1} << 62});
+    const Expr w = g.variable("w", {1}, init::zeros());
+    const SourceLocation here = SourceLocation::current();
+    const Expr p = softmax(transpose(x * w), -1, here);
+    const SourceLocation call = SourceLocation::current();
+    // gradients (<file>:<call's line>): the gradient of softmax "softmax" (built at
+    // <file>:<its line>) cannot be built: sum "grad/softmax/sum" on ... overflows ...
+    const std::string caller = fmt::format("test_gradients.cpp:{}): the gradient of softmax", call.line());
+    const std::string forward = fmt::format("\"softmax\" (built at {}", where(here));
+    CHECK_ERROR(gradients(sum(p), {w}, std::nullopt, call), "gradients (", caller.c_str(), forward.c_str(),
+                ") cannot be built: sum \"grad/softmax/sum\"", "overflows");
+}
+
 TEST_CASE("gradients: nodes are named under grad/, carry provenance, and show in dumps") {
     Graph g;
     const Expr x = g.placeholder("x", {batch, 4});
