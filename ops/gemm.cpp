@@ -95,25 +95,28 @@ void pack_a(const T* A, bool t, std::int64_t M, std::int64_t K, T* out, bool las
 template <class T, std::int64_t NR>
 void pack_b_panels(const T* B, bool t, std::int64_t K, std::int64_t N, T* out, std::int64_t p0, std::int64_t p1,
                    std::int64_t k0, std::int64_t k1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-        const std::int64_t j0 = p * NR, cols = std::min(NR, N - j0);
-        T* dst = out + p * K * NR;
-        if (cols < NR) std::fill(dst + k0 * NR, dst + k1 * NR, T(0));
-        if (t)
+    // The columns past N of a partial (last) panel are zeros.
+    for (std::int64_t p = p0; p < p1; ++p)
+        if (N - p * NR < NR) std::fill(out + (p * K + k0) * NR, out + (p * K + k1) * NR, T(0));
+    if (t) {  // B (N, K): column c of panel p is row j0 + c of B
+        for (std::int64_t p = p0; p < p1; ++p) {
+            const std::int64_t j0 = p * NR, cols = std::min(NR, N - j0);
+            T* dst = out + p * K * NR;
             for (std::int64_t c = 0; c < cols; ++c) {
                 const T* src = B + (j0 + c) * K;
                 for (std::int64_t k = k0; k < k1; ++k) dst[k * NR + c] = src[k];
             }
-    }
-    if (t) return;
-    for (std::int64_t k = k0; k < k1; ++k)
-        for (std::int64_t p = p0; p < p1; ++p) {
-            const std::int64_t j0 = p * NR, cols = std::min(NR, N - j0);
-            T* dst = out + (p * K + k) * NR;
-            const T* src = B + k * N + j0;
-            if (cols == NR) std::memcpy(dst, src, NR * sizeof(T));  // a constant size: a few vector moves
-            else std::memcpy(dst, src, static_cast<std::size_t>(cols) * sizeof(T));
         }
+    } else {  // B (K, N): row k of B, cut into its panels' runs of NR values
+        for (std::int64_t k = k0; k < k1; ++k)
+            for (std::int64_t p = p0; p < p1; ++p) {
+                const std::int64_t j0 = p * NR, cols = std::min(NR, N - j0);
+                T* dst = out + (p * K + k) * NR;
+                const T* src = B + k * N + j0;
+                if (cols == NR) std::memcpy(dst, src, NR * sizeof(T));  // a constant size: a few vector moves
+                else std::memcpy(dst, src, static_cast<std::size_t>(cols) * sizeof(T));
+            }
+    }
 }
 
 // Packs all of op(B), in parallel. B (K, N) of whole panels: by rows, each row read once
