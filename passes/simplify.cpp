@@ -24,8 +24,9 @@ bool constant_of(const Expr& e, double v) {
     return true;
 }
 
-// A constant of zeros of one sign only: x - (+0.0) and x + (-0.0) are x, bit for bit, also
-// for x = -0.0 (IEEE 754: a sum of zeros of unlike sign is +0.0).
+// A constant of zeros of one sign only: x - (+0.0) and x + (-0.0) are x, bit for bit, for
+// every x (IEEE 754, rounding to nearest: -0 + -0 = -0 and +0 + -0 = +0; x + (+0.0) is
+// not: -0 + +0 = +0).
 bool zeros_of_sign(const Expr& e, bool negative) {
     if (!constant_of(e, 0)) return false;
     const Tensor& t = e.node().value;
@@ -55,7 +56,7 @@ std::optional<Expr> simplify_node(RuleContext& c) {
         if (zeros_of_sign(x[1], true) && keeps(0)) return replaced(c, x[0], "x + (-0) = x");
         if (zeros_of_sign(x[0], true) && keeps(1)) return replaced(c, x[1], "(-0) + x = x");
     } else if (ops::as<ops::Sub>(n)) {
-        if (zeros_of_sign(x[1], false) && keeps(0)) return replaced(c, x[0], "x - 0 = x");
+        if (zeros_of_sign(x[1], false) && keeps(0)) return replaced(c, x[0], "x - (+0) = x");
     } else if (ops::as<ops::Neg>(n)) {
         if (ops::as<ops::Neg>(x[0].node())) return replaced(c, input(x[0], 0), "-(-x) = x");
     } else if (ops::as<ops::Transpose>(n)) {

@@ -7,7 +7,7 @@
 //                variables stay: they are the graph's feeds and its state)
 //   fold         computes ops whose inputs are all constants, once, into a constant
 //   simplify     x * 1, 1 * x, x / 1, x + (-0.0), (-0.0) + x, x - (+0.0), -(-x) -> x
-//                (not x + (+0.0), which turns -0.0 into +0.0; the same bits);
+//                (each keeps every bit; not x + (+0.0), which turns -0.0 into +0.0);
 //                transpose(transpose(x)), reshape(x) to x's own shape -> x;
 //                reshape(reshape(x)) -> one reshape; cast to x's own dtype -> x
 //   cse          merges ops of one kind, attributes and inputs, and equal constants
