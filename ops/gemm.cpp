@@ -139,11 +139,14 @@ template <class T, std::int64_t NR> void pack_b(const T* B, bool t, std::int64_t
 // `bias`), then relu (if `relu`), the same operations in the same order as the separate
 // add and relu ops (relu as Relu::f: v < 0 ? 0 : v, which keeps NaN and -0.0; AVX2's
 // max(0, v), with v second, returns v when unordered or equal, the same thing).
+// The AVX-512 kernels read and write only the first `cols` columns of c and bias (masked
+// loads and stores; B's panel is zeros past them), so a tile of C's last, partial panel
+// of columns needs no buffer; the others take cols = NR (Kernel::masks_columns).
 
 // The portable micro-kernel, written for the compiler to vectorise.
 template <class T, std::int64_t MR, std::int64_t NR>
 void kernel_portable(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const T* b, T* c, std::int64_t ldc,
-                     bool accumulate, const T* bias, bool relu) {
+                     bool accumulate, const T* bias, bool relu, std::int64_t /*cols: NR*/) {
     T acc[MR][NR];
     for (std::int64_t r = 0; r < MR; ++r)
         for (std::int64_t j = 0; j < NR; ++j) acc[r][j] = accumulate ? c[r * ldc + j] : T(0);
@@ -164,7 +167,7 @@ void kernel_portable(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t 
 // The AVX2 micro-kernel: 12 accumulators, 2 loads of B and 6 broadcasts of A per k.
 __attribute__((target("avx2,fma"))) void kernel_avx2(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t ks,
                                                      const float* b, float* c, std::int64_t ldc, bool accumulate,
-                                                     const float* bias, bool relu) {
+                                                     const float* bias, bool relu, std::int64_t /*cols: NR*/) {
     constexpr std::int64_t NR = 16;  // MR = 6
     const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
@@ -229,15 +232,21 @@ __attribute__((target("avx512f"))) inline __m512 relu512(__m512 v) {
 template <std::int64_t NV>
 __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t ks,
                                                       const float* b, float* c, std::int64_t ldc, bool accumulate,
-                                                      const float* bias, bool relu) {
+                                                      const float* bias, bool relu, std::int64_t cols) {
     constexpr std::int64_t MR = 8;
     constexpr std::int64_t NR = 16 * NV;
+    // Register v holds columns 16 v .. 16 v + 15 of the tile; its lanes below `cols`.
+    __mmask16 lanes[NV];
+    for (std::int64_t v = 0; v < NV; ++v) {
+        const std::int64_t n = std::clamp<std::int64_t>(cols - 16 * v, 0, 16);
+        lanes[v] = static_cast<__mmask16>((1u << n) - 1u);
+    }
     __m512 acc[MR][NV];
 #pragma GCC unroll 8
     for (std::int64_t r = 0; r < MR; ++r)
 #pragma GCC unroll 2
         for (std::int64_t v = 0; v < NV; ++v)
-            acc[r][v] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
+            acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(lanes[v], c + r * ldc + 16 * v) : _mm512_setzero_ps();
     for (std::int64_t k = 0, i = 0; k < kc; ++k, i += ks, b += NR) {
         __m512 bk[NV];
 #pragma GCC unroll 2
@@ -251,12 +260,12 @@ __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const flo
     }
 #pragma GCC unroll 2
     for (std::int64_t v = 0; v < NV; ++v) {
-        const __m512 d = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+        const __m512 d = bias ? _mm512_maskz_loadu_ps(lanes[v], bias + 16 * v) : _mm512_setzero_ps();
 #pragma GCC unroll 8
         for (std::int64_t r = 0; r < MR; ++r) {
             if (bias) acc[r][v] = _mm512_add_ps(acc[r][v], d);
             if (relu) acc[r][v] = relu512(acc[r][v]);
-            _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+            _mm512_mask_storeu_ps(c + r * ldc + 16 * v, lanes[v], acc[r][v]);
         }
     }
 }
@@ -288,9 +297,14 @@ Packing packing(bool tb, std::int64_t M, std::int64_t N, std::int64_t K) {
 
 template <class T>
 using Micro = void (*)(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t ks, const T* b, T* c,
-                       std::int64_t ldc, bool accumulate, const T* bias, bool relu);
+                       std::int64_t ldc, bool accumulate, const T* bias, bool relu, std::int64_t cols);
+// A micro-kernel, and whether it takes cols < NR (else a partial tile goes through a buffer).
+template <class T> struct Kernel {
+    Micro<T> run;
+    bool masks_columns;
+};
 
-// Calls f.template operator()<MR, NR>(micro-kernel) with the kernel for T, this product and
+// Calls f.template operator()<MR, NR>(Kernel<T>) with the kernel for T, this product and
 // the ISA in use: AVX-512 (8 x 32) where the CPU has it, or its 8 x 16 kernel where C has
 // at most 16 columns (a 32-wide panel would be half zeros); else AVX2 (6 x 16); else the
 // portable one (6 x 16). f64 always runs the portable kernel.
@@ -298,11 +312,11 @@ template <class T, class F> decltype(auto) with_kernel(std::int64_t N, F&& f) {
     if constexpr (std::is_same_v<T, float>) {
         const Isa in_use = isa();
         if (in_use == Isa::avx512)
-            return N > 16 ? f.template operator()<8, 32>(Micro<float>{kernel_avx512<2>})
-                          : f.template operator()<8, 16>(Micro<float>{kernel_avx512<1>});
-        if (in_use == Isa::avx2) return f.template operator()<6, 16>(Micro<float>{kernel_avx2});
+            return N > 16 ? f.template operator()<8, 32>(Kernel<float>{kernel_avx512<2>, true})
+                          : f.template operator()<8, 16>(Kernel<float>{kernel_avx512<1>, true});
+        if (in_use == Isa::avx2) return f.template operator()<6, 16>(Kernel<float>{kernel_avx2, false});
     }
-    return f.template operator()<6, 16>(Micro<T>{kernel_portable<T, 6, 16>});
+    return f.template operator()<6, 16>(Kernel<T>{kernel_portable<T, 6, 16>, false});
 }
 
 }  // namespace
@@ -346,8 +360,9 @@ template <class T, std::int64_t MR> std::int64_t block_panels(std::int64_t k) {
 
 // C = op(A) op(B), or, when `source` is given, op(A) by blocks (gemm_blocks; A unused).
 template <class T, std::int64_t MR, std::int64_t NR>
-void gemm_with(Micro<T> micro, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B,
-               T* C, std::span<std::byte> workspace, Epilogue<T> epilogue, const BlockSource<T>* source = nullptr) {
+void gemm_with(Kernel<T> kernel, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
+               const T* B, T* C, std::span<std::byte> workspace, Epilogue<T> epilogue,
+               const BlockSource<T>* source = nullptr) {
     static_assert(MR <= gemm_most_mr);  // gemm_blocks' buffer holds a panel of K <= gemm_blocks_max_k
     // The epilogue on rows x cols of C at column j, each tile once its sum is complete:
     // c = c + bias[j], then relu; the same operations, in the same order, as the separate
@@ -452,16 +467,18 @@ void gemm_with(Micro<T> micro, bool ta, bool tb, std::int64_t M, std::int64_t N,
                             }
                             T* c = C + row * N + j;
                             const bool last = k0 + kc == K;
-                            if (rows == MR && cols == NR) {  // the epilogue in the kernel's registers
-                                micro(kc, a, rs, ks, b, c, N, k0 > 0,
-                                      last && epilogue.bias ? epilogue.bias + j : nullptr, last && epilogue.relu);
+                            if (rows == MR && (cols == NR || kernel.masks_columns)) {  // the epilogue in registers
+                                kernel.run(kc, a, rs, ks, b, c, N, k0 > 0,
+                                           last && epilogue.bias ? epilogue.bias + j : nullptr, last && epilogue.relu,
+                                           cols);
                                 continue;
                             }
-                            // A partial tile goes through a full-size buffer.
+                            // A tile of partial rows (or of partial columns, for a kernel
+                            // without masks) goes through a full-size buffer.
                             for (std::int64_t r = 0; r < MR; ++r)
                                 for (std::int64_t q = 0; q < NR; ++q)
                                     edge[r * NR + q] = k0 > 0 && r < rows && q < cols ? c[r * N + q] : T(0);
-                            micro(kc, a, rs, ks, b, edge, NR, true, nullptr, false);
+                            kernel.run(kc, a, rs, ks, b, edge, NR, true, nullptr, false, NR);
                             if (last) finish(edge, NR, rows, cols, j);
                             for (std::int64_t r = 0; r < rows; ++r)
                                 for (std::int64_t q = 0; q < cols; ++q) c[r * N + q] = edge[r * NR + q];
@@ -483,13 +500,13 @@ std::string gemm_kernel_name() {
     // The block's shape is with_kernel's own (for C of more than 16 columns), so the name
     // cannot drift from the kernel.
     return with_kernel<float>(
-        32, [&]<std::int64_t MR, std::int64_t NR>(Micro<float>) { return fmt::format("{} ({}x{})", set, MR, NR); });
+        32, [&]<std::int64_t MR, std::int64_t NR>(Kernel<float>) { return fmt::format("{} ({}x{})", set, MR, NR); });
 }
 
 template <class T> std::size_t gemm_workspace_bytes(bool tb, std::int64_t M, std::int64_t N, std::int64_t K) {
     if (M == 0 || N == 0 || K == 0) return 0;
     const Packing p =
-        with_kernel<T>(N, [&]<std::int64_t MR, std::int64_t NR>(Micro<T>) { return packing<T, MR, NR>(tb, M, N, K); });
+        with_kernel<T>(N, [&]<std::int64_t MR, std::int64_t NR>(Kernel<T>) { return packing<T, MR, NR>(tb, M, N, K); });
     std::size_t sum = 0;
     if (__builtin_add_overflow(p.a_bytes, p.b_bytes, &sum))
         throw Error(
@@ -501,8 +518,8 @@ template <class T>
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C,
           std::span<std::byte> workspace, Epilogue<T> epilogue) {
     if (M == 0 || N == 0) return;
-    with_kernel<T>(N, [&]<std::int64_t MR, std::int64_t NR>(Micro<T> micro) {
-        gemm_with<T, MR, NR>(micro, ta, tb, M, N, K, A, B, C, workspace, epilogue);
+    with_kernel<T>(N, [&]<std::int64_t MR, std::int64_t NR>(Kernel<T> kernel) {
+        gemm_with<T, MR, NR>(kernel, ta, tb, M, N, K, A, B, C, workspace, epilogue);
     });
 }
 
@@ -513,19 +530,19 @@ void gemm_blocks(bool ta, BlockSource<T> a, std::int64_t M, std::int64_t N, std:
         throw std::logic_error(
             fmt::format("gemm_blocks: K = {} is over {}, the most a task's buffer holds", K, gemm_blocks_max_k<T>));
     if (M == 0 || N == 0) return;
-    with_kernel<T>(N, [&]<std::int64_t MR, std::int64_t NR>(Micro<T> micro) {
-        gemm_with<T, MR, NR>(micro, ta, false, M, N, K, nullptr, B, C, workspace, epilogue, &a);
+    with_kernel<T>(N, [&]<std::int64_t MR, std::int64_t NR>(Kernel<T> kernel) {
+        gemm_with<T, MR, NR>(kernel, ta, false, M, N, K, nullptr, B, C, workspace, epilogue, &a);
     });
 }
 
 template <class T> std::size_t gemm_blocks_workspace_bytes(std::int64_t N, std::int64_t K) {
     if (N == 0 || K == 0) return 0;
     return with_kernel<T>(
-        N, [&]<std::int64_t MR, std::int64_t NR>(Micro<T>) { return packing<T, MR, NR>(false, 0, N, K).b_bytes; });
+        N, [&]<std::int64_t MR, std::int64_t NR>(Kernel<T>) { return packing<T, MR, NR>(false, 0, N, K).b_bytes; });
 }
 
 double gemm_kernel_gflops_in_l1(double seconds) {
-    return with_kernel<float>(32, [&]<std::int64_t MR, std::int64_t NR>(Micro<float> micro) {
+    return with_kernel<float>(32, [&]<std::int64_t MR, std::int64_t NR>(Kernel<float> kernel) {
         // One panel of A (MR x KC, read in place) and one of B (KC x NR): 8 and 32 KiB at
         // most, in L1 after the first call where L1 holds 48 KiB (on a CPU of 32 KiB, B
         // comes from L2). C is accumulated, as in a product's later blocks.
@@ -534,7 +551,8 @@ double gemm_kernel_gflops_in_l1(double seconds) {
         const auto start = std::chrono::steady_clock::now();
         double elapsed = 0;
         while (elapsed < seconds) {
-            for (int i = 0; i < 1000; ++i) micro(KC, a.data(), KC, 1, b.data(), c.data(), NR, true, nullptr, false);
+            for (int i = 0; i < 1000; ++i)
+                kernel.run(KC, a.data(), KC, 1, b.data(), c.data(), NR, true, nullptr, false, NR);
             calls += 1000;
             elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         }

@@ -173,8 +173,9 @@ TEST_CASE("gemm: the epilogue in every kernel's registers is bias then Relu::f, 
     const KeepIsa keep;
     // 24 x N by 3: C has NaN (from inf - inf), infinities, zeros and ordinary values of
     // both signs in whole tiles (24 rows: whole panels of 6 and of 8); the bias has -0.0
-    // and NaN too. N = 64 runs the widest kernel, N = 16 the 16-column one.
-    for (const std::int64_t N : {64, 16}) {
+    // and NaN too. N = 64 runs the widest kernel, N = 16 the 16-column one; N = 45 and 10
+    // end in a partial panel of columns (AVX-512: masked loads and stores, no buffer).
+    for (const std::int64_t N : {64, 16, 45, 10}) {
         CAPTURE(N);
         constexpr std::int64_t M = 24, K = 3;
         std::vector<float> a(M * K), b(K * N), bias(N);
