@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -134,14 +135,16 @@ template <class T, std::int64_t NR> void pack_b(const T* B, bool t, std::int64_t
                     [&](std::int64_t p0, std::int64_t p1) { pack_b_panels<T, NR>(B, t, K, N, out, p0, p1, 0, K); });
 }
 
-// Every micro-kernel: c (MR x NR, row stride ldc) = (accumulate ? c : 0) + a b over kc;
-// then, on the last block of k, the epilogue in registers: + bias[q] (NR values, if
-// `bias`), then relu (if `relu`), the same operations in the same order as the separate
-// add and relu ops (relu as Relu::f: v < 0 ? 0 : v, which keeps NaN and -0.0; AVX2's
-// max(0, v), with v second, returns v when unordered or equal, the same thing).
-// The AVX-512 kernels read and write only the first `cols` columns of c and bias (masked
-// loads and stores; B's panel is zeros past them), so a tile of C's last, partial panel
-// of columns needs no buffer; the others take cols = NR (Kernel::masks_columns).
+// Every micro-kernel: c (MR x NR, row stride ldc; the first `cols` columns, below) =
+// (accumulate ? c : 0) + a b over kc; then, on the last block of k, the epilogue in
+// registers: + bias[q] (if `bias`), then relu (if `relu`), the same operations in the same
+// order as the separate add and relu ops (relu as Relu::f: v < 0 ? 0 : v, which keeps NaN
+// and -0.0; AVX2's max(0, v), with v second, returns v when unordered or equal, the same
+// thing).
+// The AVX-512 kernels read and write only the first `cols` columns of c and of bias
+// (masked loads and stores: the lanes past them are computed and dropped), so a tile of
+// C's last, partial panel of columns needs no buffer. The others take cols = NR
+// (Kernel::masks_columns).
 
 // The portable micro-kernel, written for the compiler to vectorise.
 template <class T, std::int64_t MR, std::int64_t NR>
@@ -235,8 +238,11 @@ __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const flo
                                                       const float* bias, bool relu, std::int64_t cols) {
     constexpr std::int64_t MR = 8;
     constexpr std::int64_t NR = 16 * NV;
-    // Register v holds columns 16 v .. 16 v + 15 of the tile; its lanes below `cols`.
+    // Register v holds columns 16 v .. 16 v + 15 of the tile; its lanes below `cols`. A
+    // register with no lane (cols <= 16 in the 32-wide kernel) never touches memory.
+    assert(cols >= 1 && cols <= NR);
     __mmask16 lanes[NV];
+#pragma GCC unroll 2
     for (std::int64_t v = 0; v < NV; ++v) {
         const std::int64_t n = std::clamp<std::int64_t>(cols - 16 * v, 0, 16);
         lanes[v] = static_cast<__mmask16>((1u << n) - 1u);
@@ -246,7 +252,8 @@ __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const flo
     for (std::int64_t r = 0; r < MR; ++r)
 #pragma GCC unroll 2
         for (std::int64_t v = 0; v < NV; ++v)
-            acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(lanes[v], c + r * ldc + 16 * v) : _mm512_setzero_ps();
+            acc[r][v] =
+                accumulate && lanes[v] ? _mm512_maskz_loadu_ps(lanes[v], c + r * ldc + 16 * v) : _mm512_setzero_ps();
     for (std::int64_t k = 0, i = 0; k < kc; ++k, i += ks, b += NR) {
         __m512 bk[NV];
 #pragma GCC unroll 2
@@ -260,6 +267,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(std::int64_t kc, const flo
     }
 #pragma GCC unroll 2
     for (std::int64_t v = 0; v < NV; ++v) {
+        if (!lanes[v]) continue;
         const __m512 d = bias ? _mm512_maskz_loadu_ps(lanes[v], bias + 16 * v) : _mm512_setzero_ps();
 #pragma GCC unroll 8
         for (std::int64_t r = 0; r < MR; ++r) {
